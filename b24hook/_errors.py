@@ -1,0 +1,304 @@
+"""Errors of b24hook: ``SdkError`` and ``AjaxError`` (spec §8).
+
+Tree::
+
+    Exception
+     └── SdkError                 code, status, message, timestamp, original_error
+          └── AjaxError           + request_info {"method", "params", "request_id"}
+               ├── NetworkError            NETWORK_ERROR (status 0)
+               ├── RequestTimeoutError     REQUEST_TIMEOUT (408)
+               ├── AuthError               AUTHORIZE_ERROR, WRONG_AUTH_TYPE, NO_AUTH_FOUND, ...
+               ├── RateLimitError          QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT
+               └── UnexpectedAnswerError   ERROR_UNEXPECTED_ANSWER (non-JSON 2xx)
+
+The subclasses only make ``except`` precise; their ``name`` (used by
+``to_string``/``to_json``) stays ``"AjaxError"``. ``AjaxError.create`` picks
+the subclass for a code; the plain constructor never does.
+
+``original_error`` is kept in a slot, outside ``__dict__``: it is readable but
+never part of ``to_json()``, ``repr()``, ``str()``, ``vars()`` or pickling
+(its text may come from the transport).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping, TypedDict
+
+from ._redact import redact_sensitive_params
+
+__all__ = [
+    "SdkError",
+    "AjaxError",
+    "NetworkError",
+    "RequestTimeoutError",
+    "AuthError",
+    "RateLimitError",
+    "UnexpectedAnswerError",
+    "AjaxErrorParams",
+    "CLIENT_CLOSED_CODE",
+]
+
+#: Code of the SdkError raised by any call on a closed client (Decisions item 6).
+CLIENT_CLOSED_CODE = "JSSDK_CORE_B24_CLIENT_CLOSED"
+
+_FORCE_403 = frozenset({"AUTHORIZE_ERROR", "WRONG_AUTH_TYPE"})
+
+
+class AjaxErrorParams(TypedDict):
+    """Shape of ``AjaxError.request_info``."""
+
+    method: str
+    params: Any
+    request_id: str
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _restore(cls: type, state: dict[str, Any]) -> "SdkError":
+    obj = cls.__new__(cls)
+    obj._status = state.pop("_status")
+    obj._original_error = None
+    obj.__dict__.update(state)
+    obj.args = (state.get("message", ""),)
+    return obj
+
+
+class SdkError(Exception):
+    """Base error of the SDK.
+
+    ``SdkError(code, status=500, description=None, original_error=None)``;
+    ``str(e)`` is the message (``description``, or ``"Internal error"``).
+    """
+
+    __slots__ = ("_status", "_original_error")
+    name = "SdkError"
+
+    code: str
+    message: str
+    timestamp: datetime
+
+    def __init__(
+        self,
+        code: str,
+        status: int = 500,
+        description: str | None = None,
+        original_error: BaseException | None = None,
+    ) -> None:
+        self.code = str(code)
+        self._status = int(status)
+        self._original_error = original_error
+        self.timestamp = datetime.now(timezone.utc)
+        self.message = self._default_message(description)
+        super().__init__(self.message)
+
+    def _default_message(self, description: str | None) -> str:
+        return description if description else "Internal error"
+
+    @property
+    def status(self) -> int:
+        """HTTP status (0 when there was no response). Read-only."""
+        return self._status
+
+    @property
+    def original_error(self) -> BaseException | None:
+        """The wrapped lower-level error, if any (never serialised)."""
+        return self._original_error
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, status={self._status}, message={self.message!r})"
+
+    def to_string(self) -> str:
+        """``[<name>] <code> (<status>): <message>``."""
+        return f"[{self.name}] {self.code} ({self._status}): {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """``{name, code, message, status, timestamp}`` (ISO timestamp)."""
+        return {
+            "name": self.name,
+            "code": self.code,
+            "message": self.message,
+            "status": self._status,
+            "timestamp": _iso(self.timestamp),
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        state["_status"] = self._status
+        return (_restore, (type(self), state))
+
+    @classmethod
+    def from_exception(
+        cls, exc: BaseException, code: str | None = None, status: int | None = None
+    ) -> "SdkError":
+        """Return ``exc`` if it is an SdkError, else wrap it (JSSDK_INTERNAL_ERROR, 500)."""
+        if isinstance(exc, SdkError):
+            return exc
+        return SdkError(
+            code=code or "JSSDK_INTERNAL_ERROR",
+            status=500 if status is None else status,
+            description=str(exc),
+            original_error=exc,
+        )
+
+
+class AjaxError(SdkError):
+    """An error of a REST exchange; adds ``request_info`` (params redacted).
+
+    ``status`` is forced to 403 for AUTHORIZE_ERROR and WRONG_AUTH_TYPE.
+    ``maybe_committed`` is True when a write may have reached the server
+    before the failure (Decisions item 8): do not blindly re-send it.
+    """
+
+    __slots__ = ()
+    name = "AjaxError"
+
+    request_info: AjaxErrorParams | None
+    maybe_committed: bool
+
+    def __init__(
+        self,
+        code: str,
+        status: int = 500,
+        description: str | None = None,
+        original_error: BaseException | None = None,
+        request_info: Mapping[str, Any] | None = None,
+        *,
+        maybe_committed: bool = False,
+    ) -> None:
+        if request_info is not None:
+            info: AjaxErrorParams | None = {
+                "method": request_info.get("method", ""),
+                "params": redact_sensitive_params(request_info.get("params")),
+                "request_id": request_info.get("request_id", ""),
+            }
+        else:
+            info = None
+        self.request_info = info
+        self.maybe_committed = bool(maybe_committed)
+        if str(code) in _FORCE_403:
+            status = 403
+        super().__init__(code, status, description, original_error)
+
+    def _default_message(self, description: str | None) -> str:
+        if description:
+            return description
+        method = self.request_info["method"] if self.request_info else None
+        if method:
+            return f"{self.code} (on {method})"
+        return "Internal ajax error"
+
+    def to_string(self) -> str:
+        text = super().to_string()
+        if self.request_info:
+            text += f"\nRequest: [{self.request_info['request_id']}] {self.request_info['method']}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        data["request_info"] = self.request_info
+        return data
+
+    @classmethod
+    def create(
+        cls,
+        code: str,
+        status: int = 500,
+        description: str | None = None,
+        original_error: BaseException | None = None,
+        request_info: Mapping[str, Any] | None = None,
+        *,
+        maybe_committed: bool = False,
+    ) -> "AjaxError":
+        """Build the most precise AjaxError subclass for ``code``."""
+        klass = _SUBCLASS_BY_CODE.get(str(code), AjaxError)
+        return klass(
+            code, status, description, original_error, request_info, maybe_committed=maybe_committed
+        )
+
+    @classmethod
+    def from_response(
+        cls, status: int, data: Any, request_info: Mapping[str, Any] | None = None
+    ) -> "AjaxError":
+        """Build from an HTTP status and a decoded body (``error``/``error_description``)."""
+        code = "JSSDK_INTERNAL_AJAX_ERROR"
+        description: str | None = None
+        if isinstance(data, Mapping):
+            err = data.get("error")
+            if isinstance(err, str) and err:
+                code = err
+                desc = data.get("error_description")
+                description = desc if isinstance(desc, str) else None
+            elif isinstance(err, Mapping) and err.get("code"):
+                code = str(err["code"])
+                msg = err.get("message")
+                description = msg if isinstance(msg, str) else None
+        return cls.create(code, status, description, None, request_info)
+
+    @classmethod
+    def from_exception(  # type: ignore[override]
+        cls,
+        exc: BaseException,
+        code: str | None = None,
+        status: int | None = None,
+        request_info: Mapping[str, Any] | None = None,
+    ) -> "AjaxError":
+        """Return ``exc`` if it is an AjaxError, else wrap it (JSSDK_INTERNAL_AJAX_ERROR, 500)."""
+        if isinstance(exc, AjaxError):
+            return exc
+        return cls.create(
+            code or "JSSDK_INTERNAL_AJAX_ERROR",
+            500 if status is None else status,
+            str(exc),
+            exc,
+            request_info,
+        )
+
+
+class NetworkError(AjaxError):
+    """No response: DNS, connection refused or reset, TLS failure (NETWORK_ERROR, status 0)."""
+
+    __slots__ = ()
+
+
+class RequestTimeoutError(AjaxError):
+    """The exchange exceeded the timeout (REQUEST_TIMEOUT, status 408)."""
+
+    __slots__ = ()
+
+
+class AuthError(AjaxError):
+    """The portal refused the credentials (AUTHORIZE_ERROR, WRONG_AUTH_TYPE, ...)."""
+
+    __slots__ = ()
+
+
+class RateLimitError(AjaxError):
+    """The portal's rate or operating-time limit was hit."""
+
+    __slots__ = ()
+
+
+class UnexpectedAnswerError(AjaxError):
+    """A 2xx answer that is not JSON (ERROR_UNEXPECTED_ANSWER)."""
+
+    __slots__ = ()
+
+
+_SUBCLASS_BY_CODE: dict[str, type[AjaxError]] = {
+    "NETWORK_ERROR": NetworkError,
+    "REQUEST_TIMEOUT": RequestTimeoutError,
+    "AUTHORIZE_ERROR": AuthError,
+    "WRONG_AUTH_TYPE": AuthError,
+    "NO_AUTH_FOUND": AuthError,
+    "INVALID_CREDENTIALS": AuthError,
+    "expired_token": AuthError,
+    "invalid_token": AuthError,
+    "QUERY_LIMIT_EXCEEDED": RateLimitError,
+    "OPERATION_TIME_LIMIT": RateLimitError,
+    "ERROR_UNEXPECTED_ANSWER": UnexpectedAnswerError,
+}

@@ -1,0 +1,451 @@
+"""``B24Hook``: the client of one Bitrix24 inbound webhook (spec §2, §3, §6)."""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from typing import Any, Callable, Mapping
+
+from . import _core
+from ._enums import ApiVersion
+from ._errors import SdkError
+from ._http import Http
+from ._logging import LoggerInterface, LogLevel, NullLogger, adapt_logger, emit
+from ._params import fill_restriction_params
+from ._pipeline import closed_error
+from ._result import AjaxResult, Result
+from ._version import __version__
+
+__all__ = ["B24Hook", "AuthHookManager", "SDK_TYPE", "USER_AGENT"]
+
+SDK_TYPE = "b24hook"
+USER_AGENT = (
+    f"b24hook/{__version__} (python {sys.version_info[0]}.{sys.version_info[1]}; "
+    f"libcurl {_core.CURL_VERSION})"
+)
+CLIENT_SIDE_WARNING_MESSAGE = (
+    "B24Hook is meant for server-side code only: the webhook URL carries a secret key "
+    "that anyone able to read this page can use. Do not use it in a browser."
+)
+
+
+def _version_of(version: Any) -> ApiVersion:
+    try:
+        return ApiVersion(version)
+    except ValueError:
+        raise SdkError("JSSDK_CORE_B24_API_WRONG", 500, "Wrong API version") from None
+
+
+class AuthHookManager:
+    """Authentication data of a webhook (no network; the secret never expires)."""
+
+    __slots__ = ("_domain", "_user_id", "_secret")
+
+    def __init__(self, domain: str, user_id: int, secret: str) -> None:
+        self._domain = domain
+        self._user_id = user_id
+        self._secret = secret
+
+    def get_auth_data(self) -> dict[str, Any]:
+        """``{"access_token": <secret>, "refresh_token": "hook", ...}`` (holds the secret)."""
+        return {
+            "access_token": self._secret,
+            "refresh_token": "hook",
+            "expires": 0,
+            "expires_in": 0,
+            "domain": self._domain,
+            "member_id": self._domain,
+        }
+
+    def refresh_auth(self) -> dict[str, Any]:
+        """Same as :meth:`get_auth_data`: a hook has nothing to refresh."""
+        return self.get_auth_data()
+
+    def get_uniq(self, prefix: str) -> str:
+        return f"{prefix}_{self._domain}"
+
+    @property
+    def is_admin(self) -> bool:
+        return True
+
+    def get_target_origin(self) -> str:
+        return f"https://{self._domain}"
+
+    def _base_url(self, version: ApiVersion) -> str:
+        api = "/api" if version is ApiVersion.V3 else ""
+        return f"https://{self._domain}/rest{api}/{self._user_id}/{self._secret}"
+
+    def get_target_origin_with_path(self) -> dict[ApiVersion, str]:
+        """Base URLs of both versions (they contain the secret)."""
+        return {ApiVersion.V2: self._base_url(ApiVersion.V2), ApiVersion.V3: self._base_url(ApiVersion.V3)}
+
+    def __repr__(self) -> str:
+        return f"AuthHookManager(domain={self._domain!r}, user_id={self._user_id})"
+
+
+# ---------------------------------------------------------------- actions
+class _Action:
+    __slots__ = ("_hook", "_version")
+
+    def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
+        self._hook = hook
+        self._version = version
+
+    @property
+    def _logger(self) -> LoggerInterface:
+        return self._hook.get_logger()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._version.value}>"
+
+
+class CallAction(_Action):
+    """``actions.v2.call`` / ``actions.v3.call``."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
+        """Call one REST method; a soft error gives a failed result, others raise."""
+        return self._hook.get_http_client(self._version).call(method, params or {}, request_id)
+
+
+class ActionsV2:
+    """REST v2 actions (``b24.actions.v2``)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, hook: "B24Hook") -> None:
+        self.call = CallAction(hook, ApiVersion.V2)
+
+    def __repr__(self) -> str:
+        return "<ActionsV2>"
+
+
+class ActionsV3:
+    """REST v3 actions (``b24.actions.v3``)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, hook: "B24Hook") -> None:
+        self.call = CallAction(hook, ApiVersion.V3)
+
+    def __repr__(self) -> str:
+        return "<ActionsV3>"
+
+
+class ActionsManager:
+    """``b24.actions`` with ``.v2`` and ``.v3``."""
+
+    __slots__ = ("v2", "v3")
+
+    def __init__(self, hook: "B24Hook") -> None:
+        self.v2 = ActionsV2(hook)
+        self.v3 = ActionsV3(hook)
+
+    def __repr__(self) -> str:
+        return "<ActionsManager v2, v3>"
+
+
+class HealthCheckTool(_Action):
+    """``tools.health_check``."""
+
+    __slots__ = ()
+
+    def make(self, request_id: str | None = None) -> bool:
+        """True when v2 ``server.time`` succeeds; never raises."""
+        try:
+            return self._hook.actions.v2.call.make("server.time", {}, request_id).is_success
+        except Exception:  # noqa: BLE001 - a tool never raises
+            return False
+
+
+class PingTool(_Action):
+    """``tools.ping``."""
+
+    __slots__ = ()
+
+    def make(self, request_id: str | None = None) -> int:
+        """Milliseconds around a v2 ``server.time`` call; -1 if it raises."""
+        start = time.monotonic()
+        try:
+            self._hook.actions.v2.call.make("server.time", {}, request_id)
+        except Exception:  # noqa: BLE001 - a tool never raises
+            return -1
+        return int(round((time.monotonic() - start) * 1000.0))
+
+
+class ToolsManager:
+    """``b24.tools`` with ``health_check`` and ``ping``."""
+
+    __slots__ = ("health_check", "ping")
+
+    def __init__(self, hook: "B24Hook") -> None:
+        self.health_check = HealthCheckTool(hook, ApiVersion.V2)
+        self.ping = PingTool(hook, ApiVersion.V2)
+
+    def __repr__(self) -> str:
+        return "<ToolsManager health_check, ping>"
+
+
+# ---------------------------------------------------------------- the hook
+def _normalise_domain(b24_url: str) -> str:
+    domain = b24_url.strip().replace("https://", "").replace("http://", "")
+    domain = domain.rstrip("/")
+    for port in (":443", ":80"):
+        if domain.endswith(port):
+            domain = domain[: -len(port)]
+            break
+    return domain.rstrip("/")
+
+
+class B24Hook:
+    """Client of a Bitrix24 inbound webhook; thread-safe, one per portal.
+
+    >>> b24 = B24Hook.from_webhook_url("https://example.bitrix24.com/rest/1/secret")
+    >>> b24.actions.v2.call.make("server.time").get_data()["result"]   # doctest: +SKIP
+    """
+
+    #: Maximum commands of one batch (JS ``AbstractB24.batchSize``).
+    batch_size = 50
+
+    def __init__(
+        self,
+        b24_url: str,
+        user_id: int,
+        secret: str,
+        *,
+        restriction_params: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        if not isinstance(b24_url, str):
+            raise TypeError("b24_url must be a str")
+        domain = _normalise_domain(b24_url)
+        if not domain:
+            raise ValueError("b24_url cannot be empty")
+        if isinstance(user_id, bool):
+            raise ValueError("user_id must be an integer")
+        if isinstance(user_id, str) and user_id.isascii() and user_id.isdigit():
+            user_id = int(user_id)
+        if not isinstance(user_id, int) or user_id < 0:
+            raise ValueError("user_id must be a non-negative integer")
+        if not isinstance(secret, str):
+            raise TypeError("secret must be a str")
+        if not secret.strip():
+            raise ValueError("secret cannot be empty")
+
+        self._auth = AuthHookManager(domain, user_id, secret)
+        self._logger: LoggerInterface = NullLogger()
+        self._closed = False
+        self._is_init = True
+        params = fill_restriction_params(restriction_params)
+        self._http: dict[ApiVersion, Any] = {}
+        try:
+            for version in (ApiVersion.V2, ApiVersion.V3):
+                transport = _core.Transport(
+                    self._auth._base_url(version),
+                    secret,
+                    timeout=timeout,
+                    verify=verify,
+                    headers=dict(headers) if headers else None,
+                    user_agent=USER_AGENT,
+                    sdk_type=SDK_TYPE,
+                    sdk_version=__version__,
+                )
+                http = Http(version, self._auth, transport, fill_restriction_params(params), self._logger)
+                http.set_client_side_warning(True, CLIENT_SIDE_WARNING_MESSAGE)
+                self._http[version] = http
+        except BaseException:
+            for http in self._http.values():
+                http.close()
+            raise
+        self.auth = self._auth
+        self.actions = ActionsManager(self)
+        self.tools = ToolsManager(self)
+
+    @classmethod
+    def from_webhook_url(
+        cls,
+        url: str,
+        *,
+        restriction_params: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> "B24Hook":
+        """Build from ``https://<portal>/rest/<user_id>/<secret>`` (or ``/rest/api/...``).
+
+        ``ValueError`` with a message that never echoes the URL.
+        """
+        origin, user_id, secret = _core.parse_webhook_url(url)
+        return cls(
+            origin,
+            user_id,
+            secret,
+            restriction_params=restriction_params,
+            timeout=timeout,
+            headers=headers,
+            verify=verify,
+        )
+
+    # -- state ---------------------------------------------------------------
+    @property
+    def is_init(self) -> bool:
+        return self._is_init
+
+    def init(self) -> None:
+        """No-op for a hook (ready after construction)."""
+        self._is_init = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def destroy(self) -> None:
+        """Release connections and buffers; later calls raise SdkError. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for http in self._http.values():
+            try:
+                http.close()
+            except Exception:  # noqa: BLE001 - closing must finish
+                pass
+
+    close = destroy
+
+    def __enter__(self) -> "B24Hook":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    # -- targets -------------------------------------------------------------
+    def get_target_origin(self) -> str:
+        """``https://<domain>``."""
+        return self._auth.get_target_origin()
+
+    def get_target_origin_with_path(self) -> dict[ApiVersion, str]:
+        """Base URLs by version (they contain the secret)."""
+        return self._auth.get_target_origin_with_path()
+
+    # -- transports ----------------------------------------------------------
+    def get_http_client(self, version: ApiVersion | str) -> Http:
+        """The transport of ``version`` ("v2"/"v3")."""
+        v = _version_of(version)
+        if self._closed:
+            raise closed_error()
+        http = self._http.get(v)
+        if http is None:
+            raise SdkError(f"JSSDK_CORE_B24_HTTP_{v.name}_NOT_INIT", 500, f"HTTP client {v.value} is not initialised")
+        return http  # type: ignore[no-any-return]
+
+    def set_http_client(self, version: ApiVersion | str, client: Any) -> None:
+        """Replace the transport of ``version`` (test seam)."""
+        self._http[_version_of(version)] = client
+
+    def set_restriction_manager_params(self, params: Mapping[str, Any]) -> None:
+        """Apply params to both transports (v3 then v2), each its own filled copy."""
+        filled = fill_restriction_params(params)
+        for version in (ApiVersion.V3, ApiVersion.V2):
+            try:
+                self.get_http_client(version).set_restriction_manager_params(fill_restriction_params(filled))
+            except Exception as exc:  # noqa: BLE001 - a failure on one must not stop the other
+                emit(self._logger, LogLevel.ERROR, "set_restriction_manager_params failed",
+                     {"api": version.value, "error": str(exc)})
+
+    def off_client_side_warning(self) -> None:
+        for http in self._http.values():
+            http.set_client_side_warning(False, "")
+
+    # -- logger ---------------------------------------------------------------
+    def get_logger(self) -> LoggerInterface:
+        """The current logger (a stdlib logger comes back wrapped in its adapter)."""
+        return self._logger
+
+    def set_logger(self, logger: Any) -> None:
+        """Install a logger on the hook, both transports, actions and tools.
+
+        Accepts a :class:`LoggerInterface`, a ``logging.Logger``/``LoggerAdapter``
+        or None (the null logger).
+        """
+        adapted = adapt_logger(logger)
+        self._logger = adapted
+        for http in self._http.values():
+            if isinstance(http, Http):
+                http._logger = adapted
+            else:
+                try:
+                    http.set_logger(adapted)
+                except Exception:  # noqa: BLE001
+                    pass
+
+    # -- deprecated shims (JS removes them in 3.0.0) -------------------------------
+    def _deprecated(self, name: str, replacement: str) -> None:
+        warnings.warn(
+            f"B24Hook.{name} is deprecated and will be removed in 3.0.0; use {replacement}",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", {
+            "method": name,
+            "replacement": replacement,
+            "removal_version": "3.0.0",
+            "code": "JSSDK_CORE_DEPRECATED_METHOD",
+        })
+
+    def call_method(
+        self, method: str, params: Mapping[str, Any] | None = None, start: int | None = None
+    ) -> AjaxResult:
+        """Deprecated: use ``actions.v2.call.make``."""
+        self._deprecated("call_method", "actions.v2.call.make")
+        send = dict(params or {})
+        if _is_int(start) and not _is_int(send.get("start")):
+            send["start"] = start
+        return self.actions.v2.call.make(method, send)
+
+    def call_list_method(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        progress: Callable[[int], Any] | None = None,
+        custom_key_for_result: str | None = None,
+    ) -> Result[list[Any]]:
+        """Deprecated offset walker (``start``/``next``); use ``actions.v2.call_list``."""
+        self._deprecated("call_list_method", "actions.v2.call_list.make")
+        result: Result[list[Any]] = Result()
+        items: list[Any] = []
+        if progress:
+            progress(0)
+        http = self.get_http_client(ApiVersion.V2)
+        response: AjaxResult | bool = self.actions.v2.call.make(method, {**(params or {}), "start": 0})
+        while isinstance(response, AjaxResult):
+            if not response.is_success:
+                for key, err in response.errors.items():
+                    result.add_error(err, key)
+                break
+            data = response.get_data() or {}
+            page = data.get("result")
+            if custom_key_for_result is not None:
+                page = page.get(custom_key_for_result) if isinstance(page, dict) else None
+            if isinstance(page, list):
+                items.extend(page)
+            elif isinstance(page, dict):
+                items.extend(page.values())
+            if progress:
+                total = response.get_total()
+                progress(round(100 * len(items) / total) if total > 0 else 100)
+            response = response.get_next(http)
+        if progress:
+            progress(100)
+        result.set_data(items)
+        return result
+
+    def __repr__(self) -> str:
+        state = ", closed" if self._closed else ""
+        return f"B24Hook(domain={self._auth._domain!r}, user_id={self._auth._user_id}{state})"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,258 @@
+"""Results: ``Result`` and ``AjaxResult`` (spec §7)."""
+from __future__ import annotations
+
+import json
+import traceback
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, Literal, Mapping, TypeVar
+
+from ._errors import AjaxError, SdkError
+from ._request_id import _uuid7
+
+if TYPE_CHECKING:
+    from ._http import Http
+
+__all__ = ["Result", "AjaxResult", "parse_answer_error"]
+
+T = TypeVar("T")
+
+
+def _freeze(value: Any) -> Any:
+    """Structural copy of JSON-like containers (cheaper than deepcopy)."""
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_freeze(v) for v in value]
+    return value
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, BaseException):
+        stack = None
+        if obj.__traceback__ is not None:
+            stack = "".join(traceback.format_exception(type(obj), obj, obj.__traceback__, chain=False))
+        return {
+            "name": getattr(obj, "name", type(obj).__name__),
+            "message": getattr(obj, "message", str(obj)),
+            "stack": stack,
+        }
+    raise TypeError
+
+
+def _dump(data: Any) -> str:
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return "[Unable to serialize data]"
+
+
+def _message_of(err: BaseException) -> str:
+    msg = getattr(err, "message", None)
+    return msg if isinstance(msg, str) else str(err)
+
+
+class Result(Generic[T]):
+    """Data plus an ordered ``key → exception`` store; successful when empty."""
+
+    __slots__ = ("_data", "_errors")
+
+    def __init__(self, data: T | None = None) -> None:
+        self._data: Any = data
+        self._errors: dict[str, BaseException] = {}
+
+    @classmethod
+    def ok(cls, data: Any = None) -> "Result[Any]":
+        """A successful ``Result`` holding ``data``."""
+        return Result(data)
+
+    @classmethod
+    def fail(cls, error: BaseException | str, key: str | None = None) -> "Result[Any]":
+        """A ``Result`` holding one error."""
+        return Result().add_error(error, key)
+
+    @property
+    def is_success(self) -> bool:
+        """True when no error is recorded."""
+        return not self._errors
+
+    @property
+    def errors(self) -> Mapping[str, BaseException]:
+        """Read-only live view of the errors, in insertion order."""
+        return MappingProxyType(self._errors)
+
+    def set_data(self, data: Any) -> "Result[T]":
+        self._data = data
+        return self
+
+    def get_data(self) -> Any:
+        return self._data
+
+    def add_error(self, error: BaseException | str, key: str | None = None) -> "Result[T]":
+        """Record an error (a ``str`` becomes ``Exception(str)``); an existing key
+        is overwritten in place; no key → a fresh UUIDv7."""
+        if isinstance(error, str):
+            error = Exception(error)
+        self._errors[_uuid7() if key is None else str(key)] = error
+        return self
+
+    def add_errors(self, errors: Iterable[BaseException | str]) -> "Result[T]":
+        for err in errors:
+            self.add_error(err)
+        return self
+
+    def get_errors(self) -> Iterator[BaseException]:
+        return iter(list(self._errors.values()))
+
+    def get_error_messages(self) -> list[str]:
+        return [_message_of(e) for e in self._errors.values()]
+
+    def get_errors_by_key(self) -> dict[str, BaseException]:
+        return dict(self._errors)
+
+    def get_error_messages_by_key(self) -> dict[str, str]:
+        return {k: _message_of(e) for k, e in self._errors.items()}
+
+    def has_error(self, key: str) -> bool:
+        return key in self._errors
+
+    def to_string(self) -> str:
+        """``Result(success): <json>`` or ``Result(failure): <json>\\nErrors: ...``."""
+        body = _dump(self.get_data())
+        if self.is_success:
+            return f"Result(success): {body}"
+        return f"Result(failure): {body}\nErrors: {', '.join(self.get_error_messages())}"
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def __repr__(self) -> str:
+        state = "success" if self.is_success else f"failure, errors={len(self._errors)}"
+        return f"<{type(self).__name__} {state}>"
+
+
+def parse_answer_error(answer: Any) -> tuple[str, str | None] | None:
+    """The error a decoded 2xx body carries (§4.4 A) as ``(code, description)``, or None."""
+    if not isinstance(answer, dict):
+        return None
+    err = answer.get("error")
+    if isinstance(err, dict):
+        if "code" not in err or err["code"] is None:
+            return None
+        code = str(err["code"])
+        msg = err.get("message")
+        desc = "" if msg is None else str(msg).rstrip()
+        validation = err.get("validation")
+        if isinstance(validation, list):
+            if desc and not desc.endswith("."):
+                desc += "."
+            if desc:
+                desc += " "
+            parts = []
+            for row in validation:
+                text = row.get("message") if isinstance(row, dict) else None
+                if text:
+                    parts.append(str(text))
+                else:
+                    parts.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
+            desc += "".join(parts)
+        return code, desc
+    if isinstance(err, str) and err:
+        code = "JSSDK_RESPONSE_ERROR" if err == "0" else err
+        if "error_description" in answer:
+            d = answer["error_description"]
+            return code, "" if d is None else str(d)
+        return code, "Some error in response"
+    return None
+
+
+class AjaxResult(Result[Any]):
+    """The result of one REST exchange, built from ``(answer, query, status)``.
+
+    Failed when the answer carries an ``error`` (one ``AjaxError`` under key
+    ``"base-error"``). ``get_data()`` is ``{"result", "time"}`` or None.
+    """
+
+    __slots__ = ("_answer", "_query", "_status")
+
+    def __init__(self, answer: Any, query: Mapping[str, Any], status: int) -> None:
+        super().__init__(None)
+        self._answer = answer
+        self._query = {
+            "method": query.get("method", ""),
+            "params": _freeze(query.get("params")),
+            "request_id": query.get("request_id", ""),
+        }
+        self._status = int(status)
+        parsed = parse_answer_error(answer)
+        if parsed is not None:
+            code, desc = parsed
+            self._errors["base-error"] = AjaxError.create(code, self._status, desc, None, self._query)
+
+    def set_data(self, data: Any) -> "AjaxResult":
+        raise TypeError("AjaxResult does not allow data modification")
+
+    def get_data(self) -> dict[str, Any] | None:  # type: ignore[override]
+        """``{"result": answer.result, "time": answer.time}``; None when failed."""
+        if self._errors:
+            return None
+        answer = self._answer
+        if isinstance(answer, dict):
+            return {"result": answer.get("result"), "time": answer.get("time")}
+        return {"result": None, "time": None}
+
+    def get_status(self) -> int:
+        return self._status
+
+    def get_query(self) -> dict[str, Any]:
+        """``{"method", "params", "request_id"}`` (a copy)."""
+        return {
+            "method": self._query["method"],
+            "params": _freeze(self._query["params"]),
+            "request_id": self._query["request_id"],
+        }
+
+    # -- deprecated v2 offset paging ------------------------------------
+    def _next(self) -> Any:
+        if self._errors or not isinstance(self._answer, dict):
+            return None
+        nxt = self._answer.get("next")
+        if isinstance(nxt, (int, float)) and not isinstance(nxt, bool):
+            return nxt
+        return None
+
+    def is_more(self) -> bool:
+        """True when successful and the answer has a numeric ``next``."""
+        return self._next() is not None
+
+    def has_more(self) -> bool:
+        return self.is_more()
+
+    def get_total(self) -> int:
+        """Integer ``total`` of a v2 list answer; 0 when failed or missing."""
+        if self._errors or not isinstance(self._answer, dict):
+            return 0
+        try:
+            return int(self._answer.get("total") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    def get_next(self, http: "Http") -> "AjaxResult | Literal[False]":
+        """The next v2 page (same method, ``start=next``, fresh request id) or False."""
+        if str(getattr(http, "api_version", "v2")) == "v3":
+            raise SdkError("JSSDK_CORE_METHOD_NOT_SUPPORT_IN_API_V3", 500, "Method not supported in API v3")
+        nxt = self._next()
+        if nxt is None:
+            return False
+        params = self._query["params"]
+        params = dict(params) if isinstance(params, dict) else {}
+        params["start"] = int(nxt)
+        return http.call(self._query["method"], params)
+
+    def fetch_next(self, http: "Http") -> "AjaxResult | None":
+        """Like :meth:`get_next` but None at the end."""
+        res = self.get_next(http)
+        return res if res is not False else None
+
+    def __repr__(self) -> str:
+        state = "success" if self.is_success else "failure"
+        return f"<AjaxResult {state} method={self._query['method']!r} status={self._status}>"
