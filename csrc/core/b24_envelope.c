@@ -1,0 +1,370 @@
+/* b24_envelope.c - answer parsing and outcome classification (§4.4). */
+#include "b24_envelope.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b24_buf.h"
+
+void
+b24_outcome_init(struct b24_outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+void
+b24_outcome_clear_headers(struct b24_outcome *o)
+{
+    size_t i;
+    for (i = 0; i < o->nheaders; i++) {
+        free(o->headers[i].name);
+        free(o->headers[i].value);
+    }
+    o->nheaders = 0;
+}
+
+void
+b24_outcome_clear(struct b24_outcome *o)
+{
+    b24_outcome_clear_headers(o);
+    free(o->headers);
+    cJSON_Delete(o->answer);
+    free(o->code);
+    free(o->message);
+    free(o->detail);
+    b24_outcome_init(o);
+}
+
+enum b24_status
+b24_outcome_set(struct b24_outcome *o, enum b24_outcome_kind kind,
+                const char *code, const char *message)
+{
+    char *c = NULL, *m = NULL;
+    if (code != NULL && (c = b24_strdup(code)) == NULL)
+        return B24_E_NOMEM;
+    if (message != NULL && (m = b24_strdup(message)) == NULL) {
+        free(c);
+        return B24_E_NOMEM;
+    }
+    free(o->code);
+    free(o->message);
+    o->kind = kind;
+    o->code = c;
+    o->message = m;
+    return B24_OK;
+}
+
+enum b24_status
+b24_outcome_add_header(struct b24_outcome *o, const char *name, size_t nlen,
+                       const char *value, size_t vlen)
+{
+    size_t i;
+    char *n, *v;
+    n = b24_strndup(name, nlen);
+    if (n == NULL)
+        return B24_E_NOMEM;
+    for (i = 0; i < nlen; i++)
+        if (n[i] >= 'A' && n[i] <= 'Z')
+            n[i] = (char)(n[i] + 32);
+    v = b24_strndup(value, vlen);
+    if (v == NULL) {
+        free(n);
+        return B24_E_NOMEM;
+    }
+    for (i = 0; i < o->nheaders; i++) {
+        if (strcmp(o->headers[i].name, n) == 0) {
+            free(n);
+            free(o->headers[i].value);
+            o->headers[i].value = v;
+            return B24_OK;
+        }
+    }
+    if (o->nheaders == o->aheaders) {
+        size_t na = o->aheaders ? o->aheaders * 2 : 16;
+        struct b24_header *nh = realloc(o->headers, na * sizeof(*nh));
+        if (nh == NULL) {
+            free(n);
+            free(v);
+            return B24_E_NOMEM;
+        }
+        o->headers = nh;
+        o->aheaders = na;
+    }
+    o->headers[o->nheaders].name = n;
+    o->headers[o->nheaders].value = v;
+    o->nheaders++;
+    return B24_OK;
+}
+
+static int
+is_ws(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+enum b24_status
+b24_json_parse(const char *text, size_t len, cJSON **out,
+               struct b24_error *err)
+{
+    const char *end = NULL;
+    cJSON *tree;
+    if (len == 0) {
+        if (err != NULL)
+            err->offset = 0;
+        return b24_error_set(err, B24_E_JSON, "empty JSON text");
+    }
+    tree = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (tree == NULL) {
+        size_t off = (end != NULL && end >= text) ? (size_t)(end - text) : 0;
+        if (off > len)
+            off = len;
+        if (err != NULL)
+            err->offset = off;
+        return b24_error_set(err, B24_E_JSON, "invalid JSON at byte %zu",
+                             off);
+    }
+    if (end != NULL) {
+        size_t off = (size_t)(end - text);
+        while (off < len && is_ws((unsigned char)text[off]))
+            off++;
+        if (off < len) {
+            cJSON_Delete(tree);
+            if (err != NULL)
+                err->offset = off;
+            return b24_error_set(err, B24_E_JSON,
+                                 "invalid JSON at byte %zu (extra data)",
+                                 off);
+        }
+    }
+    *out = tree; /* ownership to the caller */
+    return B24_OK;
+}
+
+/* Length of `s` without trailing whitespace (JS trimEnd: ASCII and the
+ * common Unicode spaces, in UTF-8). */
+static size_t
+trim_end_len(const char *s, size_t n)
+{
+    for (;;) {
+        const unsigned char *u = (const unsigned char *)s;
+        if (n >= 1 && (u[n - 1] == ' ' || (u[n - 1] >= 0x09 && u[n - 1] <= 0x0d))) {
+            n -= 1;
+        } else if (n >= 2 && u[n - 2] == 0xc2 && u[n - 1] == 0xa0) {
+            n -= 2; /* U+00A0 */
+        } else if (n >= 3 && u[n - 3] == 0xe1 && u[n - 2] == 0x9a &&
+                   u[n - 1] == 0x80) {
+            n -= 3; /* U+1680 */
+        } else if (n >= 3 && u[n - 3] == 0xe2 && u[n - 2] == 0x80 &&
+                   (u[n - 1] <= 0x8a || u[n - 1] == 0xa8 ||
+                    u[n - 1] == 0xa9 || u[n - 1] == 0xaf)) {
+            n -= 3; /* U+2000..200A, 2028, 2029, 202F */
+        } else if (n >= 3 && u[n - 3] == 0xe2 && u[n - 2] == 0x81 &&
+                   u[n - 1] == 0x9f) {
+            n -= 3; /* U+205F */
+        } else if (n >= 3 && u[n - 3] == 0xe3 && u[n - 2] == 0x80 &&
+                   u[n - 1] == 0x80) {
+            n -= 3; /* U+3000 */
+        } else if (n >= 3 && u[n - 3] == 0xef && u[n - 2] == 0xbb &&
+                   u[n - 1] == 0xbf) {
+            n -= 3; /* U+FEFF */
+        } else {
+            return n;
+        }
+    }
+}
+
+/* Append the compact JSON text of `item` (or, for a string, its text). */
+static enum b24_status
+append_value_text(struct b24_buf *b, const cJSON *item, int raw_string)
+{
+    char *txt;
+    enum b24_status st;
+    if (raw_string && cJSON_IsString(item))
+        return b24_buf_appends(b, item->valuestring);
+    txt = cJSON_PrintUnformatted(item);
+    if (txt == NULL)
+        return B24_E_NOMEM;
+    st = b24_buf_appends(b, txt);
+    cJSON_free(txt);
+    return st;
+}
+
+/* `error` object with `code` (§4.4 A): code and message. */
+static enum b24_status
+error_object(struct b24_outcome *o, enum b24_outcome_kind kind,
+             const cJSON *error, const cJSON *code)
+{
+    struct b24_buf c, m;
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(error, "validation");
+    enum b24_status st;
+
+    b24_buf_init(&c, 0);
+    b24_buf_init(&m, 0);
+    if ((st = append_value_text(&c, code, 1)))
+        goto done;
+    if (cJSON_IsString(msg)) {
+        if ((st = b24_buf_append(&m, msg->valuestring,
+                                 trim_end_len(msg->valuestring,
+                                              strlen(msg->valuestring)))))
+            goto done;
+    } else if (msg != NULL && !cJSON_IsNull(msg)) {
+        if ((st = append_value_text(&m, msg, 0)))
+            goto done;
+    }
+    if (cJSON_IsArray(val)) {
+        const cJSON *row;
+        if (m.len > 0) {
+            if (m.data[m.len - 1] != '.' && (st = b24_buf_appendc(&m, '.')))
+                goto done;
+            if ((st = b24_buf_appendc(&m, ' ')))
+                goto done;
+        }
+        cJSON_ArrayForEach(row, val)
+        {
+            const cJSON *rm = cJSON_IsObject(row)
+                                  ? cJSON_GetObjectItemCaseSensitive(
+                                        row, "message")
+                                  : NULL;
+            if (rm != NULL && !cJSON_IsNull(rm))
+                st = append_value_text(&m, rm, 1);
+            else
+                st = append_value_text(&m, row, 0);
+            if (st)
+                goto done;
+        }
+    }
+    st = b24_outcome_set(o, kind, b24_buf_cstr(&c), b24_buf_cstr(&m));
+done:
+    b24_buf_free(&c);
+    b24_buf_free(&m);
+    return st == B24_E_LIMIT ? B24_E_NOMEM : st;
+}
+
+static enum b24_status
+force_auth_status(struct b24_outcome *o)
+{
+    if (o->code != NULL && (strcmp(o->code, "AUTHORIZE_ERROR") == 0 ||
+                            strcmp(o->code, "WRONG_AUTH_TYPE") == 0))
+        o->status = 403;
+    return B24_OK;
+}
+
+enum b24_status
+b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
+                      size_t len)
+{
+    cJSON *tree = NULL;
+    const cJSON *error = NULL, *desc = NULL;
+    char fallback[64];
+    enum b24_status st;
+
+    o->status = status;
+    cJSON_Delete(o->answer);
+    o->answer = NULL;
+    if (b24_json_parse(body, len, &tree, NULL) == B24_OK)
+        o->answer = tree; /* owned by the outcome */
+    if (cJSON_IsObject(tree)) {
+        error = cJSON_GetObjectItemCaseSensitive(tree, "error");
+        desc = cJSON_GetObjectItemCaseSensitive(tree, "error_description");
+        if (desc != NULL && cJSON_IsNull(desc))
+            desc = NULL;
+    }
+    snprintf(fallback, sizeof(fallback), "Request failed with status code %ld",
+             status);
+
+    if (status >= 200 && status <= 299) {
+        if (tree == NULL) {
+            char m[96];
+            snprintf(m, sizeof(m),
+                     "Unexpected answer: the body is not JSON (HTTP %ld)",
+                     status);
+            return b24_outcome_set(o, B24_KIND_ERROR,
+                                   "ERROR_UNEXPECTED_ANSWER", m);
+        }
+        if (cJSON_IsObject(error)) {
+            const cJSON *code =
+                cJSON_GetObjectItemCaseSensitive(error, "code");
+            if (code != NULL && !cJSON_IsNull(code))
+                return error_object(o, B24_KIND_FAILED, error, code);
+        } else if (cJSON_IsString(error) && error->valuestring[0] != '\0') {
+            const char *c = strcmp(error->valuestring, "0") == 0
+                                ? "JSSDK_RESPONSE_ERROR"
+                                : error->valuestring;
+            if (desc == NULL)
+                return b24_outcome_set(o, B24_KIND_FAILED, c,
+                                       "Some error in response");
+            if (cJSON_IsString(desc))
+                return b24_outcome_set(o, B24_KIND_FAILED, c,
+                                       desc->valuestring);
+            {
+                struct b24_buf m;
+                b24_buf_init(&m, 0);
+                st = append_value_text(&m, desc, 0);
+                if (st == B24_OK)
+                    st = b24_outcome_set(o, B24_KIND_FAILED, c,
+                                         b24_buf_cstr(&m));
+                b24_buf_free(&m);
+                return st ? B24_E_NOMEM : B24_OK;
+            }
+        }
+        return b24_outcome_set(o, B24_KIND_OK, NULL, NULL);
+    }
+
+    /* B: non-2xx. */
+    if (cJSON_IsObject(error)) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+        if (code != NULL && !cJSON_IsNull(code)) {
+            st = error_object(o, B24_KIND_ERROR, error, code);
+            return st ? st : force_auth_status(o);
+        }
+    }
+    {
+        const char *cls =
+            (status >= 400 && status <= 499)
+                ? "ERR_BAD_REQUEST"
+                : (status >= 500 && status <= 599) ? "ERR_BAD_RESPONSE"
+                                                   : "JSSDK_AXIOS_ERROR";
+        const char *code = cls;
+        int use_desc = 0;
+        if (cJSON_IsString(error) && error->valuestring[0] != '\0') {
+            if (strcmp(error->valuestring, "0") != 0)
+                code = error->valuestring;
+            use_desc = desc != NULL;
+        }
+        if (use_desc && !cJSON_IsString(desc)) {
+            struct b24_buf m;
+            b24_buf_init(&m, 0);
+            st = append_value_text(&m, desc, 0);
+            if (st == B24_OK)
+                st = b24_outcome_set(o, B24_KIND_ERROR, code,
+                                     b24_buf_cstr(&m));
+            b24_buf_free(&m);
+            if (st)
+                return B24_E_NOMEM;
+        } else {
+            st = b24_outcome_set(o, B24_KIND_ERROR, code,
+                                 use_desc ? desc->valuestring : fallback);
+            if (st)
+                return st;
+        }
+        return force_auth_status(o);
+    }
+}
+
+enum b24_status
+b24_envelope_network_error(struct b24_outcome *o)
+{
+    o->status = 0;
+    return b24_outcome_set(o, B24_KIND_ERROR, "NETWORK_ERROR",
+                           "Network connection failed");
+}
+
+enum b24_status
+b24_envelope_timeout(struct b24_outcome *o)
+{
+    o->status = 408;
+    return b24_outcome_set(o, B24_KIND_ERROR, "REQUEST_TIMEOUT",
+                           "Request timeout exceeded");
+}

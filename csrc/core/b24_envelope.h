@@ -1,0 +1,77 @@
+/* b24_envelope.h - JSON parsing of answers and the outcome mapping of
+ * spec §4.4 (A: 2xx answers, B: transport failures and non-2xx answers).
+ *
+ * Pure C: no I/O, no locks.  The answer tree is parsed with
+ * cJSON_ParseWithLengthOpts (explicit length, explicit end pointer; the
+ * library's global error pointer is never read) and looked up with
+ * case-sensitive getters only.  Nesting is capped by CJSON_NESTING_LIMIT. */
+#ifndef B24_ENVELOPE_H
+#define B24_ENVELOPE_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "b24.h"
+
+enum b24_outcome_kind {
+    B24_KIND_OK = 0,     /* 2xx, JSON, no error member */
+    B24_KIND_FAILED = 1, /* 2xx JSON whose `error` yields an error (§4.4 A) */
+    B24_KIND_ERROR = 2   /* transport failure, non-2xx, non-JSON 2xx (B) */
+};
+
+struct b24_header {
+    char *name;  /* owned, lower-cased */
+    char *value; /* owned, surrounding whitespace trimmed */
+};
+
+/* The plain-C result of one exchange.  Every pointer is owned by the
+ * outcome and released by b24_outcome_clear().  The glue may take `answer`
+ * (set the field to NULL after taking it; it then owns the tree and frees
+ * it with cJSON_Delete). */
+struct b24_outcome {
+    enum b24_outcome_kind kind;
+    long status;        /* HTTP status; 0 without response; 408 on timeout */
+    cJSON *answer;      /* owned; NULL when absent or not JSON */
+    char *code;         /* owned; NULL for OK */
+    char *message;      /* owned; NULL for OK; secret-free */
+    int maybe_sent;     /* 1: the request may have reached the server */
+    double elapsed_ms;  /* wall time of the exchange */
+    char *detail;       /* owned; libcurl/OS text, secret-scrubbed; or NULL */
+    int curl_code;      /* CURLcode of a transport failure, else 0 */
+    struct b24_header *headers; /* owned array of `nheaders` */
+    size_t nheaders;
+    size_t aheaders;
+};
+
+void b24_outcome_init(struct b24_outcome *o);
+void b24_outcome_clear(struct b24_outcome *o);
+/* Set kind/code/message (copied); replaces previous code/message. */
+enum b24_status b24_outcome_set(struct b24_outcome *o,
+                                enum b24_outcome_kind kind, const char *code,
+                                const char *message);
+/* Add or replace (last wins) a response header; name is lower-cased. */
+enum b24_status b24_outcome_add_header(struct b24_outcome *o,
+                                       const char *name, size_t nlen,
+                                       const char *value, size_t vlen);
+void b24_outcome_clear_headers(struct b24_outcome *o);
+
+/* Parse a complete JSON text of `len` bytes (trailing whitespace allowed,
+ * anything else after the value is an error).  On B24_OK *out is a tree
+ * the CALLER OWNS (cJSON_Delete).  On B24_E_JSON, err->offset is the byte
+ * offset of the problem; B24_E_NOMEM is reported as B24_E_JSON by cJSON
+ * and cannot be told apart. */
+enum b24_status b24_json_parse(const char *text, size_t len, cJSON **out,
+                               struct b24_error *err);
+
+/* Classify an HTTP answer (status + body) per spec §4.4 A/B into `o`
+ * (kind, status, code, message, answer).  `o->answer` receives the parsed
+ * body when it is JSON (owned by the outcome).  Returns B24_E_NOMEM only. */
+enum b24_status b24_envelope_classify(struct b24_outcome *o, long status,
+                                      const char *body, size_t len);
+
+/* The fixed transport outcomes of §4.4 B. */
+enum b24_status b24_envelope_network_error(struct b24_outcome *o);
+enum b24_status b24_envelope_timeout(struct b24_outcome *o);
+
+#endif /* B24_ENVELOPE_H */

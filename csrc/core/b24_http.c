@@ -1,0 +1,683 @@
+/* b24_http.c - libcurl transport with a pool of easy handles. */
+#include "b24_http.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "b24_redact.h"
+#include "b24_url.h"
+
+/* ---- process-wide: curl_global_init once ------------------------------ */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_OK;
+
+static void
+global_init_once(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+enum b24_status
+b24_http_global_init(void)
+{
+    pthread_once(&global_once, global_init_once);
+    return global_rc == CURLE_OK ? B24_OK : B24_E_CURL;
+}
+
+/* ---- the object -------------------------------------------------------- */
+
+struct b24_http {
+    atomic_int refcount;
+    atomic_int closed;
+    atomic_ullong connections; /* new connections made so far */
+
+    char *base_url;   /* owned */
+    char *base_path;  /* owned: path of base_url ("/rest/1/secret") */
+    char *secret;     /* owned */
+    size_t secret_len;
+    char *ca_path;    /* owned or NULL */
+    int ca_is_dir;
+    int verify;
+    size_t max_body;
+    int max_redirects;
+    struct b24_url_origin origin; /* owned: origin of base_url */
+
+    pthread_mutex_t pool_mu; /* guards idle[], nidle, aidle */
+    CURL **idle;             /* owned handles not in use */
+    size_t nidle, aidle;
+
+    CURLSH *share;                               /* DNS + TLS sessions */
+    pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST]; /* one per data kind */
+};
+
+static void
+share_lock(CURL *handle, curl_lock_data data, curl_lock_access access,
+           void *userptr)
+{
+    struct b24_http *h = userptr;
+    (void)handle;
+    (void)access;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&h->share_mu[data]);
+}
+
+static void
+share_unlock(CURL *handle, curl_lock_data data, void *userptr)
+{
+    struct b24_http *h = userptr;
+    (void)handle;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&h->share_mu[data]);
+}
+
+static void
+http_free(struct b24_http *h)
+{
+    size_t i;
+    for (i = 0; i < h->nidle; i++)
+        curl_easy_cleanup(h->idle[i]);
+    free(h->idle);
+    if (h->share != NULL)
+        curl_share_cleanup(h->share);
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&h->share_mu[i]);
+    pthread_mutex_destroy(&h->pool_mu);
+    b24_url_origin_clear(&h->origin);
+    free(h->base_url);
+    free(h->base_path);
+    free(h->secret);
+    free(h->ca_path);
+    free(h);
+}
+
+struct b24_http *
+b24_http_new(const struct b24_http_config *cfg, struct b24_error *err)
+{
+    struct b24_http *h;
+    size_t i, blen;
+    const char *path;
+
+    if (b24_http_global_init() != B24_OK) {
+        b24_error_set(err, B24_E_CURL, "curl_global_init failed");
+        return NULL;
+    }
+    if (cfg->base_url == NULL || cfg->secret == NULL) {
+        b24_error_set(err, B24_E_USAGE, "base_url and secret are required");
+        return NULL;
+    }
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        b24_error_set(err, B24_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    atomic_init(&h->refcount, 1);
+    atomic_init(&h->closed, 0);
+    atomic_init(&h->connections, 0);
+    pthread_mutex_init(&h->pool_mu, NULL);
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&h->share_mu[i], NULL);
+    h->origin.port = -1;
+
+    blen = strlen(cfg->base_url);
+    while (blen > 0 && cfg->base_url[blen - 1] == '/')
+        blen--;
+    h->base_url = b24_strndup(cfg->base_url, blen);
+    h->secret = b24_strdup(cfg->secret);
+    if (h->base_url == NULL || h->secret == NULL)
+        goto nomem;
+    h->secret_len = strlen(h->secret);
+    if (b24_url_origin_parse(h->base_url, blen, &h->origin) != B24_OK ||
+        (strcmp(h->origin.scheme, "https") != 0 &&
+         strcmp(h->origin.scheme, "http") != 0)) {
+        b24_error_set(err, B24_E_USAGE,
+                      "base_url must be an absolute http(s) URL");
+        http_free(h);
+        return NULL;
+    }
+    path = strstr(h->base_url, "://");
+    path = path ? strchr(path + 3, '/') : NULL;
+    h->base_path = b24_strdup(path ? path : "");
+    if (h->base_path == NULL)
+        goto nomem;
+    h->verify = cfg->verify ? 1 : 0;
+    if (cfg->ca_path != NULL && cfg->ca_path[0] != '\0') {
+        struct stat sb;
+        h->ca_path = b24_strdup(cfg->ca_path);
+        if (h->ca_path == NULL)
+            goto nomem;
+        h->ca_is_dir = stat(cfg->ca_path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    }
+    h->max_body = cfg->max_body ? cfg->max_body : B24_BUF_DEFAULT_CAP;
+    h->max_redirects =
+        cfg->max_redirects < 0 ? B24_HTTP_MAX_REDIRECTS : cfg->max_redirects;
+
+    h->share = curl_share_init();
+    if (h->share == NULL)
+        goto nomem;
+    if (curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock) ||
+        curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+        curl_share_setopt(h->share, CURLSHOPT_USERDATA, h) ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+        curl_share_setopt(h->share, CURLSHOPT_SHARE,
+                          CURL_LOCK_DATA_SSL_SESSION)) {
+        b24_error_set(err, B24_E_CURL, "curl_share_setopt failed");
+        http_free(h);
+        return NULL;
+    }
+    return h;
+nomem:
+    b24_error_set(err, B24_E_NOMEM, "out of memory");
+    http_free(h);
+    return NULL;
+}
+
+void
+b24_http_incref(struct b24_http *h)
+{
+    atomic_fetch_add(&h->refcount, 1);
+}
+
+void
+b24_http_decref(struct b24_http *h)
+{
+    if (h != NULL && atomic_fetch_sub(&h->refcount, 1) == 1)
+        http_free(h);
+}
+
+void
+b24_http_close(struct b24_http *h)
+{
+    CURL **idle;
+    size_t n, i;
+    atomic_store(&h->closed, 1);
+    pthread_mutex_lock(&h->pool_mu);
+    idle = h->idle;
+    n = h->nidle;
+    h->idle = NULL;
+    h->nidle = h->aidle = 0;
+    pthread_mutex_unlock(&h->pool_mu);
+    for (i = 0; i < n; i++)
+        curl_easy_cleanup(idle[i]);
+    free(idle);
+}
+
+int
+b24_http_closed(struct b24_http *h)
+{
+    return atomic_load(&h->closed);
+}
+
+unsigned long long
+b24_http_connections_opened(struct b24_http *h)
+{
+    return atomic_load(&h->connections);
+}
+
+const char *
+b24_http_base_url(const struct b24_http *h)
+{
+    return h->base_url;
+}
+
+static CURL *
+pool_acquire(struct b24_http *h)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&h->pool_mu);
+    if (h->nidle > 0)
+        c = h->idle[--h->nidle];
+    pthread_mutex_unlock(&h->pool_mu);
+    if (c == NULL)
+        c = curl_easy_init();
+    return c;
+}
+
+static void
+pool_release(struct b24_http *h, CURL *c)
+{
+    int keep = 0;
+    pthread_mutex_lock(&h->pool_mu);
+    if (!atomic_load(&h->closed)) {
+        if (h->nidle == h->aidle) {
+            size_t na = h->aidle ? h->aidle * 2 : 8;
+            CURL **ni = realloc(h->idle, na * sizeof(*ni));
+            if (ni != NULL) {
+                h->idle = ni;
+                h->aidle = na;
+            }
+        }
+        if (h->nidle < h->aidle) {
+            h->idle[h->nidle++] = c;
+            keep = 1;
+        }
+    }
+    pthread_mutex_unlock(&h->pool_mu);
+    if (!keep)
+        curl_easy_cleanup(c);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+void
+b24_request_init(struct b24_request *r)
+{
+    b24_buf_init(&r->url, 0);
+    b24_buf_init(&r->body, 0);
+    r->headers = NULL;
+    r->timeout_ms = 30000;
+}
+
+void
+b24_request_clear(struct b24_request *r)
+{
+    b24_buf_free(&r->url);
+    b24_buf_free(&r->body);
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+}
+
+static int
+is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
+            return 0;
+    }
+    return 1;
+}
+
+static int
+ieq_str(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        int x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x += 32;
+        if (y >= 'A' && y <= 'Z')
+            y += 32;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+static int
+has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+static enum b24_status
+slist_add(struct curl_slist **list, const char *name, const char *value)
+{
+    struct b24_buf line;
+    struct curl_slist *n;
+    b24_buf_init(&line, 0);
+    /* "Name;" sends an empty header; "Name:" would remove it in curl. */
+    if (b24_buf_appends(&line, name) ||
+        b24_buf_appends(&line, value[0] ? ": " : ";") ||
+        b24_buf_appends(&line, value)) {
+        b24_buf_free(&line);
+        return B24_E_NOMEM;
+    }
+    n = curl_slist_append(*list, b24_buf_cstr(&line));
+    b24_buf_free(&line);
+    if (n == NULL)
+        return B24_E_NOMEM;
+    *list = n;
+    return B24_OK;
+}
+
+enum b24_status
+b24_request_set_headers(struct b24_request *r, const char *user_agent,
+                        const struct b24_header_ref *extra, size_t nextra,
+                        const char *idempotency_key, struct b24_error *err)
+{
+    static const char *const def_names[] = {"Content-Type", "Accept",
+                                            "User-Agent"};
+    const char *def_values[3];
+    struct curl_slist *list = NULL;
+    size_t i, j, k;
+    enum b24_status st;
+
+    def_values[0] = "application/json";
+    def_values[1] = "application/json, text/plain, */*";
+    def_values[2] = user_agent ? user_agent : "";
+    for (i = 0; i < nextra; i++) {
+        if (!is_token(extra[i].name))
+            return b24_error_set(err, B24_E_USAGE,
+                                 "invalid HTTP header name");
+        if (has_crlf(extra[i].value))
+            return b24_error_set(err, B24_E_USAGE,
+                                 "HTTP header values must not contain CR "
+                                 "or LF");
+    }
+    if (has_crlf(def_values[2]) ||
+        (idempotency_key && has_crlf(idempotency_key)))
+        return b24_error_set(err, B24_E_USAGE,
+                             "HTTP header values must not contain CR or LF");
+    for (k = 0; k < 3; k++) {
+        int overridden = 0;
+        for (j = 0; j < nextra; j++)
+            if (ieq_str(extra[j].name, def_names[k]))
+                overridden = 1;
+        if (!overridden && (st = slist_add(&list, def_names[k],
+                                           def_values[k])))
+            goto fail;
+    }
+    for (i = 0; i < nextra; i++) {
+        int later = 0;
+        for (j = i + 1; j < nextra; j++)
+            if (ieq_str(extra[i].name, extra[j].name))
+                later = 1;
+        if (idempotency_key && ieq_str(extra[i].name, "Idempotency-Key"))
+            later = 1;
+        if (!later && (st = slist_add(&list, extra[i].name, extra[i].value)))
+            goto fail;
+    }
+    if (idempotency_key &&
+        (st = slist_add(&list, "Idempotency-Key", idempotency_key)))
+        goto fail;
+    /* No "Expect: 100-continue" round trip for large bodies. */
+    {
+        struct curl_slist *n = curl_slist_append(list, "Expect:");
+        if (n == NULL) {
+            st = B24_E_NOMEM;
+            goto fail;
+        }
+        list = n;
+    }
+    curl_slist_free_all(r->headers);
+    r->headers = list;
+    return B24_OK;
+fail:
+    curl_slist_free_all(list);
+    return b24_error_set(err, st, "out of memory");
+}
+
+/* ---- the exchange ------------------------------------------------------ */
+
+struct xfer {
+    struct b24_buf body;
+    struct b24_outcome *out;
+    int overflow;
+    int nomem;
+};
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t n = size * nmemb;
+    enum b24_status st = b24_buf_append(&x->body, ptr, n);
+    if (st != B24_OK) {
+        if (st == B24_E_LIMIT)
+            x->overflow = 1;
+        else
+            x->nomem = 1;
+        return 0;
+    }
+    return n;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct xfer *x = userdata;
+    size_t n = size * nmemb, nl, vs, ve;
+    const char *colon;
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        b24_outcome_clear_headers(x->out); /* a new response begins */
+        return n;
+    }
+    colon = memchr(ptr, ':', n);
+    if (colon == NULL || colon == ptr || ptr[0] == ' ' || ptr[0] == '\t')
+        return n;
+    nl = (size_t)(colon - ptr);
+    vs = nl + 1;
+    ve = n;
+    while (vs < ve && (ptr[vs] == ' ' || ptr[vs] == '\t'))
+        vs++;
+    while (ve > vs && (ptr[ve - 1] == '\r' || ptr[ve - 1] == '\n' ||
+                       ptr[ve - 1] == ' ' || ptr[ve - 1] == '\t'))
+        ve--;
+    if (b24_outcome_add_header(x->out, ptr, nl, ptr + vs, ve - vs) !=
+        B24_OK) {
+        x->nomem = 1;
+        return 0;
+    }
+    return n;
+}
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Scrubbed "<curl text>: <error buffer>" into o->detail. */
+static enum b24_status
+set_detail(struct b24_http *h, struct b24_outcome *o, CURLcode rc,
+           const char *errbuf)
+{
+    struct b24_buf raw, s1;
+    enum b24_status st;
+    b24_buf_init(&raw, 0);
+    b24_buf_init(&s1, 0);
+    st = b24_buf_appends(&raw, curl_easy_strerror(rc));
+    if (st == B24_OK && errbuf[0] != '\0')
+        st = b24_buf_printf(&raw, ": %s", errbuf);
+    while (st == B24_OK && raw.len > 0 &&
+           (raw.data[raw.len - 1] == '\n' || raw.data[raw.len - 1] == '\r'))
+        raw.data[--raw.len] = '\0';
+    if (st == B24_OK)
+        st = b24_redact_secret(&s1, b24_buf_cstr(&raw), raw.len,
+                               h->base_path, strlen(h->base_path));
+    b24_buf_reset(&raw);
+    if (st == B24_OK)
+        st = b24_redact_secret(&raw, b24_buf_cstr(&s1), s1.len, h->secret,
+                               h->secret_len);
+    if (st == B24_OK) {
+        free(o->detail);
+        o->detail = b24_buf_steal(&raw);
+        if (o->detail == NULL)
+            st = B24_E_NOMEM;
+    }
+    b24_buf_free(&raw);
+    b24_buf_free(&s1);
+    return st;
+}
+
+static int
+failed_before_send(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void
+setup_handle(struct b24_http *h, CURL *c, const char *url,
+             const struct b24_request *req, long timeout_ms, struct xfer *x,
+             char *errbuf)
+{
+    curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, b24_buf_cstr(&req->body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)req->body.len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_SHARE, h->share);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->verify ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
+    if (h->ca_path != NULL)
+        curl_easy_setopt(c, h->ca_is_dir ? CURLOPT_CAPATH : CURLOPT_CAINFO,
+                         h->ca_path);
+}
+
+enum b24_status
+b24_http_perform(struct b24_http *h, const struct b24_request *req,
+                 struct b24_outcome *out)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    struct xfer x;
+    struct b24_buf url;
+    double t0 = now_ms();
+    enum b24_status st = B24_OK;
+    CURL *c;
+    int hops;
+
+    c = pool_acquire(h);
+    if (c == NULL)
+        return B24_E_CURL;
+    b24_buf_init(&url, 0);
+    b24_buf_init(&x.body, h->max_body);
+    x.out = out;
+    if (b24_buf_append(&url, b24_buf_cstr(&req->url), req->url.len)) {
+        st = B24_E_NOMEM;
+        goto done;
+    }
+    for (hops = 0;; hops++) {
+        CURLcode rc;
+        long status = 0, left;
+        curl_off_t pretransfer = 0;
+        long nconn = 0;
+        char *redirect = NULL;
+
+        left = req->timeout_ms - (long)(now_ms() - t0);
+        b24_buf_reset(&x.body);
+        b24_outcome_clear_headers(out);
+        x.overflow = x.nomem = 0;
+        errbuf[0] = '\0';
+        if (left <= 0) {
+            st = b24_envelope_timeout(out);
+            out->maybe_sent = 1; /* an earlier hop reached the server */
+            break;
+        }
+        setup_handle(h, c, b24_buf_cstr(&url), req, left, &x, errbuf);
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nconn);
+        if (nconn > 0)
+            atomic_fetch_add(&h->connections, (unsigned long long)nconn);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (x.nomem) {
+            st = B24_E_NOMEM;
+            break;
+        }
+        if (x.overflow) {
+            char m[128];
+            snprintf(m, sizeof(m),
+                     "Unexpected answer: the body exceeds %zu bytes",
+                     h->max_body);
+            out->status = status;
+            out->maybe_sent = 1;
+            st = b24_outcome_set(out, B24_KIND_ERROR,
+                                 "ERROR_UNEXPECTED_ANSWER", m);
+            break;
+        }
+        if (rc != CURLE_OK) {
+            curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+            out->curl_code = (int)rc;
+            out->maybe_sent =
+                (!failed_before_send(rc) && pretransfer > 0) || hops > 0;
+            st = rc == CURLE_OPERATION_TIMEDOUT
+                     ? b24_envelope_timeout(out)
+                     : b24_envelope_network_error(out);
+            if (st == B24_OK)
+                st = set_detail(h, out, rc, errbuf);
+            break;
+        }
+        out->maybe_sent = 1;
+        if (status >= 300 && status <= 399 &&
+            curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &redirect) ==
+                CURLE_OK &&
+            redirect != NULL) {
+            struct b24_url_origin to = {NULL, NULL, -1};
+            enum b24_status ps =
+                b24_url_origin_parse(redirect, strlen(redirect), &to);
+            if (ps == B24_E_NOMEM) {
+                st = ps;
+                break;
+            }
+            if (ps != B24_OK || !b24_url_origin_equal(&h->origin, &to)) {
+                struct b24_buf m;
+                b24_buf_init(&m, 0);
+                st = b24_buf_appends(&m, "Portal moved to ");
+                if (st == B24_OK)
+                    st = ps == B24_OK ? b24_url_origin_format(&to, &m)
+                                      : b24_buf_appends(&m, "another address");
+                out->status = status;
+                if (st == B24_OK)
+                    st = b24_outcome_set(out, B24_KIND_ERROR, "PORTAL_MOVED",
+                                         b24_buf_cstr(&m));
+                b24_buf_free(&m);
+                b24_url_origin_clear(&to);
+                break;
+            }
+            b24_url_origin_clear(&to);
+            if (hops >= h->max_redirects) {
+                out->status = status;
+                st = b24_outcome_set(out, B24_KIND_ERROR,
+                                     "ERR_FR_TOO_MANY_REDIRECTS",
+                                     "Maximum number of redirects exceeded");
+                break;
+            }
+            b24_buf_reset(&url);
+            if (b24_buf_appends(&url, redirect)) {
+                st = B24_E_NOMEM;
+                break;
+            }
+            continue;
+        }
+        st = b24_envelope_classify(out, status, b24_buf_cstr(&x.body),
+                                   x.body.len);
+        break;
+    }
+done:
+    out->elapsed_ms = now_ms() - t0;
+    b24_buf_free(&x.body);
+    b24_buf_free(&url);
+    pool_release(h, c);
+    return st;
+}

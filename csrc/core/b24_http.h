@@ -1,0 +1,99 @@
+/* b24_http.h - the libcurl transport: one base URL, a pool of easy handles.
+ *
+ * Threads: a `struct b24_http` is shared by any number of threads.  Each
+ * exchange borrows one easy handle from a LIFO pool (pthread mutex; a new
+ * handle is created when the pool is empty) and returns it afterwards, so a
+ * handle is used by one thread at a time and a single-threaded caller keeps
+ * reusing the same keep-alive connection.  DNS and TLS sessions are shared
+ * between handles (CURLSH with its own locks).  CURLOPT_NOSIGNAL is always
+ * set.  The only process-wide state is curl_global_init, run once through
+ * pthread_once (b24_http_global_init).
+ *
+ * Lifetime: b24_http_new returns an object with refcount 1.  Every user
+ * that may outlive the creator's reference (a call in flight while another
+ * thread closes) holds its own reference (b24_http_incref/decref).
+ * b24_http_close releases the idle handles and marks the object closed;
+ * handles in use are released when their exchange ends.  The memory goes
+ * away at the last decref.
+ *
+ * Request building (b24_request_*) never blocks and never touches the
+ * network, so an event-driven (curl multi) perform can reuse it later. */
+#ifndef B24_HTTP_H
+#define B24_HTTP_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "b24.h"
+#include "b24_buf.h"
+#include "b24_envelope.h"
+
+#define B24_HTTP_MAX_REDIRECTS 5
+
+/* Ensure curl_global_init ran (once per process).  B24_E_CURL on failure. */
+enum b24_status b24_http_global_init(void);
+
+struct b24_http_config {
+    const char *base_url;  /* https://domain/rest/<uid>/<secret> (copied) */
+    const char *secret;    /* scrubbed from every detail text (copied) */
+    int verify;            /* 1: verify peer and host; 0: no checks */
+    const char *ca_path;   /* NULL, or CA bundle file / directory (copied) */
+    size_t max_body;       /* response body cap; 0 -> B24_BUF_DEFAULT_CAP */
+    int max_redirects;     /* same-origin redirects; <0 -> default (5) */
+};
+
+struct b24_http;
+
+/* Owned pointer (refcount 1) or NULL with `err` filled. */
+struct b24_http *b24_http_new(const struct b24_http_config *cfg,
+                              struct b24_error *err);
+void b24_http_incref(struct b24_http *h);
+/* Drop one reference; the last one frees everything.  NULL is a no-op. */
+void b24_http_decref(struct b24_http *h);
+/* Release idle handles and connections; idempotent; exchanges already
+ * running finish normally. */
+void b24_http_close(struct b24_http *h);
+int b24_http_closed(struct b24_http *h);
+unsigned long long b24_http_connections_opened(struct b24_http *h);
+/* Borrowed; valid for the object's lifetime. */
+const char *b24_http_base_url(const struct b24_http *h);
+
+/* One request, built before the exchange (no I/O, no locks). */
+struct b24_request {
+    struct b24_buf url;           /* owned: full URL */
+    struct b24_buf body;          /* owned: JSON body */
+    struct curl_slist *headers;   /* owned */
+    long timeout_ms;              /* total budget of the exchange, > 0 */
+};
+
+void b24_request_init(struct b24_request *r);
+void b24_request_clear(struct b24_request *r);
+
+/* A caller header (borrowed strings). */
+struct b24_header_ref {
+    const char *name;
+    const char *value;
+};
+
+/* Build the header list: Content-Type, Accept and User-Agent defaults,
+ * `extra` merged over them (caller wins, names case-insensitive; a later
+ * duplicate replaces an earlier one), then Idempotency-Key when non-NULL.
+ * B24_E_USAGE (err->message says why, without values) when a name is not
+ * an HTTP token or a value contains CR, LF or NUL. */
+enum b24_status b24_request_set_headers(struct b24_request *r,
+                                        const char *user_agent,
+                                        const struct b24_header_ref *extra,
+                                        size_t nextra,
+                                        const char *idempotency_key,
+                                        struct b24_error *err);
+
+/* Run one exchange (following same-origin redirects) and fill `out`.
+ * Blocks; call it with the GIL released.  Returns B24_OK whenever `out`
+ * describes the result, including transport failures (kind ERROR);
+ * B24_E_NOMEM / B24_E_CURL only when no outcome could be built. */
+enum b24_status b24_http_perform(struct b24_http *h,
+                                 const struct b24_request *req,
+                                 struct b24_outcome *out);
+
+#endif /* B24_HTTP_H */

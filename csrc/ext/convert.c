@@ -1,0 +1,519 @@
+/* convert.c - PyObject -> JSON text, and cJSON -> PyObject (STYLE §3.8). */
+#include "ext.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- encoding ---------------------------------------------------------- */
+
+struct enc {
+    struct mod_state *st;
+    struct b24_buf *out;
+    PyObject *stack[CONV_MAX_DEPTH + 1]; /* borrowed: ancestors */
+    int depth;
+};
+
+static int
+enc_nomem(struct b24_buf *out, enum b24_status s)
+{
+    (void)out;
+    if (s == B24_E_LIMIT)
+        PyErr_SetString(PyExc_MemoryError, "JSON text exceeds the size cap");
+    else
+        PyErr_NoMemory();
+    return -1;
+}
+
+#define PUT(e_, p_, n_)                                                   \
+    do {                                                                  \
+        enum b24_status s_ = b24_buf_append((e_)->out, (p_), (n_));       \
+        if (s_ != B24_OK)                                                 \
+            return enc_nomem((e_)->out, s_);                              \
+    } while (0)
+#define PUTS(e_, lit_) PUT(e_, lit_, sizeof(lit_) - 1)
+
+static int
+enc_utf8(struct enc *e, const char *s, Py_ssize_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t i, run = 0;
+    PUTS(e, "\"");
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[6];
+        size_t el = 2;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            u[0] = '\\';
+            u[1] = 'u';
+            u[2] = '0';
+            u[3] = '0';
+            u[4] = hex[c >> 4];
+            u[5] = hex[c & 15];
+            esc = u;
+            el = 6;
+        }
+        PUT(e, s + run, (size_t)(i - run));
+        PUT(e, esc, el);
+        run = i + 1;
+    }
+    PUT(e, s + run, (size_t)(n - run));
+    PUTS(e, "\"");
+    return 0;
+}
+
+static int
+enc_str(struct enc *e, PyObject *obj)
+{
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(obj, &n);
+    if (s == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            PyErr_Clear();
+            PyErr_SetString(e->st->params_error,
+                            "string is not valid Unicode (lone surrogate)");
+        }
+        return -1;
+    }
+    return enc_utf8(e, s, n);
+}
+
+static int
+enc_int(struct enc *e, PyObject *obj)
+{
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (!overflow) {
+        enum b24_status s = b24_buf_printf(e->out, "%lld", v);
+        return s == B24_OK ? 0 : enc_nomem(e->out, s);
+    }
+    {
+        PyObject *r = PyLong_Type.tp_repr(obj); /* int.__repr__: digits */
+        Py_ssize_t n;
+        const char *s;
+        if (r == NULL)
+            return -1;
+        s = PyUnicode_AsUTF8AndSize(r, &n);
+        if (s == NULL) {
+            Py_DECREF(r);
+            return -1;
+        }
+        {
+            enum b24_status bs = b24_buf_append(e->out, s, (size_t)n);
+            Py_DECREF(r);
+            if (bs != B24_OK)
+                return enc_nomem(e->out, bs);
+        }
+        return 0;
+    }
+}
+
+static int
+enc_float(struct enc *e, double d)
+{
+    char *r;
+    enum b24_status s;
+    if (!isfinite(d)) {
+        PyErr_Format(e->st->params_error,
+                     "float %s is not allowed in JSON",
+                     isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
+        return -1;
+    }
+    r = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+    if (r == NULL)
+        return -1;
+    s = b24_buf_appends(e->out, r);
+    PyMem_Free(r);
+    return s == B24_OK ? 0 : enc_nomem(e->out, s);
+}
+
+static int enc_value(struct enc *e, PyObject *obj, int flags);
+
+static int
+enc_push(struct enc *e, PyObject *obj)
+{
+    int i;
+    for (i = 0; i < e->depth; i++) {
+        if (e->stack[i] == obj) {
+            PyErr_SetString(e->st->params_error,
+                            "circular reference detected");
+            return -1;
+        }
+    }
+    if (e->depth >= CONV_MAX_DEPTH) {
+        PyErr_Format(e->st->params_error, "nesting deeper than %d levels",
+                     CONV_MAX_DEPTH);
+        return -1;
+    }
+    e->stack[e->depth++] = obj;
+    return 0;
+}
+
+static int
+enc_key(struct enc *e, PyObject *key)
+{
+    if (PyUnicode_Check(key))
+        return enc_str(e, key);
+    if (key == Py_True) {
+        PUTS(e, "\"true\"");
+        return 0;
+    }
+    if (key == Py_False) {
+        PUTS(e, "\"false\"");
+        return 0;
+    }
+    if (key == Py_None) {
+        PUTS(e, "\"null\"");
+        return 0;
+    }
+    if (PyLong_Check(key)) {
+        PUTS(e, "\"");
+        if (enc_int(e, key) < 0)
+            return -1;
+        PUTS(e, "\"");
+        return 0;
+    }
+    if (PyFloat_Check(key)) {
+        PUTS(e, "\"");
+        if (enc_float(e, PyFloat_AS_DOUBLE(key)) < 0)
+            return -1;
+        PUTS(e, "\"");
+        return 0;
+    }
+    PyErr_Format(e->st->params_error,
+                 "keys must be str, int, float, bool or None, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return -1;
+}
+
+static int
+enc_dict(struct enc *e, PyObject *obj, int flags)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    int first = 1, rc = 0;
+    if (enc_push(e, obj) < 0)
+        return -1;
+    PUTS(e, "{");
+    while (PyDict_Next(obj, &pos, &key, &value)) {
+        int sub = 0;
+        Py_INCREF(key);
+        Py_INCREF(value);
+        if ((flags & CONV_DROP_DATA_START) && PyUnicode_Check(key) &&
+            PyUnicode_CompareWithASCIIString(key, "data") == 0 &&
+            PyDict_Check(value))
+            sub = 1;
+        if (!first && b24_buf_appendc(e->out, ',') != B24_OK)
+            rc = enc_nomem(e->out, B24_E_NOMEM);
+        if (rc == 0)
+            rc = enc_key(e, key);
+        if (rc == 0 && b24_buf_appendc(e->out, ':') != B24_OK)
+            rc = enc_nomem(e->out, B24_E_NOMEM);
+        if (rc == 0 && sub) {
+            /* spec §4.2 step 3: a shallow copy whose data loses `start`. */
+            Py_ssize_t p2 = 0;
+            PyObject *k2, *v2;
+            int f2 = 1;
+            rc = enc_push(e, value);
+            if (rc == 0 && b24_buf_appendc(e->out, '{') != B24_OK)
+                rc = enc_nomem(e->out, B24_E_NOMEM);
+            while (rc == 0 && PyDict_Next(value, &p2, &k2, &v2)) {
+                if (PyUnicode_Check(k2) &&
+                    PyUnicode_CompareWithASCIIString(k2, "start") == 0)
+                    continue;
+                Py_INCREF(k2);
+                Py_INCREF(v2);
+                if (!f2 && b24_buf_appendc(e->out, ',') != B24_OK)
+                    rc = enc_nomem(e->out, B24_E_NOMEM);
+                if (rc == 0)
+                    rc = enc_key(e, k2);
+                if (rc == 0 && b24_buf_appendc(e->out, ':') != B24_OK)
+                    rc = enc_nomem(e->out, B24_E_NOMEM);
+                if (rc == 0)
+                    rc = enc_value(e, v2, 0);
+                Py_DECREF(k2);
+                Py_DECREF(v2);
+                f2 = 0;
+            }
+            if (rc == 0) {
+                e->depth--;
+                if (b24_buf_appendc(e->out, '}') != B24_OK)
+                    rc = enc_nomem(e->out, B24_E_NOMEM);
+            }
+        } else if (rc == 0) {
+            rc = enc_value(e, value, 0);
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc < 0)
+            return -1;
+        first = 0;
+    }
+    PUTS(e, "}");
+    e->depth--;
+    return 0;
+}
+
+static int
+enc_seq(struct enc *e, PyObject *obj, int as_object)
+{
+    PyObject *fast = PySequence_Fast(obj, "expected a sequence");
+    Py_ssize_t i, n;
+    if (fast == NULL)
+        return -1;
+    if (enc_push(e, obj) < 0) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    if (b24_buf_appendc(e->out, as_object ? '{' : '[') != B24_OK)
+        goto nomem;
+    n = PySequence_Fast_GET_SIZE(fast);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
+        int rc;
+        if (i > 0 && b24_buf_appendc(e->out, ',') != B24_OK)
+            goto nomem;
+        if (as_object && b24_buf_printf(e->out, "\"%zd\":", i) != B24_OK)
+            goto nomem;
+        Py_INCREF(item);
+        rc = enc_value(e, item, 0);
+        Py_DECREF(item);
+        if (rc < 0) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        /* A list may shrink while a callee (isoformat...) runs. */
+        if (n != PySequence_Fast_GET_SIZE(fast)) {
+            n = PySequence_Fast_GET_SIZE(fast);
+        }
+    }
+    Py_DECREF(fast);
+    e->depth--;
+    PUT(e, as_object ? "}" : "]", 1);
+    return 0;
+nomem:
+    Py_DECREF(fast);
+    return enc_nomem(e->out, B24_E_NOMEM);
+}
+
+/* Encode the text result of obj.<meth>() or str(obj) as a JSON string. */
+static int
+enc_text_of(struct enc *e, PyObject *obj, PyObject *meth)
+{
+    PyObject *t = meth ? PyObject_CallMethodNoArgs(obj, meth)
+                       : PyObject_Str(obj);
+    int rc;
+    if (t == NULL)
+        return -1;
+    if (!PyUnicode_Check(t)) {
+        PyErr_Format(e->st->params_error, "%.100s conversion did not give "
+                     "a str", Py_TYPE(obj)->tp_name);
+        Py_DECREF(t);
+        return -1;
+    }
+    rc = enc_str(e, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+static int
+enc_value(struct enc *e, PyObject *obj, int flags)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    int r;
+    if (obj == Py_None) {
+        PUTS(e, "null");
+        return 0;
+    }
+    if (obj == Py_True) {
+        PUTS(e, "true");
+        return 0;
+    }
+    if (obj == Py_False) {
+        PUTS(e, "false");
+        return 0;
+    }
+    if (tp == &PyUnicode_Type)
+        return enc_str(e, obj);
+    if (tp == &PyLong_Type)
+        return enc_int(e, obj);
+    if (tp == &PyFloat_Type)
+        return enc_float(e, PyFloat_AS_DOUBLE(obj));
+    if (tp == &PyDict_Type)
+        return enc_dict(e, obj, flags);
+    if (tp == &PyList_Type || tp == &PyTuple_Type)
+        return enc_seq(e, obj, flags & CONV_LIST_AS_OBJECT);
+    /* Subclasses and the conversions of "Decisions taken" item 4. */
+    r = PyObject_IsInstance(obj, e->st->enum_type);
+    if (r < 0)
+        return -1;
+    if (r) {
+        PyObject *v = PyObject_GetAttr(obj, e->st->str_value);
+        int rc;
+        if (v == NULL)
+            return -1;
+        if (enc_push(e, obj) < 0) {
+            Py_DECREF(v);
+            return -1;
+        }
+        rc = enc_value(e, v, 0);
+        Py_DECREF(v);
+        if (rc == 0)
+            e->depth--;
+        return rc;
+    }
+    if (PyUnicode_Check(obj))
+        return enc_str(e, obj);
+    if (PyLong_Check(obj))
+        return enc_int(e, obj);
+    if (PyFloat_Check(obj))
+        return enc_float(e, PyFloat_AS_DOUBLE(obj));
+    if (PyDict_Check(obj))
+        return enc_dict(e, obj, flags);
+    if (PyList_Check(obj) || PyTuple_Check(obj))
+        return enc_seq(e, obj, flags & CONV_LIST_AS_OBJECT);
+    r = PyObject_IsInstance(obj, e->st->date_types);
+    if (r < 0)
+        return -1;
+    if (r)
+        return enc_text_of(e, obj, e->st->str_isoformat);
+    r = PyObject_IsInstance(obj, e->st->decimal_type);
+    if (r < 0)
+        return -1;
+    if (r)
+        return enc_text_of(e, obj, NULL);
+    PyErr_Format(e->st->params_error,
+                 "Object of type %.100s is not JSON serializable",
+                 tp->tp_name);
+    return -1;
+}
+
+int
+conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
+            int flags)
+{
+    struct enc *e = PyMem_Malloc(sizeof(*e));
+    int rc;
+    if (e == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    e->st = st;
+    e->out = out;
+    e->depth = 0;
+    rc = enc_value(e, obj, flags);
+    PyMem_Free(e);
+    return rc;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+struct dec {
+    PyObject *memo; /* owned: dict str -> same str (key interning) */
+};
+
+static PyObject *
+dec_value(struct dec *d, const cJSON *item)
+{
+    switch (item->type & 0xFF) {
+    case cJSON_NULL:
+        Py_RETURN_NONE;
+    case cJSON_False:
+        Py_RETURN_FALSE;
+    case cJSON_True:
+        Py_RETURN_TRUE;
+    case cJSON_Number: {
+        double v = item->valuedouble;
+        if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)
+            return PyLong_FromLongLong((long long)v);
+        return PyFloat_FromDouble(v);
+    }
+    case cJSON_String:
+    case cJSON_Raw: {
+        const char *s = item->valuestring ? item->valuestring : "";
+        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "strict");
+    }
+    case cJSON_Array: {
+        Py_ssize_t n = 0, i = 0;
+        const cJSON *c;
+        PyObject *list;
+        for (c = item->child; c != NULL; c = c->next)
+            n++;
+        list = PyList_New(n);
+        if (list == NULL)
+            return NULL;
+        for (c = item->child; c != NULL; c = c->next, i++) {
+            PyObject *v = dec_value(d, c);
+            if (v == NULL) {
+                Py_DECREF(list);
+                return NULL;
+            }
+            PyList_SET_ITEM(list, i, v); /* steals v */
+        }
+        return list;
+    }
+    case cJSON_Object: {
+        PyObject *dict = PyDict_New();
+        const cJSON *c;
+        if (dict == NULL)
+            return NULL;
+        for (c = item->child; c != NULL; c = c->next) {
+            const char *ks = c->string ? c->string : "";
+            PyObject *k, *mk, *v;
+            int rc;
+            k = PyUnicode_DecodeUTF8(ks, (Py_ssize_t)strlen(ks), "strict");
+            if (k == NULL)
+                goto fail;
+            mk = PyDict_SetDefault(d->memo, k, k); /* borrowed */
+            if (mk == NULL) {
+                Py_DECREF(k);
+                goto fail;
+            }
+            Py_INCREF(mk);
+            Py_DECREF(k);
+            v = dec_value(d, c);
+            if (v == NULL) {
+                Py_DECREF(mk);
+                goto fail;
+            }
+            rc = PyDict_SetItem(dict, mk, v);
+            Py_DECREF(mk);
+            Py_DECREF(v);
+            if (rc < 0)
+                goto fail;
+        }
+        return dict;
+    fail:
+        Py_DECREF(dict);
+        return NULL;
+    }
+    default:
+        PyErr_SetString(PyExc_ValueError, "unknown JSON node");
+        return NULL;
+    }
+}
+
+PyObject *
+conv_decode(const cJSON *item)
+{
+    struct dec d;
+    PyObject *r;
+    d.memo = PyDict_New();
+    if (d.memo == NULL)
+        return NULL;
+    r = dec_value(&d, item);
+    Py_DECREF(d.memo);
+    return r;
+}

@@ -1,0 +1,687 @@
+/* transport.c - the Transport heap type: one b24_http per instance. */
+#include "ext.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "b24_envelope.h"
+#include "b24_http.h"
+#include "b24_pipeline.h"
+#include "b24_url.h"
+
+typedef struct {
+    PyObject_HEAD
+    struct mod_state *state; /* borrowed: the type keeps the module alive */
+    struct b24_http *http;   /* owned reference; NULL only if init failed */
+    struct b24_pipeline pipeline;
+    PyObject *verify;        /* owned: True, False or str */
+    PyObject *headers;       /* owned: dict str -> str (caller headers) */
+    double timeout;          /* seconds, > 0 */
+    char *user_agent;        /* owned (PyMem) */
+    char *sdk_type;          /* owned (PyMem) */
+    char *sdk_version;       /* owned (PyMem) */
+} TransportObject;
+
+static char *
+pymem_strdup(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = PyMem_Malloc(n + 1);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(p, s, n + 1);
+    return p;
+}
+
+static int
+check_timeout(double t)
+{
+    if (!(t > 0) || !isfinite(t)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "timeout must be a positive number of seconds");
+        return -1;
+    }
+    return 0;
+}
+
+/* New dict copy of a str -> str mapping (None -> empty dict). */
+static PyObject *
+copy_headers(PyObject *src)
+{
+    PyObject *d = PyDict_New(), *items = NULL, *it = NULL, *pair;
+    if (d == NULL || src == Py_None)
+        return d;
+    items = PyMapping_Items(src);
+    if (items == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError) ||
+            PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError,
+                            "headers must be a mapping of str to str");
+        }
+        goto fail;
+    }
+    it = PyObject_GetIter(items);
+    if (it == NULL)
+        goto fail;
+    while ((pair = PyIter_Next(it)) != NULL) {
+        PyObject *k, *v;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_TypeError, "headers items must be pairs");
+            goto fail;
+        }
+        k = PyTuple_GET_ITEM(pair, 0);
+        v = PyTuple_GET_ITEM(pair, 1);
+        if (!PyUnicode_Check(k) || !PyUnicode_Check(v)) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_TypeError,
+                            "headers must be a mapping of str to str");
+            goto fail;
+        }
+        if (PyDict_SetItem(d, k, v) < 0) {
+            Py_DECREF(pair);
+            goto fail;
+        }
+        Py_DECREF(pair);
+    }
+    if (PyErr_Occurred())
+        goto fail;
+    Py_DECREF(it);
+    Py_DECREF(items);
+    return d;
+fail:
+    Py_XDECREF(it);
+    Py_XDECREF(items);
+    Py_XDECREF(d);
+    return NULL;
+}
+
+static const char *
+utf8_or_value_error(PyObject *s, const char *what)
+{
+    const char *p = PyUnicode_AsUTF8(s);
+    if (p == NULL && PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s is not valid Unicode", what);
+    }
+    if (p != NULL && strlen(p) != (size_t)PyUnicode_GET_LENGTH(s) &&
+        memchr(p, 0, strlen(p) + 1) != p + strlen(p)) {
+        PyErr_Format(PyExc_ValueError, "%s contains NUL", what);
+        return NULL;
+    }
+    return p;
+}
+
+static int
+has_nul(PyObject *s)
+{
+    return PyUnicode_FindChar(s, 0, 0, PyUnicode_GET_LENGTH(s), 1) >= 0;
+}
+
+static PyObject *
+transport_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"base_url", "secret",     "timeout",
+                             "verify",   "headers",    "user_agent",
+                             "sdk_type", "sdk_version", NULL};
+    PyObject *base_url, *secret, *verify = Py_True, *headers = Py_None;
+    PyObject *verify_obj = NULL;
+    double timeout = 30.0;
+    const char *ua = NULL, *stype = NULL, *sver = NULL, *bu, *sec;
+    const char *ca = NULL;
+    struct b24_http_config cfg;
+    struct b24_error err;
+    TransportObject *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "UU|$dOOzzz:Transport",
+                                     kwlist, &base_url, &secret, &timeout,
+                                     &verify, &headers, &ua, &stype, &sver))
+        return NULL;
+    if (ua == NULL || stype == NULL || sver == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Transport() requires the keyword-only arguments "
+                        "user_agent, sdk_type and sdk_version");
+        return NULL;
+    }
+    if (check_timeout(timeout) < 0)
+        return NULL;
+    if (PyBool_Check(verify)) {
+        verify_obj = Py_NewRef(verify);
+    } else if (PyUnicode_Check(verify)) {
+        verify_obj = Py_NewRef(verify);
+    } else {
+        PyObject *p = PyOS_FSPath(verify);
+        if (p == NULL || !PyUnicode_Check(p)) {
+            Py_XDECREF(p);
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError,
+                            "verify must be a bool or a CA bundle path");
+            return NULL;
+        }
+        verify_obj = p;
+    }
+    if (has_nul(base_url) || has_nul(secret)) {
+        Py_DECREF(verify_obj);
+        PyErr_SetString(PyExc_ValueError, "base_url and secret must not "
+                                          "contain NUL");
+        return NULL;
+    }
+    bu = utf8_or_value_error(base_url, "base_url");
+    sec = bu ? utf8_or_value_error(secret, "secret") : NULL;
+    if (PyUnicode_Check(verify_obj) && sec != NULL) {
+        ca = utf8_or_value_error(verify_obj, "verify");
+        if (ca == NULL) {
+            Py_DECREF(verify_obj);
+            return NULL;
+        }
+    }
+    if (bu == NULL || sec == NULL) {
+        Py_DECREF(verify_obj);
+        return NULL;
+    }
+
+    self = (TransportObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(verify_obj);
+        return NULL;
+    }
+    self->state = PyType_GetModuleState(type);
+    self->verify = verify_obj;
+    self->timeout = timeout;
+    b24_pipeline_init(&self->pipeline);
+    self->headers = copy_headers(headers);
+    if (self->headers == NULL)
+        goto fail;
+    self->user_agent = pymem_strdup(ua);
+    self->sdk_type = pymem_strdup(stype);
+    self->sdk_version = pymem_strdup(sver);
+    if (!self->user_agent || !self->sdk_type || !self->sdk_version)
+        goto fail;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.base_url = bu;
+    cfg.secret = sec;
+    cfg.verify = verify_obj != Py_False;
+    cfg.ca_path = ca;
+    cfg.max_redirects = -1;
+    memset(&err, 0, sizeof(err));
+    self->http = b24_http_new(&cfg, &err);
+    if (self->http == NULL) {
+        if (err.status == B24_E_NOMEM)
+            PyErr_NoMemory();
+        else if (err.status == B24_E_USAGE)
+            PyErr_SetString(PyExc_ValueError, err.message);
+        else
+            PyErr_SetString(PyExc_RuntimeError, err.message);
+        goto fail;
+    }
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static int
+transport_tp_traverse(TransportObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->verify);
+    Py_VISIT(self->headers);
+    return 0;
+}
+
+static int
+transport_tp_clear(TransportObject *self)
+{
+    Py_CLEAR(self->verify);
+    Py_CLEAR(self->headers);
+    return 0;
+}
+
+static void
+transport_tp_dealloc(TransportObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    transport_tp_clear(self);
+    if (self->http != NULL) {
+        b24_http_close(self->http);
+        b24_http_decref(self->http);
+        self->http = NULL;
+    }
+    PyMem_Free(self->user_agent);
+    PyMem_Free(self->sdk_type);
+    PyMem_Free(self->sdk_version);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+/* ---- perform ----------------------------------------------------------- */
+
+/* Minimal METH_FASTCALL|METH_KEYWORDS parser: `names` lists every
+ * parameter; the first `npos` may be positional; the first `nreq` are
+ * required.  out[] receives borrowed references (NULL when absent). */
+static int
+parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+           PyObject *kwnames, const char *const *names, int nnames,
+           int npos, int nreq, PyObject **out)
+{
+    Py_ssize_t i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    int j;
+    for (j = 0; j < nnames; j++)
+        out[j] = NULL;
+    if (nargs > npos) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes at most %d positional arguments (%zd given)",
+                     fname, npos, nargs);
+        return -1;
+    }
+    for (i = 0; i < nargs; i++)
+        out[i] = args[i];
+    for (i = 0; i < nkw; i++) {
+        PyObject *kw = PyTuple_GET_ITEM(kwnames, i);
+        int found = 0;
+        for (j = 0; j < nnames; j++) {
+            if (PyUnicode_CompareWithASCIIString(kw, names[j]) == 0) {
+                if (out[j] != NULL) {
+                    PyErr_Format(PyExc_TypeError,
+                                 "%s() got multiple values for argument "
+                                 "'%s'", fname, names[j]);
+                    return -1;
+                }
+                out[j] = args[nargs + i];
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%U'",
+                         fname, kw);
+            return -1;
+        }
+    }
+    for (j = 0; j < nreq; j++) {
+        if (out[j] == NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() missing required argument '%s'", fname,
+                         names[j]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+text_or_none(const char *s)
+{
+    if (s == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+static PyObject *
+header_text(const char *s)
+{
+    PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), NULL);
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        r = PyUnicode_DecodeLatin1(s, (Py_ssize_t)strlen(s), NULL);
+    }
+    return r;
+}
+
+static PyObject *
+build_outcome(struct mod_state *st, struct b24_outcome *o)
+{
+    PyObject *res = NULL, *answer = NULL, *headers = NULL, *v;
+    size_t i;
+
+    if (o->answer != NULL) {
+        answer = conv_decode(o->answer);
+        if (answer == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                return NULL;
+            PyErr_Clear();
+            if (b24_outcome_set(o, B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+                                "Unexpected answer: the body is not valid "
+                                "UTF-8") != B24_OK)
+                return PyErr_NoMemory();
+        }
+    }
+    if (answer == NULL)
+        answer = Py_NewRef(Py_None);
+    headers = PyDict_New();
+    if (headers == NULL)
+        goto fail;
+    for (i = 0; i < o->nheaders; i++) {
+        PyObject *k = header_text(o->headers[i].name);
+        PyObject *hv = k ? header_text(o->headers[i].value) : NULL;
+        int rc = hv ? PyDict_SetItem(headers, k, hv) : -1;
+        Py_XDECREF(k);
+        Py_XDECREF(hv);
+        if (rc < 0)
+            goto fail;
+    }
+    res = PyStructSequence_New(st->outcome_type);
+    if (res == NULL)
+        goto fail;
+#define SET(i_, expr_)                                                    \
+    do {                                                                  \
+        v = (expr_);                                                      \
+        if (v == NULL)                                                    \
+            goto fail;                                                    \
+        PyStructSequence_SetItem(res, (i_), v);                           \
+    } while (0)
+    SET(0, PyLong_FromLong((long)o->kind));
+    SET(1, PyLong_FromLong(o->status));
+    PyStructSequence_SetItem(res, 2, answer); /* steals */
+    answer = NULL;
+    SET(3, text_or_none(o->code));
+    SET(4, text_or_none(o->message));
+    SET(5, PyBool_FromLong(o->maybe_sent));
+    SET(6, PyFloat_FromDouble(o->elapsed_ms));
+    SET(7, text_or_none(o->detail));
+    PyStructSequence_SetItem(res, 8, headers); /* steals */
+    headers = NULL;
+#undef SET
+    return res;
+fail:
+    Py_XDECREF(answer);
+    Py_XDECREF(headers);
+    Py_XDECREF(res);
+    return NULL;
+}
+
+static PyObject *
+transport_perform(TransportObject *self, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"method", "params", "request_id",
+                                        "idempotency_key", "timeout"};
+    PyObject *a[5];
+    struct mod_state *st = self->state;
+    struct b24_request req;
+    struct b24_outcome out;
+    struct b24_header_ref *hrefs = NULL;
+    struct b24_error err;
+    struct b24_http *http = NULL;
+    const char *method, *rid, *ikey = NULL;
+    Py_ssize_t mlen, nh = 0;
+    double timeout = self->timeout;
+    PyObject *params, *result = NULL, *hitems = NULL;
+    enum b24_status rc;
+
+    if (parse_fast("perform", args, nargs, kwnames, names, 5, 3, 3, a) < 0)
+        return NULL;
+    if (!PyUnicode_Check(a[0]) || !PyUnicode_Check(a[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "method and request_id must be str");
+        return NULL;
+    }
+    if (a[3] != NULL && a[3] != Py_None && !PyUnicode_Check(a[3])) {
+        PyErr_SetString(PyExc_TypeError, "idempotency_key must be str");
+        return NULL;
+    }
+    if (a[4] != NULL && a[4] != Py_None) {
+        timeout = PyFloat_AsDouble(a[4]);
+        if (timeout == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (check_timeout(timeout) < 0)
+            return NULL;
+    }
+    if (self->http == NULL || b24_http_closed(self->http)) {
+        PyErr_SetString(st->closed_error, "the transport is closed");
+        return NULL;
+    }
+    method = PyUnicode_AsUTF8AndSize(a[0], &mlen);
+    if (method == NULL)
+        return NULL;
+    rid = PyUnicode_AsUTF8(a[2]);
+    if (rid == NULL)
+        return NULL;
+    if (a[3] != NULL && a[3] != Py_None &&
+        (ikey = PyUnicode_AsUTF8(a[3])) == NULL)
+        return NULL;
+
+    b24_request_init(&req);
+    b24_outcome_init(&out);
+    memset(&err, 0, sizeof(err));
+
+    /* Phase 1 (GIL held): body, URL, headers. */
+    params = a[1];
+    if (params == Py_None) {
+        if (b24_buf_appends(&req.body, "{}") != B24_OK) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    } else if (PyDict_Check(params) || PyList_Check(params) ||
+               PyTuple_Check(params)) {
+        if (conv_encode(st, params, &req.body,
+                        CONV_LIST_AS_OBJECT | CONV_DROP_DATA_START) < 0)
+            goto done;
+    } else {
+        PyErr_Format(st->params_error,
+                     "params must be a dict, a list or None, not %.100s",
+                     Py_TYPE(params)->tp_name);
+        goto done;
+    }
+    if (b24_url_build_call(&req.url, b24_http_base_url(self->http), method,
+                           (size_t)mlen, rid, self->sdk_version,
+                           self->sdk_type) != B24_OK) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    hitems = PyDict_Items(self->headers);
+    if (hitems == NULL)
+        goto done;
+    nh = PyList_GET_SIZE(hitems);
+    if (nh > 0) {
+        Py_ssize_t i;
+        hrefs = PyMem_Calloc((size_t)nh, sizeof(*hrefs));
+        if (hrefs == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (i = 0; i < nh; i++) {
+            PyObject *pair = PyList_GET_ITEM(hitems, i);
+            hrefs[i].name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(pair, 0));
+            hrefs[i].value = PyUnicode_AsUTF8(PyTuple_GET_ITEM(pair, 1));
+            if (hrefs[i].name == NULL || hrefs[i].value == NULL)
+                goto done;
+        }
+    }
+    rc = b24_request_set_headers(&req, self->user_agent, hrefs, (size_t)nh,
+                                 ikey, &err);
+    if (rc != B24_OK) {
+        if (rc == B24_E_NOMEM)
+            PyErr_NoMemory();
+        else
+            PyErr_SetString(PyExc_ValueError, err.message);
+        goto done;
+    }
+    req.timeout_ms = (long)ceil(timeout * 1000.0);
+    if (req.timeout_ms < 1)
+        req.timeout_ms = 1;
+
+    /* Phase 2 (GIL released): the exchange and the JSON parse.  Our own
+     * reference keeps the core client alive if close() runs meanwhile. */
+    http = self->http;
+    b24_http_incref(http);
+    Py_BEGIN_ALLOW_THREADS
+    rc = b24_pipeline_run(&self->pipeline, http, &req, &out);
+    Py_END_ALLOW_THREADS
+    b24_http_decref(http);
+    if (rc == B24_E_NOMEM) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (rc != B24_OK) {
+        PyErr_Format(PyExc_RuntimeError, "transport failure (%s)",
+                     b24_status_name(rc));
+        goto done;
+    }
+    /* Phase 3 (GIL held): convert. */
+    result = build_outcome(st, &out);
+done:
+    Py_XDECREF(hitems);
+    PyMem_Free(hrefs);
+    b24_request_clear(&req);
+    b24_outcome_clear(&out);
+    return result;
+}
+
+static PyObject *
+transport_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->http != NULL) {
+        struct b24_http *h = self->http;
+        Py_BEGIN_ALLOW_THREADS
+        b24_http_close(h);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+transport_enter(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(self);
+}
+
+static PyObject *
+transport_exit(TransportObject *self, PyObject *const *Py_UNUSED(args),
+               Py_ssize_t Py_UNUSED(nargs))
+{
+    return transport_close(self, NULL);
+}
+
+/* ---- properties -------------------------------------------------------- */
+
+static PyObject *
+transport_get_timeout(TransportObject *self, void *Py_UNUSED(c))
+{
+    return PyFloat_FromDouble(self->timeout);
+}
+
+static int
+transport_set_timeout(TransportObject *self, PyObject *v, void *Py_UNUSED(c))
+{
+    double t;
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete timeout");
+        return -1;
+    }
+    t = PyFloat_AsDouble(v);
+    if (t == -1.0 && PyErr_Occurred())
+        return -1;
+    if (check_timeout(t) < 0)
+        return -1;
+    self->timeout = t;
+    return 0;
+}
+
+static PyObject *
+transport_get_headers(TransportObject *self, void *Py_UNUSED(c))
+{
+    return PyDict_Copy(self->headers);
+}
+
+static int
+transport_set_headers(TransportObject *self, PyObject *v, void *Py_UNUSED(c))
+{
+    PyObject *d;
+    if (v == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete headers");
+        return -1;
+    }
+    d = copy_headers(v);
+    if (d == NULL)
+        return -1;
+    Py_XSETREF(self->headers, d);
+    return 0;
+}
+
+static PyObject *
+transport_get_verify(TransportObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef(self->verify ? self->verify : Py_True);
+}
+
+static PyObject *
+transport_get_closed(TransportObject *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(self->http == NULL || b24_http_closed(self->http));
+}
+
+static PyObject *
+transport_get_connections(TransportObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromUnsignedLongLong(
+        self->http ? b24_http_connections_opened(self->http) : 0);
+}
+
+static PyGetSetDef transport_getset[] = {
+    {"timeout", (getter)transport_get_timeout, (setter)transport_set_timeout,
+     "Total seconds for one exchange (> 0).", NULL},
+    {"headers", (getter)transport_get_headers, (setter)transport_set_headers,
+     "Caller headers merged over the defaults (the getter returns a copy).",
+     NULL},
+    {"verify", (getter)transport_get_verify, NULL,
+     "True, False, or the CA bundle path.", NULL},
+    {"closed", (getter)transport_get_closed, NULL,
+     "True after close().", NULL},
+    {"connections_opened", (getter)transport_get_connections, NULL,
+     "Total new TCP connections made so far.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyMethodDef transport_methods[] = {
+    {"perform", (PyCFunction)(void (*)(void))transport_perform,
+     METH_FASTCALL | METH_KEYWORDS,
+     "perform($self, method, params, request_id, /, *, idempotency_key=None,"
+     " timeout=None)\n--\n\n"
+     "POST one call and return an Outcome; never raises for network "
+     "errors.\nRaises ParamsError before any I/O, ClosedError after "
+     "close()."},
+    {"close", (PyCFunction)transport_close, METH_NOARGS,
+     "close($self, /)\n--\n\nRelease handles and connections. Idempotent."},
+    {"__enter__", (PyCFunction)transport_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\n"},
+    {"__exit__", (PyCFunction)(void (*)(void))transport_exit, METH_FASTCALL,
+     "__exit__($self, /, *exc)\n--\n\nclose()."},
+    {NULL, NULL, 0, NULL}};
+
+static PyType_Slot transport_slots[] = {
+    {Py_tp_doc,
+     "Transport(base_url, secret, *, timeout=30.0, verify=True, "
+     "headers=None, user_agent, sdk_type, sdk_version)\n--\n\n"
+     "One thread-safe HTTP client for one webhook base URL."},
+    {Py_tp_new, transport_tp_new},
+    {Py_tp_dealloc, transport_tp_dealloc},
+    {Py_tp_traverse, transport_tp_traverse},
+    {Py_tp_clear, transport_tp_clear},
+    {Py_tp_methods, transport_methods},
+    {Py_tp_getset, transport_getset},
+    {0, NULL}};
+
+static PyType_Spec transport_spec = {
+    .name = "b24hook._core.Transport",
+    .basicsize = sizeof(TransportObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = transport_slots,
+};
+
+int
+transport_register(PyObject *module, struct mod_state *st)
+{
+    st->transport_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &transport_spec, NULL);
+    if (st->transport_type == NULL)
+        return -1;
+    return PyModule_AddType(module, st->transport_type);
+}
