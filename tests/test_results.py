@@ -1,0 +1,168 @@
+"""Result / AjaxResult (spec §7)."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from b24hook import AjaxError, AjaxResult, Result, SdkError
+
+Q = {"method": "crm.item.list", "params": {"entityTypeId": 2}, "request_id": "rid-1"}
+
+
+def test_result_basics() -> None:
+    r: Result[Any] = Result()
+    assert r.is_success and r.get_data() is None
+    assert r.set_data([1]) is r and r.get_data() == [1]
+    assert Result.ok(5).get_data() == 5
+    f = Result.fail("boom", "k")
+    assert not f.is_success and f.get_error_messages() == ["boom"]
+    assert isinstance(f.errors["k"], Exception)
+
+
+def test_add_error_generated_key_and_overwrite_in_place() -> None:
+    r: Result[Any] = Result()
+    r.add_error("a")
+    (key,) = r.errors
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", key)
+    r.add_error(ValueError("b"), "x").add_error("c", "y")
+    r.add_error("b2", "x")
+    assert list(r.get_errors_by_key()) == [key, "x", "y"]
+    assert r.get_error_messages_by_key()["x"] == "b2"
+    assert r.get_error_messages() == ["a", "b2", "c"]
+    assert r.has_error("x") and not r.has_error("z")
+    r.add_errors(["d", RuntimeError("e")])
+    assert len(r.errors) == 5
+    assert [str(e) for e in r.get_errors()][-2:] == ["d", "e"]
+
+
+def test_errors_view_is_read_only_and_snapshots_are_copies() -> None:
+    r: Result[Any] = Result().add_error("a", "__proto__")
+    with pytest.raises(TypeError):
+        r.errors["b"] = Exception()  # type: ignore[index]
+    snap = r.get_errors_by_key()
+    snap["z"] = Exception()
+    assert "z" not in r.errors and r.has_error("__proto__")
+
+
+def test_error_messages_use_message_attribute() -> None:
+    r: Result[Any] = Result().add_error(SdkError("C", 500, "sdk text"))
+    assert r.get_error_messages() == ["sdk text"]
+
+
+def test_to_string_formats() -> None:
+    assert str(Result({"a": 1})) == 'Result(success): {\n  "a": 1\n}'
+    assert Result().to_string() == "Result(success): null"
+    f = Result([1]).add_error("x").add_error("y")
+    assert f.to_string() == "Result(failure): [\n  1\n]\nErrors: x, y"
+    assert str(Result({1, 2})) == "Result(success): [Unable to serialize data]"
+    with_exc = str(Result({"e": ValueError("bad")}))
+    assert '"name": "ValueError"' in with_exc and '"message": "bad"' in with_exc and '"stack"' in with_exc
+
+
+def test_ajax_result_success() -> None:
+    answer = {"result": [1], "time": {"start": 1.0}, "total": 5, "next": 1}
+    r = AjaxResult(answer, Q, 200)
+    assert r.is_success and r.get_status() == 200
+    assert r.get_data() == {"result": [1], "time": {"start": 1.0}}
+    assert r.get_data() is not r.get_data()
+    assert r.get_query() == Q
+    assert r.is_more() and r.has_more() and r.get_total() == 5
+    with pytest.raises(TypeError, match="does not allow data modification"):
+        r.set_data(1)
+
+
+def test_ajax_result_query_is_frozen() -> None:
+    params = {"filter": {"a": 1}}
+    r = AjaxResult({"result": 1}, {"method": "m", "params": params, "request_id": "r"}, 200)
+    params["filter"]["a"] = 2
+    assert r.get_query()["params"] == {"filter": {"a": 1}}
+    r.get_query()["params"]["filter"]["a"] = 3
+    assert r.get_query()["params"] == {"filter": {"a": 1}}
+
+
+def test_answer_without_time_or_not_a_dict() -> None:
+    assert AjaxResult({"result": 1}, Q, 200).get_data() == {"result": 1, "time": None}
+    assert AjaxResult({"openapi": "3.0"}, Q, 200).get_data() == {"result": None, "time": None}
+    assert AjaxResult(["x"], Q, 200).get_data() == {"result": None, "time": None}
+
+
+def _base(answer: Any, status: int = 200) -> AjaxError:
+    r = AjaxResult(answer, Q, status)
+    assert not r.is_success and r.get_data() is None
+    err = r.errors["base-error"]
+    assert isinstance(err, AjaxError) and err.status in (status, 403)
+    return err
+
+
+def test_v3_error_object_with_validation() -> None:
+    err = _base({"error": {"code": "V", "message": "Validation failed  ",
+                           "validation": [{"message": 'Field "id" required'}, {"field": "x"}]}})
+    assert err.code == "V"
+    assert err.message == 'Validation failed. Field "id" required{"field":"x"}'
+    assert err.request_info == {"method": "crm.item.list", "params": {"entityTypeId": 2}, "request_id": "rid-1"}
+
+
+def test_v3_error_validation_edge_cases() -> None:
+    assert _base({"error": {"code": "V", "message": "Done.", "validation": [{"message": "a"}]}}).message == "Done. a"
+    assert _base({"error": {"code": "V", "message": "", "validation": [{"message": "a"}]}}).message == "a"
+    assert _base({"error": {"code": "V", "message": "m"}}).message == "m"
+
+
+def test_v2_string_errors() -> None:
+    err = _base({"error": "NOT_FOUND", "error_description": "Not found"}, 200)
+    assert (err.code, err.message) == ("NOT_FOUND", "Not found")
+    assert _base({"error": "X"}).message == "Some error in response"
+    assert _base({"error": "X", "error_description": ""}).message == "X (on crm.item.list)"
+    assert _base({"error": "0"}).code == "JSSDK_RESPONSE_ERROR"
+    assert _base({"error": "AUTHORIZE_ERROR"}, 200).status == 403
+
+
+@pytest.mark.parametrize("error", [None, "", {"message": "no code"}, 0, False])
+def test_no_error_recorded(error: Any) -> None:
+    assert AjaxResult({"error": error, "result": 1}, Q, 200).is_success
+
+
+def test_failed_result_paging_helpers() -> None:
+    r = AjaxResult({"error": "X", "next": 50, "total": 9}, Q, 200)
+    assert not r.is_more() and r.get_total() == 0
+    s = AjaxResult({"result": [], "next": "50", "total": "7"}, Q, 200)
+    assert not s.is_more() and s.get_total() == 7
+
+
+class _FakeHttp:
+    def __init__(self, version: str) -> None:
+        self.api_version = version
+        self.calls: list[tuple[str, Any]] = []
+
+    def call(self, method: str, params: Any, request_id: str | None = None) -> AjaxResult:
+        self.calls.append((method, params))
+        return AjaxResult({"result": ["p2"]}, {"method": method, "params": params, "request_id": "new"}, 200)
+
+
+def test_get_next_and_fetch_next() -> None:
+    first = AjaxResult({"result": ["p1"], "next": 50, "total": 60},
+                       {"method": "crm.deal.list", "params": {"start": 0, "filter": {}}, "request_id": "r"}, 200)
+    http = _FakeHttp("v2")
+    nxt = first.get_next(http)  # type: ignore[arg-type]
+    assert isinstance(nxt, AjaxResult) and nxt.get_data()["result"] == ["p2"]  # type: ignore[index]
+    assert http.calls == [("crm.deal.list", {"start": 50, "filter": {}})]
+    assert first.get_query()["params"] == {"start": 0, "filter": {}}
+    assert nxt.get_next(http) is False  # type: ignore[arg-type]
+    assert nxt.fetch_next(http) is None  # type: ignore[arg-type]
+
+
+def test_get_next_on_v3_raises_first() -> None:
+    r = AjaxResult({"error": "X"}, Q, 200)
+    with pytest.raises(SdkError) as info:
+        r.get_next(_FakeHttp("v3"))  # type: ignore[arg-type]
+    assert info.value.code == "JSSDK_CORE_METHOD_NOT_SUPPORT_IN_API_V3" and info.value.status == 500
+
+
+def test_ajax_result_str() -> None:
+    r = AjaxResult({"result": 1, "time": None}, Q, 200)
+    assert str(r) == 'Result(success): {\n  "result": 1,\n  "time": null\n}'
+    f = AjaxResult({"error": "E", "error_description": "bad"}, Q, 400)
+    assert str(f) == "Result(failure): null\nErrors: bad"
+    assert "rid-1" not in repr(f)
