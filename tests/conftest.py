@@ -7,7 +7,8 @@
   client's stdlib logger and the root logger) and fails the test if a known
   secret appears in a message or a context. Unit tests register the secrets
   they use in ``KNOWN_SECRETS``; the portal's secret is added when the test
-  uses the portal.
+  uses the portal. The emulator's own loggers are the server side and are
+  not checked.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 KNOWN_SECRETS: set[str] = {"unit-test-secret-4f9a7c"}
 UNIT_SECRET = "unit-test-secret-4f9a7c"
 CLIENT_LOGGER = "b24hook.tests"
+#: Loggers of the server side (the emulator logs request paths like any web server).
+SERVER_LOGGERS = ("b24hook.emulator",)
 
 
 class _Capture(logging.Handler):
@@ -60,6 +63,8 @@ def secret_guard(request: pytest.FixtureRequest) -> Iterator[_Capture]:
     if "portal" in request.fixturenames:
         secrets.add(request.getfixturevalue("portal").secret)
     for record in handler.records:
+        if record.name.startswith(SERVER_LOGGERS):
+            continue  # the portal's own access log, not the client
         text = _record_text(record)
         for secret in secrets:
             if secret and secret in text:
