@@ -1,0 +1,16 @@
+/* main.c - runs every core test file; prints "N passed, N failed". */
+#include "harness.h"
+
+int t_passed = 0, t_failed = 0;
+
+int
+main(void)
+{
+    test_buf();
+    test_url();
+    test_redact();
+    test_envelope();
+    test_http();
+    printf("%d passed, %d failed\n", t_passed, t_failed);
+    return t_failed ? 1 : 0;
+}

@@ -1,0 +1,145 @@
+/* test_envelope.c - spec §4.4 A and B. */
+#include "b24_envelope.h"
+#include "harness.h"
+
+static void
+cls(long status, const char *body, enum b24_outcome_kind kind,
+    const char *code, const char *message, long want_status, int has_answer)
+{
+    struct b24_outcome o;
+    b24_outcome_init(&o);
+    CHECK(b24_envelope_classify(&o, status, body, strlen(body)) == B24_OK);
+    CHECK(o.kind == kind);
+    if (o.kind != kind)
+        fprintf(stderr, "  body %s -> kind %d\n", body, (int)o.kind);
+    if (code == NULL)
+        CHECK(o.code == NULL);
+    else
+        CHECK_STR(o.code, code);
+    if (message == NULL)
+        CHECK(o.message == NULL);
+    else
+        CHECK_STR(o.message, message);
+    CHECK(o.status == want_status);
+    CHECK((o.answer != NULL) == has_answer);
+    b24_outcome_clear(&o);
+}
+
+void
+test_envelope(void)
+{
+    struct b24_outcome o;
+    cJSON *tree = NULL;
+    struct b24_error err;
+
+    /* A: 2xx. */
+    cls(200, "{\"result\":1,\"time\":{}}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(200, "{\"result\":1}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(201, "[1,2]", B24_KIND_OK, NULL, NULL, 201, 1);
+    cls(200,
+        "{\"error\":{\"code\":\"X\",\"message\":\"Validation failed  \","
+        "\"validation\":[{\"message\":\"Field \\\"id\\\" required\"},"
+        "{\"field\":\"x\"}]}}",
+        B24_KIND_FAILED, "X", "Validation failed. Field \"id\" required{\"field\":\"x\"}",
+        200, 1);
+    cls(200,
+        "{\"error\":{\"code\":\"X\",\"message\":\"Bad.\",\"validation\":"
+        "[{\"message\":\"a\"},{\"message\":\"b\"}]}}",
+        B24_KIND_FAILED, "X", "Bad. ab", 200, 1);
+    cls(200,
+        "{\"error\":{\"code\":\"X\",\"message\":\"\",\"validation\":"
+        "[{\"message\":\"a\"}]}}",
+        B24_KIND_FAILED, "X", "a", 200, 1);
+    cls(200, "{\"error\":{\"code\":\"X\",\"message\":\"plain \\n\"}}",
+        B24_KIND_FAILED, "X", "plain", 200, 1);
+    cls(200, "{\"error\":{\"code\":\"X\"}}", B24_KIND_FAILED, "X", "", 200, 1);
+    cls(200, "{\"error\":{\"code\":42,\"message\":\"m\"}}", B24_KIND_FAILED,
+        "42", "m", 200, 1);
+    cls(200, "{\"error\":\"QUERY_LIMIT_EXCEEDED\",\"error_description\":\"Too many\"}",
+        B24_KIND_FAILED, "QUERY_LIMIT_EXCEEDED", "Too many", 200, 1);
+    cls(200, "{\"error\":\"E\",\"error_description\":\"\"}", B24_KIND_FAILED,
+        "E", "", 200, 1);
+    cls(200, "{\"error\":\"E\"}", B24_KIND_FAILED, "E",
+        "Some error in response", 200, 1);
+    cls(200, "{\"error\":\"0\",\"error_description\":\"d\"}", B24_KIND_FAILED,
+        "JSSDK_RESPONSE_ERROR", "d", 200, 1);
+    cls(200, "{\"error\":\"0\"}", B24_KIND_FAILED, "JSSDK_RESPONSE_ERROR",
+        "Some error in response", 200, 1);
+    cls(200, "{\"error\":null,\"result\":1}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(200, "{\"error\":\"\",\"result\":1}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(200, "{\"error\":{\"message\":\"m\"}}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(200, "{\"Error\":\"X\"}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(200, "<html>hi</html>", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":1} trailing", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+
+    /* B: non-2xx. */
+    cls(400, "{\"error\":{\"code\":\"BITRIX_REST_V3_EXCEPTION_VALIDATION_"
+             "REQUESTVALIDATIONEXCEPTION\",\"message\":\"Validation failed\","
+             "\"validation\":[{\"field\":\"id\",\"message\":\"Required\"}]}}",
+        B24_KIND_ERROR,
+        "BITRIX_REST_V3_EXCEPTION_VALIDATION_REQUESTVALIDATIONEXCEPTION",
+        "Validation failed. Required", 400, 1);
+    cls(503, "{\"error\":\"QUERY_LIMIT_EXCEEDED\",\"error_description\":"
+             "\"Too many requests\"}",
+        B24_KIND_ERROR, "QUERY_LIMIT_EXCEEDED", "Too many requests", 503, 1);
+    cls(401, "{\"error\":\"expired_token\"}", B24_KIND_ERROR,
+        "expired_token", "Request failed with status code 401", 401, 1);
+    cls(404, "<html>Not found</html>", B24_KIND_ERROR, "ERR_BAD_REQUEST",
+        "Request failed with status code 404", 404, 0);
+    cls(400, "", B24_KIND_ERROR, "ERR_BAD_REQUEST",
+        "Request failed with status code 400", 400, 0);
+    cls(400, "{\"error\":\"0\",\"error_description\":\"zero\"}",
+        B24_KIND_ERROR, "ERR_BAD_REQUEST", "zero", 400, 1);
+    cls(400, "{\"error\":\"0\"}", B24_KIND_ERROR, "ERR_BAD_REQUEST",
+        "Request failed with status code 400", 400, 1);
+    cls(500, "oops", B24_KIND_ERROR, "ERR_BAD_RESPONSE",
+        "Request failed with status code 500", 500, 0);
+    cls(502, "{\"x\":1}", B24_KIND_ERROR, "ERR_BAD_RESPONSE",
+        "Request failed with status code 502", 502, 1);
+    cls(304, "", B24_KIND_ERROR, "JSSDK_AXIOS_ERROR",
+        "Request failed with status code 304", 304, 0);
+    cls(600, "x", B24_KIND_ERROR, "JSSDK_AXIOS_ERROR",
+        "Request failed with status code 600", 600, 0);
+    cls(401, "{\"error\":\"AUTHORIZE_ERROR\",\"error_description\":\"no\"}",
+        B24_KIND_ERROR, "AUTHORIZE_ERROR", "no", 403, 1);
+    cls(400, "{\"error\":{\"code\":\"WRONG_AUTH_TYPE\",\"message\":\"w\"}}",
+        B24_KIND_ERROR, "WRONG_AUTH_TYPE", "w", 403, 1);
+
+    b24_outcome_init(&o);
+    CHECK(b24_envelope_network_error(&o) == B24_OK);
+    CHECK(o.kind == B24_KIND_ERROR && o.status == 0);
+    CHECK_STR(o.code, "NETWORK_ERROR");
+    CHECK_STR(o.message, "Network connection failed");
+    CHECK(b24_envelope_timeout(&o) == B24_OK);
+    CHECK(o.status == 408);
+    CHECK_STR(o.code, "REQUEST_TIMEOUT");
+    CHECK_STR(o.message, "Request timeout exceeded");
+    CHECK(b24_outcome_add_header(&o, "X-Ab", 4, "1", 1) == B24_OK);
+    CHECK(b24_outcome_add_header(&o, "x-AB", 4, "2", 1) == B24_OK);
+    CHECK(o.nheaders == 1);
+    CHECK_STR(o.headers[0].name, "x-ab");
+    CHECK_STR(o.headers[0].value, "2");
+    b24_outcome_clear(&o);
+
+    /* Parser: explicit length, offsets, nesting cap. */
+    CHECK(b24_json_parse("{\"a\":1}xxxx", 7, &tree, &err) == B24_OK);
+    cJSON_Delete(tree);
+    CHECK(b24_json_parse("{\"a\":}", 6, &tree, &err) == B24_E_JSON);
+    CHECK(err.offset == 5);
+    CHECK(b24_json_parse("[1] [2]", 7, &tree, &err) == B24_E_JSON);
+    CHECK(err.offset == 4);
+    CHECK(b24_json_parse("[1]  \n", 6, &tree, &err) == B24_OK);
+    cJSON_Delete(tree);
+    {
+        char deep[4001];
+        memset(deep, '[', 2000);
+        memset(deep + 2000, ']', 2000);
+        deep[4000] = '\0';
+        CHECK(b24_json_parse(deep, 4000, &tree, &err) == B24_E_JSON);
+    }
+}
