@@ -116,8 +116,17 @@ class StdlibLoggerAdapter:
 
     def log(self, level: LogLevel, message: str, context: Mapping[str, Any] | None = None) -> None:
         std = _STDLIB_LEVEL[LogLevel(level)]
-        if self.logger.isEnabledFor(std):
-            self.logger.log(std, message, extra={"b24": dict(context) if context else {}})
+        target = self.logger
+        if not target.isEnabledFor(std):
+            return
+        extra: dict[str, Any] = {}
+        if isinstance(target, logging.LoggerAdapter):
+            # LoggerAdapter.process() would replace our extra with its own: merge instead.
+            message, kwargs = target.process(message, {})
+            extra.update(kwargs.get("extra") or {})
+            target = target.logger
+        extra["b24"] = dict(context) if context else {}
+        target.log(std, message, extra=extra)
 
     def debug(self, message: str, context: Mapping[str, Any] | None = None) -> None:
         self.log(LogLevel.DEBUG, message, context)

@@ -294,6 +294,7 @@ def test_deprecated_call_list_method(b24: B24Hook) -> None:
 
 
 # ------------------------------------------------------------------ threads
+@pytest.mark.slow
 def test_threads_share_one_instance(b24: B24Hook) -> None:
     errors: list[BaseException] = []
     ok = [0] * 8

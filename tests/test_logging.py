@@ -63,10 +63,14 @@ def test_stdlib_adapter_levels_and_extra(caplog: pytest.LogCaptureFixture) -> No
     ]
 
 
-def test_logger_adapter_accepted() -> None:
+def test_logger_adapter_accepted_and_keeps_both_extras(caplog: pytest.LogCaptureFixture) -> None:
     base = logging.getLogger("b24hook.tests.la")
-    adapted = adapt_logger(logging.LoggerAdapter(base, {}))
+    adapted = adapt_logger(logging.LoggerAdapter(base, {"tenant": "t1"}))
     assert isinstance(adapted, StdlibLoggerAdapter)
+    with caplog.at_level(logging.INFO, logger="b24hook.tests.la"):
+        adapted.info("hello", {"request_id": "r"})
+    (rec,) = caplog.records
+    assert rec.tenant == "t1" and rec.b24 == {"request_id": "r"}  # type: ignore[attr-defined]
 
 
 def test_missing_methods_warn_but_install() -> None:
