@@ -1,0 +1,160 @@
+"""b24hook._core JSON conversion: encode_json / decode_json."""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import enum
+import json
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from b24hook import _core
+
+
+class Color(enum.Enum):
+    RED = "red"
+    NESTED = {"a": [1, 2]}
+
+
+class Num(enum.IntEnum):
+    ONE = 1
+
+
+def enc(obj, **kw):
+    return json.loads(_core.encode_json(obj, **kw))
+
+
+def test_scalars_and_containers():
+    assert _core.encode_json({"a": [1, 2.5, "x\n\"\\", None, True, False]}) == (
+        b'{"a":[1,2.5,"x\\n\\"\\\\",null,true,false]}'
+    )
+    assert _core.encode_json((1, 2)) == b"[1,2]"
+    assert _core.encode_json("\x00\x1f\u00e9\u20ac") == '"\\u0000\\u001f\u00e9\u20ac"'.encode()
+    assert _core.encode_json(1.0) == b"1.0"
+    assert _core.encode_json(1e16) == b"1e+16"
+    assert _core.encode_json(0.1) == b"0.1"
+
+
+def test_big_int_and_keys():
+    big = 2**200 + 7
+    assert _core.encode_json(big) == str(big).encode()
+    assert _core.encode_json(-(2**70)) == str(-(2**70)).encode()
+    assert enc({1: "a", 2**80: "b", None: "d", 1.5: "e"}) == {
+        "1": "a", str(2**80): "b", "null": "d", "1.5": "e"}
+    assert enc({True: "c", False: "f"}) == {"true": "c", "false": "f"}
+
+
+def test_conversions():
+    assert enc(dt.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05"
+    tz = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+    assert enc(tz) == "2024-01-02T00:00:00+00:00"
+    assert enc(dt.date(2024, 1, 2)) == "2024-01-02"
+    assert enc(dt.time(10, 30)) == "10:30:00"
+    assert enc(decimal.Decimal("1.10")) == "1.10"
+    assert enc(Color.RED) == "red"
+    assert enc(Color.NESTED) == {"a": [1, 2]}
+    assert enc(Num.ONE) == 1
+    assert enc({"k": Num.ONE}) == {"k": 1}
+
+
+def test_list_as_object():
+    assert enc([1, "a"], list_as_object=True) == {"0": 1, "1": "a"}
+    assert enc([[1]], list_as_object=True) == {"0": [1]}
+    assert enc({"a": [1]}, list_as_object=True) == {"a": [1]}
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({1, 2}, "set"),
+        (object(), "object"),
+        (b"bytes", "bytes"),
+        (float("nan"), "NaN"),
+        (float("inf"), "Infinity"),
+        ({"x": -float("inf")}, "-Infinity"),
+        ("\ud800", "surrogate"),
+        ({(1, 2): 1}, "tuple"),
+    ],
+)
+def test_errors(bad, words):
+    with pytest.raises(_core.ParamsError, match=words):
+        _core.encode_json(bad)
+    assert issubclass(_core.ParamsError, ValueError)
+
+
+def test_cycles_and_depth():
+    a: list = []
+    a.append(a)
+    with pytest.raises(_core.ParamsError, match="circular"):
+        _core.encode_json(a)
+    d: dict = {}
+    d["self"] = {"x": d}
+    with pytest.raises(_core.ParamsError, match="circular"):
+        _core.encode_json(d)
+    deep: list = []
+    cur = deep
+    for _ in range(600):
+        nxt: list = []
+        cur.append(nxt)
+        cur = nxt
+    with pytest.raises(_core.ParamsError, match="512"):
+        _core.encode_json(deep)
+    # Shared (non-cyclic) references are fine.
+    shared = [1]
+    assert enc([shared, shared]) == [[1], [1]]
+
+
+def test_decode_basic():
+    assert _core.decode_json(b'{"a":[1,2.0,1.5,-0,1e400,"\\u00e9",null,true]}') == {
+        "a": [1, 2, 1.5, 0, math.inf, "\u00e9", None, True]}
+    assert type(_core.decode_json("2.0")) is int
+    assert type(_core.decode_json("9007199254740993")) is float  # beyond 2**53
+    assert _core.decode_json(bytearray(b" [1] ")) == [1]
+    assert _core.decode_json(memoryview(b'"x"')) == "x"
+    # keys repeated across rows share one object (memo)
+    rows = _core.decode_json(b'[{"ID":"1"},{"ID":"2"}]')
+    assert list(rows[0])[0] is list(rows[1])[0]
+
+
+@pytest.mark.parametrize("text, offset", [(b"", 0), (b"{", r"\d+"), (b'{"a":}', 5), (b"[1] x", 4)])
+def test_decode_errors(text, offset):
+    with pytest.raises(ValueError, match=f"byte {offset}"):
+        _core.decode_json(text)
+
+
+def test_decode_deep_nesting_rejected():
+    with pytest.raises(ValueError):
+        _core.decode_json(b"[" * 5000 + b"]" * 5000)
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                max_size=8),
+        children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_decode_matches_json_loads(value):
+    text = json.dumps(value)
+    assert _core.decode_json(text.encode()) == json.loads(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_encode_roundtrip(value):
+    assert json.loads(_core.encode_json(value)) == value
