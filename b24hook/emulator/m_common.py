@@ -9,7 +9,7 @@ from .catalog import USER_COLUMNS
 from .errors import RestError
 from .filters import compile_v2
 from .listing import list_reply, run_list
-from .registry import GLOBAL, REGISTRY, Call, as_list, php_truthy
+from .registry import GLOBAL, REGISTRY, Call, php_truthy
 
 
 @REGISTRY.method("server.time", scope=GLOBAL)

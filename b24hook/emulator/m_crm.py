@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from .catalog import ENTITY_NAMES, SPA_TYPES, Field, fields_for
-from .errors import RestError, legacy_error, param_missing
+from .errors import RestError, legacy_error
 from .filters import compile_v2
 from .listing import list_reply, run_list
-from .registry import REGISTRY, Call, as_int, as_list, php_truthy
+from .registry import REGISTRY, Call, as_int, as_list
 
 INT_TYPES = {"integer", "user", "crm_company", "crm_contact", "crm_category"}
 DATE_TYPES = {"date", "datetime"}
@@ -320,8 +320,6 @@ def _make_legacy(name: str, et: int) -> None:
             order=_order_sql(order, resolve, strict=False), controller=False)
         sel_raw = [str(s).upper() for s in as_list(p.get("SELECT")) if not isinstance(s, (dict, list))]
         sel = None if (not sel_raw or "*" in sel_raw) else set(sel_raw)
-        if sel is not None and "*" in sel_raw:
-            sel = None
         data = [render_legacy(r, fields, sel, multifields=False) for r in rows]
         return list_reply(call, data, nxt, total, counted, controller=False)
 

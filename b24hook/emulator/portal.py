@@ -79,8 +79,7 @@ class FaultHook:
 
     def before(self, portal: "EmulatorPortal", req: Request) -> Response | None:
         f = portal.faults.take(req.method)
-        req_f = f
-        setattr(req, "_fault", req_f)
+        setattr(req, "_fault", f)
         if f is None:
             return None
         if f.kind == "hang":

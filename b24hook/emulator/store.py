@@ -6,7 +6,7 @@ import random
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from .catalog import ALL_COLUMNS, SPA_TYPES, TASK_COLUMNS

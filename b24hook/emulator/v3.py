@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from .catalog import SPA_TYPES, fields_for
+from .catalog import fields_for
 from .errors import V3Error, v3_validation
 from .filters import compile_v3
 from .registry import GLOBAL, REGISTRY, Call, Reply, as_int
@@ -228,4 +228,4 @@ def v3_crm_item_delete(call: Call) -> Any:
     return {"result": True}
 
 
-_ = SPA_TYPES
+
