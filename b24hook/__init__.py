@@ -17,15 +17,7 @@ from ._enums import (
     EnumCrmEntityTypeShort,
     get_enum_crm_entity_type_short,
 )
-from ._errors import (
-    AjaxError,
-    AuthError,
-    NetworkError,
-    RateLimitError,
-    RequestTimeoutError,
-    SdkError,
-    UnexpectedAnswerError,
-)
+from ._errors import AjaxError, SdkError
 from ._helpers import BatchRefV3, FilterV3
 from ._hook import B24Hook
 from ._logging import LoggerInterface, LogLevel, NullLogger
@@ -47,11 +39,6 @@ __all__ = [
     "AjaxResult",
     "SdkError",
     "AjaxError",
-    "NetworkError",
-    "RequestTimeoutError",
-    "AuthError",
-    "RateLimitError",
-    "UnexpectedAnswerError",
     "ParamsFactory",
     "RestrictionManager",
     "RestrictionParams",

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from b24hook import AjaxError, AuthError, NetworkError, RequestTimeoutError, SdkError
+from b24hook import AjaxError, SdkError
 from tests.conftest import UNIT_SECRET
 
 
@@ -52,11 +52,11 @@ def test_original_error_hidden_everywhere() -> None:
     assert back.timestamp == err.timestamp
 
 
-def test_pickle_keeps_subclass_and_maybe_committed() -> None:
+def test_pickle_keeps_maybe_committed() -> None:
     err = AjaxError.create("REQUEST_TIMEOUT", 408, "Request timeout exceeded", maybe_committed=True)
-    assert isinstance(err, RequestTimeoutError)
+    assert type(err) is AjaxError
     back = pickle.loads(pickle.dumps(err))
-    assert isinstance(back, RequestTimeoutError) and back.maybe_committed is True
+    assert type(back) is AjaxError and back.maybe_committed is True
     assert back.to_string().startswith("[AjaxError] REQUEST_TIMEOUT (408)")
 
 
@@ -79,7 +79,6 @@ def test_ajax_error_request_info_redacted_in_constructor() -> None:
 def test_403_forcing(code: str) -> None:
     assert AjaxError(code=code, status=401, description="x").status == 403
     assert AjaxError.create(code, 200).status == 403
-    assert isinstance(AjaxError.create(code, 401), AuthError)
 
 
 def test_no_forcing_for_other_codes() -> None:
@@ -105,7 +104,7 @@ def test_from_exception() -> None:
     again = AjaxError.from_exception(ajax)
     assert again is ajax
     custom = AjaxError.from_exception(OSError("x"), code="NETWORK_ERROR", status=0)
-    assert isinstance(custom, NetworkError) and custom.status == 0
+    assert custom.code == "NETWORK_ERROR" and custom.status == 0
 
 
 def test_from_response() -> None:
@@ -121,4 +120,4 @@ def test_from_response() -> None:
 def test_errors_are_exceptions_and_catchable() -> None:
     with pytest.raises(SdkError):
         raise AjaxError.create("NETWORK_ERROR", 0)
-    assert issubclass(NetworkError, AjaxError)
+    assert issubclass(AjaxError, SdkError) and issubclass(SdkError, Exception)
