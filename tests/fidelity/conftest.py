@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -165,29 +164,6 @@ def _run_driver(info: dict[str, Any], payload: dict[str, Any], ca_path: str | No
     return lines
 
 
-# --------------------------------------------------------------------------- logging
-
-#: Loggers of the peer clients' own transports. urllib3 (under b24pysdk's requests)
-#: logs every request line at DEBUG, webhook path and secret included: that is the
-#: peer's behaviour, not b24hook's, so it is kept away from tests/conftest.py's guard.
-PEER_LOGGERS = ("urllib3", "requests", "b24pysdk")
-
-
-@pytest.fixture(autouse=True)
-def secret_guard(secret_guard: Any) -> Iterator[Any]:
-    """The repository's secret guard (tests/conftest.py), minus the peers' transport logs."""
-    saved = []
-    for name in PEER_LOGGERS:
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.propagate))
-        logger.propagate = False
-    try:
-        yield secret_guard
-    finally:
-        for logger, propagate in saved:
-            logger.propagate = propagate
-
-
 # --------------------------------------------------------------------------- portal
 
 
@@ -226,7 +202,7 @@ def outcome_of(call: Callable[[], Any]) -> dict[str, Any]:
     try:
         res = call()
     except AjaxError as err:
-        # Subclasses (AuthError, ...) only refine ``except``; their ``name`` is "AjaxError" like JS.
+        # ``name`` as in to_json()/JS err.name; the class itself must be AjaxError (or a subclass).
         return {"thrown": True, "name": getattr(err, "name", type(err).__name__), "code": err.code,
                 "status": err.status, "message": err.message}
     errors = list(res.get_errors())
