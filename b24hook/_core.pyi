@@ -38,7 +38,7 @@ class Outcome(NamedTuple):  # a PyStructSequence in C
     detail: str | None   # libcurl/OS text for original_error, secret scrubbed; else None
     headers: dict[str, str]  # response headers, lower-cased names (last wins)
 
-def parse_webhook_url(url: str) -> tuple[str, int, str]:
+def parse_webhook_url(url: str, /) -> tuple[str, int, str]:
     """Validate a webhook URL (spec §2.1) -> (origin, user_id, secret).
 
     origin is "https://host[:port]" (default port dropped). Raises
@@ -48,12 +48,13 @@ def parse_webhook_url(url: str) -> tuple[str, int, str]:
 
 def redact_url(text: str, extra_keys: Sequence[str] = ()) -> str:
     """The scrub of spec §11.2: (^|[?&])(KEY)=[^&#;]* -> \\1\\2=***REDACTED***,
-    keys case-insensitive, only when text contains '='."""
+    keys case-insensitive (ASCII), only when text contains '='. A non-str
+    text is returned unchanged."""
 
-def scrub_secret(text: str, secret: str) -> str:
+def scrub_secret(text: str, secret: str, /) -> str:
     """Replace every occurrence of secret in text by ***REDACTED***."""
 
-def encode_json(obj: Any, *, list_as_object: bool = False) -> bytes:
+def encode_json(obj: Any, /, *, list_as_object: bool = False) -> bytes:
     """Python -> compact JSON (UTF-8) with the conversions of "Decisions
     taken" item 4 (datetime/date/time -> isoformat, Decimal -> str, Enum ->
     value, tuple -> list). With list_as_object=True a top-level list/tuple
@@ -61,10 +62,15 @@ def encode_json(obj: Any, *, list_as_object: bool = False) -> bytes:
     Dict keys must be str (int keys converted with str()). ParamsError on a
     cycle, an unsupported type, NaN/Infinity, or nesting deeper than 512."""
 
-def decode_json(data: bytes | str) -> Any:
+def decode_json(data: bytes | bytearray | memoryview | str, /) -> Any:
     """JSON text -> Python objects with the converter used for answers:
     integral numbers below 2**53 -> int, others float; ValueError on
-    invalid JSON (message gives the byte offset)."""
+    invalid JSON (message gives the byte offset).
+
+    Known limits of the cJSON parser (also apply to Outcome.answer): numbers
+    are doubles, so integers beyond 2**53 come back as (rounded) floats; a
+    string is cut at an escaped \\u0000; lone-surrogate escapes are invalid
+    JSON; nesting deeper than 1000 is invalid JSON."""
 
 class Transport:
     """One HTTP client for one base URL (a v2 or v3 webhook base).

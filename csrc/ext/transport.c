@@ -642,7 +642,7 @@ static PyGetSetDef transport_getset[] = {
 static PyMethodDef transport_methods[] = {
     {"perform", (PyCFunction)(void (*)(void))transport_perform,
      METH_FASTCALL | METH_KEYWORDS,
-     "perform($self, method, params, request_id, /, *, idempotency_key=None,"
+     "perform($self, method, params, request_id, *, idempotency_key=None,"
      " timeout=None)\n--\n\n"
      "POST one call and return an Outcome; never raises for network "
      "errors.\nRaises ParamsError before any I/O, ClosedError after "
