@@ -46,6 +46,11 @@ class Handler(BaseHTTPRequestHandler):
         if tail == "x.slow":
             time.sleep(1.5)
             self.reply(200, b'{"result":1}')
+        elif tail == "x.reset":
+            self.close_connection = True  # read the request, answer nothing
+        elif tail == "x.partial":
+            self.close_connection = True
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"res")
         elif tail == "x.html":
             self.reply(200, b"<html>maintenance</html>", "text/html")
         elif tail == "x.err400":
@@ -272,6 +277,16 @@ def test_connection_refused():
     assert (o.kind, o.code, o.status, o.message) == (
         _core.ERROR, "NETWORK_ERROR", 0, "Network connection failed")
     assert o.maybe_sent is False and o.answer is None
+    assert o.detail
+    assert_secret_free(o)
+
+
+@pytest.mark.parametrize("method", ["x.reset", "x.partial"])
+def test_failure_after_send_is_maybe_sent(http_server, method):
+    _, base = http_server
+    o = transport(base).perform(method, None, "r")
+    assert (o.kind, o.code, o.status) == (_core.ERROR, "NETWORK_ERROR", 0)
+    assert o.maybe_sent is True
     assert o.detail
     assert_secret_free(o)
 
