@@ -195,7 +195,7 @@ def run_js(js_sdk: dict[str, Any], portal: Any) -> Callable[..., list[dict[str, 
 # --------------------------------------------------------------------------- b24hook
 
 
-def outcome_of(call: Callable[[], Any]) -> dict[str, Any]:
+def outcome_of(call: Callable[[], Any], paging: bool = False) -> dict[str, Any]:
     """Run one b24hook call and describe it in the JS driver's shape."""
     from b24hook import AjaxError
 
@@ -206,13 +206,21 @@ def outcome_of(call: Callable[[], Any]) -> dict[str, Any]:
         return {"thrown": True, "name": getattr(err, "name", type(err).__name__), "code": err.code,
                 "status": err.status, "message": err.message}
     errors = list(res.get_errors())
-    return {
+    out = {
         "ok": res.is_success,
         "data": res.get_data(),
         "errors": res.get_error_messages(),
         "codes": [getattr(e, "code", None) for e in errors],
         "status": res.get_status(),
     }
+    if paging:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            out["total"] = res.get_total()
+            out["more"] = res.is_more()
+    return out
 
 
 @pytest.fixture
@@ -236,7 +244,8 @@ def run_py(portal: Any) -> Iterator[Callable[..., list[dict[str, Any]]]]:
             b24 = client(op.get("url") or url or portal.v2_url,
                          op.get("py_restriction_params", restriction_params))
             action = getattr(b24.actions, op.get("api", "v2")).call
-            out.append(outcome_of(lambda: action.make(method=op["method"], params=op.get("params") or {})))
+            out.append(outcome_of(lambda: action.make(method=op["method"], params=op.get("params") or {}),
+                                  paging=bool(op.get("paging"))))
         return out
 
     yield run
@@ -286,14 +295,21 @@ def rest_call(portal: Any, method: str, params: dict[str, Any] | None = None, *,
 @pytest.fixture(scope="module")
 def records(portal: Any) -> dict[str, Any]:
     """Records created once per module with plain urllib: two deals (crm.item.add),
-    one legacy deal (crm.deal.add) and one v3 task (tasks.task.add)."""
+    one legacy deal (crm.deal.add), one v3 task (tasks.task.add), 55 contacts."""
     deal_a = rest_call(portal, "crm.item.add", {
         "entityTypeId": 2, "fields": {"title": "Fidelity deal A", "opportunity": 1250.5, "currencyId": "USD"}})
     deal_b = rest_call(portal, "crm.item.add", {
         "entityTypeId": 2, "fields": {"title": "Fidelity deal B \"quoted\" <tag> & é", "opportunity": 7}})
     legacy = rest_call(portal, "crm.deal.add", {"fields": {"TITLE": "Fidelity legacy deal", "OPPORTUNITY": 99.9}})
     task = rest_call(portal, "tasks.task.add", {"fields": {"title": "Fidelity task"}}, v3=True)
+    # Enough contacts for two v2 pages (50 + 5).
+    contact_ids = [
+        rest_call(portal, "crm.item.add", {"entityTypeId": 3, "fields": {"name": f"Page{i:02d}", "lastName": "Fidelity"}})
+        ["result"]["item"]["id"]
+        for i in range(55)
+    ]
     return {
+        "contact_ids": contact_ids,
         "deal_ids": [deal_a["result"]["item"]["id"], deal_b["result"]["item"]["id"]],
         "legacy_deal_id": int(legacy["result"]),
         "task_id": task["result"]["item"]["id"],

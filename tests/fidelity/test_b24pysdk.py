@@ -134,3 +134,18 @@ def test_wrong_secret(pysdk, run_py, portal):
     assert got.get("thrown"), got
     bad_url = portal.v2_url.rsplit("/", 1)[0] + "/wrong" + portal.secret[::-1]
     assert (got["code"], got["status"]) == _py_error(run_py, "profile", url=bad_url)
+
+
+def test_v2_list_pages(pysdk, run_py, records):
+    """Page by page, b24pysdk's raw envelope (result, next, total) matches b24hook's view."""
+    ids = records["contact_ids"]
+    base = {"entityTypeId": 3, "select": ["id", "name"], "filter": {"@id": ids}, "order": {"id": "ASC"}}
+    for params, next_ in ((base, 50), ({**base, "start": 50}, None)):
+        got = pysdk_call(pysdk, "crm.item.list", params)
+        assert got.get("ok"), got
+        [hook] = run_py([{"method": "crm.item.list", "params": params, "paging": True}])
+        assert hook.get("ok"), hook
+        assert got["body"]["result"] == hook["data"]["result"]
+        assert got["body"]["total"] == hook["total"] == 55
+        assert got["body"].get("next") == next_
+        assert hook["more"] is (next_ is not None)

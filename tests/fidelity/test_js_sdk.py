@@ -184,3 +184,24 @@ def test_wrong_secret(run_js, run_py, portal):
 def test_js_sdk_installed_and_importable(js_sdk):
     """The session fixture installed the pinned SDK and Node imports its ESM entry."""
     assert js_sdk["version"] == "2.1.0"
+
+
+def test_v2_list_pages(run_js, run_py, records):
+    """Two pages of crm.item.list and crm.contact.list: same items, same getTotal()/isMore()."""
+    ids = records["contact_ids"]
+    base = {"entityTypeId": 3, "select": ["id", "name", "lastName"], "filter": {"@id": ids}, "order": {"id": "ASC"}}
+    legacy = {"select": ["ID", "NAME", "LAST_NAME"], "filter": {"LAST_NAME": "Fidelity"}, "order": {"ID": "ASC"}}
+    ops = [
+        {"method": "crm.item.list", "params": base, "paging": True},
+        {"method": "crm.item.list", "params": {**base, "start": 50}, "paging": True},
+        {"method": "crm.contact.list", "params": legacy, "paging": True},
+        {"method": "crm.contact.list", "params": {**legacy, "start": 50}, "paging": True},
+    ]
+    js, py = both(run_js, run_py, ops)
+    for i, op in enumerate(ops):
+        assert_same_success(js[i], py[i], f"{op['method']} page {i % 2 + 1}")
+        assert (py[i]["total"], py[i]["more"]) == (js[i]["total"], js[i]["more"]), f"op {i}: total/more differ"
+    assert (js[0]["total"], js[0]["more"], js[1]["more"]) == (55, True, False)
+    got = [it["id"] for it in js[0]["data"]["result"]["items"] + js[1]["data"]["result"]["items"]]
+    assert got == ids
+    assert len(js[2]["data"]["result"]) + len(js[3]["data"]["result"]) == 55

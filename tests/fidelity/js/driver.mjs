@@ -5,10 +5,11 @@
 //   {"url": "<webhook url>",                 // default for every op
 //    "restrictionParams": {...},              // default for every op (optional)
 //    "ops": [{"api": "v2"|"v3", "method": "...", "params": {...},
-//             "url"?: "...", "restrictionParams"?: {...}}, ...]}
+//             "url"?: "...", "restrictionParams"?: {...},
+//             "paging"?: true}, ...]}          // also report getTotal()/isMore()
 // Output (stdout): one line per op, in order:
 //   {"ok": isSuccess, "data": getData(), "errors": getErrorMessages(),
-//    "codes": [error codes], "status": getStatus()}
+//    "codes": [error codes], "status": getStatus()[, "total", "more"]}
 //   or, when the call throws,
 //   {"thrown": true, "code": err.code, "status": err.status, "message": err.message, "name": ...}
 //
@@ -76,6 +77,11 @@ async function main () {
         errors: res.getErrorMessages(),
         codes: [...res.getErrors()].map((e) => e?.code ?? null),
         status: res.getStatus()
+      }
+      if (op.paging) {
+        // deprecated v2 envelope accessors (next/total are not part of getData())
+        line.total = res.getTotal()
+        line.more = res.isMore()
       }
     } catch (err) {
       line = {
