@@ -28,7 +28,7 @@ build: setup
 
 build/ctest: $(CORE_SRC) $(CTEST_SRC) $(wildcard csrc/core/*.h csrc/tests/*.h)
 	@mkdir -p build
-	$(CC) $(CORE_CFLAGS) -O1 -g -o $@ $(CTEST_SRC) $(CORE_SRC) $(CORE_LIBS)
+	$(CC) $(CORE_CFLAGS) -O1 -g -gdwarf-4 -o $@ $(CTEST_SRC) $(CORE_SRC) $(CORE_LIBS)
 
 build/ctest-asan: $(CORE_SRC) $(CTEST_SRC) $(wildcard csrc/core/*.h csrc/tests/*.h)
 	@mkdir -p build
