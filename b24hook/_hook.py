@@ -106,6 +106,8 @@ class CallAction(_Action):
 
     def make(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
         """Call one REST method; a soft error gives a failed result, others raise."""
+        if self._hook._closed:
+            raise closed_error()
         return self._hook.get_http_client(self._version).call(method, params or {}, request_id)
 
 
@@ -334,8 +336,6 @@ class B24Hook:
     def get_http_client(self, version: ApiVersion | str) -> Http:
         """The transport of ``version`` ("v2"/"v3")."""
         v = _version_of(version)
-        if self._closed:
-            raise closed_error()
         http = self._http.get(v)
         if http is None:
             raise SdkError(f"JSSDK_CORE_B24_HTTP_{v.name}_NOT_INIT", 500, f"HTTP client {v.value} is not initialised")

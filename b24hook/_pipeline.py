@@ -207,10 +207,11 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     for attempt in range(max_retries):
         logger = http.logger
         verbose = not is_null_logger(logger)
-        emit(logger, LogLevel.INFO, "http request attempt", {
-            "request_id": rid, "method": method,
-            "attempt": {"current": attempt + 1, "max": max_retries},
-        })
+        if verbose:
+            emit(logger, LogLevel.INFO, "http request attempt", {
+                "request_id": rid, "method": method,
+                "attempt": {"current": attempt + 1, "max": max_retries},
+            })
         _operating_gate(http, method, params)
         _client_side_warning(http)
         _rate_gate(http)
@@ -242,10 +243,11 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
             if result.is_success and isinstance(answer, dict) and isinstance(answer.get("time"), dict):
                 http.restriction.record_success(method, answer["time"])
             metrics.success(method, elapsed_ms)
-            emit(logger, LogLevel.DEBUG, "http request successful", {
-                "request_id": rid, "method": method,
-                "duration": {"ms": round(elapsed_ms, 3), "sec": round(elapsed_ms / 1000.0, 3)},
-            })
+            if verbose:
+                emit(logger, LogLevel.DEBUG, "http request successful", {
+                    "request_id": rid, "method": method,
+                    "duration": {"ms": round(elapsed_ms, 3), "sec": round(elapsed_ms / 1000.0, 3)},
+                })
             return result
 
         # failure path
@@ -259,10 +261,11 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
                 })
             err = _classify_failure(http, outcome, method, query)
         metrics.failure(method, err.message, elapsed_ms)
-        emit(logger, LogLevel.DEBUG, "http request failed", {
-            "request_id": rid, "method": method, "attempt": attempt + 1,
-            "error": {"code": err.code, "message": err.message, "status": err.status},
-        })
+        if verbose:
+            emit(logger, LogLevel.DEBUG, "http request failed", {
+                "request_id": rid, "method": method, "attempt": attempt + 1,
+                "error": {"code": err.code, "message": err.message, "status": err.status},
+            })
         if attempt + 1 >= max_retries:
             exhausted = max_retries > 1
             break

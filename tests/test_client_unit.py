@@ -403,6 +403,9 @@ def test_closed_client_raises(hook: B24Hook) -> None:
         hook.actions.v3.call.make("tasks.task.list")
     assert hook.tools.health_check.make() is False
     assert hook.tools.ping.make() == -1
+    assert hook.get_http_client("v2").get_stats()["total_requests"] == 0  # still readable
+    with pytest.raises(SdkError, match="closed"):
+        hook.get_http_client("v2").call("server.time")
 
 
 def test_context_manager_closes() -> None:
