@@ -108,12 +108,17 @@ def test_server_time(run_js, run_py):
     assert set(py[0]["data"]["time"]) == set(js[0]["data"]["time"])
 
 
-def test_v3_tasks_task_get(run_js, run_py, records):
+def test_v3_tasks_task_get_and_list(run_js, run_py, records):
     ops = [{"api": "v3", "method": "tasks.task.get",
-            "params": {"id": records["task_id"], "select": ["id", "title"]}}]
+            "params": {"id": records["task_id"], "select": ["id", "title"]}},
+           {"api": "v3", "method": "tasks.task.list",
+            "params": {"select": ["id", "title"], "filter": [["id", "=", records["task_id"]]],
+                       "order": {"id": "ASC"}, "pagination": {"limit": 10}}}]
     js, py = both(run_js, run_py, ops)
     assert_same_success(js[0], py[0], "v3 tasks.task.get")
+    assert_same_success(js[1], py[1], "v3 tasks.task.list")
     assert js[0]["data"]["result"]["item"]["title"] == "Fidelity task"
+    assert js[1]["data"]["result"]["items"] == [js[0]["data"]["result"]["item"]]
 
 
 def test_v3_url_gives_same_client(run_js, run_py, portal, records):
