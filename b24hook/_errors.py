@@ -48,7 +48,7 @@ def _iso(ts: datetime) -> str:
     return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _restore(cls: type, state: dict[str, Any]) -> "SdkError":
+def _restore(cls: "type[SdkError]", state: dict[str, Any]) -> "SdkError":
     obj = cls.__new__(cls)
     obj._status = state.pop("_status")
     obj._original_error = None
@@ -231,7 +231,7 @@ class AjaxError(SdkError):
         return cls.create(code, status, description, None, request_info)
 
     @classmethod
-    def from_exception(  # type: ignore[override]
+    def from_exception(
         cls,
         exc: BaseException,
         code: str | None = None,

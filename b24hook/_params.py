@@ -89,16 +89,21 @@ class ParamsFactory:
     def get_enterprise() -> RestrictionParams:
         """Enterprise plan: burst 250, 5 req/s."""
         p = _base()
-        p["rate_limit"].update(burst_limit=250, drain_rate=5)
+        p["rate_limit"] = {"burst_limit": 250, "drain_rate": 5, "adaptive_enabled": True}
         return p
 
     @staticmethod
     def get_batch_processing() -> RestrictionParams:
         """Gentle settings for long batch jobs: burst 30, 1 req/s, 5 attempts."""
         p = _base()
-        p["rate_limit"].update(burst_limit=30, drain_rate=1)
+        p["rate_limit"] = {"burst_limit": 30, "drain_rate": 1, "adaptive_enabled": True}
         p["operating_limit"]["heavy_percent"] = 50
-        p["adaptive_config"].update(threshold_percent=50, coefficient=0.015, max_delay=10000)
+        p["adaptive_config"] = {
+            "enabled": True,
+            "threshold_percent": 50,
+            "coefficient": 0.015,
+            "max_delay": 10000,
+        }
         p["max_retries"] = 5
         return p
 
@@ -106,9 +111,12 @@ class ParamsFactory:
     def get_realtime() -> RestrictionParams:
         """Interactive use: no adaptive delay, a single attempt."""
         p = _base()
-        p["adaptive_config"].update(
-            enabled=False, threshold_percent=100, coefficient=0.001, max_delay=480_000
-        )
+        p["adaptive_config"] = {
+            "enabled": False,
+            "threshold_percent": 100,
+            "coefficient": 0.001,
+            "max_delay": 480_000,
+        }
         p["max_retries"] = 1
         return p
 
@@ -249,7 +257,7 @@ class RestrictionManager:
 
     def reset(self) -> None:
         """Clear limiter state and restore the original rates."""
-        self._params["rate_limit"] = dict(self._original_rate)
+        self._params["rate_limit"] = RateLimitParams(**self._original_rate)  # type: ignore[typeddict-item]
         self._last_refill = time.time() * 1000.0
 
     def get_stats(self) -> dict[str, Any]:

@@ -191,7 +191,7 @@ class AjaxResult(Result[Any]):
     def set_data(self, data: Any) -> "AjaxResult":
         raise TypeError("AjaxResult does not allow data modification")
 
-    def get_data(self) -> dict[str, Any] | None:  # type: ignore[override]
+    def get_data(self) -> dict[str, Any] | None:
         """``{"result": answer.result, "time": answer.time}``; None when failed."""
         if self._errors:
             return None
