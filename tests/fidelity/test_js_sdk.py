@@ -210,3 +210,11 @@ def test_v2_list_pages(run_js, run_py, records):
     got = [it["id"] for it in js[0]["data"]["result"]["items"] + js[1]["data"]["result"]["items"]]
     assert got == ids
     assert len(js[2]["data"]["result"]) + len(js[3]["data"]["result"]) == 55
+
+
+def test_missing_parameter_code_100(run_js, run_py):
+    """Controller binding error: 400 {"error": "100", "error_description": "Could not find value ..."}."""
+    ops = [{"method": "crm.item.get", "params": {"id": 1}}]
+    js, py = both(run_js, run_py, ops, one_shot=True)
+    assert_same_thrown(js[0], py[0], "crm.item.get without entityTypeId")
+    assert (js[0]["code"], js[0]["status"]) == ("100", 400)
