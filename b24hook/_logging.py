@@ -17,6 +17,7 @@ __all__ = [
     "adapt_logger",
     "emit",
     "is_null_logger",
+    "wants_details",
     "LOGGER_METHODS",
 ]
 
@@ -178,8 +179,22 @@ def adapt_logger(logger: Any) -> LoggerInterface:
 
 
 def is_null_logger(logger: object) -> bool:
-    """True for the default logger (lets callers skip building payload text)."""
+    """True for the default logger."""
     return type(logger) is NullLogger
+
+
+def wants_details(logger: object) -> bool:
+    """False when nothing at INFO level or below would be recorded, so callers
+    can skip building log contexts and payload text: the null logger, or a
+    stdlib logger whose effective level is above INFO."""
+    if type(logger) is NullLogger:
+        return False
+    if type(logger) is StdlibLoggerAdapter:
+        try:
+            return bool(logger.logger.isEnabledFor(logging.INFO))
+        except Exception:  # noqa: BLE001
+            return False
+    return True
 
 
 def emit(logger: Any, level: LogLevel, message: str, context: Mapping[str, Any] | None = None) -> None:

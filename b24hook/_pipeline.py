@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _core
 from ._errors import CLIENT_CLOSED_CODE, AjaxError, SdkError
-from ._logging import LogLevel, emit, is_null_logger
+from ._logging import LogLevel, emit, wants_details
 from ._redact import redact_sensitive_params
 from ._result import AjaxResult
 
@@ -179,7 +179,7 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
         params = {}
     query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
     logger = http.logger
-    verbose = not is_null_logger(logger)
+    verbose = wants_details(logger)
 
     # 1. serialisability check (the transport repeats it before any I/O)
     if verbose:
@@ -206,7 +206,7 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     exhausted = False
     for attempt in range(max_retries):
         logger = http.logger
-        verbose = not is_null_logger(logger)
+        verbose = wants_details(logger)
         if verbose:
             emit(logger, LogLevel.INFO, "http request attempt", {
                 "request_id": rid, "method": method,

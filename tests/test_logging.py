@@ -133,3 +133,18 @@ def test_deprecated_shim_logs_warning_with_context() -> None:
         }
     finally:
         hook.close()
+
+
+def test_details_skipped_when_stdlib_logger_is_quiet() -> None:
+    from b24hook._logging import wants_details
+
+    quiet = logging.getLogger("b24hook.tests.quiet")
+    quiet.setLevel(logging.WARNING)
+    try:
+        assert wants_details(adapt_logger(quiet)) is False
+        quiet.setLevel(logging.INFO)
+        assert wants_details(adapt_logger(quiet)) is True
+    finally:
+        quiet.setLevel(logging.NOTSET)
+    assert wants_details(NullLogger()) is False
+    assert wants_details(ListLogger()) is True
