@@ -219,8 +219,8 @@ class RestrictionManager:
 
     # -- configuration -------------------------------------------------
     def get_params(self) -> RestrictionParams:
-        """Shallow copy of the current configuration."""
-        return dict(self._params)  # type: ignore[return-value]
+        """A copy of the current configuration (deep: editing it changes nothing)."""
+        return copy.deepcopy(self._params)
 
     def set_params(self, params: Mapping[str, Any] | None) -> None:
         """Replace the configuration wholesale (missing parts from the defaults)."""

@@ -149,9 +149,11 @@ def test_restriction_params_deep_filled(hook: B24Hook) -> None:
             p = h.get_http_client(v).get_restriction_manager_params()
             assert p["rate_limit"] == {"burst_limit": 10, "drain_rate": 2, "adaptive_enabled": True}
             assert p["max_retries"] == 2 and p["operating_limit"]["limit_ms"] == 480000
-        # separate copies per transport
-        h.get_http_client("v2").get_restriction_manager_params()["rate_limit"]["burst_limit"] = 99
-        assert h.get_http_client("v3").get_restriction_manager_params()["rate_limit"]["burst_limit"] == 10
+        # separate copies per transport, and the getter hands out a copy
+        v2 = h.get_http_client("v2")
+        assert v2.restriction._params["rate_limit"] is not h.get_http_client("v3").restriction._params["rate_limit"]
+        v2.get_restriction_manager_params()["rate_limit"]["burst_limit"] = 99
+        assert v2.get_restriction_manager_params()["rate_limit"]["burst_limit"] == 10
         h.set_restriction_manager_params({"adaptive_config": {"enabled": False}})
         p3 = h.get_http_client("v3").get_restriction_manager_params()
         assert p3["adaptive_config"] == {"enabled": False, "threshold_percent": 80, "coefficient": 0.01, "max_delay": 7000}
