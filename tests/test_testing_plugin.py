@@ -23,7 +23,8 @@ def test_plugin_fixtures_in_a_user_project(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "b24hook.testing", "-p", "no:cacheprovider",
          str(tmp_path / "test_user.py")],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+             "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout

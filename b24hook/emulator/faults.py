@@ -1,18 +1,30 @@
 """Fault seam: scripted misbehaviour that wraps the normal pipeline.
 
-A fault is taken by the first matching request (``method=None`` matches
-any), ``count`` times.  Kinds now: ``html``, ``non_json``, ``no_time``,
-``hang``, ``status``.  Issue 3 adds rate limits, operating budgets, the 60 s
-cut-off, latency, random 500s, resets and truncated bodies; those plug in
-as further kinds or as pipeline hooks (see ``server.Hook``) and draw their
-randomness from the portal's seeded ``rng``.
+A fault matches requests to ``method`` (``None`` = any).  It fires either on
+the next ``count`` matching requests, or — with ``fraction`` — on each
+matching request with that probability (at most ``count`` times when a count
+is given too).  The draws come from a generator of the fault's own, seeded
+from the portal seed and the fault's description (or ``seed=``), so the same
+injection on a portal with the same seed misbehaves on the same requests.
+
+Kinds (see docs/emulator.md):
+
+* before the portal runs the method (like a proxy in front of it):
+  ``html``, ``non_json``, ``status``, ``error500``, ``latency``, ``hang``,
+  ``reset_before`` (alias ``reset``);
+* after the method ran (its effects stay): ``reset_after``, ``truncate``,
+  ``no_time``.
 """
 from __future__ import annotations
 
+import random
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-KINDS = ("html", "non_json", "no_time", "hang", "status")
+KINDS = ("html", "non_json", "no_time", "hang", "status", "latency", "error500",
+         "reset_before", "reset_after", "truncate")
+ALIASES = {"reset": "reset_before", "500": "error500", "slow": "hang"}
+AFTER_KINDS = ("reset_after", "truncate", "no_time")
 
 # default (code, text) for a "status" fault, by HTTP status
 STATUS_ERRORS = {
@@ -30,31 +42,57 @@ STATUS_ERRORS = {
 class Fault:
     kind: str
     method: str | None
-    remaining: int
+    remaining: int | None            # None = unlimited (fraction faults)
     status: int | None = None
     delay: float | None = None
     code: str | None = None
     description: str | None = None
+    fraction: float | None = None
+    truncate_at: int | None = None
+    fired: int = 0
+    seen: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def matches(self, method: str | None) -> bool:
-        return self.remaining > 0 and (self.method is None or
-                                       (method is not None and self.method == method))
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.method is None or (method is not None and self.method == method)
+
+    def describe(self) -> dict:
+        return dict(kind=self.kind, method=self.method, remaining=self.remaining,
+                    status=self.status, delay=self.delay, fraction=self.fraction,
+                    truncate_at=self.truncate_at, fired=self.fired, seen=self.seen)
 
 
 class FaultPlan:
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 24) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self.seed = seed
 
-    def inject(self, kind: str, *, method: str | None = None, count: int = 1,
+    def inject(self, kind: str, *, method: str | None = None, count: int | None = None,
                status: int | None = None, delay: float | None = None,
-               code: str | None = None, description: str | None = None) -> Fault:
+               code: str | None = None, description: str | None = None,
+               fraction: float | None = None, truncate_at: int | None = None,
+               seed: int | str | None = None) -> Fault:
+        kind = ALIASES.get(kind, kind)
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
-        if count < 1:
+        if fraction is not None:
+            fraction = float(fraction)
+            if not 0.0 <= fraction <= 1.0:
+                raise ValueError("fraction must be within 0..1")
+        if count is None:
+            count = None if fraction is not None else 1
+        elif int(count) < 1:
             raise ValueError("count must be >= 1")
-        f = Fault(kind, method.lower() if method else None, int(count), status, delay,
-                  code, description)
+        else:
+            count = int(count)
+        m = method.lower() if method else None
+        if seed is None:
+            seed = f"{self.seed}|{kind}|{m}|{fraction}"
+        f = Fault(kind, m, count, status, delay, code, description, fraction,
+                  truncate_at, rng=random.Random(str(seed)))
         with self._lock:
             self._faults.append(f)
         return f
@@ -62,17 +100,22 @@ class FaultPlan:
     def take(self, method: str | None) -> Fault | None:
         with self._lock:
             for f in self._faults:
-                if f.matches(method):
+                if not f.matches(method):
+                    continue
+                f.seen += 1
+                if f.fraction is not None and f.rng.random() >= f.fraction:
+                    continue
+                f.fired += 1
+                if f.remaining is not None:
                     f.remaining -= 1
                     if f.remaining <= 0:
                         self._faults.remove(f)
-                    return f
+                return f
         return None
 
     def pending(self) -> list[dict]:
         with self._lock:
-            return [dict(kind=f.kind, method=f.method, remaining=f.remaining,
-                         status=f.status, delay=f.delay) for f in self._faults]
+            return [f.describe() for f in self._faults]
 
     def clear(self) -> None:
         with self._lock:

@@ -14,10 +14,39 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
-from .faults import STATUS_ERRORS, FaultPlan
+from .faults import FaultPlan
+from .hooks import FaultHook, LeakyBucket, RateLimitHook, html_page
+from .idempotency import IdempotencyStore
 from .server import Dispatcher, Request, Response, _TLSServer, JSON_CT
 from .store import Store
-from .timing import OperatingLedger, make_tz
+from .timing import Clock, OperatingLedger, make_tz
+
+PLANS = {"standard": (50.0, 2.0), "enterprise": (250.0, 5.0)}
+
+
+def parse_rate_limit(v: Any) -> tuple[float, float] | None:
+    """``"50/2"``, ``"standard"``, ``"enterprise"``, ``(50, 2)``, ``None``/``"off"``."""
+    if v is None or v is False or (isinstance(v, str) and v.lower() in ("", "off", "none", "0")):
+        return None
+    if isinstance(v, str):
+        if v.lower() in PLANS:
+            return PLANS[v.lower()]
+        x, _, y = v.partition("/")
+        v = (x, y)
+    x, y = float(v[0]), float(v[1])
+    if x <= 0 or y < 0:
+        raise ValueError("rate limit needs X > 0 and Y >= 0")
+    return (x, y)
+
+
+def _check_settings(s: "Settings") -> None:
+    s.rate_limit = parse_rate_limit(s.rate_limit)
+    if s.batch_billing not in ("documented", "observed"):
+        raise ValueError("batch_billing must be 'documented' or 'observed'")
+    if s.request_timeout_mode not in ("504", "drop"):
+        raise ValueError("request_timeout_mode must be '504' or 'drop'")
+    if s.time_scale <= 0:
+        raise ValueError("time_scale must be > 0")
 
 # every scope this portal knows (``scope?full=true``)
 PORTAL_SCOPES = ("bizproc", "calendar", "catalog", "crm", "department", "disk", "entity",
@@ -43,6 +72,20 @@ class Settings:
     operating: bool = True                  # include operating/operating_reset_at (cloud)
     idle_timeout: float = 75.0              # keep-alive idle timeout, seconds
     license: str = "en_project"             # app.info LICENSE for webhooks
+    # ---- limits (all off by default) ----
+    rate_limit: tuple[float, float] | None = None   # leaky bucket (X, Y): 50/2 standard, 250/5 enterprise
+    rate_limit_count_refused: bool = False  # refused requests also raise the counter
+    operating_limit: float | None = None    # seconds per (webhook, method) in 10 min; cloud 480
+    exec_time_per_call: Any = 0.0           # simulated seconds per call (float or {method: s})
+    exec_time_per_row: float = 0.0          # simulated seconds per row returned or written
+    time_scale: float = 1.0                 # the portal clock runs this much faster than real time
+    batch_billing: str = "documented"       # "documented" | "observed" (§5.3 conflict)
+    request_timeout: float | None = None    # per-request cut-off in portal seconds; cloud 60
+    request_timeout_mode: str = "504"       # "504" (nginx HTML page) | "drop" (connection reset)
+    overload: bool = False                  # OVERLOAD_LIMIT 503 for every webhook call
+    free_plan: bool = False                 # ACCESS_DENIED 403 "REST is available only on commercial plans."
+    idempotency_ttl: float = 86400.0        # v3 Idempotency-Key store lifetime, seconds
+    v3_batch_rollback: bool = True          # v3 batch: undo earlier commands' writes when one fails
 
 
 @dataclass(frozen=True)
@@ -74,44 +117,6 @@ def random_secret(n: int = 24) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(n))
 
 
-class FaultHook:
-    """Applies ``portal.faults``; the first matching fault is consumed."""
-
-    def before(self, portal: "EmulatorPortal", req: Request) -> Response | None:
-        f = portal.faults.take(req.method)
-        setattr(req, "_fault", f)
-        if f is None:
-            return None
-        if f.kind == "hang":
-            delay = 60.0 if f.delay is None else float(f.delay)
-            if portal._stopping.wait(delay):
-                return Response(0, b"", close=True)
-            return None          # then answer normally (a slow portal)
-        if f.kind == "html":
-            status = f.status or 502
-            body = (f"<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n"
-                    f"<center><h1>{status} Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
-                    "</body>\r\n</html>\r\n").encode()
-            return Response(status, body, "text/html")
-        if f.kind == "non_json":
-            return Response(f.status or 200, b"Service temporarily unavailable: maintenance. "
-                            b"This is not JSON.", "text/plain; charset=utf-8")
-        if f.kind == "status":
-            status = f.status or 503
-            code, text = STATUS_ERRORS.get(status, ("ERROR_CORE", "Error"))
-            body = {"error": f.code or code, "error_description": f.description or text}
-            return portal.dispatcher.json_response(status, body)
-        return None   # no_time acts in after()
-
-    def after(self, portal: "EmulatorPortal", req: Request, resp: Response) -> Response:
-        f = getattr(req, "_fault", None)
-        if f is not None and f.kind == "no_time" and 200 <= resp.status < 300 \
-                and isinstance(resp.envelope, dict) and "time" in resp.envelope:
-            env = {k: v for k, v in resp.envelope.items() if k != "time"}
-            return portal.dispatcher.json_response(resp.status, env, req.transport)
-        return resp
-
-
 class EmulatorPortal:
     """A local Bitrix24 portal over HTTPS, backed by SQLite.  See docs/emulator.md."""
 
@@ -121,6 +126,8 @@ class EmulatorPortal:
                  settings: Settings | None = None, ca_path: str | None = None,
                  **switches: Any) -> None:
         self.settings = dataclasses.replace(settings or Settings(), **switches)
+        _check_settings(self.settings)
+        self.clock = Clock(self.settings.time_scale)
         self.tz = make_tz(self.settings.tz_offset_minutes)
         self.host = host
         self._port = port
@@ -129,15 +136,20 @@ class EmulatorPortal:
         self.seed = seed
         self.rng = random.Random(seed)          # issue 3: random faults draw from here
         self.store = Store(db, self.tz)
-        self.ledger = OperatingLedger()
-        self.faults = FaultPlan()
-        self.hooks: list[Any] = [FaultHook()]
+        self.ledger = OperatingLedger(clock=self.clock.now)
+        self.bucket = LeakyBucket()
+        self.idempotency = IdempotencyStore(self.clock.now)
+        self.faults = FaultPlan(seed)
+        self.hooks: list[Any] = [FaultHook(), RateLimitHook()]
         self.dispatcher = Dispatcher(self)
         self._webhooks: dict[tuple[str, str], Webhook] = {}
         self._wh_lock = threading.Lock()
         self.add_webhook(self.user_id, self.secret, scopes=scopes)
         self._stats: dict[str, dict[int, int]] = {}
         self._stats_total = 0
+        self._notes: dict[str, Any] = {}
+        self._rows: dict[str, int] = {}
+        self._row_buf = threading.local()
         self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: _TLSServer | None = None
@@ -255,19 +267,108 @@ class EmulatorPortal:
             per[status] = per.get(status, 0) + 1
             self._stats_total += 1
 
-    def stats(self) -> dict:
+    def _note(self, name: str, sub: str | None = None, n: int = 1) -> None:
+        """Named counters (refusals, replays, faults fired...)."""
         with self._stats_lock:
-            return {"requests": {m: dict(s) for m, s in self._stats.items()},
-                    "total": self._stats_total}
+            if sub is None:
+                self._notes[name] = self._notes.get(name, 0) + n
+            else:
+                d = self._notes.setdefault(name, {})
+                d[sub] = d.get(sub, 0) + n
+
+    def count_row(self, table: str, n: int = 1) -> None:
+        """A row was created in ``table`` (``crm_deal``, ``tasks``...).  Inside a
+        v3 batch transaction the count waits for the commit."""
+        buf = getattr(self._row_buf, "pending", None)
+        if buf is not None:
+            buf.append((table, n))
+            return
+        with self._stats_lock:
+            self._rows[table] = self._rows.get(table, 0) + n
+
+    def stats(self) -> dict:
+        """``requests`` {method: {status: n}}, ``total``, ``by_status`` {status: n},
+        ``query_limit_exceeded`` (503 refusals by the leaky bucket),
+        ``operation_time_limit`` (429 refusals), ``rows_created`` {table: n},
+        ``idempotent_replays``, ``faults_fired`` {kind: n}, ``cutoffs``,
+        ``overload_refused``, ``free_plan_refused``."""
+        with self._stats_lock:
+            by_status: dict[int, int] = {}
+            for per in self._stats.values():
+                for st, n in per.items():
+                    by_status[st] = by_status.get(st, 0) + n
+            out = {"requests": {m: dict(s) for m, s in self._stats.items()},
+                   "total": self._stats_total,
+                   "by_status": by_status,
+                   "rows_created": dict(self._rows)}
+            for k in ("query_limit_exceeded", "operation_time_limit", "idempotent_replays",
+                      "cutoffs", "overload_refused", "free_plan_refused"):
+                out[k] = self._notes.get(k, 0)
+            out["faults_fired"] = dict(self._notes.get("faults_fired", {}))
+            return out
 
     def reset_stats(self) -> None:
         with self._stats_lock:
             self._stats.clear()
             self._stats_total = 0
+            self._notes.clear()
+            self._rows.clear()
+
+    # ------------------------------------------------------------ limits
+    def configure(self, **switches: Any) -> dict:
+        """Change ``Settings`` fields on a running portal, e.g.
+        ``portal.configure(rate_limit=(50, 2), operating_limit=480)``.
+        Returns the resulting settings as a dict."""
+        new = dataclasses.replace(self.settings, **switches)
+        _check_settings(new)
+        if new.time_scale != self.settings.time_scale:
+            self.clock.set_scale(new.time_scale)
+        self.settings = new
+        return self.settings_dict()
+
+    def settings_dict(self) -> dict:
+        d = dataclasses.asdict(self.settings)
+        if d["rate_limit"] is not None:
+            d["rate_limit"] = list(d["rate_limit"])
+        return d
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the portal clock forward (ledger buckets expire, the bucket drains)."""
+        return self.clock.advance(seconds)
+
+    def reset_limits(self) -> None:
+        """Forget the operating ledger, the leaky-bucket levels and stored idempotency keys."""
+        self.ledger.clear()
+        self.bucket.clear()
+        self.idempotency.clear()
+
+    def operating(self, method: str, user_id: int | None = None, secret: str | None = None) -> tuple[float, int]:
+        """(operating seconds, operating_reset_at) of one (webhook, method)."""
+        wh = self.find_webhook(str(user_id or self.user_id), secret or self.secret)
+        key = wh.key if wh else f"webhook:{user_id}:{secret}"
+        return self.ledger.state((key, method.lower()))
+
+    def cutoff_response(self) -> Response:
+        """What the 60 s cut-off looks like (``request_timeout_mode``)."""
+        if self.settings.request_timeout_mode == "drop":
+            return Response(0, b"", close=True, reset=True)
+        return html_page(504)
+
+    def limits_state(self) -> dict:
+        led = {}
+        for k, v in self.ledger.snapshot().items():
+            parts = k.split(" ")
+            who = parts[0].rsplit(":", 1)[0] if parts[0].startswith("webhook:") else parts[0]
+            led[f"{who} {' '.join(parts[1:])}"] = v
+        return {"operating": led, "bucket": self.bucket.snapshot(),
+                "clock": self.clock.now(), "idempotency_keys": len(self.idempotency)}
 
     # ------------------------------------------------------------ faults
-    def inject(self, kind: str, *, method: str | None = None, count: int = 1,
+    def inject(self, kind: str, method: str | None = None, count: int | None = None,
                status: int | None = None, delay: float | None = None, **kw: Any):
+        """Inject a fault (faults.py): ``count`` next matching requests, or each
+        with probability ``fraction`` (deterministic per seed); extra keywords
+        ``code``, ``description``, ``fraction``, ``truncate_at``, ``seed``."""
         return self.faults.inject(kind, method=method, count=count, status=status,
                                   delay=delay, **kw)
 
@@ -292,29 +393,52 @@ class EmulatorPortal:
         return resp
 
     def admin(self, req: Request) -> Response:
-        """``/_emulator/…``: GET stats, POST reset, POST faults, POST faults/clear, GET health."""
+        """``/_emulator/…`` (no credentials; see docs/emulator.md):
+
+        GET stats · POST reset · GET/POST settings · GET limits · POST limits/reset ·
+        POST clock/advance {"seconds"} · GET/POST faults · POST faults/clear · GET health
+        """
         path = req.path.rstrip("/")
         def ok(obj: Any, status: int = 200) -> Response:
             return Response(status, json.dumps(obj).encode(), JSON_CT)
-        if path == "/_emulator/stats" and req.verb in ("GET", "HEAD"):
-            return ok(self.stats())
-        if path == "/_emulator/reset" and req.verb == "POST":
-            self.reset_stats()
-            return ok({"ok": True})
-        if path == "/_emulator/health":
-            return ok({"ok": True, "v2": f"/rest/{self.user_id}/***", "seeded": self._seeded})
-        if path == "/_emulator/faults" and req.verb == "GET":
-            return ok(self.faults.pending())
-        if path == "/_emulator/faults" and req.verb == "POST":
-            try:
-                spec = json.loads(req.body or b"{}")
+        def body() -> dict:
+            data = json.loads(req.body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("body must be a JSON object")
+            return data
+        get = req.verb in ("GET", "HEAD")
+        post = req.verb == "POST"
+        try:
+            if path == "/_emulator/stats" and get:
+                return ok(self.stats())
+            if path == "/_emulator/reset" and post:
+                self.reset_stats()
+                return ok({"ok": True})
+            if path == "/_emulator/health":
+                return ok({"ok": True, "v2": f"/rest/{self.user_id}/***", "seeded": self._seeded})
+            if path == "/_emulator/settings" and get:
+                return ok(self.settings_dict())
+            if path == "/_emulator/settings" and post:
+                return ok(self.configure(**body()))
+            if path == "/_emulator/limits" and get:
+                return ok(self.limits_state())
+            if path == "/_emulator/limits/reset" and post:
+                self.reset_limits()
+                return ok({"ok": True})
+            if path == "/_emulator/clock/advance" and post:
+                return ok({"ok": True, "now": self.advance_clock(float(body().get("seconds", 0)))})
+            if path == "/_emulator/faults" and get:
+                return ok(self.faults.pending())
+            if path == "/_emulator/faults" and post:
+                spec = body()
                 kind = spec.pop("kind")
-                self.inject(kind, **{k: spec[k] for k in ("method", "count", "status", "delay",
-                                                          "code", "description") if k in spec})
-            except (ValueError, KeyError, TypeError) as exc:
-                return ok({"ok": False, "error": str(exc)}, 400)
-            return ok({"ok": True})
-        if path == "/_emulator/faults/clear" and req.verb == "POST":
-            self.clear_faults()
-            return ok({"ok": True})
+                self.inject(kind, **{k: spec[k] for k in (
+                    "method", "count", "status", "delay", "code", "description", "fraction",
+                    "truncate_at", "seed") if k in spec})
+                return ok({"ok": True})
+            if path == "/_emulator/faults/clear" and post:
+                self.clear_faults()
+                return ok({"ok": True})
+        except (ValueError, KeyError, TypeError) as exc:
+            return ok({"ok": False, "error": str(exc)}, 400)
         return ok({"ok": False, "error": "unknown admin endpoint"}, 404)

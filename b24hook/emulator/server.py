@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ class Request:
     method: str | None = None       # lower-case method name
     transport: str = "json"
     webhook: Any = None
+    client: str = ""                # source IP (leaky bucket key)
+    notes: dict = field(default_factory=dict)   # hooks' scratch space
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Response:
     headers: dict = field(default_factory=dict)
     close: bool = False             # drop the connection without answering
     envelope: Any = None            # the dict before encoding (hooks may rewrite)
+    reset: bool = False             # with close: SO_LINGER 0, the peer sees a TCP RST
+    truncate: int | None = None     # send only this many body bytes (full Content-Length), then close
 
 
 def parse_route(path: str) -> tuple[str | None, str | None, str | None, str | None, str]:
@@ -181,37 +186,91 @@ class Dispatcher:
             raise RestError("INVALID_CREDENTIALS", "Invalid request credentials",
                             p.settings.auth_error_status)
         req.webhook = wh
+        self.plan_checks()
         if spec.scope is not None and not wh.has_scope(spec.scope):
-            if req.api == "v3":
-                raise V3Error("INSUFFICIENTSCOPEEXCEPTION",
-                              "The request requires higher privileges than provided by the webhook token",
-                              403)
-            raise RestError("insufficient_scope",
-                            "The request requires higher privileges than provided by the webhook token",
-                            p.settings.auth_error_status)
+            raise self.scope_error(req.api)
 
-    def _run(self, req: Request, spec, params: dict, start: Any) -> tuple[Any, float, float]:
+    def scope_error(self, api: str | None) -> Exception:
+        text = "The request requires higher privileges than provided by the webhook token"
+        if api == "v3":
+            return V3Error("INSUFFICIENTSCOPEEXCEPTION", text, 403)
+        return RestError("insufficient_scope", text, self.portal.settings.auth_error_status)
+
+    def plan_checks(self) -> None:
+        """§5.4: a free plan refuses every call; a held webhook gets OVERLOAD_LIMIT."""
         p = self.portal
-        call = Call(portal=p, webhook=req.webhook, method=spec.name.lower(), api=req.api,
-                    params=params, start=start, http_method=req.verb)
+        if p.settings.free_plan:
+            p._note("free_plan_refused")
+            raise RestError("ACCESS_DENIED", "REST is available only on commercial plans.", 403)
+        if p.settings.overload:
+            p._note("overload_refused")
+            raise RestError("OVERLOAD_LIMIT", "REST API is blocked due to overload.", 503)
+
+    def exec_time(self, method: str) -> float:
+        e = self.portal.settings.exec_time_per_call
+        if isinstance(e, dict):
+            return float(e.get(method, e.get("*", 0.0)) or 0.0)
+        return float(e or 0.0)
+
+    def execute(self, webhook: Any, spec: Any, params: dict, start: Any, api: str,
+                http_method: str = "POST", *, charge: bool = True, check: bool = True,
+                extra: dict | None = None) -> tuple[Any, float, float]:
+        """Run one method call: operating-limit check, handler, simulated cost,
+        ledger.  -> (result, processing seconds, finish time).  Used by the
+        HTTP path and by both batches."""
+        p = self.portal
+        s = p.settings
+        method = spec.name.lower()
+        key = (webhook.key, method)
+        if check and s.operating_limit is not None and \
+                p.ledger.would_refuse(key, s.operating_limit):
+            p._note("operation_time_limit")
+            raise RestError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
+        call = Call(portal=p, webhook=webhook, method=method, api=api, params=params,
+                    start=start, http_method=http_method, extra=extra or {})
+        call.cost += self.exec_time(method)
+        t_begin = p.clock.now()
         t0 = time.perf_counter()
         result = spec.handler(call)
         real = time.perf_counter() - t0
-        if call.cost and p.settings.sleep_simulated_cost:
-            p._stopping.wait(call.cost)
+        if call.cost and s.sleep_simulated_cost:
+            wait = p.clock.real_seconds(call.cost)
+            if s.request_timeout is not None:
+                wait = min(wait, p.clock.real_seconds(s.request_timeout) + 0.05)
+            p._stopping.wait(wait)
         processing = real + call.cost
-        key = (req.webhook.key, spec.name.lower())
-        p.ledger.record(key, processing)
-        return result, processing, time.time()
+        call.extra["sim_cost"] = call.cost
+        if charge:
+            p.ledger.record(key, processing)
+        finish = max(p.clock.now(), t_begin + processing)
+        return result, processing, finish
+
+    def time_for(self, webhook: Any, method: str, start: float, processing: float,
+                 finish: float, *, v3: bool = False) -> dict:
+        p = self.portal
+        op = p.ledger.state((webhook.key, method)) if p.settings.operating else None
+        return time_block(start, max(finish, start), processing, p.tz, op,
+                          integer=v3 and p.settings.v3_integer_times)
 
     def _time(self, req: Request, processing: float, finish: float, *, v3: bool = False) -> dict:
+        return self.time_for(req.webhook, req.method or "", req.t_start, processing, finish, v3=v3)
+
+    def _billing(self, name: str) -> tuple[bool, bool]:
+        """(charge, check) of a top-level call: in the documented mode ``batch`` is
+        in the limiter's ignore list."""
+        if name == "batch" and self.portal.settings.batch_billing == "documented":
+            return False, False
+        return True, True
+
+    def _cut_off(self, req: Request, processing: float, finish: float) -> Response | None:
         p = self.portal
-        op = None
-        if p.settings.operating:
-            op = p.ledger.state((req.webhook.key, req.method))
-        finish = max(finish, req.t_start)
-        return time_block(req.t_start, finish, processing, p.tz, op,
-                          integer=v3 and p.settings.v3_integer_times)
+        lim = p.settings.request_timeout
+        if lim is None:
+            return None
+        if processing > lim or finish - req.t_start > lim:
+            p._note("cutoffs")
+            return p.cutoff_response()
+        return None
 
     def _v2(self, req: Request) -> Response:
         if req.transport not in ("json", "xml"):
@@ -226,7 +285,13 @@ class Dispatcher:
             del params[k]
         for k in ("auth", "state", "aplogin", "ap"):
             params.pop(k, None)
-        result, processing, finish = self._run(req, spec, params, start)
+        charge, check = self._billing(spec.name)
+        extra: dict = {"t_start": req.t_start}
+        result, processing, finish = self.execute(req.webhook, spec, params, start, "v2", req.verb,
+                                                  charge=charge, check=check, extra=extra)
+        cut = self._cut_off(req, processing, finish)
+        if cut is not None:
+            return cut
         body: dict
         if isinstance(result, Reply):
             body = {"result": result.result}
@@ -237,16 +302,15 @@ class Dispatcher:
         else:
             body = {"result": result}
         body["time"] = self._time(req, processing, finish)
+        for blk in extra.get("patch_operating", ()):       # observed batch billing
+            if "operating" in body["time"]:
+                blk["operating"] = body["time"]["operating"]
+                blk["operating_reset_at"] = body["time"]["operating_reset_at"]
         return self.json_response(200, body, req.transport)
 
-    def _v3(self, req: Request) -> Response:
-        s = self.portal.settings
-        spec = REGISTRY.get("v3", req.method or "")
-        if spec is None:
-            raise V3Error("METHODNOTFOUNDEXCEPTION",
-                          f"Method `{req.method}` not found", s.v3_method_not_found_status)
-        self._auth(req, spec)
+    def v3_body(self, req: Request, spec: Any) -> tuple[dict, Any]:
         params: dict = {}
+        data: Any = None
         if req.body.strip():
             if _content_type(req.headers) != "application/json":
                 raise V3Error("INVALIDJSONEXCEPTION", "Request body must be valid JSON "
@@ -255,17 +319,68 @@ class Dispatcher:
                 data = json.loads(req.body.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 raise V3Error("INVALIDJSONEXCEPTION", "Request body must be valid JSON", 400)
+            if isinstance(data, list) and spec.name == "batch":
+                return {}, data
             if not isinstance(data, dict):
                 raise V3Error("INVALIDJSONEXCEPTION", "Request body must be a JSON object", 400)
             params = data
         params.pop("auth", None)
-        result, processing, finish = self._run(req, spec, params, None)
+        return params, data
+
+    def _v3(self, req: Request) -> Response:
+        from .idempotency import applies, body_fingerprint, valid_key
+        p = self.portal
+        s = p.settings
+        spec = REGISTRY.get("v3", req.method or "")
+        if spec is None:
+            raise V3Error("METHODNOTFOUNDEXCEPTION",
+                          f"Method `{req.method}` not found", s.v3_method_not_found_status)
+        self._auth(req, spec)
+        echo: dict = {}
+        ikey = None
+        fp = ""
+        idem = req.headers.get("Idempotency-Key")
+        if idem is not None and applies(spec.name):
+            if not valid_key(idem):
+                raise V3Error("INVALIDIDEMPOTENCYKEYEXCEPTION",
+                              "Idempotency key must be 1 to 255 printable ASCII characters", 400)
+            echo = {"Idempotency-Key": idem}
+            ikey = (req.webhook.key, req.webhook.user_id, spec.name.lower(), idem)
+            fp = body_fingerprint(req.body)
+            stored = p.idempotency.get(ikey, s.idempotency_ttl)
+            if stored is not None:
+                if stored.fingerprint != fp:
+                    resp = self.error(req, V3Error(
+                        "IDEMPOTENCYKEYREUSEDEXCEPTION",
+                        "Idempotency key was already used with a different request body", 422))
+                    resp.headers.update(echo)
+                    return resp
+                p._note("idempotent_replays")
+                return Response(stored.status, stored.body, stored.content_type,
+                                headers={**echo, "Idempotent-Replayed": "true"})
+        try:
+            params, raw = self.v3_body(req, spec)
+            charge, check = self._billing(spec.name)
+            extra: dict = {"body": raw, "t_start": req.t_start}
+            result, processing, finish = self.execute(req.webhook, spec, params, None, "v3", req.verb,
+                                                      charge=charge, check=check, extra=extra)
+        except (RestError, V3Error) as exc:
+            resp = self.error(req, exc)
+            resp.headers.update(echo)
+            return resp
+        cut = self._cut_off(req, processing, finish)
+        if cut is not None:
+            return cut
         if isinstance(result, Reply) and result.bare:
             return self.json_response(200, result.result)
         if isinstance(result, Reply):
             result = result.result
         body = {"result": result, "time": self._time(req, processing, finish, v3=True)}
-        return self.json_response(200, body)
+        resp = self.json_response(200, body)
+        resp.headers.update(echo)
+        if ikey is not None:
+            p.idempotency.put(ikey, fp, resp.status, resp.body, resp.content_type)
+        return resp
 
 
 # ====================================================================== HTTP
@@ -308,30 +423,37 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         portal = self.server.portal
-        t_start = time.time()
+        t_start = portal.clock.now()
         try:
             body = self._read_body()
         except (ValueError, OSError):
             self.close_connection = True
             return
         parts = urlsplit(self.path)
-        req = Request(self.command, parts.path, parts.query, self.headers, body, t_start)
+        req = Request(self.command, parts.path, parts.query, self.headers, body, t_start,
+                      client=str(self.client_address[0]))
         if parts.path.startswith("/_emulator/"):
             self._write(portal.admin(req))
             return
         req.api, req.uid, req.secret, req.method, req.transport = parse_route(parts.path)
         if req.api is None:
+            portal._count("<non-rest>", 404)
             self._write(Response(404, b"<html><body><h1>404 Not Found</h1></body></html>",
                                  "text/html; charset=utf-8"))
-            portal._count("<non-rest>", 404)
             return
         resp = portal.pipeline(req)
         if resp.close:
             self.close_connection = True
+            if resp.reset:
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
             portal._count(req.method or "", 0)
             return
+        portal._count(req.method or "", resp.status)   # before the answer leaves
         self._write(resp)
-        portal._count(req.method or "", resp.status)
 
     def _write(self, resp: Response) -> None:
         self.send_response(resp.status)
@@ -344,6 +466,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         if self.command != "HEAD":
+            if resp.truncate is not None:
+                self.wfile.write(resp.body[:max(0, min(resp.truncate, len(resp.body) - 1))])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(resp.body)
         self.wfile.flush()
 

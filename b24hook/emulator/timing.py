@@ -13,6 +13,47 @@ WINDOW = BUCKET_SECONDS * BUCKETS
 MIN_RECORDED = 0.1   # calls lasting 0.1 s or less are not recorded (loadlimiter.php)
 
 
+class Clock:
+    """The portal's clock: real time, optionally running ``scale`` times faster,
+    plus a manual offset (:meth:`advance`).  Ledger buckets, the leaky bucket,
+    ``time`` blocks and the idempotency store all read it, so a test can drive a
+    method through its 600 s window in milliseconds."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self._lock = threading.Lock()
+        self._anchor_real = _time.time()
+        self._anchor_virtual = self._anchor_real
+        self._scale = float(scale)
+
+    def now(self) -> float:
+        with self._lock:
+            return self._anchor_virtual + (_time.time() - self._anchor_real) * self._scale
+
+    __call__ = now
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    def set_scale(self, scale: float) -> None:
+        if scale <= 0:
+            raise ValueError("time scale must be > 0")
+        with self._lock:
+            real = _time.time()
+            self._anchor_virtual += (real - self._anchor_real) * self._scale
+            self._anchor_real = real
+            self._scale = float(scale)
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self._anchor_virtual += float(seconds)
+        return self.now()
+
+    def real_seconds(self, virtual: float) -> float:
+        """How long to really wait for ``virtual`` portal seconds."""
+        return virtual / self._scale
+
+
 class OperatingLedger:
     """Accumulated execution seconds per key (webhook, method).
 
@@ -59,6 +100,18 @@ class OperatingLedger:
         if limit is None:
             return False
         return self.state(key)[0] > limit
+
+    def snapshot(self, now: float | None = None) -> dict:
+        """{"webhook-key method": seconds} of every live key (admin endpoint)."""
+        now = self._clock() if now is None else now
+        out = {}
+        with self._lock:
+            for key, dq in self._buckets.items():
+                self._expire(dq, now)
+                if dq:
+                    k = " ".join(str(x) for x in key) if isinstance(key, tuple) else str(key)
+                    out[k] = round(sum(b[1] for b in dq), 6)
+        return out
 
     def clear(self) -> None:
         with self._lock:
