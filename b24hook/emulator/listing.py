@@ -50,7 +50,7 @@ def run_list(call: Call, *, table: str, where: str, args: list, order: str,
         call.cost += total * s.count_cost_per_row
     rows = store.query(f"SELECT * FROM {table} WHERE {where} ORDER BY {order} "
                        f"LIMIT ? OFFSET ?", [*args, page_size, offset])
-    call.cost += len(rows) * s.row_cost
+    call.rows(len(rows))
     nxt = None
     if count and offset + len(rows) < total:
         nxt = offset + len(rows)

@@ -119,6 +119,19 @@ def _coerce_in(f: Field, v: Any, *, item: bool) -> Any:
     return str(v)
 
 
+def crm_table(et: int) -> str:
+    """Name of an entity's "table" in ``stats()["rows_created"]``."""
+    return f"crm_{ENTITY_NAMES[et]}" if et in ENTITY_NAMES else f"crm_dynamic_{et}"
+
+
+def crm_audit(et: int, verb: str) -> str:
+    return f"CRM_{ENTITY_NAMES.get(et, f'DYNAMIC_{et}').upper()}_{verb}"
+
+
+def crm_deleted(call: Call, et: int, id_: int) -> None:
+    call.wrote(crm_table(et), crm_audit(et, "DELETE"), "crm", id_, created=False)
+
+
 def _write(call: Call, et: int, fields: list[Field], data: dict, *, item: bool,
            id_: int | None) -> int:
     if not isinstance(data, dict):
@@ -161,6 +174,9 @@ def _write(call: Call, et: int, fields: list[Field], data: dict, *, item: bool,
             names = list(cols)
             store.execute(f"UPDATE crm_item SET {', '.join(n + '=?' for n in names)} "
                           "WHERE entity_type_id=? AND id=?", [cols[n] for n in names] + [et, id_])
+            call.wrote(crm_table(et), crm_audit(et, "UPDATE"), "crm", id_, created=False)
+            return id_
+        call.wrote(crm_table(et), crm_audit(et, "ADD"), "crm", id_, created=True)
     return id_
 
 
@@ -253,6 +269,7 @@ def crm_item_delete(call: Call) -> Any:
     cur = call.store.execute("DELETE FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
     if cur.rowcount == 0:
         raise _not_found()
+    crm_deleted(call, et, id_)
     return []
 
 
@@ -353,6 +370,7 @@ def _make_legacy(name: str, et: int) -> None:
         cur = call.store.execute("DELETE FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
         if cur.rowcount == 0:
             raise legacy_error("Not found")
+        crm_deleted(call, et, id_)
         return True
 
     for verb, fn in (("fields", f_fields), ("list", f_list), ("get", f_get), ("add", f_add),

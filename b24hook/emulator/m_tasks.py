@@ -55,12 +55,14 @@ def _write(call: Call, values: dict, id_: int | None) -> int:
             names = list(cols)
             store.execute(f"INSERT INTO tasks({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                           [cols[n] for n in names])
+            call.wrote("tasks", "TASK_ADD", "tasks", id_, created=True)
         else:
             if cols.get("status") == 5:
                 cols["closed_date"] = now
             names = list(cols)
             store.execute(f"UPDATE tasks SET {', '.join(n + '=?' for n in names)} WHERE id=?",
                           [cols[n] for n in names] + [id_])
+            call.wrote("tasks", "TASK_UPDATE", "tasks", id_, created=False)
     return id_
 
 
@@ -126,6 +128,7 @@ def task_delete(call: Call) -> Any:
     cur = call.store.execute("DELETE FROM tasks WHERE id=?", (id_,))
     if cur.rowcount == 0:
         raise _task_err()
+    call.wrote("tasks", "TASK_DELETE", "tasks", id_, created=False)
     return {"task": True}
 
 
@@ -214,7 +217,7 @@ def v3_task_list(call: Call) -> Any:
     limit, offset = v3_pagination(call, cap=50)     # tasks.task.list silently caps at 50
     rows = call.store.query(f"SELECT * FROM tasks WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                             [*args, limit, offset])
-    call.cost += len(rows) * call.portal.settings.row_cost
+    call.rows(len(rows))
     return {"items": [render_v3(call, r, fields, rels) for r in rows]}
 
 
@@ -244,4 +247,5 @@ def v3_task_delete(call: Call) -> Any:
     cur = call.store.execute("DELETE FROM tasks WHERE id=?", (id_,))
     if cur.rowcount == 0:
         raise _v3_nf(id_)
+    call.wrote("tasks", "TASK_DELETE", "tasks", id_, created=False)
     return {"result": True}

@@ -55,6 +55,20 @@ class Call:
     def store(self):
         return self.portal.store
 
+    def rows(self, n: int) -> None:
+        """``n`` rows returned: the per-row costs of the settings."""
+        s = self.portal.settings
+        self.cost += n * (s.row_cost + s.exec_time_per_row)
+
+    def wrote(self, table: str, audit: str, module: str, item_id: Any, *, created: bool) -> None:
+        """A row written: counts it (``stats()["rows_created"]``), charges
+        ``exec_time_per_row`` and writes the event log."""
+        self.cost += self.portal.settings.exec_time_per_row
+        if created:
+            self.portal.count_row(table)
+        self.store.log_event(audit, module, item_id, self.webhook.user_id,
+                             f"{self.api} {self.method}")
+
     # ---- controller-style binding (exact names) ----
     def require(self, name: str) -> Any:
         if name not in self.params or self.params[name] is None:

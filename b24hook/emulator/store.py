@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS tasks (
   tags TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_id ON tasks(id);
+CREATE TABLE IF NOT EXISTS eventlog (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp_x TEXT, severity TEXT, audit_type_id TEXT,
+  module_id TEXT, item_id TEXT, remote_addr TEXT, user_agent TEXT, request_uri TEXT,
+  site_id TEXT, user_id INTEGER, guest_id INTEGER, description TEXT
+);
 """
 
 FIRST_M = ["Alexander", "Dmitry", "Ivan", "Sergey", "Andrey", "Mikhail", "John", "Peter",
@@ -116,6 +121,19 @@ class Store:
             self.conn.execute("INSERT OR REPLACE INTO seq(name, value) VALUES (?, ?)",
                               (name, value))
             return value
+
+    def log_event(self, audit_type: str, module: str, item_id: Any, user_id: int,
+                  description: str = "", severity: str = "INFO", remote_addr: str = "127.0.0.1",
+                  request_uri: str = "") -> int:
+        """One row of the event log (``main.eventlog.*``), written by CRM and task changes."""
+        with self.lock:
+            cur = self.conn.execute(
+                "INSERT INTO eventlog(timestamp_x, severity, audit_type_id, module_id, item_id,"
+                " remote_addr, user_agent, request_uri, site_id, user_id, guest_id, description)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (self.now_iso(), severity, audit_type, module, str(item_id), remote_addr,
+                 "b24hook-emulator", request_uri, "s1", user_id, None, description))
+            return int(cur.lastrowid)
 
     def ensure_user(self, user_id: int) -> None:
         with self.lock:

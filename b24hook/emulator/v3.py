@@ -183,7 +183,7 @@ def v3_crm_item_list(call: Call) -> Any:
     sel, _ = v3_select(call, set(m), {}, ["id"])
     rows = call.store.query(f"SELECT * FROM crm_item WHERE entity_type_id=? AND {where} "
                             f"ORDER BY {order} LIMIT ? OFFSET ?", [et, *args, limit, offset])
-    call.cost += len(rows) * call.portal.settings.row_cost
+    call.rows(len(rows))
     return {"items": [_crm_render(r, fields, et, sel) for r in rows]}
 
 
@@ -225,6 +225,8 @@ def v3_crm_item_delete(call: Call) -> Any:
     cur = call.store.execute("DELETE FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
     if cur.rowcount == 0:
         raise _crm_nf(id_)
+    from .m_crm import crm_deleted
+    crm_deleted(call, et, id_)
     return {"result": True}
 
 
