@@ -9,7 +9,7 @@ b24hook client (it judges it).
 from __future__ import annotations
 
 # importing the method modules registers the methods
-from . import m_common, m_crm, m_tasks, v3  # noqa: F401
+from . import batch, eventlog, m_common, m_crm, m_tasks, v3  # noqa: F401
 from .portal import DEFAULT_SCOPES, PORTAL_SCOPES, EmulatorPortal, Settings, Webhook
 from .registry import REGISTRY
 

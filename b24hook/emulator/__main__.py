@@ -22,6 +22,29 @@ def main(argv: list[str] | None = None) -> int:
                     help="HTTP status of INVALID_CREDENTIALS / insufficient_scope")
     ap.add_argument("--no-start-rounding", action="store_true",
                     help="use start as an exact offset instead of rounding to 50")
+    g = ap.add_argument_group("limits (all off by default)")
+    g.add_argument("--rate-limit", default=None, metavar="X/Y",
+                   help="leaky bucket per client IP: X/Y, 'standard' (50/2) or 'enterprise' (250/5)")
+    g.add_argument("--count-refused", action="store_true",
+                   help="refused requests also raise the leaky-bucket counter")
+    g.add_argument("--operating-limit", type=float, default=None, metavar="S",
+                   help="operating seconds per (webhook, method) in 10 min (cloud: 480)")
+    g.add_argument("--exec-time-per-call", type=float, default=0.0, metavar="S",
+                   help="simulated execution seconds added to every call")
+    g.add_argument("--exec-time-per-row", type=float, default=0.0, metavar="S",
+                   help="simulated execution seconds per row returned or written")
+    g.add_argument("--time-scale", type=float, default=1.0, metavar="F",
+                   help="the portal clock runs F times faster (ledger windows, bucket drain)")
+    g.add_argument("--sleep", action="store_true", help="really sleep the simulated execution time")
+    g.add_argument("--batch-billing", choices=("documented", "observed"), default="documented")
+    g.add_argument("--request-timeout", type=float, default=None, metavar="S",
+                   help="cut requests off after S portal seconds (cloud: 60)")
+    g.add_argument("--timeout-mode", choices=("504", "drop"), default="504")
+    g.add_argument("--overload", action="store_true", help="answer OVERLOAD_LIMIT (503) to every call")
+    g.add_argument("--free-plan", action="store_true",
+                   help="answer ACCESS_DENIED 'REST is available only on commercial plans.' (403)")
+    g.add_argument("--fault", action="append", default=[], metavar="KIND[,key=value…]",
+                   help="inject a fault, e.g. 'error500,fraction=0.1' or 'reset_after,method=crm.deal.add,count=2'")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -31,7 +54,31 @@ def main(argv: list[str] | None = None) -> int:
     portal = EmulatorPortal(db=args.db, seed_demo=args.seed_demo, host=args.host, port=args.port,
                             user_id=args.user_id, secret=args.secret, ca_path=args.ca_file,
                             auth_error_status=args.auth_status,
-                            start_rounding=not args.no_start_rounding)
+                            start_rounding=not args.no_start_rounding,
+                            rate_limit=args.rate_limit,
+                            rate_limit_count_refused=args.count_refused,
+                            operating_limit=args.operating_limit,
+                            exec_time_per_call=args.exec_time_per_call,
+                            exec_time_per_row=args.exec_time_per_row,
+                            time_scale=args.time_scale,
+                            sleep_simulated_cost=args.sleep,
+                            batch_billing=args.batch_billing,
+                            request_timeout=args.request_timeout,
+                            request_timeout_mode=args.timeout_mode,
+                            overload=args.overload, free_plan=args.free_plan)
+    for spec in args.fault:
+        kind, *pairs = spec.split(",")
+        kw: dict = {}
+        for pair in pairs:
+            k, _, v = pair.partition("=")
+            k = k.strip()
+            if k in ("count", "status", "truncate_at"):
+                kw[k] = int(v)
+            elif k in ("delay", "fraction"):
+                kw[k] = float(v)
+            else:
+                kw[k] = v
+        portal.inject(kind.strip(), **kw)
     done = threading.Event()
 
     def on_signal(signum, frame):  # noqa: ARG001
