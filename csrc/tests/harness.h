@@ -35,5 +35,7 @@ void test_url(void);
 void test_redact(void);
 void test_envelope(void);
 void test_http(void);
+void test_limiter(void);
+void test_retry(void);
 
 #endif
