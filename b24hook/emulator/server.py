@@ -227,7 +227,8 @@ class Dispatcher:
             p._note("operation_time_limit")
             raise RestError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
         call = Call(portal=p, webhook=webhook, method=method, api=api, params=params,
-                    start=start, http_method=http_method, extra=extra or {})
+                    start=start, http_method=http_method,
+                    extra=extra if extra is not None else {})
         call.cost += self.exec_time(method)
         t_begin = p.clock.now()
         t0 = time.perf_counter()
