@@ -238,7 +238,7 @@ def batch_v3(call: Call) -> Any:
     store = p.store
     rollback = p.settings.v3_batch_rollback
     if not rollback:
-        return {"result": _run_v3(call, body)}
+        return _run_v3(call, body)
     with store.lock:
         store.execute("BEGIN")
         p._row_buf.pending = []
@@ -252,7 +252,7 @@ def batch_v3(call: Call) -> Any:
         rows, p._row_buf.pending = p._row_buf.pending, None
         for table, n in rows:
             p.count_row(table, n)
-    return {"result": out}
+    return out
 
 
 def _run_v3(call: Call, body: list) -> list:
