@@ -58,7 +58,8 @@ def encode_json(obj: Any, /, *, list_as_object: bool = False) -> bytes:
     """Python -> compact JSON (UTF-8) with the conversions of "Decisions
     taken" item 4 (datetime/date/time -> isoformat, Decimal -> str, Enum ->
     value, tuple -> list). With list_as_object=True a top-level list/tuple
-    becomes an object keyed "0","1",... (spec §4.2 step 4; perform does this).
+    becomes an object keyed "0","1",... (spec §4.2 step 4; perform does this);
+    a list/tuple *subclass* always stays a JSON array (the v3 batch body).
     Dict keys must be str (int keys converted with str()). ParamsError on a
     cycle, an unsupported type, NaN/Infinity, or nesting deeper than 512."""
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from . import _core
+from ._actions_batch import BatchAction, BatchByChunkAction
+from ._actions_list import (
+    Aggregate,
+    CallListV2,
+    CallListV3,
+    CallTail,
+    FetchListV2,
+    FetchListV3,
+    FetchTail,
+)
 from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http
@@ -114,10 +124,14 @@ class CallAction(_Action):
 class ActionsV2:
     """REST v2 actions (``b24.actions.v2``)."""
 
-    __slots__ = ("call",)
+    __slots__ = ("call", "call_list", "fetch_list", "batch", "batch_by_chunk")
 
     def __init__(self, hook: "B24Hook") -> None:
         self.call = CallAction(hook, ApiVersion.V2)
+        self.call_list = CallListV2(hook, ApiVersion.V2)
+        self.fetch_list = FetchListV2(hook, ApiVersion.V2)
+        self.batch = BatchAction(hook, ApiVersion.V2)
+        self.batch_by_chunk = BatchByChunkAction(hook, ApiVersion.V2)
 
     def __repr__(self) -> str:
         return "<ActionsV2>"
@@ -126,10 +140,18 @@ class ActionsV2:
 class ActionsV3:
     """REST v3 actions (``b24.actions.v3``)."""
 
-    __slots__ = ("call",)
+    __slots__ = ("call", "call_list", "fetch_list", "call_tail", "fetch_tail", "aggregate",
+                 "batch", "batch_by_chunk")
 
     def __init__(self, hook: "B24Hook") -> None:
         self.call = CallAction(hook, ApiVersion.V3)
+        self.call_list = CallListV3(hook, ApiVersion.V3)
+        self.fetch_list = FetchListV3(hook, ApiVersion.V3)
+        self.call_tail = CallTail(hook, ApiVersion.V3)
+        self.fetch_tail = FetchTail(hook, ApiVersion.V3)
+        self.aggregate = Aggregate(hook, ApiVersion.V3)
+        self.batch = BatchAction(hook, ApiVersion.V3)
+        self.batch_by_chunk = BatchByChunkAction(hook, ApiVersion.V3)
 
     def __repr__(self) -> str:
         return "<ActionsV3>"
@@ -441,6 +463,33 @@ class B24Hook:
             progress(100)
         result.set_data(items)
         return result
+
+    def fetch_list_method(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        id_key: str | None = None,
+        custom_key_for_result: str | None = None,
+    ) -> Iterator[list[Any]]:
+        """Deprecated: use ``actions.v2.fetch_list.make``."""
+        self._deprecated("fetch_list_method", "actions.v2.fetch_list.make")
+        return self.actions.v2.fetch_list.make(
+            method, params, id_key=id_key or "ID", custom_key_for_result=custom_key_for_result
+        )
+
+    def call_batch(
+        self, calls: Any, is_halt_on_error: bool = True, return_ajax_result: bool = False
+    ) -> Result[Any]:
+        """Deprecated: use ``actions.v2.batch.make``."""
+        self._deprecated("call_batch", "actions.v2.batch.make")
+        return self.actions.v2.batch.make(
+            calls, {"is_halt_on_error": is_halt_on_error, "return_ajax_result": return_ajax_result}
+        )
+
+    def call_batch_by_chunk(self, calls: Any, is_halt_on_error: bool = True) -> Result[Any]:
+        """Deprecated: use ``actions.v2.batch_by_chunk.make``."""
+        self._deprecated("call_batch_by_chunk", "actions.v2.batch_by_chunk.make")
+        return self.actions.v2.batch_by_chunk.make(calls, {"is_halt_on_error": is_halt_on_error})
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""

@@ -382,8 +382,10 @@ enc_value(struct enc *e, PyObject *obj, int flags)
         return enc_float(e, PyFloat_AS_DOUBLE(obj));
     if (PyDict_Check(obj))
         return enc_dict(e, obj, flags);
+    /* A list/tuple subclass is always a JSON array, also at the top level:
+     * the v3 batch body (a JSON array at the root, spec §6.6.3) uses one. */
     if (PyList_Check(obj) || PyTuple_Check(obj))
-        return enc_seq(e, obj, flags & CONV_LIST_AS_OBJECT);
+        return enc_seq(e, obj, 0);
     r = PyObject_IsInstance(obj, e->st->date_types);
     if (r < 0)
         return -1;

@@ -37,6 +37,9 @@ int conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
  * exception set (UnicodeDecodeError for invalid UTF-8). */
 PyObject *conv_decode(const cJSON *item);
 
+/* actions.c: lists, batches, export (b24_qs, b24_list, b24_batch) */
+int actions_register(PyObject *module);
+
 /* transport.c */
 int transport_register(PyObject *module, struct mod_state *st);
 

@@ -363,6 +363,8 @@ mod_exec(PyObject *module)
         return -1;
     if (transport_register(module, st) < 0)
         return -1;
+    if (actions_register(module) < 0)
+        return -1;
 
     date = import_attr("datetime", "date");
     time_ = date ? import_attr("datetime", "time") : NULL;

@@ -1,0 +1,471 @@
+"""List walkers: v2 ``call_list``/``fetch_list`` (§6.2), v3 ``call_list``/
+``fetch_list`` (§6.3), ``call_tail``/``fetch_tail`` (§6.4) and ``aggregate``
+(§6.5).
+
+Each walker is a generator of pages that returns the failed ``AjaxResult``
+(or None) when it ends. Python only sends the page requests and hands whole
+pages on; cursors (JS ``parseInt``) and the stop rules are in the C core
+(``_core.parse_cursor``, ``_core.keyset_step``); items are never looped over
+in Python (pages are extended in C).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Mapping
+
+from . import _core
+from ._enums import ApiVersion
+from ._errors import SdkError
+from ._logging import LoggerInterface, LogLevel, emit
+from ._pipeline import closed_error
+from ._result import AjaxResult, Result
+
+if TYPE_CHECKING:
+    from ._hook import B24Hook
+
+__all__ = [
+    "CallListV2", "FetchListV2", "CallListV3", "FetchListV3", "CallTail", "FetchTail",
+    "Aggregate", "Progress", "make_progress",
+]
+
+V2_PAGE = 50
+_STEP_STOP, _STEP_LAST, _STEP_MORE = 0, 1, 2
+ProgressArg = Callable[[int, "int | None"], Any] | bool | None
+Walk = Generator[list[Any], None, AjaxResult | None]
+
+
+# ---------------------------------------------------------------- progress
+class Progress:
+    """Reports rows fetched so far to a callback and/or a tqdm bar."""
+
+    __slots__ = ("_cb", "_bar", "fetched", "total")
+
+    def __init__(self, cb: Callable[[int, int | None], Any] | None, bar: Any, total: int | None) -> None:
+        self._cb = cb
+        self._bar = bar
+        self.fetched = 0
+        self.total = total
+
+    def set_total(self, total: int | None) -> None:
+        self.total = total
+        if self._bar is not None and total is not None:
+            self._bar.total = max(total, self.fetched)
+            self._bar.refresh()
+
+    def add(self, n: int) -> None:
+        self.fetched += n
+        if self.total is not None and self.fetched > self.total:
+            self.set_total(self.fetched)
+        if self._bar is not None:
+            self._bar.update(n)
+        if self._cb is not None:
+            self._cb(self.fetched, self.total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            if self.total is None or self.total != self.fetched:
+                self._bar.total = self.fetched
+                self._bar.refresh()
+            self._bar.close()
+            self._bar = None
+
+
+def make_progress(progress: Any, desc: str, total: int | None = None) -> Progress | None:
+    """None, a callback ``(fetched, total_or_None)``, or True for a tqdm bar."""
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        try:
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+        except ImportError:
+            warnings.warn("progress=True needs tqdm (pip install tqdm); no bar shown",
+                          RuntimeWarning, stacklevel=3)
+            return None
+        return Progress(None, tqdm(total=total, desc=desc, unit="rows"), total)
+    if callable(progress):
+        return Progress(progress, None, total)
+    raise TypeError("progress must be None, True or a callable(fetched, total)")
+
+
+def _fail_log(logger: LoggerInterface, label: str, method: str, request_id: str | None,
+              res: AjaxResult) -> None:
+    emit(logger, LogLevel.ERROR, label, {
+        "method": method, "request_id": request_id, "messages": res.get_error_messages(),
+    })
+
+
+def _api_error(code: str, res: AjaxResult) -> SdkError:
+    return SdkError(code, 500, "API Error: " + "; ".join(res.get_error_messages()))
+
+
+class _ListAction:
+    __slots__ = ("_hook", "_version")
+
+    def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
+        self._hook = hook
+        self._version = version
+
+    @property
+    def _logger(self) -> LoggerInterface:
+        return self._hook.get_logger()
+
+    def _call(self, method: str, params: Any, request_id: str | None) -> AjaxResult:
+        if self._hook._closed:
+            raise closed_error()
+        return self._hook.get_http_client(self._version).call(method, params, request_id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._version.value}>"
+
+
+def _collect(walk: Walk, progress: Progress | None) -> tuple[list[Any], AjaxResult | None]:
+    items: list[Any] = []
+    try:
+        while True:
+            page = next(walk)
+            items.extend(page)
+            if progress is not None:
+                progress.add(len(page))
+    except StopIteration as stop:
+        return items, stop.value
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _iterate(walk: Walk, progress: Progress | None, on_fail: Callable[[AjaxResult], SdkError]) -> Iterator[list[Any]]:
+    try:
+        while True:
+            try:
+                page = next(walk)
+            except StopIteration as stop:
+                if stop.value is not None:
+                    raise on_fail(stop.value) from None
+                return
+            if progress is not None:
+                progress.add(len(page))
+            yield page
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+# ---------------------------------------------------------------- v2 keyset
+def _v2_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, id_key: str,
+             cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
+             label: str) -> Walk:
+    logger = act._logger
+    ckey = cursor_id_key or id_key
+    base = dict(params or {})
+    if base.pop("order", None):
+        emit(logger, LogLevel.WARNING, f"{label}: the order parameter is ignored; pages are "
+             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id})
+    caller_filter = base.pop("filter", None) or {}
+    if not isinstance(caller_filter, Mapping):
+        raise TypeError(f"{method}: v2 params['filter'] must be a mapping")
+    caller_filter = dict(caller_filter)
+    gt = ">" + ckey
+    cursor = 0
+    if gt in caller_filter:  # [DIVERGE] keep the caller's own lower bound
+        own = _core.parse_cursor(caller_filter.pop(gt))
+        cursor = own if own is not None else 0
+    base["order"] = {ckey: "ASC"}
+    base["start"] = -1
+    while True:
+        send = dict(base)
+        send["filter"] = {**caller_filter, gt: cursor}
+        res = act._call(method, send, request_id)
+        if not res.is_success:
+            _fail_log(logger, label, method, request_id, res)
+            return res
+        data = res.get_data()
+        page = data.get("result") if data else None
+        if page is None:
+            return None
+        if custom_key is not None:
+            page = page.get(custom_key) if isinstance(page, Mapping) else None
+            if not isinstance(page, list):
+                emit(logger, LogLevel.WARNING, f"{label}: the answer has no list under "
+                     f"{custom_key!r}; stopping", {"method": method, "request_id": request_id})
+                return None
+        if not isinstance(page, list):
+            emit(logger, LogLevel.WARNING, f"{label}: the answer is not a list; pass "
+                 "custom_key_for_result; stopping", {"method": method, "request_id": request_id})
+            return None
+        if not page:
+            return None
+        yield page
+        if len(page) < V2_PAGE:
+            return None
+        last = page[-1]
+        nxt = _core.parse_cursor(last.get(id_key) if isinstance(last, Mapping) else None)
+        if nxt is None or nxt <= cursor:
+            emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
+                 f"set id_key to the field the answer carries (and cursor_id_key to the field "
+                 f"used in filter/order); stopping", {"method": method, "request_id": request_id,
+                                                      "id_key": id_key})
+            return None
+        cursor = nxt
+
+
+class CallListV2(_ListAction):
+    """``actions.v2.call_list``: every row of a v2 list method in one ``Result``."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "ID",
+             cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
+             request_id: str | None = None, *, progress: ProgressArg = None) -> Result[list[Any]]:
+        walk = _v2_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
+                        request_id, "callFastListMethod")
+        items, failed = _collect(walk, make_progress(progress, method))
+        out: Result[list[Any]] = Result(items)
+        if failed is not None:
+            for key, err in failed.errors.items():
+                out.add_error(err, key)
+        return out
+
+
+class FetchListV2(_ListAction):
+    """``actions.v2.fetch_list``: an iterator of pages (lists of rows)."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "ID",
+             cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
+             request_id: str | None = None, *, progress: ProgressArg = None,
+             fast: bool = False, shards: int = 4) -> Iterator[list[Any]]:
+        """Pages of at most 50 rows; with ``fast=True`` the chained-batch export
+        (docs/export.md): chunks of up to 2,500 rows per request, ``shards``
+        id ranges fetched in parallel."""
+        if fast:
+            from ._export import export_v2
+
+            return export_v2(self._hook, method, params, id_key=id_key, cursor_id_key=cursor_id_key,
+                             custom_key_for_result=custom_key_for_result, request_id=request_id,
+                             progress=progress, shards=shards)
+        walk = _v2_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
+                        request_id, "fetchListMethod")
+        return _iterate(walk, make_progress(progress, method),
+                        lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V2", r))
+
+
+# ---------------------------------------------------------------- v3
+def _v3_list_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, id_key: str,
+                  cursor_id_key: str | None, custom_key: Any, request_id: str | None,
+                  limit: int, label: str) -> Walk:
+    if custom_key is None:
+        raise TypeError(f"{method}: custom_key_for_result is required on v3 lists "
+                        f"(the key holding the rows, e.g. 'items')")
+    logger = act._logger
+    ckey = cursor_id_key or id_key
+    base = dict(params or {})
+    if base.pop("order", None):
+        emit(logger, LogLevel.WARNING, f"{label}: the order parameter is ignored; pages are "
+             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id})
+    caller_filter = base.pop("filter", None) or []
+    if not isinstance(caller_filter, (list, tuple)):
+        raise TypeError(f"{method}: v3 params['filter'] must be a list of conditions "
+                        f"(see FilterV3)")
+    base["order"] = {ckey: "ASC"}
+    base["pagination"] = {"page": 0, "limit": limit}
+    cursor = 0
+    max_page = 0
+    while True:
+        send = dict(base)
+        send["filter"] = [*caller_filter, [ckey, ">", cursor]]
+        res = act._call(method, send, request_id)
+        if not res.is_success:
+            _fail_log(logger, label, method, request_id, res)
+            return res
+        data = res.get_data()
+        payload = data.get("result") if data else None
+        page = payload.get(custom_key) if isinstance(payload, Mapping) else None
+        if not isinstance(page, list):
+            return None
+        step, max_page = _core.keyset_step(True, len(page), max_page, limit)
+        if step == _STEP_STOP:
+            return None
+        yield page
+        if step == _STEP_LAST:
+            return None
+        last = page[-1]
+        nxt = _core.parse_cursor(last.get(id_key) if isinstance(last, Mapping) else None)
+        if nxt is None or nxt <= cursor:
+            emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
+                 f"set id_key/cursor_id_key; stopping", {"method": method, "request_id": request_id,
+                                                         "id_key": id_key})
+            return None
+        cursor = nxt
+
+
+class CallListV3(_ListAction):
+    """``actions.v3.call_list``."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "id",
+             cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
+             request_id: str | None = None, limit: int = 50, *,
+             progress: ProgressArg = None) -> Result[list[Any]]:
+        walk = _v3_list_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
+                             request_id, limit, "callFastListMethod")
+        items, failed = _collect(walk, make_progress(progress, method))
+        out: Result[list[Any]] = Result(items)
+        if failed is not None:
+            for key, err in failed.errors.items():
+                out.add_error(err, key)
+        return out
+
+
+class FetchListV3(_ListAction):
+    """``actions.v3.fetch_list``: an iterator of pages."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "id",
+             cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
+             request_id: str | None = None, limit: int = 50, *,
+             progress: ProgressArg = None) -> Iterator[list[Any]]:
+        if custom_key_for_result is None:
+            raise TypeError(f"{method}: custom_key_for_result is required on v3 lists "
+                            f"(the key holding the rows, e.g. 'items')")
+        walk = _v3_list_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
+                             request_id, limit, "fetchListMethod")
+        return _iterate(walk, make_progress(progress, method),
+                        lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V3", r))
+
+
+def _tail_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, cursor_field: str,
+               order: str, custom_key: str, request_id: str | None, limit: int,
+               initial_value: Any, label: str) -> Walk:
+    logger = act._logger
+    base = dict(params or {})
+    flt = base.get("filter")
+    if isinstance(flt, (list, tuple)) and any(
+        isinstance(c, (list, tuple)) and c and c[0] == cursor_field for c in flt
+    ):
+        emit(logger, LogLevel.WARNING, f"{label}: the filter holds the cursor field "
+             f"{cursor_field!r}; the server rejects it (INVALIDFILTEREXCEPTION)",
+             {"method": method, "request_id": request_id})
+    select = base.get("select")
+    if isinstance(select, (list, tuple)):
+        if cursor_field not in select:
+            base["select"] = [*select, cursor_field]
+    elif select is None and cursor_field != "id":
+        emit(logger, LogLevel.WARNING, f"{label}: no select given; pass one that includes "
+             f"{cursor_field!r}", {"method": method, "request_id": request_id})
+    value = 0 if initial_value is None else initial_value
+    max_page = 0
+    while True:
+        send = dict(base)
+        send["cursor"] = {"field": cursor_field, "value": value, "order": order, "limit": limit}
+        res = act._call(method, send, request_id)
+        if not res.is_success:
+            _fail_log(logger, label, method, request_id, res)
+            return res
+        data = res.get_data()
+        payload = data.get("result") if data else None
+        page = payload.get(custom_key) if isinstance(payload, Mapping) else None
+        if not isinstance(page, list):
+            return None
+        step, max_page = _core.keyset_step(True, len(page), max_page, limit)
+        if step == _STEP_STOP:
+            return None
+        yield page
+        if step == _STEP_LAST:
+            return None
+        last = page[-1]
+        nxt = last.get(cursor_field) if isinstance(last, Mapping) else None
+        if nxt is None:
+            emit(logger, LogLevel.WARNING, f"{label}: the last row has no {cursor_field!r}; "
+                 f"stopping", {"method": method, "request_id": request_id})
+            return None
+        value = nxt
+
+
+def _check_desc(order: str, initial_value: Any, code: str) -> None:
+    if isinstance(order, str) and order.lower() == "desc" and initial_value is None:
+        raise SdkError(code, 500, "A DESC tail walk needs initial_value (the value to start below)")
+
+
+class CallTail(_ListAction):
+    """``actions.v3.call_tail``: walk a ``*.tail`` method with its native cursor."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Mapping[str, Any] | None = None, cursor_field: str = "id",
+             order: str = "ASC", custom_key_for_result: str = "items",
+             request_id: str | None = None, limit: int = 50, initial_value: Any = None, *,
+             progress: ProgressArg = None) -> Result[list[Any]]:
+        _check_desc(order, initial_value, "JSSDK_CORE_B24_CALL_TAIL_DESC_REQUIRES_INITIAL_VALUE")
+        walk = _tail_walk(self, method, params, cursor_field, order, custom_key_for_result,
+                          request_id, limit, initial_value, "callTailMethod")
+        items, failed = _collect(walk, make_progress(progress, method))
+        out: Result[list[Any]] = Result(items)
+        if failed is not None:
+            for key, err in failed.errors.items():
+                out.add_error(err, key)
+        return out
+
+
+class FetchTail(_ListAction):
+    """``actions.v3.fetch_tail``: an iterator of tail pages."""
+
+    __slots__ = ()
+
+    def make(self, method: str, params: Mapping[str, Any] | None = None, cursor_field: str = "id",
+             order: str = "ASC", custom_key_for_result: str = "items",
+             request_id: str | None = None, limit: int = 50, initial_value: Any = None, *,
+             progress: ProgressArg = None) -> Iterator[list[Any]]:
+        def gen() -> Iterator[list[Any]]:
+            _check_desc(order, initial_value, "JSSDK_CORE_B24_FETCH_TAIL_DESC_REQUIRES_INITIAL_VALUE")
+            walk = _tail_walk(self, method, params, cursor_field, order, custom_key_for_result,
+                              request_id, limit, initial_value, "fetchTailMethod")
+            yield from _iterate(walk, make_progress(progress, method),
+                                lambda r: _api_error("JSSDK_CORE_B24_FETCH_TAIL_METHOD_API_V3", r))
+        return gen()
+
+
+_AGG_FUNCTIONS = frozenset({"sum", "avg", "min", "max", "count", "countDistinct"})
+
+
+class Aggregate(_ListAction):
+    """``actions.v3.aggregate`` (experimental, as in the JS SDK)."""
+
+    __slots__ = ()
+
+    def make(self, method: str, select: Mapping[str, Any], params: Mapping[str, Any] | None = None,
+             request_id: str | None = None) -> Result[Any]:
+        if not isinstance(select, Mapping):
+            raise SdkError("JSSDK_AGGREGATE_V3_INVALID_SELECT", 400, "select must be a mapping")
+        for fn, fields in select.items():
+            if fn not in _AGG_FUNCTIONS:
+                raise SdkError("JSSDK_AGGREGATE_V3_INVALID_FUNCTION", 400,
+                               f"Unknown aggregate function {fn!r} (allowed: "
+                               f"{', '.join(sorted(_AGG_FUNCTIONS))})")
+            if not isinstance(fields, (list, tuple, Mapping)):
+                raise SdkError("JSSDK_AGGREGATE_V3_INVALID_SELECT", 400,
+                               f"select[{fn!r}] must be a list of fields or a {{field: alias}} map")
+        send: dict[str, Any] = {"select": dict(select)}
+        flt = (params or {}).get("filter")
+        if flt:
+            send["filter"] = flt
+        res = self._call(method, send, request_id)
+        out: Result[Any] = Result()
+        if not res.is_success:
+            _fail_log(self._logger, "aggregateMethod", method, request_id, res)
+            for key, err in res.errors.items():
+                out.add_error(err, key)
+            return out
+        payload = (res.get_data() or {}).get("result")
+        if isinstance(payload, Mapping) and "result" in payload:
+            data = payload.get("result")
+            out.set_data({} if data is None else data)
+        elif isinstance(payload, Mapping):
+            emit(self._logger, LogLevel.WARNING, "aggregateMethod: the answer is not nested "
+                 "as result.result; using result", {"method": method, "request_id": request_id})
+            out.set_data(dict(payload))
+        else:
+            out.set_data({})
+        return out
