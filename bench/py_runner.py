@@ -1,0 +1,252 @@
+"""One Python contestant, run in its own process (``python -m bench.py_runner SPEC``).
+
+SPEC is JSON: ``{"task": "percall"|"export", "client": ..., "url": <v2 webhook base>,
+"ca": <CA file>, ...}``. Prints one JSON line with the measurement:
+
+* percall: ``{"calls", "ok", "wall", "cpu"}`` — ``n`` sequential ``server.time``
+  calls (or ``n`` split over ``threads`` threads sharing one client) after a
+  short untimed warm-up; ``cpu`` is user+sys of this process over the timed part.
+* export:  ``{"rows", "wall", "cpu", "rss0_kb", "rss_kb"}`` — every contact of
+  ``crm.item.list`` (entityTypeId 3); ``collect`` keeps them in a list (the peers'
+  way), otherwise they are counted and dropped as they stream. ``rss0_kb`` is the
+  peak RSS before the pull, ``rss_kb`` after it (``ru_maxrss``).
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
+
+ENTITY = 3
+UNLIMITED_PY = {
+    "rate_limit": {"burst_limit": 1e9, "drain_rate": 1e9, "adaptive_enabled": False},
+    "adaptive_config": {"enabled": False},
+}
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _maxrss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _b24hook(spec: dict[str, Any]) -> Any:
+    from b24hook import B24Hook
+
+    kw: dict[str, Any] = {"verify": spec["ca"]}
+    if not spec.get("limits", False):
+        kw["restriction_params"] = UNLIMITED_PY
+    try:
+        return B24Hook.from_webhook_url(spec["url"], **kw)
+    except (TypeError, ValueError):
+        kw.pop("restriction_params", None)
+        return B24Hook.from_webhook_url(spec["url"], **kw)
+
+
+def _pysdk_client(spec: dict[str, Any]) -> Any:
+    import os
+
+    from b24pysdk import BitrixWebhook, Client
+
+    os.environ["REQUESTS_CA_BUNDLE"] = spec["ca"]
+    parts = urlsplit(spec["url"])
+    _, uid, secret = parts.path.strip("/").split("/")
+    return Client(BitrixWebhook(domain=parts.netloc, webhook_token=f"{uid}/{secret}"))
+
+
+def _fast_bitrix(spec: dict[str, Any]) -> Any:
+    import logging
+    import os
+
+    os.environ["SSL_CERT_FILE"] = spec["ca"]
+    logging.getLogger("fast_bitrix24").setLevel(logging.ERROR)
+    from fast_bitrix24 import Bitrix
+
+    if spec.get("limits", False):
+        return Bitrix(spec["url"] + "/", verbose=False)
+    # limits off: its own bucket wide open (respect_velocity_policy=False crashes
+    # in 1.8.14 on answers carrying time.operating: KeyError in srh.py)
+    return Bitrix(spec["url"] + "/", verbose=False, request_pool_size=1_000_000, requests_per_second=1e9)
+
+
+# --------------------------------------------------------------------------- per call
+
+
+def percall_factory(spec: dict[str, Any]) -> tuple[Callable[[], bool], Callable[[], None]]:
+    """(call, close) for one client; call() returns True when the answer had a result."""
+    client, url, ca = spec["client"], spec["url"], spec["ca"]
+    target = f"{url}/server.time"
+    if client == "b24hook":
+        b24 = _b24hook(spec)
+        make = b24.actions.v2.call.make
+
+        def call() -> bool:
+            return make(method="server.time").get_data()["result"] is not None
+        return call, b24.destroy
+    if client == "b24hook-core":
+        from b24hook import _core
+
+        t = _core.Transport(url, url.rsplit("/", 1)[1], verify=ca, user_agent="bench", sdk_type="bench",
+                            sdk_version="0")
+        perform = t.perform
+
+        def call() -> bool:
+            return perform("server.time", None, "r").answer["result"] is not None
+        return call, t.close
+    if client == "requests":
+        import requests
+
+        s = requests.Session()
+        s.verify = ca
+        s.trust_env = False
+
+        def call() -> bool:
+            return s.post(target, json={}).json()["result"] is not None
+        return call, s.close
+    if client == "httpx":
+        import httpx
+
+        h = httpx.Client(verify=ca, trust_env=False)
+
+        def call() -> bool:
+            return h.post(target, json={}).json()["result"] is not None
+        return call, h.close
+    if client == "b24pysdk":
+        c = _pysdk_client(spec)
+
+        def call() -> bool:
+            return c.server.time().result is not None
+        return call, lambda: None
+    if client == "fast_bitrix24":
+        b = _fast_bitrix(spec)
+
+        def call() -> bool:
+            return b.call("server.time", raw=True) is not None
+        return call, lambda: None
+    raise SystemExit(f"unknown client {client}")
+
+
+def percall(spec: dict[str, Any]) -> dict[str, Any]:
+    call, close = percall_factory(spec)
+    n, threads = int(spec["n"]), int(spec.get("threads", 1))
+    for _ in range(min(20, n)):       # warm-up: connection(s), TLS, imports
+        call()
+    ok = [0] * threads
+
+    def work(i: int, count: int) -> None:
+        good = 0
+        for _ in range(count):
+            if call():
+                good += 1
+        ok[i] = good
+
+    c0, t0 = _cpu(), time.perf_counter()
+    if threads == 1:
+        work(0, n)
+    else:
+        ths = [threading.Thread(target=work, args=(i, n // threads + (i < n % threads))) for i in range(threads)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    close()
+    return {"calls": n, "ok": sum(ok), "wall": wall, "cpu": cpu}
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _chunks_to_rows(chunks: Iterable[Any]) -> Iterable[Any]:
+    for chunk in chunks:
+        if isinstance(chunk, list):
+            yield from chunk
+        else:
+            yield chunk
+
+
+def export_rows(spec: dict[str, Any]) -> Callable[[], Iterable[Any]]:
+    """Build the client, return the pull (so the client's imports are not counted as the pull's memory)."""
+    client = spec["client"]
+    select = spec.get("select") or ["*"]
+    if client == "b24hook-fetch_list":
+        b24 = _b24hook(spec)
+        fl = b24.actions.v2.fetch_list
+        return lambda: _chunks_to_rows(fl.make(method="crm.item.list",
+                                               params={"entityTypeId": ENTITY, "select": select},
+                                               id_key="id", custom_key_for_result="items"))
+    if client == "b24hook-call_list":
+        b24 = _b24hook(spec)
+        return lambda: b24.actions.v2.call_list.make(
+            method="crm.item.list", params={"entityTypeId": ENTITY, "select": select},
+            id_key="id", custom_key_for_result="items").get_data()
+    if client == "b24hook-fast":
+        # the fast export (lists issue); the callable is found by bench/contestants.py
+        b24 = _b24hook(spec)
+        obj: Any = b24
+        for part in spec["fast_path"].split("."):
+            obj = getattr(obj, part)
+        kw = dict(spec.get("fast_kwargs") or {})
+        return lambda: _chunks_to_rows(obj(method="crm.item.list",
+                                           params={"entityTypeId": ENTITY, "select": select}, **kw))
+    if client == "b24hook-loop":
+        # hand-written keyset walk with call.make (used until fetch_list exists)
+        b24 = _b24hook(spec)
+
+        def walk() -> Iterable[Any]:
+            last = 0
+            while True:
+                res = b24.actions.v2.call.make(method="crm.item.list", params={
+                    "entityTypeId": ENTITY, "select": select, "order": {"id": "ASC"},
+                    "filter": {">id": last}, "start": -1})
+                if not res.is_success:
+                    raise RuntimeError(f"crm.item.list failed: {res.get_error_messages()}")
+                items = res.get_data()["result"]["items"]
+                yield from items
+                if len(items) < 50:
+                    return
+                last = items[-1]["id"]
+        return walk
+    if client == "b24pysdk":
+        c = _pysdk_client(spec)
+        return lambda: c.crm.item.list(entity_type_id=ENTITY, select=select).as_list_fast().result
+    if client == "fast_bitrix24":
+        b = _fast_bitrix(spec)
+        return lambda: b.get_all("crm.item.list", {"entityTypeId": ENTITY, "select": select})
+    raise SystemExit(f"unknown export client {client}")
+
+
+def export(spec: dict[str, Any]) -> dict[str, Any]:
+    pull = export_rows(spec)
+    rss0 = _maxrss()
+    c0, t0 = _cpu(), time.perf_counter()
+    rows = pull()
+    if spec.get("collect"):
+        rows = list(rows)
+        n = len(rows)
+        ids = {r.get("id", r.get("ID")) if isinstance(r, dict) else None for r in rows}
+        distinct = len(ids)
+    else:
+        n = 0
+        for _ in rows:
+            n += 1
+        distinct = None
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {"rows": n, "distinct": distinct, "wall": wall, "cpu": cpu, "rss0_kb": rss0, "rss_kb": _maxrss()}
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    out = percall(spec) if spec["task"] == "percall" else export(spec)
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
