@@ -35,6 +35,8 @@ void test_url(void);
 void test_redact(void);
 void test_envelope(void);
 void test_http(void);
+void test_qs(void);
+void test_list(void);
 void test_limiter(void);
 void test_retry(void);
 

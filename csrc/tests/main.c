@@ -11,6 +11,8 @@ main(void)
     test_redact();
     test_envelope();
     test_http();
+    test_qs();
+    test_list();
     test_limiter();
     test_retry();
     printf("%d passed, %d failed\n", t_passed, t_failed);
