@@ -271,6 +271,9 @@ b24_request_init(struct b24_request *r)
     b24_buf_init(&r->body, 0);
     r->headers = NULL;
     r->timeout_ms = 30000;
+    r->fresh_connect = 0;
+    r->abort_cb = NULL;
+    r->abort_ctx = NULL;
 }
 
 void
@@ -526,6 +529,18 @@ failed_before_send(CURLcode rc)
     }
 }
 
+static int
+on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+            curl_off_t ultotal, curl_off_t ulnow)
+{
+    const struct b24_request *req = clientp;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return req->abort_cb(req->abort_ctx) ? 1 : 0;
+}
+
 static void
 setup_handle(struct b24_http *h, CURL *c, const char *url,
              const struct b24_request *req, long timeout_ms, struct xfer *x,
@@ -554,6 +569,13 @@ setup_handle(struct b24_http *h, CURL *c, const char *url,
     if (h->ca_path != NULL)
         curl_easy_setopt(c, h->ca_is_dir ? CURLOPT_CAPATH : CURLOPT_CAINFO,
                          h->ca_path);
+    if (req->fresh_connect)
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+    if (req->abort_cb != NULL) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)req);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
 }
 
 enum b24_status

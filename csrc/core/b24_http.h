@@ -65,6 +65,12 @@ struct b24_request {
     struct b24_buf body;          /* owned: JSON body */
     struct curl_slist *headers;   /* owned */
     long timeout_ms;              /* total budget of the exchange, > 0 */
+    int fresh_connect;            /* 1: never reuse a pooled connection */
+    /* Polled during the exchange (libcurl progress callback, several times
+     * a second); nonzero aborts it (CURLE_ABORTED_BY_CALLBACK).  NULL: no
+     * polling. */
+    int (*abort_cb)(void *ctx);
+    void *abort_ctx;
 };
 
 void b24_request_init(struct b24_request *r);
