@@ -103,39 +103,308 @@ is_ws(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* ---- strict JSON validation -------------------------------------------- */
+
+struct jv {
+    const unsigned char *p;
+    size_t n, i;
+    struct b24_error *err;
+};
+
+static enum b24_status
+jv_fail(struct jv *v, enum b24_status st, const char *what)
+{
+    if (v->err != NULL)
+        v->err->offset = v->i;
+    return b24_error_set(v->err, st, "%s at byte %zu", what, v->i);
+}
+
+static void
+jv_ws(struct jv *v)
+{
+    while (v->i < v->n && is_ws(v->p[v->i]))
+        v->i++;
+}
+
+static int
+jv_hex4(struct jv *v, size_t at, unsigned *out)
+{
+    unsigned x = 0;
+    size_t k;
+    if (v->n - at < 4)
+        return 0;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = v->p[at + k];
+        x <<= 4;
+        if (c >= '0' && c <= '9')
+            x |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            x |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            x |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+/* Length of the well-formed UTF-8 sequence at v->i (Unicode Table 3-7),
+ * 0 when ill-formed. */
+static size_t
+jv_utf8(const struct jv *v)
+{
+    const unsigned char *s = v->p + v->i;
+    size_t left = v->n - v->i;
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t k, len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F; /* no encoded surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (left < len)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return len;
+}
+
+static enum b24_status
+jv_string(struct jv *v)
+{
+    size_t start = ++v->i; /* past the opening quote */
+    while (v->i < v->n) {
+        unsigned char c = v->p[v->i];
+        if (v->i - start > B24_JSON_MAX_STRING)
+            return jv_fail(v, B24_E_LIMIT, "JSON string longer than the cap");
+        if (c == '"') {
+            v->i++;
+            return B24_OK;
+        }
+        if (c < 0x20)
+            return jv_fail(v, B24_E_JSON,
+                           "invalid JSON (control character in a string)");
+        if (c == '\\') {
+            unsigned u, u2;
+            if (v->i + 1 >= v->n)
+                break;
+            c = v->p[v->i + 1];
+            if (c == 'u') {
+                if (!jv_hex4(v, v->i + 2, &u))
+                    return jv_fail(v, B24_E_JSON, "invalid JSON (bad \\u escape)");
+                if (u >= 0xDC00 && u <= 0xDFFF)
+                    return jv_fail(v, B24_E_JSON,
+                                   "invalid JSON (lone surrogate escape)");
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    if (v->n - v->i < 12 || v->p[v->i + 6] != '\\' ||
+                        v->p[v->i + 7] != 'u' || !jv_hex4(v, v->i + 8, &u2) ||
+                        u2 < 0xDC00 || u2 > 0xDFFF)
+                        return jv_fail(v, B24_E_JSON,
+                                       "invalid JSON (lone surrogate escape)");
+                    v->i += 12;
+                } else {
+                    v->i += 6;
+                }
+                continue;
+            }
+            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' &&
+                c != 'n' && c != 'r' && c != 't')
+                return jv_fail(v, B24_E_JSON, "invalid JSON (bad escape)");
+            v->i += 2;
+            continue;
+        }
+        {
+            size_t k = jv_utf8(v);
+            if (k == 0)
+                return jv_fail(v, B24_E_JSON,
+                               "invalid JSON (string is not valid UTF-8)");
+            v->i += k;
+        }
+    }
+    return jv_fail(v, B24_E_JSON, "invalid JSON (unterminated string)");
+}
+
+static int
+jv_digit(const struct jv *v)
+{
+    return v->i < v->n && v->p[v->i] >= '0' && v->p[v->i] <= '9';
+}
+
+static enum b24_status
+jv_number(struct jv *v)
+{
+    if (v->p[v->i] == '-')
+        v->i++;
+    if (!jv_digit(v))
+        return jv_fail(v, B24_E_JSON, "invalid JSON (bad number)");
+    if (v->p[v->i] == '0') {
+        v->i++;
+        if (jv_digit(v))
+            return jv_fail(v, B24_E_JSON, "invalid JSON (leading zero)");
+    } else {
+        while (jv_digit(v))
+            v->i++;
+    }
+    if (v->i < v->n && v->p[v->i] == '.') {
+        v->i++;
+        if (!jv_digit(v))
+            return jv_fail(v, B24_E_JSON, "invalid JSON (bad number)");
+        while (jv_digit(v))
+            v->i++;
+    }
+    if (v->i < v->n && (v->p[v->i] == 'e' || v->p[v->i] == 'E')) {
+        v->i++;
+        if (v->i < v->n && (v->p[v->i] == '+' || v->p[v->i] == '-'))
+            v->i++;
+        if (!jv_digit(v))
+            return jv_fail(v, B24_E_JSON, "invalid JSON (bad number)");
+        while (jv_digit(v))
+            v->i++;
+    }
+    return B24_OK;
+}
+
+static int
+jv_word(struct jv *v, const char *w, size_t wl)
+{
+    if (v->n - v->i < wl || memcmp(v->p + v->i, w, wl) != 0)
+        return 0;
+    v->i += wl;
+    return 1;
+}
+
+enum b24_status
+b24_json_validate(const char *text, size_t len, struct b24_error *err)
+{
+    /* stack[d] is '[' or '{' for each open container. */
+    char stack[B24_JSON_MAX_DEPTH];
+    int depth = 0;
+    struct jv v;
+    enum b24_status st;
+
+    v.p = (const unsigned char *)text;
+    v.n = len;
+    v.i = 0;
+    v.err = err;
+    jv_ws(&v);
+    for (;;) {
+        /* A value is expected at v.i. */
+        unsigned char c;
+        if (v.i >= v.n)
+            return jv_fail(&v, B24_E_JSON, "invalid JSON (unexpected end)");
+        c = v.p[v.i];
+        if (c == '[' || c == '{') {
+            if (depth >= B24_JSON_MAX_DEPTH)
+                return jv_fail(&v, B24_E_LIMIT,
+                               "JSON nesting deeper than 1000 levels");
+            stack[depth++] = (char)c;
+            v.i++;
+            jv_ws(&v);
+            if (v.i < v.n && v.p[v.i] == (c == '[' ? ']' : '}')) {
+                v.i++;
+                depth--;
+                goto after_value;
+            }
+            if (c == '[')
+                continue;
+            goto member;
+        }
+        if (c == '"')
+            st = jv_string(&v);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            st = jv_number(&v);
+        else if (jv_word(&v, "true", 4) || jv_word(&v, "false", 5) ||
+                 jv_word(&v, "null", 4))
+            st = B24_OK;
+        else
+            st = jv_fail(&v, B24_E_JSON, "invalid JSON");
+        if (st != B24_OK)
+            return st;
+    after_value:
+        for (;;) {
+            jv_ws(&v);
+            if (depth == 0) {
+                if (v.i < v.n)
+                    return jv_fail(&v, B24_E_JSON, "invalid JSON (extra data)");
+                return B24_OK;
+            }
+            if (v.i >= v.n)
+                return jv_fail(&v, B24_E_JSON, "invalid JSON (unexpected end)");
+            c = v.p[v.i];
+            if (c == ',') {
+                v.i++;
+                jv_ws(&v);
+                if (stack[depth - 1] == '[')
+                    break; /* next array element */
+                goto member;
+            }
+            if (c == (stack[depth - 1] == '[' ? ']' : '}')) {
+                v.i++;
+                depth--;
+                continue;
+            }
+            return jv_fail(&v, B24_E_JSON, "invalid JSON");
+        }
+        continue;
+    member:
+        /* An object member "key": value is expected at v.i. */
+        if (v.i >= v.n || v.p[v.i] != '"')
+            return jv_fail(&v, B24_E_JSON, "invalid JSON (expected a key)");
+        if ((st = jv_string(&v)) != B24_OK)
+            return st;
+        jv_ws(&v);
+        if (v.i >= v.n || v.p[v.i] != ':')
+            return jv_fail(&v, B24_E_JSON, "invalid JSON (expected ':')");
+        v.i++;
+        jv_ws(&v);
+    }
+}
+
 enum b24_status
 b24_json_parse(const char *text, size_t len, cJSON **out,
                struct b24_error *err)
 {
     const char *end = NULL;
+    size_t skip = 0;
+    enum b24_status st;
     cJSON *tree;
-    if (len == 0) {
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        skip = 3; /* a UTF-8 BOM (PHP files saved with one emit it) */
+    if (len - skip == 0) {
         if (err != NULL)
             err->offset = 0;
-        return b24_error_set(err, B24_E_JSON, "empty JSON text");
+        return b24_error_set(err, B24_E_JSON,
+                             "invalid JSON (empty text) at byte %zu", skip);
     }
-    tree = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (tree == NULL) {
-        size_t off = (end != NULL && end >= text) ? (size_t)(end - text) : 0;
-        if (off > len)
-            off = len;
+    st = b24_json_validate(text + skip, len - skip, err);
+    if (st != B24_OK) {
         if (err != NULL)
-            err->offset = off;
-        return b24_error_set(err, B24_E_JSON, "invalid JSON at byte %zu",
-                             off);
+            err->offset += skip;
+        return st;
     }
-    if (end != NULL) {
-        size_t off = (size_t)(end - text);
-        while (off < len && is_ws((unsigned char)text[off]))
-            off++;
-        if (off < len) {
-            cJSON_Delete(tree);
-            if (err != NULL)
-                err->offset = off;
-            return b24_error_set(err, B24_E_JSON,
-                                 "invalid JSON at byte %zu (extra data)",
-                                 off);
-        }
+    tree = cJSON_ParseWithLengthOpts(text + skip, len - skip, &end, 0);
+    if (tree == NULL) {
+        if (err != NULL)
+            err->offset = 0;
+        return b24_error_set(err, B24_E_NOMEM,
+                             "out of memory while parsing JSON");
     }
     *out = tree; /* ownership to the caller */
     return B24_OK;
@@ -258,13 +527,18 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
     cJSON *tree = NULL;
     const cJSON *error = NULL, *desc = NULL;
     char fallback[64];
-    enum b24_status st;
+    struct b24_error perr;
+    enum b24_status st, pst;
 
     o->status = status;
     cJSON_Delete(o->answer);
     o->answer = NULL;
-    if (b24_json_parse(body, len, &tree, NULL) == B24_OK)
+    memset(&perr, 0, sizeof(perr));
+    pst = b24_json_parse(body, len, &tree, &perr);
+    if (pst == B24_OK)
         o->answer = tree; /* owned by the outcome */
+    else if (pst == B24_E_NOMEM)
+        return B24_E_NOMEM;
     if (cJSON_IsObject(tree)) {
         error = cJSON_GetObjectItemCaseSensitive(tree, "error");
         desc = cJSON_GetObjectItemCaseSensitive(tree, "error_description");
@@ -276,10 +550,14 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
 
     if (status >= 200 && status <= 299) {
         if (tree == NULL) {
-            char m[96];
-            snprintf(m, sizeof(m),
-                     "Unexpected answer: the body is not JSON (HTTP %ld)",
-                     status);
+            char m[sizeof(perr.message) + 32];
+            if (pst == B24_E_LIMIT)
+                snprintf(m, sizeof(m), "Unexpected answer: %s",
+                         perr.message);
+            else
+                snprintf(m, sizeof(m),
+                         "Unexpected answer: the body is not JSON (HTTP %ld)",
+                         status);
             return b24_outcome_set(o, B24_KIND_ERROR,
                                    "ERROR_UNEXPECTED_ANSWER", m);
         }

@@ -56,11 +56,28 @@ enum b24_status b24_outcome_add_header(struct b24_outcome *o,
                                        const char *value, size_t vlen);
 void b24_outcome_clear_headers(struct b24_outcome *o);
 
+/* Caps of b24_json_parse (hostile answers fail cleanly, not slowly). */
+#define B24_JSON_MAX_DEPTH 1000 /* nested arrays/objects (= cJSON's limit) */
+#define B24_JSON_MAX_STRING ((size_t)16 * 1024 * 1024) /* bytes of one string */
+
+/* Check that `len` bytes are one strict RFC 8259 JSON text (json.loads'
+ * grammar: no leading zeros, no "1.", no control characters in strings,
+ * only space/tab/CR/LF as whitespace, well-formed UTF-8; an escaped lone
+ * surrogate is rejected like cJSON does), nested at most
+ * B24_JSON_MAX_DEPTH deep, no string longer than B24_JSON_MAX_STRING.
+ * Iterative, O(len), no allocation, no globals.  B24_E_JSON (syntax,
+ * invalid UTF-8) or B24_E_LIMIT (a cap), err->offset = byte offset. */
+enum b24_status b24_json_validate(const char *text, size_t len,
+                                  struct b24_error *err);
+
 /* Parse a complete JSON text of `len` bytes (trailing whitespace allowed,
- * anything else after the value is an error).  On B24_OK *out is a tree
- * the CALLER OWNS (cJSON_Delete).  On B24_E_JSON, err->offset is the byte
- * offset of the problem; B24_E_NOMEM is reported as B24_E_JSON by cJSON
- * and cannot be told apart. */
+ * anything else after the value is an error; one leading UTF-8 BOM is
+ * skipped).  The text is validated first (b24_json_validate), so cJSON
+ * only ever sees valid JSON and never writes its global error pointer for
+ * a syntax error.  On B24_OK *out is a tree the CALLER OWNS
+ * (cJSON_Delete).  On B24_E_JSON / B24_E_LIMIT err->offset is the byte
+ * offset of the problem and err->message says what it is; B24_E_NOMEM
+ * when cJSON fails on a text that validated. */
 enum b24_status b24_json_parse(const char *text, size_t len, cJSON **out,
                                struct b24_error *err);
 

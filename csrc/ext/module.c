@@ -244,8 +244,10 @@ mod_decode_json(PyObject *Py_UNUSED(module), PyObject *data)
     PyBuffer_Release(&view);
     Py_XDECREF(owner);
     if (rc != B24_OK) {
-        PyErr_Format(PyExc_ValueError, "invalid JSON at byte %zu",
-                     err.offset);
+        if (rc == B24_E_NOMEM)
+            return PyErr_NoMemory();
+        /* err.message: "invalid JSON ... at byte N" or a cap that was hit */
+        PyErr_SetString(PyExc_ValueError, err.message);
         return NULL;
     }
     res = conv_decode(tree);

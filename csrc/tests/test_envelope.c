@@ -140,6 +140,6 @@ test_envelope(void)
         memset(deep, '[', 2000);
         memset(deep + 2000, ']', 2000);
         deep[4000] = '\0';
-        CHECK(b24_json_parse(deep, 4000, &tree, &err) == B24_E_JSON);
+        CHECK(b24_json_parse(deep, 4000, &tree, &err) == B24_E_LIMIT);
     }
 }
