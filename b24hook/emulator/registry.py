@@ -1,7 +1,7 @@
 """Method registry and the per-call context handed to method handlers.
 
 A method is registered per API flavour (``v2`` = ``/rest/``, ``v3`` =
-``/rest/api/``).  Batch (issue 3) will look methods up here too, so a handler
+``/rest/api/``).  Both batches look methods up here too, so a handler
 never touches HTTP: it gets a :class:`Call` and returns a value or a
 :class:`Reply` (payload plus ``next``/``total``), or raises ``RestError`` /
 ``V3Error``.

@@ -58,8 +58,8 @@ class OperatingLedger:
     """Accumulated execution seconds per key (webhook, method).
 
     Ten one-minute buckets; a bucket starts with the first call recorded in
-    it and expires 600 s later.  Issue 3 adds the 480 s refusal on top of
-    :meth:`operating` (the seam is :meth:`would_refuse`).
+    it and expires 600 s later.  The dispatcher refuses a call when
+    :meth:`would_refuse` (sum above ``Settings.operating_limit``).
     """
 
     def __init__(self, clock: Callable[[], float] = _time.time,
