@@ -152,6 +152,7 @@ def _run_v2_command(call: Call, command: str, acc: dict, observed: bool) -> dict
                 "error_description": "Method is not allowed for batch usage"}
     if spec.scope is not None and not call.webhook.has_scope(spec.scope):
         e = d.scope_error("v2")
+        assert isinstance(e, RestError)
         return {"error": e.code, "error_description": e.description}
     params = substitute_tree(parse_str(query), acc) if query else {}
     if not isinstance(params, dict):

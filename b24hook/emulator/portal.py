@@ -31,8 +31,7 @@ def parse_rate_limit(v: Any) -> tuple[float, float] | None:
     if isinstance(v, str):
         if v.lower() in PLANS:
             return PLANS[v.lower()]
-        x, _, y = v.partition("/")
-        v = (x, y)
+        v = v.partition("/")[::2]
     x, y = float(v[0]), float(v[1])
     if x <= 0 or y < 0:
         raise ValueError("rate limit needs X > 0 and Y >= 0")

@@ -190,7 +190,7 @@ class Dispatcher:
         if spec.scope is not None and not wh.has_scope(spec.scope):
             raise self.scope_error(req.api)
 
-    def scope_error(self, api: str | None) -> Exception:
+    def scope_error(self, api: str | None) -> "RestError | V3Error":
         text = "The request requires higher privileges than provided by the webhook token"
         if api == "v3":
             return V3Error("INSUFFICIENTSCOPEEXCEPTION", text, 403)
