@@ -46,3 +46,12 @@ ctest-valgrind: build/ctest
 
 clean:
 	rm -rf build b24hook/_core*.so *.egg-info
+
+# Benchmarks (bench/, docs/benchmarks.md): b24hook against the C floor, the JS SDK
+# and the Python peers. The bench installs what it compares into .cache/bench/.
+.PHONY: bench bench-quick
+bench: setup
+	$(VPY) -m bench
+
+bench-quick: setup
+	$(VPY) -m bench --quick

@@ -45,8 +45,14 @@ def fast_export_entry() -> tuple[str, dict[str, Any]] | None:
         ("actions.v2.export.make", {"id_key": "id", "custom_key_for_result": "items"}),
         ("actions.v2.export_list.make", {"id_key": "id", "custom_key_for_result": "items"}),
     ]
+    import inspect
+
     b24 = B24Hook.from_webhook_url("https://example.invalid/rest/1/x")
     try:
+        fl = getattr(b24.actions.v2, "fetch_list", None)
+        if fl is not None and "fast" in inspect.signature(fl.make).parameters:
+            # docs/export.md: fetch_list.make(..., fast=True, shards=4)
+            return "actions.v2.fetch_list.make", {"id_key": "id", "custom_key_for_result": "items", "fast": True}
         for path, kw in candidates:
             obj: Any = b24
             try:
@@ -80,7 +86,7 @@ def export_contestants() -> list[Contestant]:
         out.append(Contestant("b24hook-loop", "b24hook `call.make` keyset loop (fetch_list not landed)", "py",
                               "b24hook-loop"))
     if fast_export_entry():
-        out.append(Contestant("b24hook-fast", "b24hook fast export", "py", "b24hook-fast"))
+        out.append(Contestant("b24hook-fast", "b24hook fast export (`fetch_list(fast=True)`)", "py", "b24hook-fast"))
     out += [
         Contestant("js-callList", "JS SDK `callList` (Node)", "js", "callList"),
         Contestant("b24pysdk", "b24pysdk `as_list_fast`", "py", "b24pysdk"),

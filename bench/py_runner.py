@@ -9,7 +9,7 @@ SPEC is JSON: ``{"task": "percall"|"export", "client": ..., "url": <v2 webhook b
 * export:  ``{"rows", "wall", "cpu", "rss0_kb", "rss_kb"}`` — every contact of
   ``crm.item.list`` (entityTypeId 3); ``collect`` keeps them in a list (the peers'
   way), otherwise they are counted and dropped as they stream. ``rss0_kb`` is the
-  peak RSS before the pull, ``rss_kb`` after it (``ru_maxrss``).
+  peak RSS before the pull, ``rss_kb`` after it (VmHWM).
 """
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ def _cpu() -> float:
 
 
 def _maxrss() -> int:
+    """Peak RSS of this process in kB: VmHWM of /proc/self/status (ru_maxrss on
+    Linux carries the forking parent's peak across exec, so it is not used)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -176,16 +185,18 @@ def export_rows(spec: dict[str, Any]) -> Callable[[], Iterable[Any]]:
     """Build the client, return the pull (so the client's imports are not counted as the pull's memory)."""
     client = spec["client"]
     select = spec.get("select") or ["*"]
+    flt = {"<=id": int(spec["max_id"])} if spec.get("max_id") else {}
+    base = {"entityTypeId": ENTITY, "select": select, **({"filter": flt} if flt else {})}
     if client == "b24hook-fetch_list":
         b24 = _b24hook(spec)
         fl = b24.actions.v2.fetch_list
         return lambda: _chunks_to_rows(fl.make(method="crm.item.list",
-                                               params={"entityTypeId": ENTITY, "select": select},
+                                               params=base,
                                                id_key="id", custom_key_for_result="items"))
     if client == "b24hook-call_list":
         b24 = _b24hook(spec)
         return lambda: b24.actions.v2.call_list.make(
-            method="crm.item.list", params={"entityTypeId": ENTITY, "select": select},
+            method="crm.item.list", params=base,
             id_key="id", custom_key_for_result="items").get_data()
     if client == "b24hook-fast":
         # the fast export (lists issue); the callable is found by bench/contestants.py
@@ -195,7 +206,7 @@ def export_rows(spec: dict[str, Any]) -> Callable[[], Iterable[Any]]:
             obj = getattr(obj, part)
         kw = dict(spec.get("fast_kwargs") or {})
         return lambda: _chunks_to_rows(obj(method="crm.item.list",
-                                           params={"entityTypeId": ENTITY, "select": select}, **kw))
+                                           params=base, **kw))
     if client == "b24hook-loop":
         # hand-written keyset walk with call.make (used until fetch_list exists)
         b24 = _b24hook(spec)
@@ -205,7 +216,7 @@ def export_rows(spec: dict[str, Any]) -> Callable[[], Iterable[Any]]:
             while True:
                 res = b24.actions.v2.call.make(method="crm.item.list", params={
                     "entityTypeId": ENTITY, "select": select, "order": {"id": "ASC"},
-                    "filter": {">id": last}, "start": -1})
+                    "filter": {**flt, ">id": last}, "start": -1})
                 if not res.is_success:
                     raise RuntimeError(f"crm.item.list failed: {res.get_error_messages()}")
                 items = res.get_data()["result"]["items"]
@@ -216,10 +227,11 @@ def export_rows(spec: dict[str, Any]) -> Callable[[], Iterable[Any]]:
         return walk
     if client == "b24pysdk":
         c = _pysdk_client(spec)
-        return lambda: c.crm.item.list(entity_type_id=ENTITY, select=select).as_list_fast().result
+        return lambda: c.crm.item.list(entity_type_id=ENTITY, select=select,
+                                       **({"filter": flt} if flt else {})).as_list_fast().result
     if client == "fast_bitrix24":
         b = _fast_bitrix(spec)
-        return lambda: b.get_all("crm.item.list", {"entityTypeId": ENTITY, "select": select})
+        return lambda: b.get_all("crm.item.list", base)
     raise SystemExit(f"unknown export client {client}")
 
 

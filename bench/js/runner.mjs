@@ -8,7 +8,7 @@
 //   {"task": "export", "url", "mode": "callList"|"fetchList", "collect", "limits"}
 // Prints one JSON line: percall {calls, ok, wall, cpu}; export {rows, wall, cpu,
 // rss0_kb, rss_kb}. cpu = process.cpuUsage() user+system over the timed part;
-// rss = process.resourceUsage().maxRSS (kB). TLS trust: NODE_EXTRA_CA_CERTS.
+// rss = VmHWM of /proc/self/status (kB). TLS trust: NODE_EXTRA_CA_CERTS.
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -35,7 +35,14 @@ const UNLIMITED = {
 }
 
 const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
-const maxrss = () => process.resourceUsage().maxRSS
+// VmHWM (kB): getrusage's maxRSS carries the forking parent's peak across exec on Linux
+const maxrss = () => {
+  try {
+    const m = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Number(m[1])
+  } catch {}
+  return process.resourceUsage().maxRSS
+}
 
 async function main () {
   const spec = JSON.parse(process.argv[2])
@@ -62,6 +69,7 @@ async function main () {
   } else {
     const rss0 = maxrss()
     const params = { entityTypeId: 3, select: spec.select ?? ['*'] }
+    if (spec.max_id) params.filter = { '<=id': spec.max_id }
     const c0 = cpu(); const t0 = performance.now()
     let rows = 0
     if (spec.mode === 'fetchList') {

@@ -1,0 +1,90 @@
+"""The quick benchmark runs end to end (``python -m bench --quick``), so the bench never rots.
+
+No timing assertions: only that every workload ran and produced numbers for every
+contestant that is available on this machine (the JS SDK needs node/npm).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out / "benchmarks.md"),
+         "--results", str(out / "results.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=880,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    results["_report"] = (out / "benchmarks.md").read_text()
+    results["_charts"] = sorted(p.name for p in (out / "benchmarks").glob("*.png"))
+    return results
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and x == x and x > 0
+
+
+def test_per_call_every_contestant(quick: dict) -> None:
+    from bench.contestants import PERCALL, THREADED
+
+    js = "js" not in quick["skipped"]
+    for key, threaded in (("percall", False), ("threads", True)):
+        rows = quick[key]["rows"]
+        want = {c.key for c in PERCALL if (not threaded or c.key in THREADED) and (js or c.kind != "js")}
+        assert want <= set(rows), (key, want - set(rows))
+        for k in want:
+            r = rows[k]
+            assert "error" not in r, (key, k, r)
+            assert _is_number(r["calls_per_s"]) and _is_number(r["cpu_us_per_call"]), (key, k, r)
+
+
+def test_decode_every_decoder(quick: dict) -> None:
+    med = quick["decode"]["median_s"]
+    assert {"b24hook", "json.loads", "orjson"} <= set(med)
+    assert all(_is_number(v) for v in med.values())
+
+
+def test_export_every_contestant(quick: dict) -> None:
+    from bench.contestants import export_contestants
+
+    js = "js" not in quick["skipped"]
+    got = quick["export"]["contestants"]
+    for c in export_contestants():
+        if c.kind == "js" and not js:
+            continue
+        r = got[c.key]
+        assert "error" not in r, (c.key, r)
+        assert r["rows"] == r["target_rows"], (c.key, r)
+        assert _is_number(r["wall"]) and r["requests"] > 0, (c.key, r)
+    assert any(k.startswith("b24hook") for k in got)
+
+
+def test_memory_every_contestant(quick: dict) -> None:
+    got = quick["memory"]["contestants"]
+    assert len(got) >= 4
+    for k, r in got.items():
+        if k.startswith("js") and "js" in quick["skipped"]:
+            continue
+        assert "error" not in r, (k, r)
+        assert r["rows"] == r["target_rows"], (k, r)
+        assert _is_number(r["peak_mb"]) and r["growth_mb"] >= 0, (k, r)
+
+
+def test_report_has_every_section(quick: dict) -> None:
+    text = quick["_report"]
+    for head in ("## Machine", "## 1. Per-call overhead", "## 2. Decoding", "## 3. Export under the real limits",
+                 "## 4. Memory"):
+        assert head in text
+    assert {"percall.png", "threads.png", "decode.png", "export.png", "memory.png"} <= set(quick["_charts"])
