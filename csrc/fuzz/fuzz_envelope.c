@@ -1,0 +1,50 @@
+/* fuzz_envelope.c - libFuzzer target: outcome classification (§4.4).
+ *
+ * Input: byte 0 picks the HTTP status, the rest is the body.  Invariants:
+ * no crash; kind OK has no code/message, other kinds have both; the
+ * answer is present exactly when the body is JSON; message is bounded. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b24_envelope.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const long statuses[] = {200, 201, 204, 299, 301, 400, 401, 403,
+                                404, 429, 500, 502, 503, 0,   100, 999};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct b24_outcome o;
+    cJSON *tree = NULL;
+    long status;
+    int is_json;
+    if (size < 1)
+        return 0;
+    status = statuses[data[0] & 15];
+    data++;
+    size--;
+    is_json = b24_json_parse((const char *)data, size, &tree, NULL) == B24_OK;
+    cJSON_Delete(tree);
+    b24_outcome_init(&o);
+    if (b24_envelope_classify(&o, status, (const char *)data, size) != B24_OK)
+        abort();
+    if ((o.answer != NULL) != is_json)
+        abort();
+    if (o.kind == B24_KIND_OK) {
+        if (o.code != NULL || o.message != NULL || status < 200 || status > 299)
+            abort();
+    } else {
+        if (o.code == NULL || o.message == NULL)
+            abort();
+        if (o.kind == B24_KIND_FAILED && (status < 200 || status > 299))
+            abort();
+    }
+    /* classify twice on the same outcome: no leak, same answer */
+    if (b24_envelope_classify(&o, status, (const char *)data, size) != B24_OK)
+        abort();
+    b24_outcome_clear(&o);
+    return 0;
+}
