@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 #: Secrets that must never appear in any log record (unit tests add theirs).
-KNOWN_SECRETS: set[str] = {"unit-test-secret-4f9a7c"}
+KNOWN_SECRETS: set[str] = {"unit-test-secret-4f9a7c", "hardening-secret-7d31e0b9"}
 UNIT_SECRET = "unit-test-secret-4f9a7c"
 CLIENT_LOGGER = "b24hook.tests"
 #: Loggers not checked: the server side (the emulator logs request paths like

@@ -1,0 +1,1 @@
+"""Hardening tests (issue 6): hostile answers, caps, leaks, lifetime, threads, secrets."""
