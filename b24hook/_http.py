@@ -5,8 +5,6 @@ manager, its metrics and its logger; ``call`` runs the pipeline of §5.
 """
 from __future__ import annotations
 
-import threading
-import time
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import _core
@@ -22,82 +20,30 @@ if TYPE_CHECKING:
 
 __all__ = ["Http"]
 
-_LAST_ERRORS_CAP = 100
 
 
 class _Metrics:
-    """Request counters of one transport (§9.6), thread-safe."""
+    """Request counters of one transport (§9.6), kept in the C limiter.
 
-    __slots__ = ("_lock", "retries", "consecutive_errors", "limit_hits", "error_counts",
-                 "total_requests", "successful_requests", "failed_requests",
-                 "total_duration", "by_method", "last_errors")
+    The C pipeline updates them itself; this adapter serves the Python
+    driver used with a non-core transport (test seam)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.clear()
+    __slots__ = ("_limiter",)
 
-    def clear(self) -> None:
-        self.retries = 0
-        self.consecutive_errors = 0
-        self.limit_hits = 0
-        self.error_counts: dict[str, int] = {}
-        self.total_requests = 0
-        self.successful_requests = 0
-        self.failed_requests = 0
-        self.total_duration = 0.0
-        self.by_method: dict[str, dict[str, float]] = {}
-        self.last_errors: list[dict[str, Any]] = []
-
-    def _attempt(self, method: str, elapsed_ms: float) -> None:
-        self.total_requests += 1
-        self.total_duration += elapsed_ms
-        entry = self.by_method.get(method)
-        if entry is None:
-            entry = self.by_method[method] = {"count": 0, "total_duration": 0.0}
-        entry["count"] += 1
-        entry["total_duration"] += elapsed_ms
+    def __init__(self, limiter: Any) -> None:
+        self._limiter = limiter
 
     def success(self, method: str, elapsed_ms: float) -> None:
-        with self._lock:
-            self._attempt(method, elapsed_ms)
-            self.successful_requests += 1
-            self.consecutive_errors = 0
-            self.error_counts.pop(method, None)
+        self._limiter.note_attempt(method, True, None, float(elapsed_ms))
 
     def failure(self, method: str, message: str, elapsed_ms: float) -> None:
-        with self._lock:
-            self._attempt(method, elapsed_ms)
-            self.failed_requests += 1
-            self.consecutive_errors += 1
-            self.error_counts[method] = self.error_counts.get(method, 0) + 1
-            self.last_errors.append(
-                {"method": method, "error": message, "timestamp": int(time.time() * 1000)}
-            )
-            if len(self.last_errors) > _LAST_ERRORS_CAP:
-                del self.last_errors[: len(self.last_errors) - _LAST_ERRORS_CAP]
+        self._limiter.note_attempt(method, False, message, float(elapsed_ms))
 
     def limit_hit(self) -> None:
-        with self._lock:
-            self.limit_hits += 1
+        self._limiter.note_limit_hit()
 
     def retry(self) -> None:
-        with self._lock:
-            self.retries += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "retries": self.retries,
-                "consecutive_errors": self.consecutive_errors,
-                "limit_hits": self.limit_hits,
-                "error_counts": dict(self.error_counts),
-                "total_requests": self.total_requests,
-                "successful_requests": self.successful_requests,
-                "failed_requests": self.failed_requests,
-                "total_duration": self.total_duration,
-                "by_method": {m: dict(v) for m, v in self.by_method.items()},
-                "last_errors": [dict(e) for e in self.last_errors],
-            }
+        self._limiter.note_retry()
 
 
 class Http:
@@ -122,7 +68,7 @@ class Http:
         self._auth = auth
         self._transport = transport
         self.restriction = RestrictionManager(restriction_params)
-        self._metrics = _Metrics()
+        self._metrics = _Metrics(self.restriction.limiter)
         self._request_ids = RequestIdGenerator()
         self._logger: LoggerInterface = logger if logger is not None else NullLogger()
         self._client_side_warning = False
@@ -173,14 +119,21 @@ class Http:
     # -- stats ----------------------------------------------------------------
     def get_stats(self) -> dict[str, Any]:
         """Counters and limiter state (§9.6); durations in ms."""
-        stats = self.restriction.get_stats()
-        stats.update(self._metrics.snapshot())
-        return stats
+        return self.restriction.get_stats()
 
     def reset(self) -> None:
         """Zero the metrics and all limiter state."""
-        self._metrics.clear()
         self.restriction.reset()
+
+    def feed_time(self, name: str, time: Mapping[str, Any]) -> None:
+        """Feed one answer's ``time`` dict to the operating limiter under ``name``.
+
+        For batches: call it with ``batch::<method>`` and each command's
+        ``time`` (v2 ``result_time``), so that later batches containing that
+        method wait for its budget (§9.3). A plain method name also works
+        and then counts for the rate limiter's success accounting.
+        """
+        self.restriction.feed_time(name, time)
 
     # -- logger / warnings ------------------------------------------------------
     @property

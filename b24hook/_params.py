@@ -2,16 +2,16 @@
 
 Every duration here is in milliseconds (as in the JS SDK).
 
-The :class:`RestrictionManager` below is the Python placeholder of the
-limiter: it keeps the configuration and the error-code sets, and its gates
-answer "no wait" (one attempt per call). The next issue moves the limiters
-and the retry policy into the C core behind the same methods.
+The :class:`RestrictionManager` below keeps the configuration and wraps the
+C restriction manager (``_core.Limiter``: rate limiter, operating limiter,
+adaptive delayer, retry policy and metrics, all state guarded in C).
 """
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, Final, Literal, Mapping, TypedDict, Union
+
+from . import _core
 
 __all__ = [
     "RateLimitParams",
@@ -21,6 +21,7 @@ __all__ = [
     "ParamsFactory",
     "RestrictionManager",
     "fill_restriction_params",
+    "batch_method_names",
 ]
 
 
@@ -128,6 +129,18 @@ class ParamsFactory:
         return ParamsFactory.get_default()
 
 
+def batch_method_names(method: str, params: Any) -> list[str] | None:
+    """Names of the commands of a v2 ``batch`` whose ``cmd`` is a list (text
+    before ``?``), for the ``batch`` → max over ``batch::<m>`` rule (§9.3);
+    None for anything else (a dict ``cmd``, a v3 batch, another method)."""
+    if method != "batch" or not isinstance(params, Mapping):
+        return None
+    cmd = params.get("cmd")
+    if not isinstance(cmd, (list, tuple)):
+        return None
+    return [c.split("?", 1)[0] for c in cmd if isinstance(c, str)]
+
+
 def fill_restriction_params(params: Mapping[str, Any] | None) -> RestrictionParams:
     """Deep-fill partial params over :meth:`ParamsFactory.get_default`.
 
@@ -202,86 +215,77 @@ class RestrictionManager:
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self._params = fill_restriction_params(params)
-        self._original_rate = dict(self._params["rate_limit"])
-        self._last_refill = time.time() * 1000.0
-        self._recompute()
-
-    def _recompute(self) -> None:
-        p = self._params
-        soft = set(self.BUILT_IN_SOFT_ERROR_CODES)
-        soft.update(p.get("soft_error_codes") or ())
-        hard = set(self.BUILT_IN_HARD_ERROR_CODES)
-        hard.update(p.get("hard_error_codes") or ())
-        if p.get("retry_on_network_error") is False:
-            hard.update(("NETWORK_ERROR", "REQUEST_TIMEOUT"))
-        self._soft = frozenset(soft)
-        self._hard = frozenset(hard)
+        self._limiter = _core.Limiter(dict(self._params))
 
     # -- configuration -------------------------------------------------
+    @property
+    def limiter(self) -> "_core.Limiter":
+        """The C restriction manager (shared by every thread of the transport)."""
+        return self._limiter
+
     def get_params(self) -> RestrictionParams:
         """A copy of the current configuration (deep: editing it changes nothing)."""
         return copy.deepcopy(self._params)
 
     def set_params(self, params: Mapping[str, Any] | None) -> None:
-        """Replace the configuration wholesale (missing parts from the defaults)."""
-        self._params = fill_restriction_params(params)
-        self._original_rate = dict(self._params["rate_limit"])
-        self._recompute()
+        """Replace the configuration wholesale (missing parts from the defaults).
+
+        Limiter state (tokens, operating stats, metrics) is kept; the rate
+        limiter's error/success histories are cleared (§3.2).
+        """
+        filled = fill_restriction_params(params)
+        self._limiter.configure(dict(filled))
+        self._params = filled
 
     @property
     def max_retries(self) -> int:
-        return int(self._params.get("max_retries", 3))
+        return int(self._limiter.max_retries)
 
     def is_soft(self, code: str) -> bool:
         """Exact, case-sensitive membership in the effective soft set."""
-        return code in self._soft
+        return bool(self._limiter.is_soft(code))
 
     def is_hard(self, code: str) -> bool:
-        return code in self._hard
+        return bool(self._limiter.is_hard(code))
 
-    # -- gates (placeholders: the C limiter replaces them) -------------
-    def operating_wait_ms(self, method: str, params: Any) -> float:
-        """Operating gate + adaptive delay: ms to wait before sending. Placeholder: 0."""
-        return 0.0
+    # -- gates (non-blocking: each returns how long to wait) -----------
+    def operating_wait_ms(self, method: str, params: Any = None) -> float:
+        """Operating gate, else the adaptive delay: ms to wait before sending."""
+        wait, _title = self._limiter.operating_wait(method, batch_method_names(method, params))
+        return float(wait)
 
     def rate_wait_ms(self) -> float:
-        """Rate gate: ms to wait for a token. Placeholder: 0 (token always granted)."""
-        return 0.0
+        """Rate gate: 0 when a token was taken, else ms to wait."""
+        return float(self._limiter.reserve())
 
-    def retry_wait_ms(self, error: Any, attempt: int, method: str, maybe_sent: bool) -> float:
-        """Retry policy (§9.5): ms to wait before the next attempt, 0 = stop. Placeholder: 0."""
-        return 0.0
+    def retry_wait_ms(self, error: Any, attempt: int, method: str, maybe_sent: bool, *,
+                      is_write: bool = False, idempotent: bool = False, params: Any = None) -> float:
+        """Retry policy (§9.5 + Decisions item 8): ms to wait before the next attempt, 0 = stop."""
+        if error is None:
+            return 0.0
+        wait, _reason, _lowered = self._limiter.retry_wait(
+            int(getattr(error, "status", 0) or 0), str(getattr(error, "code", "") or ""),
+            getattr(error, "message", None), int(attempt), method,
+            is_write=is_write, idempotent=idempotent, maybe_sent=maybe_sent,
+            batch_methods=batch_method_names(method, params),
+        )
+        return float(wait)
 
     def record_success(self, method: str, answer_time: Any) -> None:
-        """Feed a successful answer's ``time`` to the limiters. Placeholder."""
+        """Feed a successful answer's ``time`` to the limiters."""
+        self._limiter.record_success(method, answer_time)
+
+    def feed_time(self, name: str, answer_time: Any) -> None:
+        """Feed a ``time`` dict under ``name`` (e.g. ``batch::crm.item.list``)."""
+        self._limiter.record_success(name, answer_time)
 
     def reset(self) -> None:
-        """Clear limiter state and restore the original rates."""
-        self._params["rate_limit"] = RateLimitParams(**self._original_rate)  # type: ignore[typeddict-item]
-        self._last_refill = time.time() * 1000.0
+        """Zero the metrics and all limiter state; restore the original rates."""
+        self._limiter.reset()
 
     def get_stats(self) -> dict[str, Any]:
-        """Limiter part of ``http.get_stats()`` (§9.6)."""
-        rate = self._params["rate_limit"]
-        burst = rate.get("burst_limit", 50)
-        drain = rate.get("drain_rate", 2) or 2
-        return {
-            "tokens": float(burst),
-            "burst_limit": burst,
-            "original_burst_limit": self._original_rate.get("burst_limit", burst),
-            "drain_rate": drain,
-            "original_drain_rate": self._original_rate.get("drain_rate", drain),
-            "refill_interval_ms": 1000.0 / float(drain),
-            "last_refill": self._last_refill,
-            "pending_requests": 0,
-            "recent_errors": 0,
-            "recent_successes": 0,
-            "adaptive_delays": 0,
-            "total_adaptive_delay": 0,
-            "adaptive_delay_avg": 0,
-            "heavy_request_count": 0,
-            "operating_stats": {},
-        }
+        """Every key of ``http.get_stats()`` (§9.6), limiter and metrics."""
+        return dict(self._limiter.stats())
 
     def __repr__(self) -> str:
         return f"RestrictionManager(max_retries={self.max_retries})"

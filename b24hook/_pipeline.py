@@ -1,16 +1,21 @@
 """The call pipeline of one REST request (spec §5).
 
-``run_call`` is a loop over attempts with separate steps::
+With the real transport (``_core.Transport``) the whole loop runs in C with
+the GIL released::
 
-    check params → log start → for each attempt:
-        operating gate → client-side warning → rate gate → post
-        → classify (success / 2xx-with-error / failure)
-        → retry decision (wait and go on, or stop)
+    for each attempt:
+        operating gate (else adaptive delay) → rate gate loop → POST
+        → success: feed the limiters and metrics, return
+        → failure: metrics, retry policy (§9.5, Decisions item 8), wait
     → soft code: failed AjaxResult; other codes: raise AjaxError
 
-The gates and the retry policy live in the transport's RestrictionManager;
-for now they answer "no wait", so a call costs exactly one attempt. They are
-called at the places the C limiter will take over.
+This module only prepares the call (params, request id, write detection,
+Idempotency-Key), turns C events into the log lines of §11.3 while the call
+runs, and turns the final Outcome into an AjaxResult or an AjaxError.
+
+A transport that is not a ``_core.Transport`` (a test seam, see
+``set_http_client``) is driven by :func:`_run_call_py`, the same loop in
+Python using the same C restriction manager.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _core
 from ._errors import CLIENT_CLOSED_CODE, AjaxError, SdkError
-from ._logging import LogLevel, emit, wants_details
+from ._logging import LogLevel, NullLogger, emit, wants_details
+from ._params import batch_method_names
 from ._redact import redact_sensitive_params
 from ._result import AjaxResult
 
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WRITE_METHOD_VERBS",
     "is_write_method",
+    "is_write_call",
     "run_call",
     "closed_error",
     "invalid_params_error",
@@ -70,6 +77,35 @@ def is_write_method(method: str, verbs: frozenset[str] = WRITE_METHOD_VERBS) -> 
     return any(last.startswith(v) for v in verbs if len(v) >= 3)
 
 
+def _command_methods(params: Any) -> list[str]:
+    """Method names of a batch's commands (v2 ``cmd`` list/dict, v3 list)."""
+    names: list[str] = []
+    items: Any = ()
+    if isinstance(params, dict):
+        cmd = params.get("cmd")
+        if isinstance(cmd, dict):
+            items = list(cmd.values())
+        elif isinstance(cmd, (list, tuple)):
+            items = cmd
+    elif isinstance(params, (list, tuple)):
+        items = params
+    for c in items:
+        if isinstance(c, str):
+            names.append(c.split("?", 1)[0])
+        elif isinstance(c, dict) and isinstance(c.get("method"), str):
+            names.append(c["method"])
+        elif isinstance(c, (list, tuple)) and c and isinstance(c[0], str):
+            names.append(c[0])
+    return names
+
+
+def is_write_call(method: str, params: Any, verbs: frozenset[str] = WRITE_METHOD_VERBS) -> bool:
+    """A write method, or a ``batch`` with at least one write command."""
+    if method == "batch":
+        return any(is_write_method(m, verbs) for m in _command_methods(params))
+    return is_write_method(method, verbs)
+
+
 def closed_error() -> SdkError:
     """The error of any call on a closed client (Decisions item 6)."""
     return SdkError(CLIENT_CLOSED_CODE, 500, "The client is closed: create a new B24Hook")
@@ -101,7 +137,114 @@ def _sleep_ms(ms: float) -> None:
         time.sleep(ms / 1000.0)
 
 
-# ---------------------------------------------------------------- steps
+# ---------------------------------------------------------------- events
+_DECIDED_TITLES = {"rate": "rateLimiter ", "operating": "operatingLimiter "}
+
+
+class _EventSink:
+    """Turns the C pipeline's events into the log lines of §11.3.
+
+    Called by the core with the GIL briefly taken, only when a logger is
+    installed; the logger is read at each event (loggers are dynamic).
+    Anything it raises is swallowed by the core (fire-and-forget), except a
+    KeyboardInterrupt, which stops the call.
+    """
+
+    __slots__ = ("http", "method", "rid", "params")
+
+    def __init__(self, http: "Http", method: str, rid: str, params: Any) -> None:
+        self.http = http
+        self.method = method
+        self.rid = rid
+        self.params = params
+
+    def __call__(self, kind: str, ev: dict[str, Any]) -> None:
+        logger = self.http.logger
+        m = self.method
+        if kind == "blocked":
+            msg = f"{ev['limiter']} blocked method {m}"
+            if ev["limiter"] == "rateLimiter":
+                msg += f" | {ev['count']} times"
+            emit(logger, LogLevel.NOTICE, msg, {"method": m, "wait": ev["wait"]})
+        elif kind == "decided":
+            reason, code, status = ev["reason"], ev["code"], ev["status"]
+            if reason in _DECIDED_TITLES:
+                emit(logger, LogLevel.ERROR,
+                     f"{_DECIDED_TITLES[reason]}recognized the {code} error for the {m} method",
+                     {"method": m, "code": code, "status": status, "wait": ev["wait"]})
+            elif reason == "client_error":
+                emit(logger, LogLevel.ERROR,
+                     f"client error {status} ({code}) for the {m} method is not retryable",
+                     {"method": m, "code": code, "status": status})
+            elif reason == "hard":
+                emit(logger, LogLevel.ERROR, f"recognized the {code} error for the {m} method",
+                     {"method": m, "code": code, "status": status})
+            elif reason == "unsafe_write":
+                emit(logger, LogLevel.WARNING,
+                     f"the write {m} may have reached the server: not re-sent",
+                     {"request_id": self.rid, "method": m, "code": code})
+        elif kind in ("rate_lowered", "rate_restored"):
+            st = self.http.restriction.get_stats()
+            word = "lowering" if kind == "rate_lowered" else "restoring"
+            emit(logger, LogLevel.WARNING, f"rateLimiter {word} rate", {
+                "drain_rate": st["drain_rate"], "burst_limit": st["burst_limit"],
+                "original_drain_rate": st["original_drain_rate"],
+                "original_burst_limit": st["original_burst_limit"],
+            })
+        elif kind == "exhausted":
+            emit(logger, LogLevel.WARNING, "http all retry attempts exhausted",
+                 {"request_id": self.rid, "method": m, "code": ev["code"]})
+        elif not wants_details(logger):
+            return
+        elif kind == "attempt":
+            emit(logger, LogLevel.INFO, "http request attempt", {
+                "request_id": self.rid, "method": m,
+                "attempt": {"current": ev["attempt"], "max": ev["max"]},
+            })
+        elif kind == "send":
+            emit(logger, LogLevel.INFO, "post/send",
+                 {"request_id": self.rid, "method": m, "params": _text(self.params)})
+        elif kind == "response":
+            answer = ev["answer"]
+            res = answer.get("result", _MISSING) if isinstance(answer, dict) else _MISSING
+            tm = answer.get("time", _MISSING) if isinstance(answer, dict) else _MISSING
+            emit(logger, LogLevel.INFO, "post/response",
+                 {"request_id": self.rid, "result": _text(res), "time": _text(tm)})
+        elif kind == "success":
+            ms = ev["duration"]
+            emit(logger, LogLevel.DEBUG, "http request successful", {
+                "request_id": self.rid, "method": m,
+                "duration": {"ms": round(ms, 3), "sec": round(ms / 1000.0, 3)},
+            })
+        elif kind == "catch":
+            emit(logger, LogLevel.INFO, "post/catchError", {
+                "request_id": self.rid, "status": ev["status"],
+                "response_data": _text(ev["answer"]),
+            })
+        elif kind == "failed":
+            emit(logger, LogLevel.DEBUG, "http request failed", {
+                "request_id": self.rid, "method": m, "attempt": ev["attempt"],
+                "error": {"code": ev["code"], "message": ev["message"], "status": ev["status"]},
+            })
+        elif kind == "wait":
+            wait = ev["wait"]
+            emit(logger, LogLevel.DEBUG, f"http wait {wait / 1000.0:.2f} sec.",
+                 {"wait": wait, "attempt": ev["attempt"]})
+        elif kind == "heavy":
+            emit(logger, LogLevel.DEBUG, f"operatingLimiter heavy request for the {m} method",
+                 {"method": m, "operating_ms": ev["wait"]})
+        elif kind == "auth_error":
+            emit(logger, LogLevel.INFO, "http auth error detected", {"request_id": self.rid, "method": m})
+        elif kind == "auth_refresh":
+            emit(logger, LogLevel.INFO, "http refreshing auth token", {"request_id": self.rid, "method": m})
+
+
+# ---------------------------------------------------------------- steps (Python driver)
+def _sleep_ms(ms: float) -> None:
+    if ms > 0:
+        time.sleep(ms / 1000.0)
+
+
 def _operating_gate(http: "Http", method: str, params: Any) -> None:
     wait = http.restriction.operating_wait_ms(method, params)
     if wait > 0:
@@ -143,10 +286,10 @@ def _post(
         return AjaxError("JSSDK_UNKNOWN_ERROR", 0, text or type(exc).__name__, None, query)
 
 
-def _classify_failure(http: "Http", outcome: Any, method: str, query: dict[str, Any]) -> AjaxError:
+def _classify_failure(http: "Http", outcome: Any, query: dict[str, Any], is_write: bool) -> AjaxError:
     detail = outcome.detail
     original = RuntimeError(detail) if detail else None
-    maybe = bool(outcome.maybe_sent) and is_write_method(method, http.write_verbs)
+    maybe = bool(outcome.maybe_sent) and is_write
     return AjaxError.create(
         outcome.code or "JSSDK_UNKNOWN_ERROR",
         outcome.status,
@@ -165,6 +308,10 @@ def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
 
 def _raise(err: BaseException) -> NoReturn:
     raise err from None
+
+
+def _exhausted_error(query: dict[str, Any]) -> AjaxError:
+    return AjaxError("JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED", 500, "All attempts exhausted", None, query)
 
 
 # ---------------------------------------------------------------- driver
@@ -192,13 +339,41 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
             "api": str(http.api_version), "timestamp": int(time.time() * 1000),
         })
 
+    is_write = is_write_call(method, params, http.write_verbs)
+    idem = None
+    if str(http.api_version) == "v3" and is_write:
+        idem = http._request_ids.get_request_id()
+
+    transport = http._transport
+    if not isinstance(transport, _core.Transport):
+        return _run_call_py(http, method, params, rid, query, is_write, idem)
+
+    _client_side_warning(http)
+    sink = None if type(logger) is NullLogger else _EventSink(http, method, rid, params)
+    try:
+        outcome = transport.call(
+            method, params, rid, limiter=http.restriction.limiter, idempotency_key=idem,
+            is_write=is_write, batch_methods=batch_method_names(method, params), on_event=sink,
+        )
+    except _core.ParamsError:
+        raise invalid_params_error(query) from None
+    except _core.ClosedError:
+        raise closed_error() from None
+    if outcome.kind != _core.ERROR:
+        return AjaxResult(outcome.answer, query, outcome.status)
+    if outcome.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
+        raise _exhausted_error(query)
+    return _fail(http, _classify_failure(http, outcome, query, is_write), query)
+
+
+def _run_call_py(
+    http: "Http", method: str, params: Any, rid: str, query: dict[str, Any],
+    is_write: bool, idem: str | None,
+) -> AjaxResult:
+    """The §5 loop in Python, for a transport that only has ``perform``."""
     max_retries = http.restriction.max_retries
     if max_retries < 1:
-        raise AjaxError("JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED", 500, "All attempts exhausted", None, query)
-
-    idem = None
-    if str(http.api_version) == "v3" and is_write_method(method, http.write_verbs):
-        idem = http._request_ids.get_request_id()
+        raise _exhausted_error(query)
 
     started = time.monotonic()
     metrics = http._metrics
@@ -259,7 +434,7 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
                     "request_id": rid, "status": outcome.status,
                     "response_data": _text(outcome.answer),
                 })
-            err = _classify_failure(http, outcome, method, query)
+            err = _classify_failure(http, outcome, query, is_write)
         metrics.failure(method, err.message, elapsed_ms)
         if verbose:
             emit(logger, LogLevel.DEBUG, "http request failed", {
@@ -270,7 +445,8 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
             exhausted = max_retries > 1
             break
         maybe_sent = bool(getattr(outcome, "maybe_sent", False))
-        wait = http.restriction.retry_wait_ms(err, attempt, method, maybe_sent)
+        wait = http.restriction.retry_wait_ms(err, attempt, method, maybe_sent, is_write=is_write,
+                                              idempotent=idem is not None, params=params)
         if wait <= 0:
             break
         metrics.limit_hit()

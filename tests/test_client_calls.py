@@ -143,6 +143,7 @@ def test_v3_url_is_accepted(portal: Any) -> None:
 
 # ------------------------------------------------------------------ faults
 def test_html_error_page(b24: B24Hook, portal: Any) -> None:
+    b24.set_restriction_manager_params({"max_retries": 1})  # retried otherwise (tests/test_faults.py)
     portal.inject("html", method="server.time", status=502)
     with pytest.raises(AjaxError) as info:
         b24.actions.v2.call.make("server.time")
@@ -165,7 +166,8 @@ def test_answer_without_time_is_a_success(b24: B24Hook, portal: Any) -> None:
 
 def test_timeout_against_a_hanging_answer(portal: Any) -> None:
     portal.inject("hang", method="server.time", delay=5)
-    with B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, timeout=1) as hook:
+    with B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, timeout=1,
+                                  restriction_params={"max_retries": 1}) as hook:
         hook.set_logger(logging.getLogger(CLIENT_LOGGER))
         start = time.monotonic()
         with pytest.raises(AjaxError) as info:
@@ -308,6 +310,8 @@ def test_threads_share_one_instance(b24: B24Hook) -> None:
             errors.append(exc)
 
     b24.set_logger(None)
+    # 1600 calls: above the default 2 req/s budget (the limiter is tested in tests/test_limits.py)
+    b24.set_restriction_manager_params({"rate_limit": {"burst_limit": 100000, "drain_rate": 100000}})
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()

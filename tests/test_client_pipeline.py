@@ -90,6 +90,7 @@ def test_user_soft_codes(hook: B24Hook) -> None:
 
 
 def test_error_with_hard_code_raises_real_code(hook: B24Hook) -> None:
+    hook.set_restriction_manager_params({"max_retries": 1})
     script(hook, "v2", outcome(_core.ERROR, 500, None, "ERR_BAD_RESPONSE", "Request failed with status code 500",
                                detail="upstream said no"))
     with pytest.raises(AjaxError) as info:
@@ -199,6 +200,7 @@ def test_off_client_side_warning(hook: B24Hook, monkeypatch: pytest.MonkeyPatch,
 
 def test_post_payload_truncation(hook: B24Hook, secret_guard: Any) -> None:
     big = {"result": ["y" * 400], "time": None}
+    hook.set_restriction_manager_params({"max_retries": 1})
     script(hook, "v2", outcome(_core.OK, 200, big), outcome(_core.ERROR, 500, None, "ERR_BAD_RESPONSE", "x"))
     hook.actions.v2.call.make("m.get", {"s": "short"})
     with pytest.raises(AjaxError):
@@ -212,13 +214,19 @@ def test_post_payload_truncation(hook: B24Hook, secret_guard: Any) -> None:
     assert failed["error"] == {"code": "ERR_BAD_RESPONSE", "message": "x", "status": 500}
 
 
-def test_result_of_failed_call_has_no_retry_yet(hook: B24Hook) -> None:
-    """Placeholder limiter: one attempt per call, whatever max_retries says."""
-    t = script(hook, "v2", outcome(_core.ERROR, 503, None, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
-    with pytest.raises(AjaxError):
-        hook.actions.v2.call.make("server.time")
-    assert len(t.calls) == 1
-    assert isinstance(hook.get_http_client("v2").restriction.retry_wait_ms(None, 0, "m", False), float)
+def test_scripted_transport_gets_the_retry_policy(hook: B24Hook) -> None:
+    """A non-core transport runs the Python driver with the same C limiter."""
+    hook.set_restriction_manager_params({"retry_delay": 10})
+    t = script(hook, "v2", outcome(_core.ERROR, 500, None, "ERR_BAD_RESPONSE", "x"),
+               outcome(_core.ERROR, 502, None, "ERR_BAD_RESPONSE", "y"),
+               outcome(_core.OK, 200, {"result": 1, "time": {"operating": 0.5}}))
+    assert hook.actions.v2.call.make("server.time").get_data()["result"] == 1
+    assert len(t.calls) == 3
+    stats = hook.get_http_client("v2").get_stats()
+    assert stats["retries"] == 2 and stats["failed_requests"] == 2 and stats["successful_requests"] == 1
+    assert stats["operating_stats"] == {"server.time": 0.5}
+    http = hook.get_http_client("v2")
+    assert http.restriction.retry_wait_ms(None, 0, "m", False) == 0.0
 
 
 def test_ajax_result_type(hook: B24Hook) -> None:

@@ -14,7 +14,6 @@ typedef struct {
     PyObject_HEAD
     struct mod_state *state; /* borrowed: the type keeps the module alive */
     struct b24_http *http;   /* owned reference; NULL only if init failed */
-    struct b24_pipeline pipeline;
     PyObject *verify;        /* owned: True, False or str */
     PyObject *headers;       /* owned: dict str -> str (caller headers) */
     double timeout;          /* seconds, > 0 */
@@ -192,7 +191,6 @@ transport_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->state = PyType_GetModuleState(type);
     self->verify = verify_obj;
     self->timeout = timeout;
-    b24_pipeline_init(&self->pipeline);
     self->headers = copy_headers(headers);
     if (self->headers == NULL)
         goto fail;
@@ -397,71 +395,62 @@ fail:
     return NULL;
 }
 
-static PyObject *
-transport_perform(TransportObject *self, PyObject *const *args,
-                  Py_ssize_t nargs, PyObject *kwnames)
+/* Phase 1 of a call (GIL held): body, URL and headers into `req`.
+ * 0, or -1 with an exception set. */
+static int
+build_request(TransportObject *self, PyObject *method_obj, PyObject *params,
+              PyObject *rid_obj, PyObject *ikey_obj, PyObject *timeout_obj,
+              struct b24_request *req)
 {
-    static const char *const names[] = {"method", "params", "request_id",
-                                        "idempotency_key", "timeout"};
-    PyObject *a[5];
     struct mod_state *st = self->state;
-    struct b24_request req;
-    struct b24_outcome out;
     struct b24_header_ref *hrefs = NULL;
     struct b24_error err;
-    struct b24_http *http = NULL;
     const char *method, *rid, *ikey = NULL;
     Py_ssize_t mlen, nh = 0;
     double timeout = self->timeout;
-    PyObject *params, *result = NULL, *hitems = NULL;
+    PyObject *hitems = NULL;
     enum b24_status rc;
+    int ret = -1;
 
-    if (parse_fast("perform", args, nargs, kwnames, names, 5, 3, 3, a) < 0)
-        return NULL;
-    if (!PyUnicode_Check(a[0]) || !PyUnicode_Check(a[2])) {
+    if (!PyUnicode_Check(method_obj) || !PyUnicode_Check(rid_obj)) {
         PyErr_SetString(PyExc_TypeError,
                         "method and request_id must be str");
-        return NULL;
+        return -1;
     }
-    if (a[3] != NULL && a[3] != Py_None && !PyUnicode_Check(a[3])) {
+    if (ikey_obj != NULL && ikey_obj != Py_None && !PyUnicode_Check(ikey_obj)) {
         PyErr_SetString(PyExc_TypeError, "idempotency_key must be str");
-        return NULL;
+        return -1;
     }
-    if (a[4] != NULL && a[4] != Py_None) {
-        timeout = PyFloat_AsDouble(a[4]);
+    if (timeout_obj != NULL && timeout_obj != Py_None) {
+        timeout = PyFloat_AsDouble(timeout_obj);
         if (timeout == -1.0 && PyErr_Occurred())
-            return NULL;
+            return -1;
         if (check_timeout(timeout) < 0)
-            return NULL;
+            return -1;
     }
     if (self->http == NULL || b24_http_closed(self->http)) {
         PyErr_SetString(st->closed_error, "the transport is closed");
-        return NULL;
+        return -1;
     }
-    method = PyUnicode_AsUTF8AndSize(a[0], &mlen);
+    method = PyUnicode_AsUTF8AndSize(method_obj, &mlen);
     if (method == NULL)
-        return NULL;
-    rid = PyUnicode_AsUTF8(a[2]);
+        return -1;
+    rid = PyUnicode_AsUTF8(rid_obj);
     if (rid == NULL)
-        return NULL;
-    if (a[3] != NULL && a[3] != Py_None &&
-        (ikey = PyUnicode_AsUTF8(a[3])) == NULL)
-        return NULL;
-
-    b24_request_init(&req);
-    b24_outcome_init(&out);
+        return -1;
+    if (ikey_obj != NULL && ikey_obj != Py_None &&
+        (ikey = PyUnicode_AsUTF8(ikey_obj)) == NULL)
+        return -1;
     memset(&err, 0, sizeof(err));
 
-    /* Phase 1 (GIL held): body, URL, headers. */
-    params = a[1];
     if (params == Py_None) {
-        if (b24_buf_appends(&req.body, "{}") != B24_OK) {
+        if (b24_buf_appends(&req->body, "{}") != B24_OK) {
             PyErr_NoMemory();
             goto done;
         }
     } else if (PyDict_Check(params) || PyList_Check(params) ||
                PyTuple_Check(params)) {
-        if (conv_encode(st, params, &req.body,
+        if (conv_encode(st, params, &req->body,
                         CONV_LIST_AS_OBJECT | CONV_DROP_DATA_START) < 0)
             goto done;
     } else {
@@ -470,7 +459,7 @@ transport_perform(TransportObject *self, PyObject *const *args,
                      Py_TYPE(params)->tp_name);
         goto done;
     }
-    if (b24_url_build_call(&req.url, b24_http_base_url(self->http), method,
+    if (b24_url_build_call(&req->url, b24_http_base_url(self->http), method,
                            (size_t)mlen, rid, self->sdk_version,
                            self->sdk_type) != B24_OK) {
         PyErr_NoMemory();
@@ -495,7 +484,7 @@ transport_perform(TransportObject *self, PyObject *const *args,
                 goto done;
         }
     }
-    rc = b24_request_set_headers(&req, self->user_agent, hrefs, (size_t)nh,
+    rc = b24_request_set_headers(req, self->user_agent, hrefs, (size_t)nh,
                                  ikey, &err);
     if (rc != B24_OK) {
         if (rc == B24_E_NOMEM)
@@ -504,16 +493,42 @@ transport_perform(TransportObject *self, PyObject *const *args,
             PyErr_SetString(PyExc_ValueError, err.message);
         goto done;
     }
-    req.timeout_ms = (long)ceil(timeout * 1000.0);
-    if (req.timeout_ms < 1)
-        req.timeout_ms = 1;
+    req->timeout_ms = (long)ceil(timeout * 1000.0);
+    if (req->timeout_ms < 1)
+        req->timeout_ms = 1;
+    ret = 0;
+done:
+    Py_XDECREF(hitems);
+    PyMem_Free(hrefs);
+    return ret;
+}
+
+static PyObject *
+transport_perform(TransportObject *self, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"method", "params", "request_id",
+                                        "idempotency_key", "timeout"};
+    PyObject *a[5];
+    struct b24_request req;
+    struct b24_outcome out;
+    struct b24_http *http = NULL;
+    PyObject *result = NULL;
+    enum b24_status rc;
+
+    if (parse_fast("perform", args, nargs, kwnames, names, 5, 3, 3, a) < 0)
+        return NULL;
+    b24_request_init(&req);
+    b24_outcome_init(&out);
+    if (build_request(self, a[0], a[1], a[2], a[3], a[4], &req) < 0)
+        goto done;
 
     /* Phase 2 (GIL released): the exchange and the JSON parse.  Our own
      * reference keeps the core client alive if close() runs meanwhile. */
     http = self->http;
     b24_http_incref(http);
     Py_BEGIN_ALLOW_THREADS
-    rc = b24_pipeline_run(&self->pipeline, http, &req, &out);
+    rc = b24_http_perform(http, &req, &out);
     Py_END_ALLOW_THREADS
     b24_http_decref(http);
     if (rc == B24_E_NOMEM) {
@@ -526,14 +541,841 @@ transport_perform(TransportObject *self, PyObject *const *args,
         goto done;
     }
     /* Phase 3 (GIL held): convert. */
-    result = build_outcome(st, &out);
+    result = build_outcome(self->state, &out);
 done:
-    Py_XDECREF(hitems);
-    PyMem_Free(hrefs);
     b24_request_clear(&req);
     b24_outcome_clear(&out);
     return result;
 }
+
+/* ---- Limiter: the restriction manager of one transport (b24_limiter) -- */
+
+typedef struct {
+    PyObject_HEAD
+    struct b24_limiter *lim; /* owned */
+} LimiterObject;
+
+static void limiter_tp_dealloc(LimiterObject *self);
+
+static int
+is_limiter(PyObject *o)
+{
+    return Py_TYPE(o)->tp_dealloc == (destructor)limiter_tp_dealloc;
+}
+
+/* Number `key` of mapping `sec` into *out (absent/None: unchanged). */
+static int
+cfg_num(PyObject *sec, const char *key, double *out)
+{
+    PyObject *v;
+    double d;
+    if (sec == NULL || !PyDict_Check(sec))
+        return 0;
+    v = PyDict_GetItemString(sec, key);
+    if (v == NULL || v == Py_None)
+        return 0;
+    d = PyFloat_AsDouble(v);
+    if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "restriction param %s must be a number",
+                     key);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int
+cfg_bool(PyObject *sec, const char *key, int *out)
+{
+    PyObject *v;
+    int b;
+    if (sec == NULL || !PyDict_Check(sec))
+        return 0;
+    v = PyDict_GetItemString(sec, key);
+    if (v == NULL || v == Py_None)
+        return 0;
+    b = PyObject_IsTrue(v);
+    if (b < 0)
+        return -1;
+    *out = b;
+    return 0;
+}
+
+/* A list of str as a PyMem array of borrowed UTF-8 pointers; `*hold`
+ * keeps the items alive. */
+static int
+cfg_codes(PyObject *params, const char *key, const char ***out, size_t *n,
+          PyObject **hold)
+{
+    PyObject *v = PyDict_GetItemString(params, key), *fast;
+    Py_ssize_t i, len;
+    *out = NULL;
+    *n = 0;
+    *hold = NULL;
+    if (v == NULL || v == Py_None)
+        return 0;
+    fast = PySequence_Fast(v, "error code lists must be sequences of str");
+    if (fast == NULL)
+        return -1;
+    len = PySequence_Fast_GET_SIZE(fast);
+    if (len > 0) {
+        *out = PyMem_Calloc((size_t)len, sizeof(**out));
+        if (*out == NULL) {
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    for (i = 0; i < len; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(fast, i);
+        const char *c = PyUnicode_Check(it) ? PyUnicode_AsUTF8(it) : NULL;
+        if (c == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "error codes must be str");
+            PyMem_Free(*out);
+            *out = NULL;
+            Py_DECREF(fast);
+            return -1;
+        }
+        (*out)[i] = c;
+    }
+    *n = (size_t)len;
+    *hold = fast;
+    return 0;
+}
+
+/* Apply a (filled) RestrictionParams dict: new limiter when *lim is NULL,
+ * else configure.  0 or -1 with an exception. */
+static int
+apply_params(PyObject *params, struct b24_limiter **lim)
+{
+    struct b24_limits_config c;
+    struct b24_error err;
+    PyObject *rate, *op, *ad, *v, *hh = NULL, *hs = NULL;
+    const char **hard = NULL, **soft = NULL;
+    double d;
+    int ret = -1;
+
+    b24_limits_config_default(&c);
+    memset(&err, 0, sizeof(err));
+    if (params != NULL && params != Py_None) {
+        if (!PyDict_Check(params)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "restriction params must be a dict");
+            return -1;
+        }
+        rate = PyDict_GetItemString(params, "rate_limit");
+        op = PyDict_GetItemString(params, "operating_limit");
+        ad = PyDict_GetItemString(params, "adaptive_config");
+        if (cfg_num(rate, "burst_limit", &c.burst_limit) ||
+            cfg_num(rate, "drain_rate", &c.drain_rate) ||
+            cfg_bool(rate, "adaptive_enabled", &c.rate_adaptive) ||
+            cfg_num(op, "window_ms", &c.window_ms) ||
+            cfg_num(op, "limit_ms", &c.limit_ms) ||
+            cfg_num(op, "heavy_percent", &c.heavy_percent) ||
+            cfg_bool(ad, "enabled", &c.adaptive_enabled) ||
+            cfg_num(ad, "threshold_percent", &c.threshold_percent) ||
+            cfg_num(ad, "coefficient", &c.coefficient) ||
+            cfg_num(ad, "max_delay", &c.max_delay) ||
+            cfg_num(params, "retry_delay", &c.retry_delay))
+            return -1;
+        d = c.max_retries;
+        if (cfg_num(params, "max_retries", &d))
+            return -1;
+        c.max_retries = d > 1e6 ? 1000000 : (d < -1e6 ? -1000000 : (int)d);
+        v = PyDict_GetItemString(params, "retry_on_network_error");
+        if (v != NULL && v != Py_None) {
+            if (PyUnicode_Check(v)) {
+                if (PyUnicode_CompareWithASCIIString(v, "always") != 0) {
+                    PyErr_SetString(PyExc_ValueError,
+                                    "retry_on_network_error must be True, "
+                                    "False or \"always\"");
+                    return -1;
+                }
+                c.net_retry = B24_NET_RETRY_ALWAYS;
+            } else {
+                int b = PyObject_IsTrue(v);
+                if (b < 0)
+                    return -1;
+                c.net_retry = b ? B24_NET_RETRY_SAFE : B24_NET_RETRY_NEVER;
+            }
+        }
+        if (cfg_codes(params, "hard_error_codes", &hard, &c.nhard, &hh) ||
+            cfg_codes(params, "soft_error_codes", &soft, &c.nsoft, &hs))
+            goto done;
+        c.hard_codes = hard;
+        c.soft_codes = soft;
+    }
+    if (*lim == NULL) {
+        *lim = b24_limiter_new(&c, NULL, NULL, NULL, NULL, &err);
+        if (*lim == NULL) {
+            PyErr_SetString(err.status == B24_E_NOMEM ? PyExc_MemoryError
+                                                      : PyExc_ValueError,
+                            err.message);
+            goto done;
+        }
+    } else if (b24_limiter_configure(*lim, &c, &err) != B24_OK) {
+        PyErr_SetString(err.status == B24_E_NOMEM ? PyExc_MemoryError
+                                                  : PyExc_ValueError,
+                        err.message);
+        goto done;
+    }
+    ret = 0;
+done:
+    PyMem_Free(hard);
+    PyMem_Free(soft);
+    Py_XDECREF(hh);
+    Py_XDECREF(hs);
+    return ret;
+}
+
+static PyObject *
+limiter_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"params", NULL};
+    PyObject *params = Py_None;
+    LimiterObject *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Limiter", kwlist,
+                                     &params))
+        return NULL;
+    self = (LimiterObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (apply_params(params, &self->lim) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void
+limiter_tp_dealloc(LimiterObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    b24_limiter_free(self->lim);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+limiter_configure(LimiterObject *self, PyObject *params)
+{
+    if (apply_params(params, &self->lim) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+limiter_is_hard(LimiterObject *self, PyObject *code)
+{
+    const char *c = PyUnicode_Check(code) ? PyUnicode_AsUTF8(code) : NULL;
+    if (c == NULL) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(b24_limiter_is_hard(self->lim, c));
+}
+
+static PyObject *
+limiter_is_soft(LimiterObject *self, PyObject *code)
+{
+    const char *c = PyUnicode_Check(code) ? PyUnicode_AsUTF8(code) : NULL;
+    if (c == NULL) {
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(b24_limiter_is_soft(self->lim, c));
+}
+
+static PyObject *
+limiter_reserve(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble(b24_limiter_reserve(self->lim));
+}
+
+/* batch_methods (None or a sequence of str) -> names; *hold keeps them. */
+static int
+batch_names(PyObject *obj, struct b24_call_methods *bm, PyObject **hold)
+{
+    const char **names;
+    PyObject *fast;
+    Py_ssize_t i, n;
+    bm->names = NULL;
+    bm->n = 0;
+    *hold = NULL;
+    if (obj == NULL || obj == Py_None)
+        return 0;
+    fast = PySequence_Fast(obj, "batch_methods must be a sequence of str");
+    if (fast == NULL)
+        return -1;
+    n = PySequence_Fast_GET_SIZE(fast);
+    names = PyMem_Calloc((size_t)n + 1, sizeof(*names));
+    if (names == NULL) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *it = PySequence_Fast_GET_ITEM(fast, i);
+        names[i] = PyUnicode_Check(it) ? PyUnicode_AsUTF8(it) : NULL;
+        if (names[i] == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError,
+                                "batch_methods must be a sequence of str");
+            PyMem_Free(names);
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    bm->names = names;
+    bm->n = (size_t)n;
+    *hold = fast;
+    return 0;
+}
+
+static void
+batch_names_free(struct b24_call_methods *bm, PyObject *hold)
+{
+    PyMem_Free((void *)bm->names);
+    Py_XDECREF(hold);
+}
+
+static PyObject *
+limiter_operating_wait(LimiterObject *self, PyObject *args)
+{
+    const char *method;
+    PyObject *bobj = Py_None, *hold;
+    struct b24_call_methods bm;
+    enum b24_gate g;
+    double w;
+    if (!PyArg_ParseTuple(args, "s|O:operating_wait", &method, &bobj))
+        return NULL;
+    if (batch_names(bobj, &bm, &hold) < 0)
+        return NULL;
+    w = b24_limiter_operating_wait(self->lim, method, &bm, &g);
+    batch_names_free(&bm, hold);
+    return Py_BuildValue("(ds)", w, b24_gate_title(g));
+}
+
+/* time dict -> record_success; returns (restored, heavy) */
+static int
+feed_time(struct b24_limiter *lim, const char *name, PyObject *t,
+          int *restored, int *heavy)
+{
+    PyObject *op, *ra;
+    double o = 0, r = 0;
+    int hop = 0, hra = 0;
+    *restored = *heavy = 0;
+    if (t == NULL || !PyDict_Check(t))
+        return 0;
+    op = PyDict_GetItemString(t, "operating");
+    ra = PyDict_GetItemString(t, "operating_reset_at");
+    if (op != NULL && (PyFloat_Check(op) || PyLong_Check(op)) &&
+        !PyBool_Check(op)) {
+        o = PyFloat_AsDouble(op);
+        if (o == -1.0 && PyErr_Occurred())
+            return -1;
+        hop = 1;
+    }
+    if (ra != NULL && (PyFloat_Check(ra) || PyLong_Check(ra)) &&
+        !PyBool_Check(ra)) {
+        r = PyFloat_AsDouble(ra);
+        if (r == -1.0 && PyErr_Occurred())
+            return -1;
+        hra = 1;
+    }
+    b24_limiter_record_success(lim, name, hop, o, hra, r, restored, heavy);
+    return 0;
+}
+
+static PyObject *
+limiter_record_success(LimiterObject *self, PyObject *args)
+{
+    const char *method;
+    PyObject *t;
+    int restored, heavy;
+    if (!PyArg_ParseTuple(args, "sO:record_success", &method, &t))
+        return NULL;
+    if (feed_time(self->lim, method, t, &restored, &heavy) < 0)
+        return NULL;
+    return Py_BuildValue("(OO)", restored ? Py_True : Py_False,
+                         heavy ? Py_True : Py_False);
+}
+
+static const char *
+reason_name(int r)
+{
+    switch (r) {
+    case B24_RETRY_RATE:
+        return "rate";
+    case B24_RETRY_OPERATING:
+        return "operating";
+    case B24_RETRY_CLIENT_ERROR:
+        return "client_error";
+    case B24_RETRY_HARD_OR_SOFT:
+        return "hard";
+    case B24_RETRY_UNSAFE_WRITE:
+        return "unsafe_write";
+    default:
+        return "backoff";
+    }
+}
+
+static PyObject *
+limiter_retry_wait(LimiterObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"status", "code", "message", "attempt",
+                             "method", "is_write", "idempotent",
+                             "maybe_sent", "batch_methods", NULL};
+    struct b24_retry_input in;
+    struct b24_retry_decision d;
+    struct b24_call_methods bm;
+    PyObject *bobj = Py_None, *hold;
+    const char *code = NULL, *msg = NULL;
+    unsigned int attempt;
+    long status;
+    memset(&in, 0, sizeof(in));
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "lzzIs|pppO:retry_wait",
+                                     kwlist, &status, &code, &msg, &attempt,
+                                     &in.method, &in.is_write,
+                                     &in.idempotent, &in.maybe_sent, &bobj))
+        return NULL;
+    if (batch_names(bobj, &bm, &hold) < 0)
+        return NULL;
+    in.status = status;
+    in.code = code ? code : "";
+    in.message = msg;
+    in.attempt = attempt;
+    in.batch = &bm;
+    b24_retry_decide(self->lim, &in, &d);
+    batch_names_free(&bm, hold);
+    return Py_BuildValue("(dsO)", d.wait_ms, reason_name((int)d.reason),
+                         d.rate_lowered ? Py_True : Py_False);
+}
+
+static PyObject *
+limiter_note_attempt(LimiterObject *self, PyObject *args)
+{
+    const char *method, *msg = NULL;
+    int ok;
+    double elapsed;
+    if (!PyArg_ParseTuple(args, "spzd:note_attempt", &method, &ok, &msg,
+                          &elapsed))
+        return NULL;
+    b24_metrics_attempt(self->lim, method, ok, msg, elapsed);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+limiter_note_limit_hit(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    b24_metrics_limit_hit(self->lim);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+limiter_note_retry(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    b24_metrics_retry(self->lim);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+limiter_reset(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    b24_limiter_reset(self->lim);
+    Py_RETURN_NONE;
+}
+
+static int
+dict_set_num(PyObject *d, const char *k, double v, int as_int)
+{
+    PyObject *o = as_int ? PyLong_FromDouble(v) : PyFloat_FromDouble(v);
+    int rc = o ? PyDict_SetItemString(d, k, o) : -1;
+    Py_XDECREF(o);
+    return rc;
+}
+
+/* Integral values as int, others as float (JS numbers). */
+static int
+dict_set_js(PyObject *d, const char *k, double v)
+{
+    return dict_set_num(d, k, v, v == floor(v) && fabs(v) < 9e15);
+}
+
+static PyObject *
+limiter_stats(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    struct b24_limiter_stats s;
+    PyObject *d = NULL, *sub = NULL, *lst = NULL;
+    size_t i;
+    if (b24_limiter_stats(self->lim, &s) != B24_OK)
+        return PyErr_NoMemory();
+    d = PyDict_New();
+    if (d == NULL)
+        goto fail;
+#define NUM(k_, v_)                                                       \
+    if (dict_set_js(d, k_, v_) < 0)                                       \
+        goto fail;
+    NUM("retries", s.retries)
+    NUM("consecutive_errors", s.consecutive_errors)
+    NUM("limit_hits", s.limit_hits)
+    if (dict_set_num(d, "tokens", s.tokens, 0) < 0)
+        goto fail;
+    NUM("burst_limit", s.burst_limit)
+    NUM("original_burst_limit", s.original_burst_limit)
+    NUM("drain_rate", s.drain_rate)
+    NUM("original_drain_rate", s.original_drain_rate)
+    if (dict_set_num(d, "refill_interval_ms", s.refill_interval_ms, 0) < 0)
+        goto fail;
+    NUM("last_refill", floor(s.last_refill))
+    NUM("pending_requests", s.pending_requests)
+    NUM("recent_errors", s.recent_errors)
+    NUM("recent_successes", s.recent_successes)
+    NUM("adaptive_delays", s.adaptive_delays)
+    NUM("total_adaptive_delay", s.total_adaptive_delay)
+    NUM("adaptive_delay_avg", s.adaptive_delay_avg)
+    NUM("heavy_request_count", s.heavy_request_count)
+    NUM("total_requests", s.total_requests)
+    NUM("successful_requests", s.successful_requests)
+    NUM("failed_requests", s.failed_requests)
+    if (dict_set_num(d, "total_duration", s.total_duration, 0) < 0)
+        goto fail;
+#undef NUM
+    sub = PyDict_New();
+    if (sub == NULL)
+        goto fail;
+    for (i = 0; i < s.noperating; i++)
+        if (dict_set_num(sub, s.operating[i].method, s.operating[i].count,
+                         0) < 0)
+            goto fail;
+    if (PyDict_SetItemString(d, "operating_stats", sub) < 0)
+        goto fail;
+    Py_CLEAR(sub);
+    sub = PyDict_New();
+    if (sub == NULL)
+        goto fail;
+    for (i = 0; i < s.nerror_counts; i++)
+        if (dict_set_num(sub, s.error_counts[i].method,
+                         s.error_counts[i].count, 1) < 0)
+            goto fail;
+    if (PyDict_SetItemString(d, "error_counts", sub) < 0)
+        goto fail;
+    Py_CLEAR(sub);
+    sub = PyDict_New();
+    if (sub == NULL)
+        goto fail;
+    for (i = 0; i < s.nby_method; i++) {
+        PyObject *e = Py_BuildValue("{s:n,s:d}", "count",
+                                    (Py_ssize_t)s.by_method[i].count,
+                                    "total_duration",
+                                    s.by_method[i].total_duration);
+        int rc = e ? PyDict_SetItemString(sub, s.by_method[i].method, e)
+                   : -1;
+        Py_XDECREF(e);
+        if (rc < 0)
+            goto fail;
+    }
+    if (PyDict_SetItemString(d, "by_method", sub) < 0)
+        goto fail;
+    Py_CLEAR(sub);
+    lst = PyList_New(0);
+    if (lst == NULL)
+        goto fail;
+    for (i = 0; i < s.nlast_errors; i++) {
+        PyObject *e = Py_BuildValue(
+            "{s:s,s:N,s:L}", "method", s.last_errors[i].method, "error",
+            PyUnicode_DecodeUTF8(s.last_errors[i].error,
+                                 (Py_ssize_t)strlen(s.last_errors[i].error),
+                                 "replace"),
+            "timestamp", (long long)s.last_errors[i].timestamp);
+        int rc = e ? PyList_Append(lst, e) : -1;
+        Py_XDECREF(e);
+        if (rc < 0)
+            goto fail;
+    }
+    if (PyDict_SetItemString(d, "last_errors", lst) < 0)
+        goto fail;
+    Py_DECREF(lst);
+    b24_limiter_stats_clear(&s);
+    return d;
+fail:
+    Py_XDECREF(sub);
+    Py_XDECREF(lst);
+    Py_XDECREF(d);
+    b24_limiter_stats_clear(&s);
+    return NULL;
+}
+
+static PyObject *
+limiter_get_max_retries(LimiterObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(b24_limiter_max_retries(self->lim));
+}
+
+static PyMethodDef limiter_methods[] = {
+    {"configure", (PyCFunction)limiter_configure, METH_O,
+     "configure($self, params, /)\n--\n\nReplace the configuration (a "
+     "filled RestrictionParams dict); keeps the state, clears the rate "
+     "histories."},
+    {"is_hard", (PyCFunction)limiter_is_hard, METH_O,
+     "is_hard($self, code, /)\n--\n\n"},
+    {"is_soft", (PyCFunction)limiter_is_soft, METH_O,
+     "is_soft($self, code, /)\n--\n\n"},
+    {"reserve", (PyCFunction)limiter_reserve, METH_NOARGS,
+     "reserve($self, /)\n--\n\nRate gate: 0 (token taken) or ms to wait."},
+    {"operating_wait", (PyCFunction)limiter_operating_wait, METH_VARARGS,
+     "operating_wait($self, method, batch_methods=None, /)\n--\n\n"
+     "(ms, limiter title): operating gate, else the adaptive delay."},
+    {"record_success", (PyCFunction)limiter_record_success, METH_VARARGS,
+     "record_success($self, method, time, /)\n--\n\nFeed a successful "
+     "answer's time dict; returns (rates_restored, heavy)."},
+    {"retry_wait", (PyCFunction)(void (*)(void))limiter_retry_wait,
+     METH_VARARGS | METH_KEYWORDS,
+     "retry_wait($self, status, code, message, attempt, method, is_write="
+     "False, idempotent=False, maybe_sent=False, batch_methods=None)\n--\n\n"
+     "(ms, reason, rate_lowered): the §9.5 policy; 0 ms = stop."},
+    {"note_attempt", (PyCFunction)limiter_note_attempt, METH_VARARGS,
+     "note_attempt($self, method, ok, message, elapsed_ms, /)\n--\n\n"},
+    {"note_limit_hit", (PyCFunction)limiter_note_limit_hit, METH_NOARGS,
+     "note_limit_hit($self, /)\n--\n\n"},
+    {"note_retry", (PyCFunction)limiter_note_retry, METH_NOARGS,
+     "note_retry($self, /)\n--\n\n"},
+    {"stats", (PyCFunction)limiter_stats, METH_NOARGS,
+     "stats($self, /)\n--\n\nEvery key of spec §9.6."},
+    {"reset", (PyCFunction)limiter_reset, METH_NOARGS,
+     "reset($self, /)\n--\n\nZero the metrics and all limiter state."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef limiter_getset[] = {
+    {"max_retries", (getter)limiter_get_max_retries, NULL,
+     "Attempts per call (the current configuration).", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot limiter_slots[] = {
+    {Py_tp_doc, "Limiter(params=None)\n--\n\nThe restriction manager of one "
+                "transport (rate, operating, adaptive, retry, metrics); "
+                "thread-safe, state in C."},
+    {Py_tp_new, limiter_tp_new},
+    {Py_tp_dealloc, limiter_tp_dealloc},
+    {Py_tp_methods, limiter_methods},
+    {Py_tp_getset, limiter_getset},
+    {0, NULL}};
+
+static PyType_Spec limiter_spec = {
+    .name = "b24hook._core.Limiter",
+    .basicsize = sizeof(LimiterObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = limiter_slots,
+};
+
+/* ---- call: the whole §5 loop with the GIL released ---------------------- */
+
+struct call_ctx {
+    PyThreadState *ts;   /* saved thread state while the GIL is released */
+    PyObject *on_event;  /* borrowed, or NULL */
+    struct mod_state *st;
+    int main_thread;
+    int stop;
+    double last_check;
+    PyObject *et, *ev, *etb; /* the exception that stopped the call */
+};
+
+static void
+ctx_stash(struct call_ctx *c)
+{
+    if (c->et == NULL)
+        PyErr_Fetch(&c->et, &c->ev, &c->etb);
+    else
+        PyErr_Clear();
+    c->stop = 1;
+}
+
+static int
+ctx_interrupted(void *vctx)
+{
+    struct call_ctx *c = vctx;
+    double t;
+    if (c->stop)
+        return 1;
+    if (!c->main_thread)
+        return 0;
+    t = b24_clock_mono_ms(NULL);
+    if (t - c->last_check < 20)
+        return 0;
+    c->last_check = t;
+    PyEval_RestoreThread(c->ts);
+    if (PyErr_CheckSignals() < 0)
+        ctx_stash(c);
+    c->ts = PyEval_SaveThread();
+    return c->stop;
+}
+
+static const char *
+event_name(enum b24_event_kind k)
+{
+    switch (k) {
+    case B24_EV_ATTEMPT: return "attempt";
+    case B24_EV_BLOCKED: return "blocked";
+    case B24_EV_POST_SEND: return "send";
+    case B24_EV_RESPONSE: return "response";
+    case B24_EV_SUCCESS: return "success";
+    case B24_EV_CATCH: return "catch";
+    case B24_EV_FAILED: return "failed";
+    case B24_EV_DECIDED: return "decided";
+    case B24_EV_RATE_LOWERED: return "rate_lowered";
+    case B24_EV_RATE_RESTORED: return "rate_restored";
+    case B24_EV_HEAVY: return "heavy";
+    case B24_EV_WAIT: return "wait";
+    case B24_EV_AUTH_ERROR: return "auth_error";
+    case B24_EV_AUTH_REFRESH: return "auth_refresh";
+    case B24_EV_EXHAUSTED: return "exhausted";
+    }
+    return "unknown";
+}
+
+static PyObject *
+event_dict(const struct b24_event *ev)
+{
+    const struct b24_outcome *o = ev->outcome;
+    PyObject *d = Py_BuildValue(
+        "{s:s,s:I,s:I,s:d,s:k,s:s,s:s,s:d}", "method", ev->method,
+        "attempt", ev->attempt, "max", ev->max_attempts, "wait", ev->wait_ms,
+        "count", ev->count, "limiter", b24_gate_title(ev->gate), "reason",
+        ev->kind == B24_EV_DECIDED ? reason_name(ev->reason) : "",
+        "duration", ev->duration_ms);
+    if (d == NULL || o == NULL)
+        return d;
+    {
+        PyObject *v = Py_BuildValue("{s:l,s:N,s:N}", "status", o->status,
+                                    "code", text_or_none(o->code), "message",
+                                    text_or_none(o->message));
+        if (v == NULL || PyDict_Update(d, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    if (ev->kind == B24_EV_RESPONSE || ev->kind == B24_EV_CATCH) {
+        PyObject *a = o->answer ? conv_decode(o->answer) : Py_NewRef(Py_None);
+        if (a == NULL) {
+            PyErr_Clear();
+            a = Py_NewRef(Py_None);
+        }
+        if (PyDict_SetItemString(d, "answer", a) < 0) {
+            Py_DECREF(a);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(a);
+    }
+    return d;
+}
+
+static void
+ctx_event(void *vctx, const struct b24_event *ev)
+{
+    struct call_ctx *c = vctx;
+    PyObject *d, *r = NULL;
+    if (c->on_event == NULL || c->stop)
+        return;
+    PyEval_RestoreThread(c->ts);
+    d = event_dict(ev);
+    if (d != NULL) {
+        r = PyObject_CallFunction(c->on_event, "sO", event_name(ev->kind), d);
+        Py_DECREF(d);
+    }
+    if (r == NULL) {
+        /* logging is fire-and-forget; only a KeyboardInterrupt (or another
+         * BaseException) raised while Python ran stops the call */
+        if (PyErr_ExceptionMatches(PyExc_Exception))
+            PyErr_Clear();
+        else
+            ctx_stash(c);
+    }
+    Py_XDECREF(r);
+    c->ts = PyEval_SaveThread();
+}
+
+static PyObject *
+transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    static const char *const names[] = {
+        "method", "params", "request_id", "limiter", "idempotency_key",
+        "is_write", "batch_methods", "on_event", "timeout"};
+    PyObject *a[9], *hold = NULL, *result = NULL;
+    struct b24_request req;
+    struct b24_outcome out;
+    struct b24_pipeline p;
+    struct call_ctx ctx;
+    struct b24_http *http;
+    enum b24_status rc;
+    int is_write = 0;
+
+    if (parse_fast("call", args, nargs, kwnames, names, 9, 3, 3, a) < 0)
+        return NULL;
+    if (a[3] == NULL || !is_limiter(a[3])) {
+        PyErr_SetString(PyExc_TypeError, "call() requires limiter=Limiter");
+        return NULL;
+    }
+    if (a[5] != NULL && (is_write = PyObject_IsTrue(a[5])) < 0)
+        return NULL;
+    if (a[7] != NULL && a[7] != Py_None && !PyCallable_Check(a[7])) {
+        PyErr_SetString(PyExc_TypeError, "on_event must be callable");
+        return NULL;
+    }
+    b24_request_init(&req);
+    b24_outcome_init(&out);
+    b24_pipeline_init(&p);
+    memset(&ctx, 0, sizeof(ctx));
+    if (build_request(self, a[0], a[1], a[2], a[4], a[8], &req) < 0)
+        goto done;
+    if (batch_names(a[6], &p.batch, &hold) < 0)
+        goto done;
+    p.method = PyUnicode_AsUTF8(a[0]); /* checked by build_request */
+    p.limiter = ((LimiterObject *)a[3])->lim;
+    p.is_write = is_write;
+    p.idempotent = a[4] != NULL && a[4] != Py_None;
+    p.on_event = ctx_event;
+    p.interrupted = ctx_interrupted;
+    p.ctx = &ctx;
+    ctx.on_event = (a[7] != NULL && a[7] != Py_None) ? a[7] : NULL;
+    ctx.st = self->state;
+    ctx.main_thread = _PyOS_IsMainThread();
+    ctx.last_check = -1e18;
+
+    http = self->http;
+    b24_http_incref(http);
+    ctx.ts = PyEval_SaveThread();
+    rc = b24_pipeline_run(&p, http, &req, &out);
+    PyEval_RestoreThread(ctx.ts);
+    b24_http_decref(http);
+    if (ctx.stop) {
+        if (ctx.et != NULL)
+            PyErr_Restore(ctx.et, ctx.ev, ctx.etb);
+        else
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        goto done;
+    }
+    if (rc == B24_E_NOMEM) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (rc != B24_OK) {
+        PyErr_Format(PyExc_RuntimeError, "transport failure (%s)",
+                     b24_status_name(rc));
+        goto done;
+    }
+    result = build_outcome(self->state, &out);
+done:
+    batch_names_free(&p.batch, hold);
+    b24_request_clear(&req);
+    b24_outcome_clear(&out);
+    return result;
+}
+
 
 static PyObject *
 transport_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
@@ -647,6 +1489,12 @@ static PyMethodDef transport_methods[] = {
      "POST one call and return an Outcome; never raises for network "
      "errors.\nRaises ParamsError before any I/O, ClosedError after "
      "close()."},
+    {"call", (PyCFunction)(void (*)(void))transport_call,
+     METH_FASTCALL | METH_KEYWORDS,
+     "call($self, method, params, request_id, *, limiter, idempotency_key="
+     "None, is_write=False, batch_methods=None, on_event=None, timeout=None)"
+     "\n--\n\nThe whole call pipeline of spec §5 (gates, POST, retries) "
+     "with the GIL released; returns the final Outcome."},
     {"close", (PyCFunction)transport_close, METH_NOARGS,
      "close($self, /)\n--\n\nRelease handles and connections. Idempotent."},
     {"__enter__", (PyCFunction)transport_enter, METH_NOARGS,
@@ -683,5 +1531,15 @@ transport_register(PyObject *module, struct mod_state *st)
         module, &transport_spec, NULL);
     if (st->transport_type == NULL)
         return -1;
-    return PyModule_AddType(module, st->transport_type);
+    if (PyModule_AddType(module, st->transport_type) < 0)
+        return -1;
+    {
+        PyObject *lt = PyType_FromModuleAndSpec(module, &limiter_spec, NULL);
+        int rc;
+        if (lt == NULL)
+            return -1;
+        rc = PyModule_AddType(module, (PyTypeObject *)lt);
+        Py_DECREF(lt);
+        return rc;
+    }
 }
