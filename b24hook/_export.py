@@ -2,9 +2,17 @@
 
 One HTTP request carries a batch of up to 50 commands ``p0..p49``; command
 ``p0`` filters ``>ID`` with the known cursor, command ``pk`` with the
-reference ``$result[p{k-1}][<container>][49][<id>]`` (the last id of the
+reference ``0$result[p{k-1}][<container>][49][<id>]`` (the last id of the
 previous page), all with ``start=-1`` (no COUNT on the server). One request
 thus moves up to 2,500 rows.
+
+The leading ``0`` makes the reference *embedded* in a longer string, which
+the portal substitutes only with a scalar ("0" + "123" reads as 123). A
+whole-value reference whose ``[49]`` does not exist (a short or failed page)
+would be replaced by the deepest existing node -- a whole list or map pasted
+into the filter (portal.md §7.2; the emulator answers 500 for the batch);
+embedded, it stays literal text that reads as 0, so the junk command is a
+cheap, harmless page that is never read.
 
 Correctness guards (the C core's ``export_collect``):
 

@@ -129,7 +129,12 @@ enum b24_status
 b24_export_ref(struct b24_buf *out, const char *prev, const char *container,
                const char *id_key)
 {
-    enum b24_status rc = b24_buf_appends(out, "$result");
+    /* The leading 0 embeds the reference in a longer string: the portal then
+     * substitutes it only when it resolves to a scalar (the id), and leaves
+     * the literal text -- read as 0 -- when page `prev` was short or failed,
+     * instead of a whole-value reference that walks to the deepest existing
+     * node and pastes a list or map into the filter (portal.md §7.2). */
+    enum b24_status rc = b24_buf_appends(out, "0$result");
     const char *p = container, *dot;
     if (rc == B24_OK)
         rc = bracket(out, prev, strlen(prev));

@@ -53,7 +53,9 @@ size_t b24_export_shards(long long lo, long long hi, size_t want,
                          long long min_span, long long *bounds);
 
 /* Append the v2 batch reference to the last id of a full page of command
- * `prev`: `$result[<prev>][<container>...][49][<id_key>]`.  `container` is
+ * `prev`: `0$result[<prev>][<container>...][49][<id_key>]` (the leading 0
+ * makes it an embedded reference, substituted only by a scalar; "0123"
+ * reads as 123, an unresolved reference as 0).  `container` is
  * a dotted path ("items", "result.tasks") or NULL/"" for a bare list. */
 enum b24_status b24_export_ref(struct b24_buf *out, const char *prev,
                                const char *container, const char *id_key);

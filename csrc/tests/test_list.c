@@ -93,12 +93,12 @@ test_list(void)
 
     b24_buf_init(&out, 0);
     CHECK(b24_export_ref(&out, "p3", "items", "id") == B24_OK);
-    CHECK_STR(b24_buf_cstr(&out), "$result[p3][items][49][id]");
+    CHECK_STR(b24_buf_cstr(&out), "0$result[p3][items][49][id]");
     b24_buf_reset(&out);
     CHECK(b24_export_ref(&out, "p0", NULL, "ID") == B24_OK);
-    CHECK_STR(b24_buf_cstr(&out), "$result[p0][49][ID]");
+    CHECK_STR(b24_buf_cstr(&out), "0$result[p0][49][ID]");
     b24_buf_reset(&out);
     CHECK(b24_export_ref(&out, "p1", "result.tasks", "id") == B24_OK);
-    CHECK_STR(b24_buf_cstr(&out), "$result[p1][result][tasks][49][id]");
+    CHECK_STR(b24_buf_cstr(&out), "0$result[p1][result][tasks][49][id]");
     b24_buf_free(&out);
 }
