@@ -70,6 +70,24 @@ async function main () {
     try {
       const b24 = hookFor(op.url ?? input.url, op.restrictionParams ?? input.restrictionParams)
       const api = op.api ?? 'v2'
+      if (op.kind === 'callList' || op.kind === 'fetchList' || op.kind === 'batch') {
+        // list and batch actions: {ok, data, errors} (fetchList: the concatenated pages)
+        let res
+        if (op.kind === 'batch') {
+          res = await b24.actions[api].batch.make({ calls: op.calls, options: op.options ?? {} })
+        } else if (op.kind === 'fetchList') {
+          const rows = []
+          for await (const page of b24.actions[api].fetchList.make({ method: op.method, params: op.params ?? {}, idKey: op.idKey, customKeyForResult: op.customKeyForResult })) {
+            rows.push(...page)
+          }
+          writeOut(JSON.stringify({ ok: true, data: plain(rows), errors: [] }) + '\n')
+          continue
+        } else {
+          res = await b24.actions[api].callList.make({ method: op.method, params: op.params ?? {}, idKey: op.idKey, customKeyForResult: op.customKeyForResult })
+        }
+        writeOut(JSON.stringify({ ok: res.isSuccess, data: plain(res.getData()), errors: res.getErrorMessages() }) + '\n')
+        continue
+      }
       const res = await b24.actions[api].call.make({ method: op.method, params: op.params ?? {} })
       line = {
         ok: res.isSuccess,
