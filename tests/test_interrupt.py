@@ -59,3 +59,19 @@ def test_sigint_stops_a_waiting_call(mode: str) -> None:
     assert "INTERRUPTED" in out, (out, err)
     assert stopped < 0.5, stopped          # within a fraction of a second
     assert "interrupt-secret" not in out + err
+
+
+def test_outcome_alive_at_shutdown_tears_down_cleanly() -> None:
+    """An Outcome held by a cycle at exit used to print a SystemError from tp_clear."""
+    code = textwrap.dedent('''
+        from b24hook import _core
+        o = _core.Outcome((0, 200, None, None, None, False, 1.0, None, {}))
+        class C: pass
+        c = C(); c.self = c; c.o = o
+        t = _core.Transport("https://127.0.0.1:1/rest/1/x", "x", user_agent="u", sdk_type="t",
+                            sdk_version="v")
+        lim = _core.Limiter(None); c.t = t; c.lim = lim
+    ''')
+    proc = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

@@ -359,6 +359,14 @@ mod_exec(PyObject *module)
         PyModule_AddObjectRef(module, "ClosedError", st->closed_error) < 0)
         return -1;
     st->outcome_type = PyStructSequence_NewType(&outcome_desc);
+    /* One extra reference, never released: a structseq instance reads its
+     * field count from its type's dict when it is freed, and the cyclic GC
+     * clears that dict when the type looks unreachable at interpreter
+     * shutdown ("SystemError: Objects/longobject.c:575" from tp_clear).
+     * An outside reference keeps the type out of the garbage set, so an
+     * Outcome that outlives the module still dies cleanly.  Cost: one type
+     * object per module instance is left to the OS at exit. */
+    Py_XINCREF(st->outcome_type);
     if (st->outcome_type == NULL ||
         PyModule_AddObjectRef(module, "Outcome",
                               (PyObject *)st->outcome_type) < 0)
