@@ -3,7 +3,7 @@
 This file is the contract between the C glue (csrc/ext) and the Python layer
 (b24hook/*.py). The Python layer never reaches past it.
 """
-from typing import Any, Final, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Final, Mapping, NamedTuple, Sequence
 
 __version__: Final[str]          # version string baked into the core
 CURL_VERSION: Final[str]         # e.g. "7.88.1" (runtime libcurl)
@@ -122,8 +122,81 @@ class Transport:
         PORTAL_MOVED naming only the new origin. Raises ParamsError before
         any I/O, ClosedError after close(); never raises for network errors."""
 
+    def call(
+        self,
+        method: str,
+        params: Any,
+        request_id: str,
+        *,
+        limiter: "Limiter",
+        idempotency_key: str | None = None,
+        is_write: bool = False,
+        batch_methods: Sequence[str] | None = None,
+        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+        timeout: float | None = None,
+    ) -> Outcome:
+        """The whole call pipeline of spec §5 in C, with the GIL released:
+        per attempt the operating gate (else the adaptive delay), the rate gate
+        loop, the POST (a 401 expired/invalid token is re-sent once within the
+        attempt), then success → feed ``limiter`` and its metrics, or failure →
+        the retry policy of §9.5 with the safe-write rule (``is_write``: no
+        re-send after a possible send unless ``idempotency_key`` is set or the
+        limiter says ``"always"``; a non-idempotent write also never rides a
+        reused connection). Returns the final Outcome (the success, or the last
+        failure; ``max_retries < 1`` gives code JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED
+        with no request). ``batch_methods``: the v2 batch ``cmd`` names for the
+        ``batch`` → ``batch::<m>`` rule. ``on_event(kind, data)`` is called
+        live, GIL taken briefly, no core lock held, with kind one of
+        attempt, blocked, send, response, success, catch, failed, decided,
+        rate_lowered, rate_restored, heavy, wait, auth_error, auth_refresh,
+        exhausted; data keys: method, attempt, max, wait (ms), count, limiter
+        (rateLimiter/operatingLimiter/adaptiveDelayer), reason (rate, operating,
+        client_error, hard, unsafe_write, backoff), duration (ms), and for events
+        about an outcome status, code, message (+ answer for response/catch).
+        Exceptions from on_event are ignored except BaseException (e.g.
+        KeyboardInterrupt), which stops the call. Every wait sleeps in slices of
+        ≤ 50 ms and, in the main thread, runs the signal handlers between them
+        and during the exchange: Ctrl-C raises KeyboardInterrupt promptly."""
+
     def close(self) -> None:
         """Release handles and connections. Idempotent. Calls in flight finish."""
 
     def __enter__(self) -> "Transport": ...
     def __exit__(self, *exc: object) -> None: ...
+
+
+class Limiter:
+    """The restriction manager of one transport (spec §9), state in C behind
+    its own mutex, shared by every thread using the transport. v2 and v3
+    each have one. Every method is non-blocking: gates return how long to
+    wait (ms) and never sleep."""
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        """``params``: a RestrictionParams dict (missing fields: the §9.1 defaults).
+        ValueError for drain_rate <= 0, limit_ms <= 0, a bad retry_on_network_error."""
+    @property
+    def max_retries(self) -> int: ...
+    def configure(self, params: Mapping[str, Any], /) -> None:
+        """Replace the configuration; keeps tokens, operating entries and
+        metrics; clears the rate limiter's error/success histories."""
+    def is_hard(self, code: str, /) -> bool: ...
+    def is_soft(self, code: str, /) -> bool: ...
+    def reserve(self) -> float:
+        """Rate gate (§9.2): 0 when a token was taken, else ms to wait."""
+    def operating_wait(self, method: str, batch_methods: Sequence[str] | None = None, /) -> tuple[float, str]:
+        """(ms, limiter title): time_to_free (§9.3), else the adaptive delay (§9.4, counted)."""
+    def record_success(self, method: str, time: Any, /) -> tuple[bool, bool]:
+        """Feed an answer's ``time`` dict under ``method`` (``batch::<m>`` for a
+        batch command: operating only). Returns (rates_restored, heavy)."""
+    def retry_wait(self, status: int, code: str | None, message: str | None, attempt: int,
+                   method: str, is_write: bool = False, idempotent: bool = False,
+                   maybe_sent: bool = False, batch_methods: Sequence[str] | None = None
+                   ) -> tuple[float, str, bool]:
+        """§9.5: (ms to wait, reason, rate_lowered); 0 ms = do not retry."""
+    def note_attempt(self, method: str, ok: bool, message: str | None, elapsed_ms: float, /) -> None: ...
+    def note_limit_hit(self) -> None: ...
+    def note_retry(self) -> None: ...
+    def stats(self) -> dict[str, Any]:
+        """Every key of §9.6 (limiter and metrics)."""
+    def reset(self) -> None:
+        """Zero the metrics and all limiter state; restore the original rates."""

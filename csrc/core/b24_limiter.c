@@ -18,6 +18,7 @@
 #define RESTORE_MAX_ERRORS 2.5
 #define LAST_ERRORS_CAP 100
 #define OP_EXPIRY_EXTRA_MS 10000.0
+#define B24_RATE_HEADROOM 1.0 /* tokens kept back (see b24_limiter_reserve) */
 
 const char *const b24_builtin_hard_codes[] = {
     "ERR_BAD_REQUEST", "JSSDK_UNKNOWN_ERROR", "100", "INTERNAL_SERVER_ERROR",
@@ -451,7 +452,7 @@ drop_old_errors(struct b24_limiter *l, double t)
 double
 b24_limiter_reserve(struct b24_limiter *l)
 {
-    double t, elapsed, wait = 0;
+    double t, elapsed, need, wait = 0;
     pthread_mutex_lock(&l->mu);
     t = now(l);
     elapsed = t - l->last_refill;
@@ -459,10 +460,16 @@ b24_limiter_reserve(struct b24_limiter *l)
         elapsed = 0; /* the wall clock stepped back */
     l->tokens = fmin(l->burst, l->tokens + elapsed * l->drain / 1000.0);
     l->last_refill = t;
-    if (l->tokens >= 1)
+    /* Headroom [DIVERGE]: a token is granted only while one more stays in
+     * the bucket, so the client runs one request behind the portal's
+     * counter instead of in exact lockstep with it (any jitter between the
+     * client's clock and the portal's arrival times would otherwise get a
+     * request refused; docs/limits.md). */
+    need = 1.0 + fmin(B24_RATE_HEADROOM, fmax(0.0, l->burst - 1.0));
+    if (l->tokens >= need)
         l->tokens -= 1;
     else
-        wait = ceil((1 - l->tokens) * (1000.0 / l->drain));
+        wait = ceil((need - l->tokens) * (1000.0 / l->drain));
     pthread_mutex_unlock(&l->mu);
     return wait;
 }

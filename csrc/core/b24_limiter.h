@@ -92,7 +92,9 @@ extern const char *const b24_builtin_soft_codes[];
 
 /* ---- rate limiter (§9.2) ---- */
 
-/* Refill; take a token and return 0, or return the ms to wait. */
+/* Refill; take a token and return 0, or return the ms to wait.  One
+ * token of headroom stays in the bucket (when burst_limit >= 2): a token
+ * is taken only while tokens >= 2, and the wait is computed to that level. */
 double b24_limiter_reserve(struct b24_limiter *l);
 /* A rate-limit answer: record, maybe reduce (sets *lowered), tokens = 0;
  * returns refill_interval_ms + 1000. */

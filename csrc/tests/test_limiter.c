@@ -38,15 +38,15 @@ test_bucket(void)
     for (i = 0; i < 60; i++)
         if (b24_limiter_reserve(l) == 0)
             taken++;
-    CHECK(taken == 50);                       /* the burst */
-    CHECK(b24_limiter_reserve(l) == 500);     /* ceil((1-0)*500) */
+    CHECK(taken == 49);                       /* the burst, one kept back */
+    CHECK(b24_limiter_reserve(l) == 500);     /* ceil((2-1)*500) */
     c.t += 250;                               /* half a token */
     CHECK(b24_limiter_reserve(l) == 250);
     c.t += 250;
     CHECK(b24_limiter_reserve(l) == 0);
     c.t += 100000;                            /* refill caps at burst */
     CHECK(b24_limiter_stats(l, &s) == B24_OK);
-    CHECK(s.tokens < 1 && s.burst_limit == 50 && s.drain_rate == 2);
+    CHECK(s.tokens < 2 && s.burst_limit == 50 && s.drain_rate == 2);
     CHECK(s.refill_interval_ms == 500);
     b24_limiter_stats_clear(&s);
     CHECK(b24_limiter_reserve(l) == 0);
@@ -55,6 +55,13 @@ test_bucket(void)
     b24_limiter_stats_clear(&s);
     c.t -= 5000;                              /* clock stepped back */
     CHECK(b24_limiter_reserve(l) == 0);
+    b24_limiter_free(l);
+    /* burst 1: no headroom (else no token ever) */
+    cfg.burst_limit = 1;
+    cfg.drain_rate = 0.5;
+    l = mk(&c, &cfg);
+    CHECK(b24_limiter_reserve(l) == 0);
+    CHECK(b24_limiter_reserve(l) == 2000);
     b24_limiter_free(l);
 }
 
