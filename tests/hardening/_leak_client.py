@@ -1,0 +1,62 @@
+"""Leak probe (its own process): N calls through one B24Hook.
+
+    python _leak_client.py URL CA_PATH N
+
+Warms up, then measures RSS (/proc/self/statm), tracemalloc's traced size
+and sys.getrefcount of the objects every call touches, at 20 checkpoints.
+Prints one JSON line.  sys.gettotalrefcount exists only in debug builds of
+CPython; when present it is sampled too.
+"""
+import gc
+import json
+import os
+import sys
+import time
+import tracemalloc
+
+from b24hook import B24Hook
+
+url, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+page = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
+
+
+method = "crm.item.get"
+params = {"entityTypeId": 2, "id": 42}
+# No client-side throttling: the leak probe wants raw call throughput.
+fast = {"rate_limit": {"burst_limit": 10**9, "drain_rate": 10**9, "adaptive_enabled": False},
+        "adaptive_config": {"enabled": False}, "max_retries": 1}
+b24 = B24Hook.from_webhook_url(url, verify=ca, timeout=10, restriction_params=fast)
+call = b24.actions.v2.call
+for _ in range(2000):  # warm-up: pools, caches, first connection
+    call.make(method, params)
+tracemalloc.start()
+gc.collect()
+samples = []
+t0 = time.monotonic()
+step = max(n // 20, 1)
+for i in range(n):
+    r = call.make(method, params)
+    if i % 3 == 0:
+        r.get_data()
+    if i % step == 0 or i == n - 1:
+        del r
+        gc.collect()
+        samples.append({
+            "i": i,
+            "rss": rss(),
+            "traced": tracemalloc.get_traced_memory()[0],
+            "ref_hook": sys.getrefcount(b24),
+            "ref_method": sys.getrefcount(method),
+            "ref_params": sys.getrefcount(params),
+            "ref_none": sys.getrefcount(None) if sys.version_info < (3, 12) else 0,
+            "total_refs": sys.gettotalrefcount() if hasattr(sys, "gettotalrefcount") else None,
+        })
+took = time.monotonic() - t0
+conns = getattr(getattr(b24.get_http_client("v2"), "_transport", None), "connections_opened", None)
+b24.close()
+print(json.dumps({"n": n, "seconds": took, "samples": samples, "connections": conns}))
