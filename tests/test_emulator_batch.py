@@ -206,6 +206,17 @@ def test_references_to_failed_commands(c):
     assert r["result_error"]["dangling"]["error_description"] == "ID is not defined or invalid."
 
 
+def test_reference_to_a_short_page_is_a_command_error(c):
+    """``$result[a][items][49][id]`` on a page of 2 rows falls back to the items
+    list; an array where the filter needs a scalar fails that command only."""
+    r = c.batch({"a": "crm.item.list?entityTypeId=2&select[]=id&filter[<id]=3",
+                 "b": "crm.item.list?entityTypeId=2&select[]=id&filter[>id]=$result[a][items][49][id]",
+                 "c": "server.time"})
+    assert r["result_error"] == {"b": {"error": "ERROR_ARGUMENT",
+                                       "error_description": "Invalid filter value for field 'id'"}}
+    assert set(r["result"]) == {"a", "c"}
+
+
 def test_substitution_rules_unit():
     acc = {"result": {"a": {"ID": "7", "LIST": [{"X": "1"}], "N": None}, "s": "abc"},
            "next": {"a": 50}, "total": {"a": 120}, "time": {"a": {"processing": 0.5}},

@@ -1,6 +1,7 @@
 """``batch`` in v2 (portal.md §7) and in REST 3.0 (§8.5)."""
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -8,6 +9,8 @@ from urllib.parse import urlsplit
 from .errors import RestError, V3Error
 from .phpcompat import parse_str
 from .registry import GLOBAL, REGISTRY, Call, Reply, php_truthy
+
+log = logging.getLogger("b24hook.emulator")
 
 MAX_COMMANDS = 50
 _ACCUMULATORS = ("result", "next", "total", "time", "error")
@@ -167,6 +170,9 @@ def _run_v2_command(call: Call, command: str, acc: dict, observed: bool) -> dict
     except RestError as exc:
         call.cost += extra.get("sim_cost", 0.0)
         return {"error": exc.code, "error_description": exc.description}
+    except Exception:  # noqa: BLE001 - a command's crash is that command's error
+        log.exception("internal error in batch command %s", method)
+        return {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}
     call.cost += extra.get("sim_cost", 0.0)
     out: dict = {}
     if isinstance(result, Reply):

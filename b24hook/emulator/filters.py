@@ -89,6 +89,9 @@ def compile_v2(filt: Any, resolve: Resolver, *, upper: bool = False,
             if op in ("", "="):
                 op = "%"
         multi = isinstance(value, (list, dict))
+        if multi and any(isinstance(x, (list, dict)) for x in as_list(value)):
+            # e.g. a batch reference that fell back to a whole list of rows
+            raise RestError("ERROR_ARGUMENT", f"Invalid filter value for field '{name}'", 400)
         vals = [coerce(v, typ) for v in as_list(value)] if multi else None
         v = coerce(value, typ) if not multi else None
         neg = op.startswith("!")
