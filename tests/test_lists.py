@@ -118,13 +118,8 @@ def test_fetch_list_holds_one_page(hook: B24Hook) -> None:
 
 
 # ---------------------------------------------------------------- v3
-#: spec §6.3 pins pagination {"page": 0, "limit": n} (what the JS SDK sends); the emulator
-#: currently answers INVALIDPAGINATIONEXCEPTION for page 0 (reported to its owner).
-PAGE0 = pytest.mark.xfail(raises=AjaxError, strict=False,
-                          reason="emulator rejects pagination.page=0 that spec §6.3 pins")
-
-
-@PAGE0
+# spec §6.3 pins pagination {"page": 0, "limit": n} (what the JS SDK sends); the
+# emulator reads page 0 as the first page.
 @pytest.mark.parametrize("size,requests", V3_CASES)
 def test_v3_call_list_and_fetch_list(hook: B24Hook, lp: EmulatorPortal, size: int, requests: int) -> None:
     params = {"entityTypeId": ET, "filter": [["id", "<=", size]], "select": ["id", "title"]}

@@ -92,9 +92,9 @@ def v3_pagination(call: Call, cap: int = MAX_LIMIT) -> tuple[int, int]:
         raise bad
     limit = min(limit or DEFAULT_LIMIT, MAX_LIMIT, cap)
     if page is not None:
-        if page < 1:
-            raise bad
-        offset = (page - 1) * limit
+        # Pages count from 1; page 0 (what the JS SDK's list walkers send, and
+        # real portals answer) is the first page too.
+        offset = max(page - 1, 0) * limit
     return limit, offset or 0
 
 
