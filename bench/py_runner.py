@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 ENTITY = 3
 UNLIMITED_PY = {
     "rate_limit": {"burst_limit": 1e9, "drain_rate": 1e9, "adaptive_enabled": False},
+    "operating_limit": {"window_ms": 600_000, "limit_ms": 10**12, "heavy_percent": 100},
     "adaptive_config": {"enabled": False},
 }
 

@@ -213,7 +213,7 @@ def write(results: dict[str, Any], out: Path) -> None:
                          f"{_f(r.get('503'))} | {_f(r.get('429'))} | | |")
                 continue
             full = (f"*{r['extrapolated_wall']:,.0f} s extrapolated*" if "extrapolated_wall" in r
-                    else f"{r['wall']:,.1f} s")
+                    else f"{r['wall']:,.1f} s" if r["rows"] >= e["rows"] else "— (not completed at full count)")
             note = f" ({r['note']})" if r.get("note") else ""
             L.append(f"| {r['label']}{note} | {r['rows']:,} | {r['wall']:,.1f} | {r['rows_per_s']:,.0f} | "
                      f"{r['requests']:,} | {r['503']} | {r['429']} | {full} | {_ratio(best, r['rows_per_s'])} |")
@@ -266,7 +266,7 @@ def write(results: dict[str, Any], out: Path) -> None:
         i = L.index("## Machine")
         L[i:i] = ["## Targets (issue 5) — where b24hook stands in this run", "",
                   "| target | goal | this run |", "|---|---|---|", *summary, ""]
-    notes = results.get("notes")
-    if notes:
-        L += ["", "## Notes", "", *notes]
+    notes = Path(__file__).with_name("profile_notes.md")
+    if notes.is_file():
+        L += ["", notes.read_text("utf-8").rstrip()]
     out.write_text("\n".join(L) + "\n", "utf-8")
