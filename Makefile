@@ -62,7 +62,7 @@ ASAN_RT := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
 ASAN_PY_TESTS ?= tests/test_core_convert.py tests/test_core_url.py tests/test_core_isolation.py \
 	tests/test_core_transport.py tests/test_redaction.py tests/test_client_calls.py tests/hardening
 ASAN_ENV := LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_init_order=1 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH=$(CURDIR)/build/asan B24HOOK_EXPECT_SANITIZED=1
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH=$(CURDIR)/build/asan:$(CURDIR) B24HOOK_EXPECT_SANITIZED=1
 
 asan-build: setup-test
 	@rm -rf build/asan && mkdir -p build/asan build/asan-tmp
@@ -70,7 +70,8 @@ asan-build: setup-test
 	B24HOOK_SANITIZE=1 B24HOOK_WERROR=1 CC=gcc $(VPY) setup.py -q build_ext --build-lib build/asan \
 		--build-temp build/asan-tmp >/dev/null
 
-# -P: the working directory does not shadow build/asan on sys.path.
+# -P: the working directory does not shadow build/asan on sys.path (the
+# repository comes after it on PYTHONPATH, for `from tests.conftest import`).
 asan-pytest: asan-build
 	$(ASAN_ENV) $(VPY) -P -m pytest -q -p no:cacheprovider $(ASAN_PY_TESTS)
 

@@ -46,6 +46,8 @@ def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("B24HOOK_EXPECT_SANITIZED") == "1",
+                    reason="RSS is meaningless under ASan (its quarantine holds freed memory)")
 def test_many_calls_keep_memory_and_refcounts_flat(fast_server):
     url, ca = fast_server
     env = dict(os.environ)
