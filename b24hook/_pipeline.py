@@ -240,11 +240,6 @@ class _EventSink:
 
 
 # ---------------------------------------------------------------- steps (Python driver)
-def _sleep_ms(ms: float) -> None:
-    if ms > 0:
-        time.sleep(ms / 1000.0)
-
-
 def _operating_gate(http: "Http", method: str, params: Any) -> None:
     wait = http.restriction.operating_wait_ms(method, params)
     if wait > 0:
