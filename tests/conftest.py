@@ -128,22 +128,26 @@ def secret_guard(request: pytest.FixtureRequest) -> Iterator[_Capture]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
-    """Fail a test whose report (traceback text, captured output) or recorded
-    warnings show a secret."""
+    """Fail a test whose recorded warnings show a secret; mask secrets in the
+    text of failure reports."""
     outcome = yield
     report = outcome.get_result()
     secrets = _test_secrets(None, getattr(item, "funcargs", {}))
-    texts = []
-    if report.longrepr is not None:
-        texts.append(str(report.longrepr))
-    for w in _WARNINGS.pop(item.nodeid, []) if report.when == "teardown" else []:
-        texts.append(w)
-    for text in texts:
+    if report.longrepr is not None and report.failed:
+        # A failing test's report may quote the test's own secrets (its
+        # source, locals, parameters): mask them so CI logs stay clean.
+        text = str(report.longrepr)
+        masked = text
+        for secret in sorted(secrets, key=len, reverse=True):
+            masked = masked.replace(secret, "***REDACTED***")
+        if masked != text:
+            report.longrepr = masked
+    warnings_text = _WARNINGS.pop(item.nodeid, []) if report.when == "teardown" else []
+    for text in warnings_text:
         for secret in secrets:
             if secret in text:
                 report.outcome = "failed"
-                report.longrepr = (f"a secret leaked into the {report.when} report or a "
-                                   "warning of this test (text withheld)")
+                report.longrepr = "a secret leaked into a warning of this test (text withheld)"
                 return
 
 
