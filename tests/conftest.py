@@ -7,8 +7,9 @@
   client's stdlib logger and the root logger) and fails the test if a known
   secret appears in a message or a context. Unit tests register the secrets
   they use in ``KNOWN_SECRETS``; the portal's secret is added when the test
-  uses the portal. The emulator's loggers (server side) and those of the
-  peer clients (``SERVER_LOGGERS``) are not checked.
+  uses the portal. The emulator's access log is checked too (it masks the
+  secret in request paths); only the peer clients' loggers
+  (``SERVER_LOGGERS``) are not checked.
   It also checks (issue 6, tests/hardening) every ``SdkError`` created during
   the test -- caught or not: ``str``, ``repr``, ``to_string()``,
   ``to_json()`` and the formatted traceback with its chain -- every warning recorded for the test, and the failure report's
@@ -26,10 +27,9 @@ import pytest
 KNOWN_SECRETS: set[str] = {"unit-test-secret-4f9a7c", "hardening-secret-7d31e0b9"}
 UNIT_SECRET = "unit-test-secret-4f9a7c"
 CLIENT_LOGGER = "b24hook.tests"
-#: Loggers not checked: the server side (the emulator logs request paths like
-#: any web server) and the peer clients driven by the fidelity tests, which log
+#: Loggers not checked: the peer clients driven by the fidelity tests, which log
 #: their own request URLs (urllib3 under b24pysdk).
-SERVER_LOGGERS = ("b24hook.emulator", "urllib3", "requests", "b24pysdk")
+SERVER_LOGGERS = ("urllib3", "requests", "b24pysdk")
 
 
 class _Capture(logging.Handler):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -386,6 +387,9 @@ class Dispatcher:
 
 # ====================================================================== HTTP
 
+_SECRET_IN_PATH = re.compile(r"(/rest/(?:api/)?[^/\s]+/)[^/\s?]+")
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nginx"
@@ -403,7 +407,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("%s " + format, self.address_string(), *args)
+        # The request line carries the webhook secret in its path: mask it, as
+        # a careful web server does, so the access log can be shared.
+        line = _SECRET_IN_PATH.sub(r"\1***", format % args)
+        log.debug("%s %s", self.address_string(), line)
 
     def _read_body(self) -> bytes:
         te = (self.headers.get("Transfer-Encoding") or "").lower()
