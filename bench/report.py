@@ -20,6 +20,11 @@ def _f(x: Any, nd: int = 0) -> str:
     return str(x)
 
 
+def _err(text: str) -> str:
+    t = str(text).replace("|", "/").replace("\n", " ")
+    return t if len(t) <= 220 else t[:220] + "…"
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     if not a or not b:
         return "—"
@@ -88,7 +93,7 @@ def _percall_table(w: dict[str, Any]) -> list[str]:
            "|---|---:|---:|---:|---:|---:|"]
     for r in rows.values():
         if "error" in r:
-            out.append(f"| {r['label']} | failed: {r['error']} | | | | |")
+            out.append(f"| {r['label']} | failed: {_err(r['error'])} | | | | |")
             continue
         out.append(f"| {r['label']} | {_f(r['calls_per_s'])} | {_f(r['wall_us_per_call'], 1)} | "
                    f"{_f(r['cpu_us_per_call'], 1)} | {_ratio(base, r['calls_per_s'])} | "
@@ -209,7 +214,9 @@ def write(results: dict[str, Any], out: Path) -> None:
                    default=0)
         for k, r in e["contestants"].items():
             if "error" in r:
-                L.append(f"| {r['label']} | failed: {r['error']} | | | {_f(r.get('requests'))} | "
+                first = f" (first: {_err(r['note'])})" if r.get("note") else ""
+                L.append(f"| {r['label']} | failed on {r.get('target_rows', 0):,} rows: {_err(r['error'])}{first} | | | "
+                         f"{_f(r.get('requests'))} | "
                          f"{_f(r.get('503'))} | {_f(r.get('429'))} | | |")
                 continue
             full = (f"*{r['extrapolated_wall']:,.0f} s extrapolated*" if "extrapolated_wall" in r
@@ -249,7 +256,7 @@ def write(results: dict[str, Any], out: Path) -> None:
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for k, r in mm["contestants"].items():
             if "error" in r:
-                L.append(f"| {r['label']} | failed: {r['error']} | | | | | | |")
+                L.append(f"| {r['label']} | failed: {_err(r['error'])} | | | | | | |")
                 continue
             per_m = r["growth_mb"] / r["rows"] * 1e6 if r["rows"] else None
             L.append(f"| {r['label']} | {r['rows']:,} | {r['peak_mb']:,.0f} | {r['growth_mb']:,.1f} | "
