@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from b24hook import AjaxError, B24Hook, redact_sensitive_url
 from b24hook.emulator import EmulatorPortal
@@ -25,7 +26,7 @@ def _masked(url: str, secret: str) -> str:
     return url.replace(secret, secret[:3] + "…")
 
 
-def run(seed: int = 300, verbose: bool = False) -> int:
+def run(seed: int = 20000, verbose: bool = False) -> int:
     with EmulatorPortal(db=":memory:", seed_demo=seed) as portal:
         _title("1. An emulator portal on 127.0.0.1")
         print(f"v2 webhook : {_masked(portal.v2_url, portal.secret)}")
@@ -85,9 +86,61 @@ def run(seed: int = 300, verbose: bool = False) -> int:
             _title("4. Health check and ping")
             print(f"health_check           -> {b24.tools.health_check.make()}")
             print(f"ping                   -> {b24.tools.ping.make()} ms")
+
+            _title("5. A list pull, with a progress bar")
+            contacts = b24.actions.v2.call_list.make(
+                "crm.contact.list",
+                {"select": ["ID", "NAME", "LAST_NAME"], "filter": {"<=ID": 1500}},
+                progress=True,
+            )
+            rows = contacts.get_data()
+            print(f"crm.contact.list       -> {len(rows)} contacts, one page of 50 per request "
+                  f"(first: {rows[0]['NAME']} {rows[0]['LAST_NAME']})")
+
+            _title("6. A batch")
+            batch = b24.actions.v2.batch.make(
+                {
+                    "deal": ("crm.item.get", {"entityTypeId": 2, "id": item["id"]}),
+                    "company": ("crm.item.list", {"entityTypeId": 4, "select": ["id", "title"],
+                                                  "order": {"id": "ASC"}}),
+                    "first_company": ("crm.item.get",
+                                      {"entityTypeId": 4, "id": "$result[company][items][0][id]"}),
+                    "missing": ("crm.item.get", {"entityTypeId": 2, "id": 10**9}),
+                },
+                is_halt_on_error=False,
+            )
+            got = batch.get_data()
+            print(f"4 commands, 1 request  -> deal {got['deal']['item']['title']!r}, "
+                  f"first company {got['first_company']['item']['title']!r} "
+                  f"(found through a $result reference)")
+            print(f"  per-command errors   -> {batch.get_error_messages_by_key()}")
+
+            _title("7. An export under the portal's real limits")
+            portal.configure(rate_limit=(50, 2), operating_limit=480)
+            portal.reset_stats()
+            t0 = time.monotonic()
+            n = 0
+            for chunk in b24.actions.v2.fetch_list.make(
+                "crm.item.list", {"entityTypeId": 2, "select": ["id", "title", "opportunity"]},
+                id_key="id", custom_key_for_result="items", fast=True, shards=2, progress=True,
+            ):
+                n += len(chunk)
+            elapsed = time.monotonic() - t0
+            st = portal.stats()
+            reqs = st["total"]
+            print(f"fetch_list(fast=True)  -> {n} deals in {reqs} HTTP requests "
+                  f"({n / max(reqs, 1):.0f} rows per request), {elapsed:.1f} s, "
+                  f"{st['query_limit_exceeded']} x QUERY_LIMIT_EXCEEDED")
+            plain = -(-n // 50)
+            floor = max(0.0, (plain - 50) / 2)
+            print(f"  one page per request -> would take {plain} requests: "
+                  f"{floor:.0f} s at the portal's 2 requests/s after the burst")
+
             stats = b24.get_http_client("v2").get_stats()
+            print()
             print(f"v2 requests            -> {stats['total_requests']} "
-                  f"({stats['successful_requests']} ok, {stats['failed_requests']} failed)")
+                  f"({stats['successful_requests']} ok, {stats['failed_requests']} failed), "
+                  f"limiter waits: {stats['limit_hits']}")
 
         print()
         print("Done. Start a portal of your own with: python -m b24hook.emulator --seed-demo 1000")
@@ -96,7 +149,7 @@ def run(seed: int = 300, verbose: bool = False) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=300, help="CRM records to seed")
+    ap.add_argument("--seed", type=int, default=20000, help="CRM records to seed")
     ap.add_argument("-v", "--verbose", action="store_true", help="log client events (DEBUG)")
     args = ap.parse_args(argv)
     if args.verbose:
