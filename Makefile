@@ -15,10 +15,13 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 demo: setup
 	$(VPY) -m b24hook.demo
 
+# The whole suite: the C core's tests (plain, ASan+UBSan, valgrind), the
+# hardening runs (Python subsets under ASan and valgrind, fuzz smoke, TSan),
+# then the full pytest suite last, so its summary closes the output.
 test: setup-test
 	$(MAKE) --no-print-directory ctest ctest-asan ctest-valgrind
-	$(VPY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory hardening-ci
+	$(VPY) -m pytest $(PYTEST_ARGS)
 
 setup:
 	@scripts/bootstrap.sh demo
