@@ -503,6 +503,20 @@ done:
     return ret;
 }
 
+/* The result of a perform/call: the outcome dict, or the exception for a
+ * status the core could not turn into an outcome. */
+static PyObject *
+outcome_or_raise(struct mod_state *st, enum b24_status rc,
+                 struct b24_outcome *out)
+{
+    if (rc == B24_E_NOMEM)
+        return PyErr_NoMemory();
+    if (rc != B24_OK)
+        return PyErr_Format(PyExc_RuntimeError, "transport failure (%s)",
+                            b24_status_name(rc));
+    return build_outcome(st, out);
+}
+
 static PyObject *
 transport_perform(TransportObject *self, PyObject *const *args,
                   Py_ssize_t nargs, PyObject *kwnames)
@@ -531,17 +545,8 @@ transport_perform(TransportObject *self, PyObject *const *args,
     rc = b24_http_perform(http, &req, &out);
     Py_END_ALLOW_THREADS
     b24_http_decref(http);
-    if (rc == B24_E_NOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (rc != B24_OK) {
-        PyErr_Format(PyExc_RuntimeError, "transport failure (%s)",
-                     b24_status_name(rc));
-        goto done;
-    }
     /* Phase 3 (GIL held): convert. */
-    result = build_outcome(self->state, &out);
+    result = outcome_or_raise(self->state, rc, &out);
 done:
     b24_request_clear(&req);
     b24_outcome_clear(&out);
@@ -1359,16 +1364,7 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
             PyErr_SetNone(PyExc_KeyboardInterrupt);
         goto done;
     }
-    if (rc == B24_E_NOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (rc != B24_OK) {
-        PyErr_Format(PyExc_RuntimeError, "transport failure (%s)",
-                     b24_status_name(rc));
-        goto done;
-    }
-    result = build_outcome(self->state, &out);
+    result = outcome_or_raise(self->state, rc, &out);
 done:
     batch_names_free(&p.batch, hold);
     b24_request_clear(&req);
