@@ -19,6 +19,7 @@ Python using the same C restriction manager.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -69,12 +70,20 @@ _TRUNCATE_KEEP = 100
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=4096)
+def _prefixes(verbs: frozenset[str]) -> tuple[str, ...]:
+    return tuple(v for v in verbs if len(v) >= 3)
+
+
+@functools.lru_cache(maxsize=4096)
 def is_write_method(method: str, verbs: frozenset[str] = WRITE_METHOD_VERBS) -> bool:
-    """True when the last segment of ``method`` is (or starts with) a write verb."""
+    """True when the last segment of ``method`` is (or starts with) a write verb.
+
+    Cached per (method, verbs): it runs on every call, and a program uses few
+    method names.
+    """
     last = method.rsplit(".", 1)[-1].lower()
-    if last in verbs:
-        return True
-    return any(last.startswith(v) for v in verbs if len(v) >= 3)
+    return last in verbs or last.startswith(_prefixes(verbs))
 
 
 def _command_methods(params: Any) -> list[str]:
