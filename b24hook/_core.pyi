@@ -16,6 +16,8 @@ ERROR: Final[int]     # transport failure, non-2xx, non-JSON 2xx (spec §4.4 B)
 
 REDACTED_PLACEHOLDER: Final[str]  # "***REDACTED***"
 SENSITIVE_PARAM_KEYS: Final[tuple[str, ...]]
+BUILT_IN_HARD_ERROR_CODES: Final[tuple[str, ...]]  # raised, never retried (spec §9.5)
+BUILT_IN_SOFT_ERROR_CODES: Final[tuple[str, ...]]  # a failed AjaxResult, not raised
 
 class ParamsError(ValueError):
     """Params cannot be encoded as JSON (cycle, unsupported type, NaN...).
@@ -171,6 +173,10 @@ class Limiter:
     each have one. Every method is non-blocking: gates return how long to
     wait (ms) and never sleep."""
 
+    @staticmethod
+    def defaults() -> dict[str, Any]:
+        """The §9.1 default preset as a fresh RestrictionParams dict (integral
+        numbers as int); the Python presets start from it."""
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         """``params``: a RestrictionParams dict (missing fields: the §9.1 defaults).
         ValueError for drain_rate <= 0, limit_ms <= 0, a bad retry_on_network_error."""

@@ -61,21 +61,8 @@ _SECTIONS: Final = ("rate_limit", "operating_limit", "adaptive_config")
 
 
 def _base() -> RestrictionParams:
-    return {
-        "rate_limit": {"burst_limit": 50, "drain_rate": 2, "adaptive_enabled": True},
-        "operating_limit": {"window_ms": 600_000, "limit_ms": 480_000, "heavy_percent": 80},
-        "adaptive_config": {
-            "enabled": True,
-            "threshold_percent": 80,
-            "coefficient": 0.01,
-            "max_delay": 7000,
-        },
-        "max_retries": 3,
-        "retry_delay": 1000,
-        "retry_on_network_error": True,
-        "hard_error_codes": [],
-        "soft_error_codes": [],
-    }
+    """A fresh default preset: the C core's one table (b24_limits_config_default)."""
+    return _core.Limiter.defaults()  # type: ignore[return-value]
 
 
 class ParamsFactory:
@@ -177,41 +164,9 @@ class RestrictionManager:
     inside a failed ``AjaxResult``. Users can only add codes.
     """
 
-    BUILT_IN_HARD_ERROR_CODES: Final[tuple[str, ...]] = (
-        "ERR_BAD_REQUEST",
-        "JSSDK_UNKNOWN_ERROR",
-        "100",
-        "INTERNAL_SERVER_ERROR",
-        "ERROR_UNEXPECTED_ANSWER",
-        "PORTAL_DELETED",
-        "ERROR_BATCH_METHOD_NOT_ALLOWED",
-        "ERROR_BATCH_LENGTH_EXCEEDED",
-        "NO_AUTH_FOUND",
-        "INVALID_REQUEST",
-        "OVERLOAD_LIMIT",
-        "expired_token",
-        "invalid_token",
-        "ACCESS_DENIED",
-        "INVALID_CREDENTIALS",
-        "user_access_error",
-        "insufficient_scope",
-        "ERROR_MANIFEST_IS_NOT_AVAILABLE",
-        "allowed_only_intranet_user",
-        "NOT_FOUND",
-        "INVALID_ARG_VALUE",
-    )
-    BUILT_IN_SOFT_ERROR_CODES: Final[tuple[str, ...]] = (
-        "ERROR_ENTITY_NOT_FOUND",
-        "BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_INVALIDJSONEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_INVALIDFILTEREXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_INVALIDSELECTEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_ENTITYNOTFOUNDEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_METHODNOTFOUNDEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_UNKNOWNDTOPROPERTYEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_VALIDATION_REQUESTVALIDATIONEXCEPTION",
-        "BITRIX_REST_V3_EXCEPTION_VALIDATION_DTOVALIDATIONEXCEPTION",
-    )
+    # the C core's tables (b24_builtin_hard_codes / b24_builtin_soft_codes)
+    BUILT_IN_HARD_ERROR_CODES: Final[tuple[str, ...]] = tuple(_core.BUILT_IN_HARD_ERROR_CODES)
+    BUILT_IN_SOFT_ERROR_CODES: Final[tuple[str, ...]] = tuple(_core.BUILT_IN_SOFT_ERROR_CODES)
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self._params = fill_restriction_params(params)

@@ -7,6 +7,7 @@
 
 #include "b24_envelope.h"
 #include "b24_http.h"
+#include "b24_limiter.h"
 #include "b24_redact.h"
 #include "b24_url.h"
 
@@ -329,13 +330,40 @@ import_attr(const char *mod, const char *attr)
     return r;
 }
 
+/* A NULL-terminated C string table as the module constant `name`, a
+ * tuple of str: the core's tables stay the one copy of those lists. */
+static int
+add_str_tuple(PyObject *module, const char *name, const char *const *strv)
+{
+    Py_ssize_t i, n = 0;
+    PyObject *t;
+    while (strv[n] != NULL)
+        n++;
+    t = PyTuple_New(n);
+    if (t == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        PyObject *s = PyUnicode_FromString(strv[i]);
+        if (s == NULL) {
+            Py_DECREF(t);
+            return -1;
+        }
+        PyTuple_SET_ITEM(t, i, s); /* steals s into the fresh tuple */
+    }
+    if (PyModule_AddObjectRef(module, name, t) < 0) {
+        Py_DECREF(t);
+        return -1;
+    }
+    Py_DECREF(t);
+    return 0;
+}
+
 static int
 mod_exec(PyObject *module)
 {
     struct mod_state *st = get_state(module);
-    PyObject *keys = NULL, *date = NULL, *time_ = NULL;
+    PyObject *date = NULL, *time_ = NULL;
     const curl_version_info_data *cv;
-    Py_ssize_t i, n = 0;
 
     if (version_check() < 0)
         return -1;
@@ -408,24 +436,13 @@ mod_exec(PyObject *module)
         PyModule_AddStringConstant(module, "REDACTED_PLACEHOLDER",
                                    B24_REDACTED) < 0)
         return -1;
-    while (b24_redact_default_keys[n] != NULL)
-        n++;
-    keys = PyTuple_New(n);
-    if (keys == NULL)
+    if (add_str_tuple(module, "SENSITIVE_PARAM_KEYS",
+                      b24_redact_default_keys) < 0 ||
+        add_str_tuple(module, "BUILT_IN_HARD_ERROR_CODES",
+                      b24_builtin_hard_codes) < 0 ||
+        add_str_tuple(module, "BUILT_IN_SOFT_ERROR_CODES",
+                      b24_builtin_soft_codes) < 0)
         return -1;
-    for (i = 0; i < n; i++) {
-        PyObject *k = PyUnicode_FromString(b24_redact_default_keys[i]);
-        if (k == NULL) {
-            Py_DECREF(keys);
-            return -1;
-        }
-        PyTuple_SET_ITEM(keys, i, k);
-    }
-    if (PyModule_AddObjectRef(module, "SENSITIVE_PARAM_KEYS", keys) < 0) {
-        Py_DECREF(keys);
-        return -1;
-    }
-    Py_DECREF(keys);
     return 0;
 }
 

@@ -1003,9 +1003,48 @@ dict_set_num(PyObject *d, const char *k, double v, int as_int)
 
 /* Integral values as int, others as float (JS numbers). */
 static int
+is_js_int(double v)
+{
+    return v == floor(v) && fabs(v) < 9e15;
+}
+
+static int
 dict_set_js(PyObject *d, const char *k, double v)
 {
-    return dict_set_num(d, k, v, v == floor(v) && fabs(v) < 9e15);
+    return dict_set_num(d, k, v, is_js_int(v));
+}
+
+static PyObject *
+js_num(double v)
+{
+    return is_js_int(v) ? PyLong_FromDouble(v) : PyFloat_FromDouble(v);
+}
+
+/* Limiter.defaults(): the §9.1 preset of b24_limits_config_default() as a
+ * fresh RestrictionParams dict -- the one table the Python presets start
+ * from.  Py_BuildValue releases the N items if one of them is NULL. */
+static PyObject *
+limiter_defaults(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(ignored))
+{
+    struct b24_limits_config c;
+    PyObject *net;
+    b24_limits_config_default(&c);
+    net = c.net_retry == B24_NET_RETRY_ALWAYS
+              ? PyUnicode_FromString("always")
+              : PyBool_FromLong(c.net_retry != B24_NET_RETRY_NEVER);
+    return Py_BuildValue(
+        "{s:{s:N,s:N,s:N},s:{s:N,s:N,s:N},s:{s:N,s:N,s:N,s:N},"
+        "s:i,s:N,s:N,s:[],s:[]}",
+        "rate_limit", "burst_limit", js_num(c.burst_limit), "drain_rate",
+        js_num(c.drain_rate), "adaptive_enabled", PyBool_FromLong(c.rate_adaptive),
+        "operating_limit", "window_ms", js_num(c.window_ms), "limit_ms",
+        js_num(c.limit_ms), "heavy_percent", js_num(c.heavy_percent),
+        "adaptive_config", "enabled", PyBool_FromLong(c.adaptive_enabled),
+        "threshold_percent", js_num(c.threshold_percent), "coefficient",
+        js_num(c.coefficient), "max_delay", js_num(c.max_delay),
+        "max_retries", c.max_retries, "retry_delay", js_num(c.retry_delay),
+        "retry_on_network_error", net, "hard_error_codes",
+        "soft_error_codes");
 }
 
 static PyObject *
@@ -1119,6 +1158,9 @@ limiter_get_max_retries(LimiterObject *self, void *Py_UNUSED(c))
 }
 
 static PyMethodDef limiter_methods[] = {
+    {"defaults", (PyCFunction)limiter_defaults, METH_NOARGS | METH_STATIC,
+     "defaults()\n--\n\nThe default preset (spec §9.1) as a fresh "
+     "RestrictionParams dict."},
     {"configure", (PyCFunction)limiter_configure, METH_O,
      "configure($self, params, /)\n--\n\nReplace the configuration (a "
      "filled RestrictionParams dict); keeps the state, clears the rate "
