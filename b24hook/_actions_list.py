@@ -118,7 +118,8 @@ class _ListAction:
         return f"<{type(self).__name__} {self._version.value}>"
 
 
-def _collect(walk: Walk, progress: Progress | None) -> tuple[list[Any], AjaxResult | None]:
+def _collect(walk: Walk, progress: Progress | None) -> Result[list[Any]]:
+    """Every row of a walk in one ``Result``, with the failed call's errors if it stopped on one."""
     items: list[Any] = []
     try:
         while True:
@@ -127,7 +128,12 @@ def _collect(walk: Walk, progress: Progress | None) -> tuple[list[Any], AjaxResu
             if progress is not None:
                 progress.add(len(page))
     except StopIteration as stop:
-        return items, stop.value
+        out: Result[list[Any]] = Result(items)
+        failed: AjaxResult | None = stop.value
+        if failed is not None:
+            for key, err in failed.errors.items():
+                out.add_error(err, key)
+        return out
     finally:
         if progress is not None:
             progress.close()
@@ -218,12 +224,7 @@ class CallListV2(_ListAction):
              request_id: str | None = None, *, progress: ProgressArg = None) -> Result[list[Any]]:
         walk = _v2_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
                         request_id, "callFastListMethod")
-        items, failed = _collect(walk, make_progress(progress, method))
-        out: Result[list[Any]] = Result(items)
-        if failed is not None:
-            for key, err in failed.errors.items():
-                out.add_error(err, key)
-        return out
+        return _collect(walk, make_progress(progress, method))
 
 
 class FetchListV2(_ListAction):
@@ -310,12 +311,7 @@ class CallListV3(_ListAction):
              progress: ProgressArg = None) -> Result[list[Any]]:
         walk = _v3_list_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
                              request_id, limit, "callFastListMethod")
-        items, failed = _collect(walk, make_progress(progress, method))
-        out: Result[list[Any]] = Result(items)
-        if failed is not None:
-            for key, err in failed.errors.items():
-                out.add_error(err, key)
-        return out
+        return _collect(walk, make_progress(progress, method))
 
 
 class FetchListV3(_ListAction):
@@ -401,12 +397,7 @@ class CallTail(_ListAction):
         _check_desc(order, initial_value, "JSSDK_CORE_B24_CALL_TAIL_DESC_REQUIRES_INITIAL_VALUE")
         walk = _tail_walk(self, method, params, cursor_field, order, custom_key_for_result,
                           request_id, limit, initial_value, "callTailMethod")
-        items, failed = _collect(walk, make_progress(progress, method))
-        out: Result[list[Any]] = Result(items)
-        if failed is not None:
-            for key, err in failed.errors.items():
-                out.add_error(err, key)
-        return out
+        return _collect(walk, make_progress(progress, method))
 
 
 class FetchTail(_ListAction):
