@@ -252,6 +252,35 @@ class FetchListV2(_ListAction):
 
 
 # ---------------------------------------------------------------- v3
+def _v3_pages(act: _ListAction, method: str, request_id: str | None, label: str, custom_key: Any,
+              limit: int, cursor: Any, send_at: Callable[[Any], dict[str, Any]],
+              advance: Callable[[Any, Any], Any]) -> Walk:
+    """The page loop of the v3 list and tail walks: ``send_at(cursor)`` is the
+    request, the rows are under ``result[custom_key]``, ``advance(last_row,
+    cursor)`` is the next cursor, or None (it has logged why) to stop."""
+    logger = act._logger
+    max_page = 0
+    while True:
+        res = act._call(method, send_at(cursor), request_id)
+        if not res.is_success:
+            _fail_log(logger, label, method, request_id, res)
+            return res
+        data = res.get_data()
+        payload = data.get("result") if data else None
+        page = payload.get(custom_key) if isinstance(payload, Mapping) else None
+        if not isinstance(page, list):
+            return None
+        step, max_page = _core.keyset_step(True, len(page), max_page, limit)
+        if step == _STEP_STOP:
+            return None
+        yield page
+        if step == _STEP_LAST:
+            return None
+        cursor = advance(page[-1], cursor)
+        if cursor is None:
+            return None
+
+
 def _v3_list_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, id_key: str,
                   cursor_id_key: str | None, custom_key: Any, request_id: str | None,
                   limit: int, label: str) -> Walk:
@@ -270,34 +299,23 @@ def _v3_list_walk(act: _ListAction, method: str, params: Mapping[str, Any] | Non
                         f"(see FilterV3)")
     base["order"] = {ckey: "ASC"}
     base["pagination"] = {"page": 0, "limit": limit}
-    cursor = 0
-    max_page = 0
-    while True:
+
+    def send_at(cursor: Any) -> dict[str, Any]:
         send = dict(base)
         send["filter"] = [*caller_filter, [ckey, ">", cursor]]
-        res = act._call(method, send, request_id)
-        if not res.is_success:
-            _fail_log(logger, label, method, request_id, res)
-            return res
-        data = res.get_data()
-        payload = data.get("result") if data else None
-        page = payload.get(custom_key) if isinstance(payload, Mapping) else None
-        if not isinstance(page, list):
-            return None
-        step, max_page = _core.keyset_step(True, len(page), max_page, limit)
-        if step == _STEP_STOP:
-            return None
-        yield page
-        if step == _STEP_LAST:
-            return None
-        last = page[-1]
+        return send
+
+    def advance(last: Any, cursor: Any) -> Any:
         nxt = _core.parse_cursor(last.get(id_key) if isinstance(last, Mapping) else None)
         if nxt is None or nxt <= cursor:
             emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
                  f"set id_key/cursor_id_key; stopping", {"method": method, "request_id": request_id,
                                                          "id_key": id_key})
             return None
-        cursor = nxt
+        return nxt
+
+    return (yield from _v3_pages(act, method, request_id, label, custom_key, limit, 0,
+                                 send_at, advance))
 
 
 class CallListV3(_ListAction):
@@ -351,33 +369,21 @@ def _tail_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, 
     elif select is None and cursor_field != "id":
         emit(logger, LogLevel.WARNING, f"{label}: no select given; pass one that includes "
              f"{cursor_field!r}", {"method": method, "request_id": request_id})
-    value = 0 if initial_value is None else initial_value
-    max_page = 0
-    while True:
+
+    def send_at(value: Any) -> dict[str, Any]:
         send = dict(base)
         send["cursor"] = {"field": cursor_field, "value": value, "order": order, "limit": limit}
-        res = act._call(method, send, request_id)
-        if not res.is_success:
-            _fail_log(logger, label, method, request_id, res)
-            return res
-        data = res.get_data()
-        payload = data.get("result") if data else None
-        page = payload.get(custom_key) if isinstance(payload, Mapping) else None
-        if not isinstance(page, list):
-            return None
-        step, max_page = _core.keyset_step(True, len(page), max_page, limit)
-        if step == _STEP_STOP:
-            return None
-        yield page
-        if step == _STEP_LAST:
-            return None
-        last = page[-1]
+        return send
+
+    def advance(last: Any, _value: Any) -> Any:
         nxt = last.get(cursor_field) if isinstance(last, Mapping) else None
         if nxt is None:
             emit(logger, LogLevel.WARNING, f"{label}: the last row has no {cursor_field!r}; "
                  f"stopping", {"method": method, "request_id": request_id})
-            return None
-        value = nxt
+        return nxt
+
+    return (yield from _v3_pages(act, method, request_id, label, custom_key, limit,
+                                 0 if initial_value is None else initial_value, send_at, advance))
 
 
 def _check_desc(order: str, initial_value: Any, code: str) -> None:
