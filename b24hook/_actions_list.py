@@ -98,7 +98,9 @@ def _api_error(code: str, res: AjaxResult) -> SdkError:
     return SdkError(code, 500, "API Error: " + "; ".join(res.get_error_messages()))
 
 
-class _ListAction:
+class _Action:
+    """Base of every action and tool (``actions.v2.call``, the list walks, ``tools.ping``...)."""
+
     __slots__ = ("_hook", "_version")
 
     def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
@@ -157,7 +159,7 @@ def _iterate(walk: Walk, progress: Progress | None, on_fail: Callable[[AjaxResul
 
 
 # ---------------------------------------------------------------- v2 keyset
-def _v2_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, id_key: str,
+def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
              cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
              label: str) -> Walk:
     logger = act._logger
@@ -214,7 +216,7 @@ def _v2_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, id
         cursor = nxt
 
 
-class CallListV2(_ListAction):
+class CallListV2(_Action):
     """``actions.v2.call_list``: every row of a v2 list method in one ``Result``."""
 
     __slots__ = ()
@@ -227,7 +229,7 @@ class CallListV2(_ListAction):
         return _collect(walk, make_progress(progress, method))
 
 
-class FetchListV2(_ListAction):
+class FetchListV2(_Action):
     """``actions.v2.fetch_list``: an iterator of pages (lists of rows)."""
 
     __slots__ = ()
@@ -252,7 +254,7 @@ class FetchListV2(_ListAction):
 
 
 # ---------------------------------------------------------------- v3
-def _v3_pages(act: _ListAction, method: str, request_id: str | None, label: str, custom_key: Any,
+def _v3_pages(act: _Action, method: str, request_id: str | None, label: str, custom_key: Any,
               limit: int, cursor: Any, send_at: Callable[[Any], dict[str, Any]],
               advance: Callable[[Any, Any], Any]) -> Walk:
     """The page loop of the v3 list and tail walks: ``send_at(cursor)`` is the
@@ -281,7 +283,7 @@ def _v3_pages(act: _ListAction, method: str, request_id: str | None, label: str,
             return None
 
 
-def _v3_list_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, id_key: str,
+def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
                   cursor_id_key: str | None, custom_key: Any, request_id: str | None,
                   limit: int, label: str) -> Walk:
     if custom_key is None:
@@ -318,7 +320,7 @@ def _v3_list_walk(act: _ListAction, method: str, params: Mapping[str, Any] | Non
                                  send_at, advance))
 
 
-class CallListV3(_ListAction):
+class CallListV3(_Action):
     """``actions.v3.call_list``."""
 
     __slots__ = ()
@@ -332,7 +334,7 @@ class CallListV3(_ListAction):
         return _collect(walk, make_progress(progress, method))
 
 
-class FetchListV3(_ListAction):
+class FetchListV3(_Action):
     """``actions.v3.fetch_list``: an iterator of pages."""
 
     __slots__ = ()
@@ -350,7 +352,7 @@ class FetchListV3(_ListAction):
                         lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V3", r))
 
 
-def _tail_walk(act: _ListAction, method: str, params: Mapping[str, Any] | None, cursor_field: str,
+def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, cursor_field: str,
                order: str, custom_key: str, request_id: str | None, limit: int,
                initial_value: Any, label: str) -> Walk:
     logger = act._logger
@@ -391,7 +393,7 @@ def _check_desc(order: str, initial_value: Any, code: str) -> None:
         raise SdkError(code, 500, "A DESC tail walk needs initial_value (the value to start below)")
 
 
-class CallTail(_ListAction):
+class CallTail(_Action):
     """``actions.v3.call_tail``: walk a ``*.tail`` method with its native cursor."""
 
     __slots__ = ()
@@ -406,7 +408,7 @@ class CallTail(_ListAction):
         return _collect(walk, make_progress(progress, method))
 
 
-class FetchTail(_ListAction):
+class FetchTail(_Action):
     """``actions.v3.fetch_tail``: an iterator of tail pages."""
 
     __slots__ = ()
@@ -427,7 +429,7 @@ class FetchTail(_ListAction):
 _AGG_FUNCTIONS = frozenset({"sum", "avg", "min", "max", "count", "countDistinct"})
 
 
-class Aggregate(_ListAction):
+class Aggregate(_Action):
     """``actions.v3.aggregate`` (experimental, as in the JS SDK)."""
 
     __slots__ = ()

@@ -16,13 +16,13 @@ from ._actions_list import (
     FetchListV2,
     FetchListV3,
     FetchTail,
+    _Action,
 )
 from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http
 from ._logging import LoggerInterface, LogLevel, NullLogger, adapt_logger, emit
 from ._params import fill_restriction_params
-from ._pipeline import closed_error
 from ._result import AjaxResult, Result
 from ._version import __version__
 
@@ -94,21 +94,6 @@ class AuthHookManager:
 
 
 # ---------------------------------------------------------------- actions
-class _Action:
-    __slots__ = ("_hook", "_version")
-
-    def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
-        self._hook = hook
-        self._version = version
-
-    @property
-    def _logger(self) -> LoggerInterface:
-        return self._hook.get_logger()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._version.value}>"
-
-
 class CallAction(_Action):
     """``actions.v2.call`` / ``actions.v3.call``."""
 
@@ -116,9 +101,7 @@ class CallAction(_Action):
 
     def make(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
         """Call one REST method; a soft error gives a failed result, others raise."""
-        if self._hook._closed:
-            raise closed_error()
-        return self._hook.get_http_client(self._version).call(method, params or {}, request_id)
+        return self._call(method, params or {}, request_id)
 
 
 class ActionsV2:
