@@ -227,7 +227,6 @@ class _BatchCore:
         tot_map = env.get("result_total")
         nxt_map = env.get("result_next")
         tim_map = env.get("result_time")
-        feed = getattr(http, "feed_time", None)
         status = answer.get_status()
         failed: set[str] = set()
         results: dict[str, AjaxResult] = {}
@@ -244,9 +243,9 @@ class _BatchCore:
                 )
             tm = _lookup(tim_map, idx, cmd.position)
             tm = None if tm is _ABSENT else tm
-            if tm is not None and callable(feed):
+            if tm is not None:
                 try:
-                    feed(f"batch::{cmd.method}", tm)
+                    http.feed_time(f"batch::{cmd.method}", tm)
                 except Exception:  # noqa: BLE001 - accounting must not break the call
                     pass
             sub: dict[str, Any] = {

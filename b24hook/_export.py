@@ -104,19 +104,19 @@ class _Walk:
         return self.hook.get_http_client(ApiVersion.V2)
 
     def batch(self, cmd: dict[str, str]) -> Mapping[str, Any]:
-        res = self.http.call("batch", {"halt": 1, "cmd": cmd}, self.request_id)
+        http = self.http
+        res = http.call("batch", {"halt": 1, "cmd": cmd}, self.request_id)
         if not res.is_success:
             raise SdkError("JSSDK_EXPORT_FAILED", 500,
                            f"export of {self.method}: the batch failed: "
                            + "; ".join(res.get_error_messages()))
         env = (res.get_data() or {}).get("result")
         env = env if isinstance(env, Mapping) else {}
-        feed = getattr(self.http, "feed_time", None)
         times = env.get("result_time")
-        if callable(feed) and isinstance(times, Mapping):
+        if isinstance(times, Mapping):
             for tm in times.values():
                 try:
-                    feed(f"batch::{self.method}", tm)
+                    http.feed_time(f"batch::{self.method}", tm)
                 except Exception:  # noqa: BLE001 - accounting never breaks the export
                     pass
         return env
