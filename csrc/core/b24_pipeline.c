@@ -147,6 +147,24 @@ feed_success(struct b24_pipeline *p, const struct b24_outcome *out)
         emit_kind(p, B24_EV_RATE_RESTORED, 0, NULL);
 }
 
+/* The rate gate, then one exchange.  *stop is set when the run ends here:
+ * an interrupted gate or a stopped call (B24_OK, the outcome as it is) or
+ * a failed exchange (its status). */
+static enum b24_status
+gated_post(struct b24_pipeline *p, struct b24_http *h, struct b24_request *req,
+           struct b24_outcome *out, int *stop)
+{
+    enum b24_status st;
+    *stop = 1;
+    if (rate_gate(p) < 0)
+        return B24_OK;
+    st = post(p, h, req, out);
+    if (st != B24_OK || p->stopped)
+        return st;
+    *stop = 0;
+    return B24_OK;
+}
+
 enum b24_status
 b24_pipeline_run(struct b24_pipeline *p, struct b24_http *h,
                  struct b24_request *req, struct b24_outcome *out)
@@ -155,7 +173,7 @@ b24_pipeline_run(struct b24_pipeline *p, struct b24_http *h,
     double t0 = b24_clock_mono_ms(NULL);
     unsigned attempt, max;
     enum b24_status st = B24_OK;
-    int maxr;
+    int maxr, stop;
 
     p->attempts = 0;
     p->exhausted = 0;
@@ -207,23 +225,15 @@ b24_pipeline_run(struct b24_pipeline *p, struct b24_http *h,
             if (b24_pipeline_sleep(p, w) < 0)
                 return B24_OK;
         }
-        if (rate_gate(p) < 0)
-            return B24_OK;
-        st = post(p, h, req, out);
-        if (st != B24_OK)
+        st = gated_post(p, h, req, out, &stop);
+        if (stop)
             return st;
-        if (p->stopped)
-            return B24_OK;
         if (is_auth_retry(out)) {
             emit_kind(p, B24_EV_AUTH_ERROR, 0, NULL);
             emit_kind(p, B24_EV_AUTH_REFRESH, 0, NULL);
-            if (rate_gate(p) < 0)
-                return B24_OK;
-            st = post(p, h, req, out);
-            if (st != B24_OK)
+            st = gated_post(p, h, req, out, &stop);
+            if (stop)
                 return st;
-            if (p->stopped)
-                return B24_OK;
         }
         elapsed = b24_clock_mono_ms(NULL) - t0;
 
