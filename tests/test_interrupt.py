@@ -14,7 +14,11 @@ import pytest
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 _SCRIPT = textwrap.dedent('''
-    import socket, sys, time
+    import signal, socket, sys, time
+    # A shell that starts a job in the background without job control (CI
+    # runners, nohup) leaves SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler; a terminal user always has it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from b24hook import B24Hook, AjaxError
     mode = sys.argv[1]
     if mode == "limiter":
