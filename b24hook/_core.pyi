@@ -67,13 +67,14 @@ def encode_json(obj: Any, /, *, list_as_object: bool = False) -> bytes:
 
 def decode_json(data: bytes | bytearray | memoryview | str, /) -> Any:
     """JSON text -> Python objects with the converter used for answers:
-    integral numbers below 2**53 -> int, others float; ValueError on
-    invalid JSON (message gives the byte offset).
+    an integer token -> exact int (any size); other numbers -> float, or
+    int when integral and below 2**53 ("2.0" -> 2); ValueError on invalid
+    JSON (message gives the byte offset).
 
-    Known limits of the cJSON parser (also apply to Outcome.answer): numbers
-    are doubles, so integers beyond 2**53 come back as (rounded) floats; a
-    string is cut at an escaped \\u0000; lone-surrogate escapes are invalid
-    JSON; nesting deeper than 1000 is invalid JSON."""
+    Known differences from json.loads (also apply to Outcome.answer):
+    lone-surrogate escapes are invalid JSON; nesting deeper than 1000 and a
+    string over 16 MiB are caps; an integer of more digits than int's
+    max_str_digits comes back as float (+-inf) instead of raising."""
 
 class Transport:
     """One HTTP client for one base URL (a v2 or v3 webhook base).

@@ -110,7 +110,12 @@ def test_decode_basic():
     assert _core.decode_json(b'{"a":[1,2.0,1.5,-0,1e400,"\\u00e9",null,true]}') == {
         "a": [1, 2, 1.5, 0, math.inf, "\u00e9", None, True]}
     assert type(_core.decode_json("2.0")) is int
-    assert type(_core.decode_json("9007199254740993")) is float  # beyond 2**53
+    # integer tokens are exact ints, also beyond 2**53 (no float rounding)
+    assert _core.decode_json("9007199254740993") == 9007199254740993
+    assert _core.decode_json("-123456789012345678901234567890") == -123456789012345678901234567890
+    assert type(_core.decode_json("1e3")) is int and type(_core.decode_json("1.5")) is float
+    assert _core.decode_json(b'"a\\u0000b\\u00e9\\ud83d\\ude00"') == "a\x00b\u00e9\U0001F600"
+    assert _core.decode_json(b'{"\\u0041":1,"A":2}') == {"A": 2}
     assert _core.decode_json(bytearray(b" [1] ")) == [1]
     assert _core.decode_json(memoryview(b'"x"')) == "x"
     # keys repeated across rows share one object (memo)

@@ -29,7 +29,8 @@ b24_outcome_clear(struct b24_outcome *o)
 {
     b24_outcome_clear_headers(o);
     free(o->headers);
-    cJSON_Delete(o->answer);
+    free(o->answer);
+    cJSON_Delete(o->envelope);
     free(o->code);
     free(o->message);
     free(o->detail);
@@ -97,284 +98,10 @@ b24_outcome_add_header(struct b24_outcome *o, const char *name, size_t nlen,
     return B24_OK;
 }
 
-static int
-is_ws(int c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* ---- strict JSON validation -------------------------------------------- */
-
-struct jv {
-    const unsigned char *p;
-    size_t n, i;
-    struct b24_error *err;
-};
-
-static enum b24_status
-jv_fail(struct jv *v, enum b24_status st, const char *what)
-{
-    if (v->err != NULL)
-        v->err->offset = v->i;
-    return b24_error_set(v->err, st, "%s at byte %zu", what, v->i);
-}
-
-static void
-jv_ws(struct jv *v)
-{
-    while (v->i < v->n && is_ws(v->p[v->i]))
-        v->i++;
-}
-
-static int
-jv_hex4(struct jv *v, size_t at, unsigned *out)
-{
-    unsigned x = 0;
-    size_t k;
-    if (v->n - at < 4)
-        return 0;
-    for (k = 0; k < 4; k++) {
-        unsigned char c = v->p[at + k];
-        x <<= 4;
-        if (c >= '0' && c <= '9')
-            x |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            x |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            x |= (unsigned)(c - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = x;
-    return 1;
-}
-
-/* Length of the well-formed UTF-8 sequence at v->i (Unicode Table 3-7),
- * 0 when ill-formed. */
-static size_t
-jv_utf8(const struct jv *v)
-{
-    const unsigned char *s = v->p + v->i;
-    size_t left = v->n - v->i;
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t k, len;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no encoded surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (left < len)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (k = 2; k < len; k++)
-        if (s[k] < 0x80 || s[k] > 0xBF)
-            return 0;
-    return len;
-}
-
-static enum b24_status
-jv_string(struct jv *v)
-{
-    size_t start = ++v->i; /* past the opening quote */
-    while (v->i < v->n) {
-        unsigned char c = v->p[v->i];
-        if (v->i - start > B24_JSON_MAX_STRING)
-            return jv_fail(v, B24_E_LIMIT, "JSON string longer than the cap");
-        if (c == '"') {
-            v->i++;
-            return B24_OK;
-        }
-        if (c < 0x20)
-            return jv_fail(v, B24_E_JSON,
-                           "invalid JSON (control character in a string)");
-        if (c == '\\') {
-            unsigned u, u2;
-            if (v->i + 1 >= v->n)
-                break;
-            c = v->p[v->i + 1];
-            if (c == 'u') {
-                if (!jv_hex4(v, v->i + 2, &u))
-                    return jv_fail(v, B24_E_JSON, "invalid JSON (bad \\u escape)");
-                if (u >= 0xDC00 && u <= 0xDFFF)
-                    return jv_fail(v, B24_E_JSON,
-                                   "invalid JSON (lone surrogate escape)");
-                if (u >= 0xD800 && u <= 0xDBFF) {
-                    if (v->n - v->i < 12 || v->p[v->i + 6] != '\\' ||
-                        v->p[v->i + 7] != 'u' || !jv_hex4(v, v->i + 8, &u2) ||
-                        u2 < 0xDC00 || u2 > 0xDFFF)
-                        return jv_fail(v, B24_E_JSON,
-                                       "invalid JSON (lone surrogate escape)");
-                    v->i += 12;
-                } else {
-                    v->i += 6;
-                }
-                continue;
-            }
-            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' &&
-                c != 'n' && c != 'r' && c != 't')
-                return jv_fail(v, B24_E_JSON, "invalid JSON (bad escape)");
-            v->i += 2;
-            continue;
-        }
-        {
-            size_t k = jv_utf8(v);
-            if (k == 0)
-                return jv_fail(v, B24_E_JSON,
-                               "invalid JSON (string is not valid UTF-8)");
-            v->i += k;
-        }
-    }
-    return jv_fail(v, B24_E_JSON, "invalid JSON (unterminated string)");
-}
-
-static int
-jv_digit(const struct jv *v)
-{
-    return v->i < v->n && v->p[v->i] >= '0' && v->p[v->i] <= '9';
-}
-
-static enum b24_status
-jv_number(struct jv *v)
-{
-    if (v->p[v->i] == '-')
-        v->i++;
-    if (!jv_digit(v))
-        return jv_fail(v, B24_E_JSON, "invalid JSON (bad number)");
-    if (v->p[v->i] == '0') {
-        v->i++;
-        if (jv_digit(v))
-            return jv_fail(v, B24_E_JSON, "invalid JSON (leading zero)");
-    } else {
-        while (jv_digit(v))
-            v->i++;
-    }
-    if (v->i < v->n && v->p[v->i] == '.') {
-        v->i++;
-        if (!jv_digit(v))
-            return jv_fail(v, B24_E_JSON, "invalid JSON (bad number)");
-        while (jv_digit(v))
-            v->i++;
-    }
-    if (v->i < v->n && (v->p[v->i] == 'e' || v->p[v->i] == 'E')) {
-        v->i++;
-        if (v->i < v->n && (v->p[v->i] == '+' || v->p[v->i] == '-'))
-            v->i++;
-        if (!jv_digit(v))
-            return jv_fail(v, B24_E_JSON, "invalid JSON (bad number)");
-        while (jv_digit(v))
-            v->i++;
-    }
-    return B24_OK;
-}
-
-static int
-jv_word(struct jv *v, const char *w, size_t wl)
-{
-    if (v->n - v->i < wl || memcmp(v->p + v->i, w, wl) != 0)
-        return 0;
-    v->i += wl;
-    return 1;
-}
-
 enum b24_status
 b24_json_validate(const char *text, size_t len, struct b24_error *err)
 {
-    /* stack[d] is '[' or '{' for each open container. */
-    char stack[B24_JSON_MAX_DEPTH];
-    int depth = 0;
-    struct jv v;
-    enum b24_status st;
-
-    v.p = (const unsigned char *)text;
-    v.n = len;
-    v.i = 0;
-    v.err = err;
-    jv_ws(&v);
-    for (;;) {
-        /* A value is expected at v.i. */
-        unsigned char c;
-        if (v.i >= v.n)
-            return jv_fail(&v, B24_E_JSON, "invalid JSON (unexpected end)");
-        c = v.p[v.i];
-        if (c == '[' || c == '{') {
-            if (depth >= B24_JSON_MAX_DEPTH)
-                return jv_fail(&v, B24_E_LIMIT,
-                               "JSON nesting deeper than 1000 levels");
-            stack[depth++] = (char)c;
-            v.i++;
-            jv_ws(&v);
-            if (v.i < v.n && v.p[v.i] == (c == '[' ? ']' : '}')) {
-                v.i++;
-                depth--;
-                goto after_value;
-            }
-            if (c == '[')
-                continue;
-            goto member;
-        }
-        if (c == '"')
-            st = jv_string(&v);
-        else if (c == '-' || (c >= '0' && c <= '9'))
-            st = jv_number(&v);
-        else if (jv_word(&v, "true", 4) || jv_word(&v, "false", 5) ||
-                 jv_word(&v, "null", 4))
-            st = B24_OK;
-        else
-            st = jv_fail(&v, B24_E_JSON, "invalid JSON");
-        if (st != B24_OK)
-            return st;
-    after_value:
-        for (;;) {
-            jv_ws(&v);
-            if (depth == 0) {
-                if (v.i < v.n)
-                    return jv_fail(&v, B24_E_JSON, "invalid JSON (extra data)");
-                return B24_OK;
-            }
-            if (v.i >= v.n)
-                return jv_fail(&v, B24_E_JSON, "invalid JSON (unexpected end)");
-            c = v.p[v.i];
-            if (c == ',') {
-                v.i++;
-                jv_ws(&v);
-                if (stack[depth - 1] == '[')
-                    break; /* next array element */
-                goto member;
-            }
-            if (c == (stack[depth - 1] == '[' ? ']' : '}')) {
-                v.i++;
-                depth--;
-                continue;
-            }
-            return jv_fail(&v, B24_E_JSON, "invalid JSON");
-        }
-        continue;
-    member:
-        /* An object member "key": value is expected at v.i. */
-        if (v.i >= v.n || v.p[v.i] != '"')
-            return jv_fail(&v, B24_E_JSON, "invalid JSON (expected a key)");
-        if ((st = jv_string(&v)) != B24_OK)
-            return st;
-        jv_ws(&v);
-        if (v.i >= v.n || v.p[v.i] != ':')
-            return jv_fail(&v, B24_E_JSON, "invalid JSON (expected ':')");
-        v.i++;
-        jv_ws(&v);
-    }
+    return b24_json_read(text, len, NULL, NULL, NULL, err);
 }
 
 enum b24_status
@@ -520,25 +247,81 @@ force_auth_status(struct b24_outcome *o)
     return B24_OK;
 }
 
+/* o->envelope: the members of `top` parsed from o->answer; the whole
+ * answer when a top-level key had an escape (rare: its raw bytes cannot
+ * be matched, cJSON's getters would see the decoded name). */
+static enum b24_status
+envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
+                 const char *const *names)
+{
+    const char *end = NULL;
+    size_t k;
+    if (top->escaped_key) {
+        o->envelope =
+            cJSON_ParseWithLengthOpts(o->answer, o->answer_len, &end, 0);
+        return o->envelope ? B24_OK : B24_E_NOMEM;
+    }
+    o->envelope = cJSON_CreateObject();
+    if (o->envelope == NULL)
+        return B24_E_NOMEM;
+    for (k = 0; k < top->nnames; k++) {
+        const struct b24_json_span *sp = &top->spans[k];
+        cJSON *sub;
+        if (!sp->found)
+            continue;
+        sub = cJSON_ParseWithLengthOpts(o->answer + sp->start,
+                                        sp->end - sp->start, &end, 0);
+        if (sub == NULL)
+            return B24_E_NOMEM;
+        if (!cJSON_AddItemToObject(o->envelope, names[k], sub)) {
+            cJSON_Delete(sub);
+            return B24_E_NOMEM;
+        }
+    }
+    return B24_OK;
+}
+
 enum b24_status
 b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
                       size_t len)
 {
+    static const char *const names[] = {"error", "error_description",
+                                        "time"};
     cJSON *tree = NULL;
     const cJSON *error = NULL, *desc = NULL;
     char fallback[64];
     struct b24_error perr;
+    struct b24_json_top top;
     enum b24_status st, pst;
+    size_t skip = 0;
 
     o->status = status;
-    cJSON_Delete(o->answer);
+    free(o->answer);
     o->answer = NULL;
+    o->answer_len = 0;
+    cJSON_Delete(o->envelope);
+    o->envelope = NULL;
     memset(&perr, 0, sizeof(perr));
-    pst = b24_json_parse(body, len, &tree, &perr);
-    if (pst == B24_OK)
-        o->answer = tree; /* owned by the outcome */
-    else if (pst == B24_E_NOMEM)
+    memset(&top, 0, sizeof(top));
+    top.names = names;
+    top.nnames = 3;
+    if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
+        skip = 3; /* a UTF-8 BOM (PHP files saved with one emit it) */
+    if (len - skip == 0)
+        pst = B24_E_JSON;
+    else
+        pst = b24_json_read(body + skip, len - skip, NULL, NULL, &top, &perr);
+    if (pst == B24_E_NOMEM)
         return B24_E_NOMEM;
+    if (pst == B24_OK) {
+        o->answer = b24_strndup(body + skip, len - skip);
+        if (o->answer == NULL)
+            return B24_E_NOMEM;
+        o->answer_len = len - skip;
+        if (top.is_object && (st = envelope_members(o, &top, names)))
+            return st;
+        tree = o->envelope;
+    }
     if (cJSON_IsObject(tree)) {
         error = cJSON_GetObjectItemCaseSensitive(tree, "error");
         desc = cJSON_GetObjectItemCaseSensitive(tree, "error_description");
@@ -549,7 +332,7 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
              status);
 
     if (status >= 200 && status <= 299) {
-        if (tree == NULL) {
+        if (pst != B24_OK) {
             char m[sizeof(perr.message) + 32];
             if (pst == B24_E_LIMIT)
                 snprintf(m, sizeof(m), "Unexpected answer: %s",

@@ -1,10 +1,13 @@
 /* b24_envelope.h - JSON parsing of answers and the outcome mapping of
  * spec §4.4 (A: 2xx answers, B: transport failures and non-2xx answers).
  *
- * Pure C: no I/O, no locks.  The answer tree is parsed with
- * cJSON_ParseWithLengthOpts (explicit length, explicit end pointer; the
- * library's global error pointer is never read) and looked up with
- * case-sensitive getters only.  Nesting is capped by CJSON_NESTING_LIMIT. */
+ * Pure C: no I/O, no locks.  An answer is checked by the strict reader
+ * (b24_json.h) in one pass that also notes where the top-level members
+ * `error`, `error_description` and `time` are; only those small members
+ * are parsed with cJSON_ParseWithLengthOpts (explicit length, explicit end
+ * pointer; the library's global error pointer is never read) and looked
+ * up with case-sensitive getters only.  The whole answer is kept as text:
+ * the glue converts it once, straight to Python objects. */
 #ifndef B24_ENVELOPE_H
 #define B24_ENVELOPE_H
 
@@ -13,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "b24.h"
+#include "b24_json.h"
 
 enum b24_outcome_kind {
     B24_KIND_OK = 0,     /* 2xx, JSON, no error member */
@@ -26,13 +30,17 @@ struct b24_header {
 };
 
 /* The plain-C result of one exchange.  Every pointer is owned by the
- * outcome and released by b24_outcome_clear().  The glue may take `answer`
- * (set the field to NULL after taking it; it then owns the tree and frees
- * it with cJSON_Delete). */
+ * outcome and released by b24_outcome_clear(). */
 struct b24_outcome {
     enum b24_outcome_kind kind;
     long status;        /* HTTP status; 0 without response; 408 on timeout */
-    cJSON *answer;      /* owned; NULL when absent or not JSON */
+    char *answer;       /* owned: the body when it is valid JSON (strict
+                           reader; BOM removed; NUL-terminated), else NULL */
+    size_t answer_len;  /* bytes of `answer` */
+    cJSON *envelope;    /* owned: an object holding only the top-level
+                           members error, error_description and time of an
+                           object answer (NULL when the answer is not an
+                           object) */
     char *code;         /* owned; NULL for OK */
     char *message;      /* owned; NULL for OK; secret-free */
     int maybe_sent;     /* 1: the request may have reached the server */
@@ -56,16 +64,13 @@ enum b24_status b24_outcome_add_header(struct b24_outcome *o,
                                        const char *value, size_t vlen);
 void b24_outcome_clear_headers(struct b24_outcome *o);
 
-/* Caps of b24_json_parse (hostile answers fail cleanly, not slowly). */
-#define B24_JSON_MAX_DEPTH 1000 /* nested arrays/objects (= cJSON's limit) */
-#define B24_JSON_MAX_STRING ((size_t)16 * 1024 * 1024) /* bytes of one string */
-
 /* Check that `len` bytes are one strict RFC 8259 JSON text (json.loads'
  * grammar: no leading zeros, no "1.", no control characters in strings,
  * only space/tab/CR/LF as whitespace, well-formed UTF-8; an escaped lone
  * surrogate is rejected like cJSON does), nested at most
  * B24_JSON_MAX_DEPTH deep, no string longer than B24_JSON_MAX_STRING.
- * Iterative, O(len), no allocation, no globals.  B24_E_JSON (syntax,
+ * Iterative, O(len), no allocation, no globals (b24_json_read without
+ * callbacks).  B24_E_JSON (syntax,
  * invalid UTF-8) or B24_E_LIMIT (a cap), err->offset = byte offset. */
 enum b24_status b24_json_validate(const char *text, size_t len,
                                   struct b24_error *err);
@@ -82,8 +87,10 @@ enum b24_status b24_json_parse(const char *text, size_t len, cJSON **out,
                                struct b24_error *err);
 
 /* Classify an HTTP answer (status + body) per spec §4.4 A/B into `o`
- * (kind, status, code, message, answer).  `o->answer` receives the parsed
- * body when it is JSON (owned by the outcome).  Returns B24_E_NOMEM only. */
+ * (kind, status, code, message, answer, envelope).  `o->answer` receives
+ * a copy of the body when it is JSON (owned by the outcome), without a
+ * full tree: only the members the classification and the limiter read
+ * are parsed (`o->envelope`).  Returns B24_E_NOMEM only. */
 enum b24_status b24_envelope_classify(struct b24_outcome *o, long status,
                                       const char *body, size_t len);
 

@@ -124,9 +124,9 @@ feed_success(struct b24_pipeline *p, const struct b24_outcome *out)
 {
     const cJSON *t, *op, *ra;
     int restored = 0, heavy = 0;
-    if (out->kind != B24_KIND_OK || !cJSON_IsObject(out->answer))
+    if (out->kind != B24_KIND_OK || !cJSON_IsObject(out->envelope))
         return;
-    t = cJSON_GetObjectItemCaseSensitive(out->answer, "time");
+    t = cJSON_GetObjectItemCaseSensitive(out->envelope, "time");
     if (!cJSON_IsObject(t))
         return;
     op = cJSON_GetObjectItemCaseSensitive(t, "operating");

@@ -1,7 +1,9 @@
-/* convert.c - PyObject -> JSON text, and cJSON -> PyObject (STYLE §3.8). */
+/* convert.c - PyObject -> JSON text, and JSON text -> PyObject in one pass
+ * (STYLE §1.1, §3.8). */
 #include "ext.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -420,102 +422,282 @@ conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
     return rc;
 }
 
-/* ---- decoding ---------------------------------------------------------- */
+/* ---- decoding ----------------------------------------------------------
+ * One pass (STYLE §1.1): the core's strict reader (b24_json.h) calls the
+ * callbacks below, which build the Python objects on a value stack.  An
+ * array's items and an object's key/value pairs stay on the stack until
+ * the container ends; the list is then created at its exact size and the
+ * dict presized.  Keys are memoized per answer by their raw bytes, so each
+ * distinct key of a page is created and hashed once. */
 
-struct dec {
-    PyObject *memo; /* owned: dict str -> same str (key interning) */
+struct memo_entry {
+    uint64_t hash;
+    const char *s; /* into the text being decoded (keys without escapes) */
+    size_t n;
+    PyObject *key; /* owned */
 };
 
-static PyObject *
-dec_value(struct dec *d, const cJSON *item)
+#define MEMO_MAX ((size_t)1 << 16) /* distinct keys memoized per answer */
+
+struct dec {
+    PyObject **stack; /* owned refs in [0, n) */
+    size_t n, cap;
+    size_t frames[B24_JSON_MAX_DEPTH + 1]; /* stack base of open containers */
+    int depth;
+    struct memo_entry *memo; /* open addressing, power-of-two size */
+    size_t memo_size, memo_used;
+};
+
+static int
+dec_push(struct dec *d, PyObject *o)
 {
-    switch (item->type & 0xFF) {
-    case cJSON_NULL:
-        Py_RETURN_NONE;
-    case cJSON_False:
-        Py_RETURN_FALSE;
-    case cJSON_True:
-        Py_RETURN_TRUE;
-    case cJSON_Number: {
-        double v = item->valuedouble;
-        if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)
-            return PyLong_FromLongLong((long long)v);
-        return PyFloat_FromDouble(v);
-    }
-    case cJSON_String:
-    case cJSON_Raw: {
-        const char *s = item->valuestring ? item->valuestring : "";
-        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "strict");
-    }
-    case cJSON_Array: {
-        Py_ssize_t n = 0, i = 0;
-        const cJSON *c;
-        PyObject *list;
-        for (c = item->child; c != NULL; c = c->next)
-            n++;
-        list = PyList_New(n);
-        if (list == NULL)
-            return NULL;
-        for (c = item->child; c != NULL; c = c->next, i++) {
-            PyObject *v = dec_value(d, c);
-            if (v == NULL) {
-                Py_DECREF(list);
-                return NULL;
-            }
-            PyList_SET_ITEM(list, i, v); /* steals v */
+    if (o == NULL)
+        return -1;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 256;
+        PyObject **ns = PyMem_Realloc(d->stack, nc * sizeof(*ns));
+        if (ns == NULL) {
+            Py_DECREF(o);
+            PyErr_NoMemory();
+            return -1;
         }
-        return list;
+        d->stack = ns;
+        d->cap = nc;
     }
-    case cJSON_Object: {
-        PyObject *dict = PyDict_New();
-        const cJSON *c;
-        if (dict == NULL)
-            return NULL;
-        for (c = item->child; c != NULL; c = c->next) {
-            const char *ks = c->string ? c->string : "";
-            PyObject *k, *mk, *v;
-            int rc;
-            k = PyUnicode_DecodeUTF8(ks, (Py_ssize_t)strlen(ks), "strict");
-            if (k == NULL)
-                goto fail;
-            mk = PyDict_SetDefault(d->memo, k, k); /* borrowed */
-            if (mk == NULL) {
-                Py_DECREF(k);
-                goto fail;
-            }
-            Py_INCREF(mk);
-            Py_DECREF(k);
-            v = dec_value(d, c);
-            if (v == NULL) {
-                Py_DECREF(mk);
-                goto fail;
-            }
-            rc = PyDict_SetItem(dict, mk, v);
-            Py_DECREF(mk);
-            Py_DECREF(v);
-            if (rc < 0)
-                goto fail;
-        }
-        return dict;
-    fail:
-        Py_DECREF(dict);
-        return NULL;
-    }
-    default:
-        PyErr_SetString(PyExc_ValueError, "unknown JSON node");
-        return NULL;
-    }
+    d->stack[d->n++] = o;
+    return 0;
 }
 
-PyObject *
-conv_decode(const cJSON *item)
+static int
+dec_open(void *priv)
 {
-    struct dec d;
-    PyObject *r;
-    d.memo = PyDict_New();
-    if (d.memo == NULL)
-        return NULL;
-    r = dec_value(&d, item);
-    Py_DECREF(d.memo);
-    return r;
+    struct dec *d = priv;
+    d->frames[d->depth++] = d->n;
+    return 0;
+}
+
+static int
+dec_end_array(void *priv)
+{
+    struct dec *d = priv;
+    size_t base = d->frames[--d->depth], i, cnt = d->n - base;
+    PyObject *list = PyList_New((Py_ssize_t)cnt);
+    if (list == NULL)
+        return -1;
+    for (i = 0; i < cnt; i++)
+        PyList_SET_ITEM(list, (Py_ssize_t)i, d->stack[base + i]); /* steals */
+    d->n = base;
+    return dec_push(d, list);
+}
+
+static int
+dec_end_object(void *priv)
+{
+    struct dec *d = priv;
+    size_t base = d->frames[--d->depth], i, cnt = (d->n - base) / 2;
+    PyObject *dict;
+    int rc = 0;
+#if PY_VERSION_HEX < 0x030D0000
+    dict = _PyDict_NewPresized((Py_ssize_t)cnt);
+#else
+    dict = PyDict_New();
+#endif
+    if (dict == NULL)
+        return -1;
+    for (i = 0; i < cnt; i++) {
+        PyObject *k = d->stack[base + 2 * i], *v = d->stack[base + 2 * i + 1];
+        if (rc == 0)
+            rc = PyDict_SetItem(dict, k, v);
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    d->n = base;
+    if (rc < 0) {
+        Py_DECREF(dict);
+        return -1;
+    }
+    return dec_push(d, dict);
+}
+
+static PyObject *
+dec_text(const char *s, size_t n, int ascii)
+{
+    PyObject *u;
+    if (!ascii)
+        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "strict");
+    u = PyUnicode_New((Py_ssize_t)n, 127);
+    if (u != NULL && n > 0)
+        memcpy(PyUnicode_1BYTE_DATA(u), s, n);
+    return u;
+}
+
+static int
+dec_string(void *priv, const char *s, size_t n, int ascii)
+{
+    return dec_push(priv, dec_text(s, n, ascii));
+}
+
+static int
+memo_grow(struct dec *d)
+{
+    size_t ns = d->memo_size ? d->memo_size * 2 : 64, i;
+    struct memo_entry *nm = PyMem_Calloc(ns, sizeof(*nm));
+    if (nm == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < d->memo_size; i++) {
+        struct memo_entry *e = &d->memo[i];
+        size_t j;
+        if (e->key == NULL)
+            continue;
+        for (j = (size_t)e->hash & (ns - 1); nm[j].key != NULL;
+             j = (j + 1) & (ns - 1))
+            ;
+        nm[j] = *e;
+    }
+    PyMem_Free(d->memo);
+    d->memo = nm;
+    d->memo_size = ns;
+    return 0;
+}
+
+static int
+dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
+{
+    struct dec *d = priv;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    size_t i, j;
+    PyObject *k;
+    if (escaped) /* s is the reader's scratch buffer: not memoized */
+        return dec_push(d, dec_text(s, n, ascii));
+    for (i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    if (d->memo_size > 0) {
+        for (j = (size_t)h & (d->memo_size - 1); d->memo[j].key != NULL;
+             j = (j + 1) & (d->memo_size - 1)) {
+            struct memo_entry *e = &d->memo[j];
+            if (e->hash == h && e->n == n && memcmp(e->s, s, n) == 0)
+                return dec_push(d, Py_NewRef(e->key));
+        }
+    }
+    k = dec_text(s, n, ascii);
+    if (k == NULL)
+        return -1;
+    if (d->memo_used < MEMO_MAX) {
+        if (2 * (d->memo_used + 1) > d->memo_size && memo_grow(d) < 0) {
+            Py_DECREF(k);
+            return -1;
+        }
+        /* hash once now: every dict insert of this key reuses it */
+        if (PyObject_Hash(k) == -1) {
+            Py_DECREF(k);
+            return -1;
+        }
+        for (j = (size_t)h & (d->memo_size - 1); d->memo[j].key != NULL;
+             j = (j + 1) & (d->memo_size - 1))
+            ;
+        d->memo[j].hash = h;
+        d->memo[j].s = s;
+        d->memo[j].n = n;
+        d->memo[j].key = Py_NewRef(k);
+        d->memo_used++;
+    }
+    return dec_push(d, k);
+}
+
+/* The number rule: an integer token is an exact int; any other token is
+ * a double, and an integral double below 2**53 becomes an int (so "2.0"
+ * gives 2); beyond the double range +-inf, like float("1e400"). */
+static int
+dec_number(void *priv, const char *tok, size_t n, int is_int)
+{
+    char small[64], *buf = small;
+    PyObject *o;
+    double v;
+    if (is_int && n <= 19) {
+        size_t i = tok[0] == '-';
+        long long x = 0;
+        if (n - i <= 18) {
+            for (; i < n; i++)
+                x = x * 10 + (tok[i] - '0');
+            return dec_push(priv,
+                            PyLong_FromLongLong(tok[0] == '-' ? -x : x));
+        }
+    }
+    if (n >= sizeof(small)) {
+        buf = PyMem_Malloc(n + 1);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    memcpy(buf, tok, n);
+    buf[n] = '\0';
+    if (is_int) {
+        o = PyLong_FromString(buf, NULL, 10);
+        if (o != NULL || !PyErr_ExceptionMatches(PyExc_ValueError))
+            goto done;
+        /* more digits than int's max_str_digits: the double (+-inf) */
+        PyErr_Clear();
+    }
+    v = PyOS_string_to_double(buf, NULL, NULL);
+    if (v == -1.0 && PyErr_Occurred())
+        o = NULL;
+    else if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)
+        o = PyLong_FromLongLong((long long)v);
+    else
+        o = PyFloat_FromDouble(v);
+done:
+    if (buf != small)
+        PyMem_Free(buf);
+    return dec_push(priv, o);
+}
+
+static int
+dec_bool(void *priv, int value)
+{
+    return dec_push(priv, PyBool_FromLong(value));
+}
+
+static int
+dec_null(void *priv)
+{
+    return dec_push(priv, Py_NewRef(Py_None));
+}
+
+static const struct b24_json_cb dec_cb = {
+    dec_open,   dec_key,    dec_end_object, dec_open, dec_end_array,
+    dec_string, dec_number, dec_bool,       dec_null};
+
+PyObject *
+conv_decode_json(const char *text, size_t len)
+{
+    struct dec *d = PyMem_Calloc(1, sizeof(*d));
+    struct b24_error err;
+    enum b24_status rc;
+    PyObject *res = NULL;
+    size_t i;
+    if (d == NULL)
+        return PyErr_NoMemory();
+    memset(&err, 0, sizeof(err));
+    rc = b24_json_sax_parse(text, len, &dec_cb, d, &err);
+    if (rc == B24_OK && d->n == 1) {
+        res = d->stack[0];
+        d->n = 0;
+    } else if (!PyErr_Occurred()) {
+        if (rc == B24_E_NOMEM)
+            PyErr_NoMemory();
+        else
+            /* "invalid JSON ... at byte N" or a cap that was hit */
+            PyErr_SetString(PyExc_ValueError, err.message);
+    }
+    for (i = 0; i < d->n; i++)
+        Py_DECREF(d->stack[i]);
+    for (i = 0; i < d->memo_size; i++)
+        Py_XDECREF(d->memo[i].key);
+    PyMem_Free(d->memo);
+    PyMem_Free(d->stack);
+    PyMem_Free(d);
+    return res;
 }

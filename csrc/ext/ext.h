@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "b24_buf.h"
+#include "b24_json.h"
 
 /* Per-module state (m_size = sizeof).  Every PyObject* is owned. */
 struct mod_state {
@@ -33,9 +34,10 @@ struct mod_state {
  * exception set (ParamsError for unencodable input, MemoryError). */
 int conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
                 int flags);
-/* New reference converted from a cJSON tree (borrowed), or NULL with an
- * exception set (UnicodeDecodeError for invalid UTF-8). */
-PyObject *conv_decode(const cJSON *item);
+/* New reference: the JSON text of `len` bytes (one UTF-8 BOM skipped)
+ * read in one pass straight to Python objects; or NULL with ValueError
+ * ("invalid JSON ... at byte N", a cap) or MemoryError. */
+PyObject *conv_decode_json(const char *text, size_t len);
 
 /* actions.c: lists, batches, export (b24_qs, b24_list, b24_batch) */
 int actions_register(PyObject *module);

@@ -224,10 +224,7 @@ static PyObject *
 mod_decode_json(PyObject *Py_UNUSED(module), PyObject *data)
 {
     Py_buffer view;
-    PyObject *owner = NULL, *res = NULL;
-    cJSON *tree = NULL;
-    struct b24_error err;
-    enum b24_status rc;
+    PyObject *owner = NULL, *res;
     if (PyUnicode_Check(data)) {
         owner = utf8_bytes(data);
         if (owner == NULL)
@@ -238,21 +235,9 @@ mod_decode_json(PyObject *Py_UNUSED(module), PyObject *data)
         Py_XDECREF(owner);
         return NULL;
     }
-    memset(&err, 0, sizeof(err));
-    Py_BEGIN_ALLOW_THREADS
-    rc = b24_json_parse(view.buf, (size_t)view.len, &tree, &err);
-    Py_END_ALLOW_THREADS
+    res = conv_decode_json(view.buf, (size_t)view.len);
     PyBuffer_Release(&view);
     Py_XDECREF(owner);
-    if (rc != B24_OK) {
-        if (rc == B24_E_NOMEM)
-            return PyErr_NoMemory();
-        /* err.message: "invalid JSON ... at byte N" or a cap that was hit */
-        PyErr_SetString(PyExc_ValueError, err.message);
-        return NULL;
-    }
-    res = conv_decode(tree);
-    cJSON_Delete(tree); /* we owned the tree */
     return res;
 }
 
@@ -274,7 +259,8 @@ static PyMethodDef mod_methods[] = {
      "Python -> compact UTF-8 JSON bytes; ParamsError when impossible."},
     {"decode_json", (PyCFunction)mod_decode_json, METH_O,
      "decode_json($module, data, /)\n--\n\n"
-     "JSON text -> Python objects (integral numbers below 2**53 -> int)."},
+     "JSON text -> Python objects (integer tokens -> exact int; other\n"
+     "numbers -> float, or int when integral and below 2**53)."},
     {NULL, NULL, 0, NULL}};
 
 /* ---- Outcome structseq ------------------------------------------------- */

@@ -340,9 +340,9 @@ build_outcome(struct mod_state *st, struct b24_outcome *o)
     size_t i;
 
     if (o->answer != NULL) {
-        answer = conv_decode(o->answer);
+        answer = conv_decode_json(o->answer, o->answer_len);
         if (answer == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            if (!PyErr_ExceptionMatches(PyExc_ValueError))
                 return NULL;
             PyErr_Clear();
             if (b24_outcome_set(o, B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
@@ -1305,7 +1305,8 @@ event_dict(const struct b24_event *ev)
         Py_DECREF(v);
     }
     if (ev->kind == B24_EV_RESPONSE || ev->kind == B24_EV_CATCH) {
-        PyObject *a = o->answer ? conv_decode(o->answer) : Py_NewRef(Py_None);
+        PyObject *a = o->answer ? conv_decode_json(o->answer, o->answer_len)
+                                 : Py_NewRef(Py_None);
         if (a == NULL) {
             PyErr_Clear();
             a = Py_NewRef(Py_None);

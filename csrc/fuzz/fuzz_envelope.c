@@ -2,7 +2,9 @@
  *
  * Input: byte 0 picks the HTTP status, the rest is the body.  Invariants:
  * no crash; kind OK has no code/message, other kinds have both; the
- * answer is present exactly when the body is JSON; message is bounded. */
+ * answer is present exactly when the body is JSON; message is bounded;
+ * the envelope's members (parsed from their spans only) print like the
+ * same members of the full cJSON tree. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +29,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     is_json = b24_json_parse((const char *)data, size, &tree, NULL) == B24_OK;
-    cJSON_Delete(tree);
     b24_outcome_init(&o);
     if (b24_envelope_classify(&o, status, (const char *)data, size) != B24_OK)
         abort();
     if ((o.answer != NULL) != is_json)
         abort();
+    if ((o.envelope != NULL) != cJSON_IsObject(tree))
+        abort();
+    if (o.envelope != NULL) {
+        static const char *const names[] = {"error", "error_description",
+                                            "time"};
+        size_t k;
+        for (k = 0; k < 3; k++) {
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(tree, names[k]);
+            const cJSON *b =
+                cJSON_GetObjectItemCaseSensitive(o.envelope, names[k]);
+            char *ta, *tb;
+            if ((a == NULL) != (b == NULL))
+                abort();
+            if (a == NULL)
+                continue;
+            ta = cJSON_PrintUnformatted(a);
+            tb = cJSON_PrintUnformatted(b);
+            if (ta == NULL || tb == NULL || strcmp(ta, tb) != 0)
+                abort();
+            cJSON_free(ta);
+            cJSON_free(tb);
+        }
+    }
+    cJSON_Delete(tree);
     if (o.kind == B24_KIND_OK) {
         if (o.code != NULL || o.message != NULL || status < 200 || status > 299)
             abort();

@@ -1,27 +1,154 @@
-/* fuzz_json.c - libFuzzer target: the strict validator and cJSON agree.
+/* fuzz_json.c - libFuzzer target: the strict reader (b24_json.h), its
+ * callbacks, and cJSON agree.
  *
- * Invariants: b24_json_parse never crashes; a text that validates parses
- * (cJSON never fails on a validated text); the printed tree re-parses to
- * an equal tree; an error offset lies inside the input. */
+ * Invariants: b24_json_parse and b24_json_sax_parse never crash and
+ * return the same status and error offset; a text that validates parses
+ * with cJSON (cJSON never fails on a validated text) and the printed tree
+ * re-parses to the same text; the callbacks' events, written back as
+ * JSON, are valid JSON whose events write back to the same text (a fixed
+ * point); the top-level member spans are valid JSON texts; an error
+ * offset lies inside the input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "b24_buf.h"
 #include "b24_envelope.h"
+#include "b24_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct w {
+    struct b24_buf out;
+    unsigned char first[B24_JSON_MAX_DEPTH + 1];
+    int depth, after_key;
+};
+
+static int
+w_sep(struct w *x)
+{
+    if (x->after_key) {
+        x->after_key = 0;
+        return 0;
+    }
+    if (x->depth > 0 && !x->first[x->depth] &&
+        b24_buf_appendc(&x->out, ',') != B24_OK)
+        return -1;
+    x->first[x->depth] = 0;
+    return 0;
+}
+
+static int
+w_str(struct w *x, const char *s, size_t n)
+{
+    size_t i;
+    if (b24_buf_appendc(&x->out, '"'))
+        return -1;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\') {
+            if (b24_buf_printf(&x->out, "\\u%04x", c))
+                return -1;
+        } else if (b24_buf_appendc(&x->out, (char)c)) {
+            return -1;
+        }
+    }
+    return b24_buf_appendc(&x->out, '"') ? -1 : 0;
+}
+
+static int
+w_open(struct w *x, char c)
+{
+    if (w_sep(x) || b24_buf_appendc(&x->out, c))
+        return -1;
+    x->first[++x->depth] = 1;
+    return 0;
+}
+
+static int w_sobj(void *p) { return w_open(p, '{'); }
+static int w_sarr(void *p) { return w_open(p, '['); }
+static int
+w_close(void *p, char c)
+{
+    struct w *x = p;
+    x->depth--;
+    return b24_buf_appendc(&x->out, c) ? -1 : 0;
+}
+static int w_eobj(void *p) { return w_close(p, '}'); }
+static int w_earr(void *p) { return w_close(p, ']'); }
+static int
+w_key(void *p, const char *s, size_t n, int ascii, int esc)
+{
+    struct w *x = p;
+    (void)ascii;
+    (void)esc;
+    if (w_sep(x) || w_str(x, s, n) || b24_buf_appendc(&x->out, ':'))
+        return -1;
+    x->after_key = 1;
+    return 0;
+}
+static int
+w_string(void *p, const char *s, size_t n, int ascii)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (ascii && (unsigned char)s[i] >= 0x80)
+            abort(); /* the ascii flag lies */
+    return w_sep(p) || w_str(p, s, n) ? -1 : 0;
+}
+static int
+w_number(void *p, const char *t, size_t n, int is_int)
+{
+    struct w *x = p;
+    if (is_int && (memchr(t, '.', n) || memchr(t, 'e', n) || memchr(t, 'E', n)))
+        abort();
+    return w_sep(x) || b24_buf_append(&x->out, t, n) ? -1 : 0;
+}
+static int
+w_bool(void *p, int v)
+{
+    struct w *x = p;
+    return w_sep(x) || b24_buf_appends(&x->out, v ? "true" : "false") ? -1 : 0;
+}
+static int
+w_null(void *p)
+{
+    struct w *x = p;
+    return w_sep(x) || b24_buf_appends(&x->out, "null") ? -1 : 0;
+}
+
+static const struct b24_json_cb wcb = {w_sobj,   w_key,    w_eobj,
+                                       w_sarr,   w_earr,   w_string,
+                                       w_number, w_bool,   w_null};
+
+static enum b24_status
+write_back(const char *text, size_t len, struct w *x, struct b24_error *err)
+{
+    memset(x, 0, sizeof(*x));
+    b24_buf_init(&x->out, 0);
+    return b24_json_sax_parse(text, len, &wcb, x, err);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct b24_error err;
+    static const char *const names[] = {"a", "error", "time"};
+    struct b24_error err, serr;
+    struct b24_json_top top;
+    struct w x, y;
     cJSON *tree = NULL, *again = NULL;
-    enum b24_status st, vst;
+    enum b24_status st, sst, vst;
     char *txt;
+    size_t k;
 
     memset(&err, 0, sizeof(err));
+    memset(&serr, 0, sizeof(serr));
     st = b24_json_parse((const char *)data, size, &tree, &err);
+    sst = write_back((const char *)data, size, &x, &serr);
+    if (st != sst || (st != B24_OK && err.offset != serr.offset))
+        abort(); /* the reader with callbacks and the validator differ */
     if (st != B24_OK) {
+        b24_buf_free(&x.out);
         if (st != B24_E_JSON && st != B24_E_LIMIT)
             abort(); /* NOMEM: cJSON refused a validated text */
         if (err.offset > size)
@@ -30,9 +157,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
+    /* the written-back events are JSON and a fixed point */
+    if (write_back(b24_buf_cstr(&x.out), x.out.len, &y, NULL) != B24_OK)
+        abort();
+    if (x.out.len != y.out.len ||
+        memcmp(b24_buf_cstr(&x.out), b24_buf_cstr(&y.out), x.out.len) != 0)
+        abort();
+    b24_buf_free(&x.out);
+    b24_buf_free(&y.out);
     vst = b24_json_validate((const char *)data, size, NULL);
     if (vst != B24_OK && !(size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0))
         abort();
+    if (vst == B24_OK) {
+        memset(&top, 0, sizeof(top));
+        top.names = names;
+        top.nnames = 3;
+        if (b24_json_read((const char *)data, size, NULL, NULL, &top, NULL) !=
+            B24_OK)
+            abort();
+        for (k = 0; k < 3; k++) {
+            const struct b24_json_span *sp = &top.spans[k];
+            if (!sp->found)
+                continue;
+            if (!top.is_object || sp->end > size || sp->start >= sp->end ||
+                b24_json_validate((const char *)data + sp->start,
+                                  sp->end - sp->start, NULL) != B24_OK)
+                abort();
+        }
+    }
     txt = cJSON_PrintUnformatted(tree);
     if (txt == NULL)
         abort();

@@ -2,6 +2,48 @@
 #include "b24_envelope.h"
 #include "harness.h"
 
+/* Callback log of the reader: one token per event. */
+struct ev {
+    char log[512];
+    int n, stop_at;
+};
+
+static int
+ev_add(void *p, const char *pre, const char *s, size_t n, const char *post)
+{
+    struct ev *e = p;
+    size_t l = strlen(e->log);
+    snprintf(e->log + l, sizeof(e->log) - l, "%s%.*s%s", pre, (int)n, s,
+             post);
+    return ++e->n == e->stop_at;
+}
+static int ev_so(void *p) { return ev_add(p, "{", "", 0, ""); }
+static int ev_eo(void *p) { return ev_add(p, "} ", "", 0, ""); }
+static int ev_sa(void *p) { return ev_add(p, "[", "", 0, ""); }
+static int ev_ea(void *p) { return ev_add(p, "] ", "", 0, ""); }
+static int
+ev_key(void *p, const char *s, size_t n, int ascii, int esc)
+{
+    (void)ascii;
+    return ev_add(p, "k:", s, n, esc ? "(esc) " : " ");
+}
+static int
+ev_str(void *p, const char *s, size_t n, int ascii)
+{
+    (void)ascii;
+    return ev_add(p, "s:", s, n, " ");
+}
+static int
+ev_num(void *p, const char *s, size_t n, int is_int)
+{
+    return ev_add(p, "n:", s, n, is_int ? "(i) " : "(f) ");
+}
+static int ev_bool(void *p, int v) { return ev_add(p, v ? "t " : "f ", "", 0, ""); }
+static int ev_null(void *p) { return ev_add(p, "null ", "", 0, ""); }
+static const struct b24_json_cb ev_cb = {ev_so,  ev_key, ev_eo,
+                                         ev_sa,  ev_ea,  ev_str,
+                                         ev_num, ev_bool, ev_null};
+
 static void
 cls(long status, const char *body, enum b24_outcome_kind kind,
     const char *code, const char *message, long want_status, int has_answer)
@@ -141,5 +183,42 @@ test_envelope(void)
         memset(deep + 2000, ']', 2000);
         deep[4000] = '\0';
         CHECK(b24_json_parse(deep, 4000, &tree, &err) == B24_E_LIMIT);
+    }
+
+    /* The reader: callbacks and the top-level member spans. */
+    {
+        static const char *const names[] = {"error", "time"};
+        static const char txt[] =
+            "{\"result\":[{\"a\\u0041\":\"x\\ny\",\"n\":-12.5e1}],"
+            "\"time\":{\"operating\":1.5},\"error\":\"E\",\"time\":2}";
+        struct b24_json_top top;
+        struct ev e;
+        memset(&top, 0, sizeof(top));
+        top.names = names;
+        top.nnames = 2;
+        memset(&e, 0, sizeof(e));
+        CHECK(b24_json_read(txt, sizeof(txt) - 1, &ev_cb, &e, &top, &err) ==
+              B24_OK);
+        CHECK_STR(e.log, "{k:result [{k:aA(esc) s:x\ny k:n n:-12.5e1(f) } ] "
+                         "k:time {k:operating n:1.5(f) } k:error s:E k:time "
+                         "n:2(i) } ");
+        CHECK(top.is_object && !top.escaped_key);
+        CHECK(top.spans[0].found && top.spans[1].found);
+        CHECK(memcmp(txt + top.spans[0].start, "\"E\"", 3) == 0 &&
+              top.spans[0].end - top.spans[0].start == 3);
+        CHECK(memcmp(txt + top.spans[1].start, "{\"operating\":1.5}", 17) ==
+                  0 &&
+              top.spans[1].end - top.spans[1].start == 17); /* the first */
+        e.stop_at = 3;
+        e.log[0] = '\0';
+        e.n = 0;
+        CHECK(b24_json_read(txt, sizeof(txt) - 1, &ev_cb, &e, NULL, &err) ==
+              B24_E_USAGE);
+        CHECK(b24_json_sax_parse("\xEF\xBB\xBF", 3, &ev_cb, &e, &err) ==
+              B24_E_JSON);
+        CHECK(err.offset == 0);
+        CHECK(b24_json_sax_parse("\xEF\xBB\xBF[1,]", 7, NULL, NULL, &err) ==
+              B24_E_JSON);
+        CHECK(err.offset == 6);
     }
 }

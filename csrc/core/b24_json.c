@@ -1,0 +1,522 @@
+/* b24_json.c - the strict, callback-driven JSON reader (b24_json.h). */
+#include "b24_json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Byte classes inside a string: 0 plain ASCII, 1 '"', 2 '\\', 3 control,
+ * 4 a UTF-8 lead or continuation byte. */
+static const unsigned char str_class[256] = {
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x00 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x10 */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, /* 0x50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x70 */
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, /* 0x80 */
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4};
+
+struct jr {
+    const unsigned char *p;
+    size_t n, i;
+    struct b24_error *err;
+    const struct b24_json_cb *cb;
+    void *priv;
+    int decode;    /* a string or key callback wants the text */
+    char *scratch; /* owned: decoded strings with escapes */
+    size_t slen, scap;
+};
+
+static enum b24_status
+jr_fail(struct jr *v, enum b24_status st, const char *what)
+{
+    if (v->err != NULL)
+        v->err->offset = v->i;
+    return b24_error_set(v->err, st, "%s at byte %zu", what, v->i);
+}
+
+static enum b24_status
+jr_stopped(struct jr *v)
+{
+    if (v->err != NULL)
+        v->err->offset = v->i;
+    return b24_error_set(v->err, B24_E_USAGE, "stopped by a callback");
+}
+
+static int
+is_ws(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void
+jr_ws(struct jr *v)
+{
+    while (v->i < v->n && is_ws(v->p[v->i]))
+        v->i++;
+}
+
+static int
+jr_hex4(const struct jr *v, size_t at, unsigned *out)
+{
+    unsigned x = 0;
+    size_t k;
+    if (v->n - at < 4 || at > v->n)
+        return 0;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = v->p[at + k];
+        x <<= 4;
+        if (c >= '0' && c <= '9')
+            x |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            x |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            x |= (unsigned)(c - 'A' + 10);
+        else
+            return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+/* Length of the well-formed UTF-8 sequence at v->i (Unicode Table 3-7),
+ * 0 when ill-formed. */
+static size_t
+jr_utf8(const struct jr *v)
+{
+    const unsigned char *s = v->p + v->i;
+    size_t left = v->n - v->i;
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t k, len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F; /* no encoded surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (left < len)
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return len;
+}
+
+static int
+jr_put(struct jr *v, const void *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (v->scap - v->slen < n) {
+        size_t na = v->scap ? v->scap : 256;
+        char *ns;
+        while (na - v->slen < n)
+            na *= 2;
+        ns = realloc(v->scratch, na);
+        if (ns == NULL)
+            return -1;
+        v->scratch = ns;
+        v->scap = na;
+    }
+    memcpy(v->scratch + v->slen, s, n);
+    v->slen += n;
+    return 0;
+}
+
+static int
+jr_put_cp(struct jr *v, unsigned cp)
+{
+    unsigned char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xC0 | (cp >> 6));
+        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | (cp >> 12));
+        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (unsigned char)(0xF0 | (cp >> 18));
+        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return jr_put(v, b, n);
+}
+
+/* A string at v->i (the opening quote).  is_key: 1 for an object key;
+ * *escaped (may be NULL) tells whether it had an escape. */
+static enum b24_status
+jr_string(struct jr *v, int is_key, int *escaped)
+{
+    const unsigned char *p = v->p;
+    size_t start = ++v->i; /* past the opening quote */
+    size_t run = start;    /* first raw byte not yet copied to scratch */
+    size_t limit = v->n - start > B24_JSON_MAX_STRING + 1
+                       ? start + B24_JSON_MAX_STRING + 1
+                       : v->n;
+    int ascii = 1, esc = 0;
+    v->slen = 0;
+    for (;;) {
+        size_t i = v->i;
+        unsigned char c;
+        if (i >= v->n)
+            return jr_fail(v, B24_E_JSON, "invalid JSON (unterminated string)");
+        if (i - start > B24_JSON_MAX_STRING)
+            return jr_fail(v, B24_E_LIMIT, "JSON string longer than the cap");
+        while (i < limit && str_class[p[i]] == 0)
+            i++;
+        v->i = i;
+        if (i >= limit)
+            continue; /* the end of the text or the cap: checked above */
+        c = p[i];
+        switch (str_class[c]) {
+        case 1: { /* the closing quote */
+            const char *s = (const char *)p + start;
+            size_t n = i - start;
+            int r = 0;
+            v->i = i + 1;
+            if (escaped != NULL)
+                *escaped = esc;
+            if (!v->decode)
+                return B24_OK;
+            if (esc) {
+                if (jr_put(v, p + run, i - run) < 0)
+                    return b24_error_set(v->err, B24_E_NOMEM,
+                                         "out of memory while parsing JSON");
+                s = v->scratch;
+                n = v->slen;
+            }
+            if (is_key) {
+                if (v->cb->key != NULL)
+                    r = v->cb->key(v->priv, s, n, ascii, esc);
+            } else if (v->cb->string != NULL) {
+                r = v->cb->string(v->priv, s, n, ascii);
+            }
+            return r ? jr_stopped(v) : B24_OK;
+        }
+        case 3:
+            return jr_fail(v, B24_E_JSON,
+                           "invalid JSON (control character in a string)");
+        case 2: { /* an escape */
+            unsigned u = 0, u2;
+            if (i + 1 >= v->n)
+                return jr_fail(v, B24_E_JSON,
+                               "invalid JSON (unterminated string)");
+            c = p[i + 1];
+            if (c == 'u') {
+                size_t adv = 6;
+                if (!jr_hex4(v, i + 2, &u))
+                    return jr_fail(v, B24_E_JSON, "invalid JSON (bad \\u escape)");
+                if (u >= 0xDC00 && u <= 0xDFFF)
+                    return jr_fail(v, B24_E_JSON,
+                                   "invalid JSON (lone surrogate escape)");
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    if (v->n - i < 12 || p[i + 6] != '\\' || p[i + 7] != 'u' ||
+                        !jr_hex4(v, i + 8, &u2) || u2 < 0xDC00 || u2 > 0xDFFF)
+                        return jr_fail(v, B24_E_JSON,
+                                       "invalid JSON (lone surrogate escape)");
+                    u = 0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00);
+                    adv = 12;
+                }
+                if (v->decode) {
+                    if (jr_put(v, p + run, i - run) < 0 || jr_put_cp(v, u) < 0)
+                        return b24_error_set(v->err, B24_E_NOMEM,
+                                             "out of memory while parsing "
+                                             "JSON");
+                    if (u >= 0x80)
+                        ascii = 0;
+                }
+                v->i = i + adv;
+            } else {
+                char d;
+                switch (c) {
+                case '"': d = '"'; break;
+                case '\\': d = '\\'; break;
+                case '/': d = '/'; break;
+                case 'b': d = '\b'; break;
+                case 'f': d = '\f'; break;
+                case 'n': d = '\n'; break;
+                case 'r': d = '\r'; break;
+                case 't': d = '\t'; break;
+                default:
+                    return jr_fail(v, B24_E_JSON, "invalid JSON (bad escape)");
+                }
+                if (v->decode &&
+                    (jr_put(v, p + run, i - run) < 0 || jr_put(v, &d, 1) < 0))
+                    return b24_error_set(v->err, B24_E_NOMEM,
+                                         "out of memory while parsing JSON");
+                v->i = i + 2;
+            }
+            esc = 1;
+            run = v->i;
+            continue;
+        }
+        default: { /* non-ASCII */
+            size_t k = jr_utf8(v);
+            if (k == 0)
+                return jr_fail(v, B24_E_JSON,
+                               "invalid JSON (string is not valid UTF-8)");
+            ascii = 0;
+            v->i = i + k;
+            continue;
+        }
+        }
+    }
+}
+
+static int
+jr_digit(const struct jr *v)
+{
+    return v->i < v->n && v->p[v->i] >= '0' && v->p[v->i] <= '9';
+}
+
+static enum b24_status
+jr_number(struct jr *v)
+{
+    size_t start = v->i;
+    int is_int = 1;
+    if (v->p[v->i] == '-')
+        v->i++;
+    if (!jr_digit(v))
+        return jr_fail(v, B24_E_JSON, "invalid JSON (bad number)");
+    if (v->p[v->i] == '0') {
+        v->i++;
+        if (jr_digit(v))
+            return jr_fail(v, B24_E_JSON, "invalid JSON (leading zero)");
+    } else {
+        while (jr_digit(v))
+            v->i++;
+    }
+    if (v->i < v->n && v->p[v->i] == '.') {
+        is_int = 0;
+        v->i++;
+        if (!jr_digit(v))
+            return jr_fail(v, B24_E_JSON, "invalid JSON (bad number)");
+        while (jr_digit(v))
+            v->i++;
+    }
+    if (v->i < v->n && (v->p[v->i] == 'e' || v->p[v->i] == 'E')) {
+        is_int = 0;
+        v->i++;
+        if (v->i < v->n && (v->p[v->i] == '+' || v->p[v->i] == '-'))
+            v->i++;
+        if (!jr_digit(v))
+            return jr_fail(v, B24_E_JSON, "invalid JSON (bad number)");
+        while (jr_digit(v))
+            v->i++;
+    }
+    if (v->cb != NULL && v->cb->number != NULL &&
+        v->cb->number(v->priv, (const char *)v->p + start, v->i - start,
+                      is_int))
+        return jr_stopped(v);
+    return B24_OK;
+}
+
+static int
+jr_word(struct jr *v, const char *w, size_t wl)
+{
+    if (v->n - v->i < wl || memcmp(v->p + v->i, w, wl) != 0)
+        return 0;
+    v->i += wl;
+    return 1;
+}
+
+#define CALL(v_, f_)                                                      \
+    ((v_)->cb != NULL && (v_)->cb->f_ != NULL && (v_)->cb->f_((v_)->priv))
+
+static enum b24_status
+jr_run(struct jr *v, struct b24_json_top *top)
+{
+    /* stack[d] is '[' or '{' for each open container. */
+    char stack[B24_JSON_MAX_DEPTH];
+    int depth = 0;
+    long pending = -1; /* the top-level member whose value is being read */
+    enum b24_status st;
+    unsigned char c;
+
+    jr_ws(v);
+    for (;;) {
+        /* A value is expected at v->i. */
+        if (v->i >= v->n)
+            return jr_fail(v, B24_E_JSON, "invalid JSON (unexpected end)");
+        c = v->p[v->i];
+        if (c == '[' || c == '{') {
+            if (depth >= B24_JSON_MAX_DEPTH)
+                return jr_fail(v, B24_E_LIMIT,
+                               "JSON nesting deeper than 1000 levels");
+            if (depth == 0 && top != NULL)
+                top->is_object = c == '{';
+            if (c == '[' ? CALL(v, start_array) : CALL(v, start_object))
+                return jr_stopped(v);
+            stack[depth++] = (char)c;
+            v->i++;
+            jr_ws(v);
+            if (v->i < v->n && v->p[v->i] == (c == '[' ? ']' : '}')) {
+                v->i++;
+                depth--;
+                if (c == '[' ? CALL(v, end_array) : CALL(v, end_object))
+                    return jr_stopped(v);
+                goto after_value;
+            }
+            if (c == '[')
+                continue;
+            goto member;
+        }
+        if (c == '"')
+            st = jr_string(v, 0, NULL);
+        else if (c == '-' || (c >= '0' && c <= '9'))
+            st = jr_number(v);
+        else if (jr_word(v, "true", 4) || jr_word(v, "false", 5))
+            st = (v->cb != NULL && v->cb->boolean != NULL &&
+                  v->cb->boolean(v->priv, v->p[v->i - 1] == 'e' &&
+                                              v->p[v->i - 2] == 'u'))
+                     ? jr_stopped(v)
+                     : B24_OK;
+        else if (jr_word(v, "null", 4))
+            st = CALL(v, null) ? jr_stopped(v) : B24_OK;
+        else
+            st = jr_fail(v, B24_E_JSON, "invalid JSON");
+        if (st != B24_OK)
+            return st;
+    after_value:
+        for (;;) {
+            if (pending >= 0 && depth == 1) {
+                top->spans[pending].end = v->i;
+                top->spans[pending].found = 1;
+                pending = -1;
+            }
+            jr_ws(v);
+            if (depth == 0) {
+                if (v->i < v->n)
+                    return jr_fail(v, B24_E_JSON, "invalid JSON (extra data)");
+                return B24_OK;
+            }
+            if (v->i >= v->n)
+                return jr_fail(v, B24_E_JSON, "invalid JSON (unexpected end)");
+            c = v->p[v->i];
+            if (c == ',') {
+                v->i++;
+                jr_ws(v);
+                if (stack[depth - 1] == '[')
+                    break; /* next array element */
+                goto member;
+            }
+            if (c == (stack[depth - 1] == '[' ? ']' : '}')) {
+                v->i++;
+                depth--;
+                if (c == ']' ? CALL(v, end_array) : CALL(v, end_object))
+                    return jr_stopped(v);
+                continue;
+            }
+            return jr_fail(v, B24_E_JSON, "invalid JSON");
+        }
+        continue;
+    member:
+        /* An object member "key": value is expected at v->i. */
+        if (v->i >= v->n || v->p[v->i] != '"')
+            return jr_fail(v, B24_E_JSON, "invalid JSON (expected a key)");
+        {
+            size_t kstart = v->i + 1;
+            int kesc = 0;
+            if ((st = jr_string(v, 1, &kesc)) != B24_OK)
+                return st;
+            if (top != NULL && depth == 1) {
+                size_t kn = v->i - 1 - kstart, k;
+                if (kesc)
+                    top->escaped_key = 1;
+                for (k = 0; k < top->nnames && k < 8; k++) {
+                    if (!top->spans[k].found &&
+                        strlen(top->names[k]) == kn &&
+                        memcmp(v->p + kstart, top->names[k], kn) == 0) {
+                        pending = (long)k;
+                        break;
+                    }
+                }
+            }
+        }
+        jr_ws(v);
+        if (v->i >= v->n || v->p[v->i] != ':')
+            return jr_fail(v, B24_E_JSON, "invalid JSON (expected ':')");
+        v->i++;
+        jr_ws(v);
+        if (pending >= 0 && depth == 1)
+            top->spans[pending].start = v->i;
+    }
+}
+
+enum b24_status
+b24_json_read(const char *text, size_t len, const struct b24_json_cb *cb,
+              void *priv, struct b24_json_top *top, struct b24_error *err)
+{
+    struct jr v;
+    enum b24_status st;
+    v.p = (const unsigned char *)text;
+    v.n = len;
+    v.i = 0;
+    v.err = err;
+    v.cb = cb;
+    v.priv = priv;
+    v.decode = cb != NULL && (cb->key != NULL || cb->string != NULL);
+    v.scratch = NULL;
+    v.slen = v.scap = 0;
+    if (top != NULL) {
+        size_t k;
+        top->is_object = 0;
+        top->escaped_key = 0;
+        for (k = 0; k < 8; k++)
+            top->spans[k].start = top->spans[k].end = 0,
+            top->spans[k].found = 0;
+    }
+    st = jr_run(&v, top);
+    free(v.scratch);
+    return st;
+}
+
+enum b24_status
+b24_json_sax_parse(const char *text, size_t len, const struct b24_json_cb *cb,
+                   void *priv, struct b24_error *err)
+{
+    size_t skip = 0;
+    enum b24_status st;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        skip = 3; /* a UTF-8 BOM (PHP files saved with one emit it) */
+    if (len - skip == 0) {
+        if (err != NULL)
+            err->offset = 0;
+        return b24_error_set(err, B24_E_JSON,
+                             "invalid JSON (empty text) at byte %zu", skip);
+    }
+    st = b24_json_read(text + skip, len - skip, cb, priv, NULL, err);
+    if (st != B24_OK && err != NULL)
+        err->offset += skip;
+    return st;
+}

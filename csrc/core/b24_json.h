@@ -1,0 +1,76 @@
+/* b24_json.h - the strict JSON reader of answers, driven by callbacks
+ * (STYLE §1.1: a Python-free parser and a table of callbacks with
+ * privdata; the glue's callbacks build the Python objects).
+ *
+ * One pass, iterative, O(len): the grammar is json.loads' (RFC 8259: no
+ * leading zeros, no "1.", no control characters in strings, only
+ * space/tab/CR/LF as whitespace, well-formed UTF-8, an escaped lone
+ * surrogate rejected), nesting at most B24_JSON_MAX_DEPTH, no string
+ * longer than B24_JSON_MAX_STRING.  Pure C, no globals; it allocates only
+ * a scratch buffer for strings with escapes, and only when a string or
+ * key callback is set. */
+#ifndef B24_JSON_H
+#define B24_JSON_H
+
+#include <stddef.h>
+
+#include "b24.h"
+
+/* Caps of the reader (hostile answers fail cleanly, not slowly). */
+#define B24_JSON_MAX_DEPTH 1000 /* nested arrays/objects (= cJSON's limit) */
+#define B24_JSON_MAX_STRING ((size_t)16 * 1024 * 1024) /* bytes of one string */
+
+/* Callbacks (any may be NULL).  Each returns 0 to go on; anything else
+ * stops the reader, which then returns B24_E_USAGE ("stopped by a
+ * callback").  Strings and keys are the decoded UTF-8 bytes (escapes
+ * resolved; \u0000 gives a NUL byte, so use the length), valid only during
+ * the call; `ascii` is 1 when every byte is below 0x80.  A number is its
+ * raw token (json grammar, not NUL-terminated); `is_int` is 1 when it has
+ * no fraction and no exponent. */
+struct b24_json_cb {
+    int (*start_object)(void *priv);
+    int (*key)(void *priv, const char *s, size_t n, int ascii, int escaped);
+    int (*end_object)(void *priv);
+    int (*start_array)(void *priv);
+    int (*end_array)(void *priv);
+    int (*string)(void *priv, const char *s, size_t n, int ascii);
+    int (*number)(void *priv, const char *tok, size_t n, int is_int);
+    int (*boolean)(void *priv, int value);
+    int (*null)(void *priv);
+};
+
+/* Byte spans of chosen members of a top-level object, filled by the reader
+ * on the way (the first occurrence of each name, like cJSON's getters).
+ * A top-level key written with an escape cannot be matched by its raw
+ * bytes: `escaped_key` is then set and the caller must not rely on the
+ * spans. */
+struct b24_json_span {
+    size_t start, end; /* value bytes [start, end) of the text */
+    int found;
+};
+struct b24_json_top {
+    const char *const *names; /* in */
+    size_t nnames;            /* in; at most 8 */
+    struct b24_json_span spans[8];
+    int is_object;   /* the text is an object */
+    int escaped_key; /* a top-level key had an escape */
+};
+
+/* Read `len` bytes as one JSON text (no BOM handling here; trailing
+ * whitespace allowed, anything else after the value is an error), calling
+ * `cb` (may be NULL: validation only) and filling `top` (may be NULL).
+ * B24_E_JSON (syntax, invalid UTF-8) or B24_E_LIMIT (a cap) with
+ * err->offset = byte offset and err->message "... at byte N";
+ * B24_E_NOMEM; B24_E_USAGE when a callback stopped it. */
+enum b24_status b24_json_read(const char *text, size_t len,
+                              const struct b24_json_cb *cb, void *priv,
+                              struct b24_json_top *top,
+                              struct b24_error *err);
+
+/* b24_json_read of a complete answer: one leading UTF-8 BOM is skipped
+ * (offsets still count it); an empty text is "invalid JSON (empty text)". */
+enum b24_status b24_json_sax_parse(const char *text, size_t len,
+                                   const struct b24_json_cb *cb, void *priv,
+                                   struct b24_error *err);
+
+#endif /* B24_JSON_H */
