@@ -543,3 +543,29 @@ def test_cli_limit_flags():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_in_flight_and_wait_idle() -> None:
+    """stats()["in_flight"] counts requests being processed; wait_idle waits them out."""
+    import threading
+    import urllib.request
+    import ssl
+
+    from b24hook.emulator import EmulatorPortal
+
+    with EmulatorPortal() as p:
+        p.inject("latency", method="server.time", count=1, delay=0.6)
+        ctx = ssl.create_default_context(cafile=p.ca_path)
+        t = threading.Thread(target=lambda: urllib.request.urlopen(
+            urllib.request.Request(p.v2_url + "/server.time", data=b"{}", method="POST",
+                                   headers={"Content-Type": "application/json"}),
+            context=ctx).read())
+        t.start()
+        deadline = time.monotonic() + 5
+        while p.stats()["in_flight"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert p.stats()["in_flight"] == 1
+        assert p.wait_idle(0.05) is False
+        assert p.wait_idle(5) is True
+        assert p.stats()["in_flight"] == 0
+        t.join(5)

@@ -48,6 +48,15 @@ def fportal() -> Iterator[Any]:
         p.stop()
 
 
+@pytest.fixture(autouse=True)
+def _settled(fportal: Any) -> Iterator[None]:
+    """Each test starts on an idle portal: a request held by an earlier test's
+    ``hang`` fault (answered after the client gave up) must not complete, or be
+    replayed, inside the next test's counters."""
+    assert fportal.wait_idle(10), "the portal is still busy with an earlier test"
+    yield
+
+
 def _rows(portal: Any) -> int:
     return sum(portal.stats()["rows_created"].values())
 

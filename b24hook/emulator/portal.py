@@ -142,6 +142,7 @@ class EmulatorPortal:
         self.hooks: list[Any] = [FaultHook(), RateLimitHook()]
         self.dispatcher = Dispatcher(self)
         self._webhooks: dict[tuple[str, str], Webhook] = {}
+        self._busy = 0
         self._wh_lock = threading.Lock()
         self.add_webhook(self.user_id, self.secret, scopes=scopes)
         self._stats: dict[str, dict[int, int]] = {}
@@ -290,7 +291,8 @@ class EmulatorPortal:
         ``query_limit_exceeded`` (503 refusals by the leaky bucket),
         ``operation_time_limit`` (429 refusals), ``rows_created`` {table: n},
         ``idempotent_replays``, ``faults_fired`` {kind: n}, ``cutoffs``,
-        ``overload_refused``, ``free_plan_refused``."""
+        ``overload_refused``, ``free_plan_refused``, ``in_flight`` (requests
+        being processed right now, e.g. one held by a ``hang`` fault)."""
         with self._stats_lock:
             by_status: dict[int, int] = {}
             for per in self._stats.values():
@@ -304,7 +306,25 @@ class EmulatorPortal:
                       "cutoffs", "overload_refused", "free_plan_refused"):
                 out[k] = self._notes.get(k, 0)
             out["faults_fired"] = dict(self._notes.get("faults_fired", {}))
+            out["in_flight"] = self._busy
             return out
+
+    def _in_flight(self, delta: int) -> None:
+        with self._stats_lock:
+            self._busy += delta
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no request is being processed (a test's leftovers, such as
+        an answer held by a ``hang`` fault, would otherwise land in the next
+        test's counters). Returns False if still busy after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._stats_lock:
+                if self._busy == 0:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def reset_stats(self) -> None:
         with self._stats_lock:

@@ -449,7 +449,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(Response(404, b"<html><body><h1>404 Not Found</h1></body></html>",
                                  "text/html; charset=utf-8"))
             return
-        resp = portal.pipeline(req)
+        portal._in_flight(+1)
+        try:
+            resp = portal.pipeline(req)
+        finally:
+            portal._in_flight(-1)
         if resp.close:
             self.close_connection = True
             if resp.reset:
