@@ -8,7 +8,7 @@ import pytest
 from b24hook import AjaxError, AjaxResult, B24Hook, BatchRefV3, SdkError, _core
 from b24hook.emulator import EmulatorPortal
 
-from test_lists_rows import bulk_items, requests_of
+from _list_rows import bulk_items, requests_of
 
 ET = 1256
 

@@ -11,7 +11,7 @@ import pytest
 from b24hook import B24Hook, SdkError
 from b24hook.emulator import EmulatorPortal
 
-from test_lists_rows import bulk_items, delete_items, requests_of
+from _list_rows import bulk_items, delete_items, requests_of
 
 BIG = 1256   # 100,000 rows
 HUGE = 128   # 200,000 rows

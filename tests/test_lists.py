@@ -8,7 +8,7 @@ import pytest
 from b24hook import AjaxError, B24Hook, SdkError
 from b24hook.emulator import EmulatorPortal
 
-from test_lists_rows import bulk_items, requests_of
+from _list_rows import bulk_items, requests_of
 
 ET = 1256  # a smart process: ids 1..130 in the table
 
