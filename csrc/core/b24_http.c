@@ -225,6 +225,8 @@ b24_http_base_url(const struct b24_http *h)
     return h->base_url;
 }
 
+static void setup_constant(struct b24_http *h, CURL *c);
+
 static CURL *
 pool_acquire(struct b24_http *h)
 {
@@ -233,8 +235,11 @@ pool_acquire(struct b24_http *h)
     if (h->nidle > 0)
         c = h->idle[--h->nidle];
     pthread_mutex_unlock(&h->pool_mu);
-    if (c == NULL)
+    if (c == NULL) {
         c = curl_easy_init();
+        if (c != NULL)
+            setup_constant(h, c);
+    }
     return c;
 }
 
@@ -541,26 +546,16 @@ on_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
     return req->abort_cb(req->abort_ctx) ? 1 : 0;
 }
 
+/* The options that are the same for every call of this client: set once,
+ * when pool_acquire creates the handle (no curl_easy_reset per call). */
 static void
-setup_handle(struct b24_http *h, CURL *c, const char *url,
-             const struct b24_request *req, long timeout_ms, struct xfer *x,
-             char *errbuf)
+setup_constant(struct b24_http *h, CURL *c)
 {
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, b24_buf_cstr(&req->body));
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)req->body.len);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_SHARE, h->share);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -569,13 +564,46 @@ setup_handle(struct b24_http *h, CURL *c, const char *url,
     if (h->ca_path != NULL)
         curl_easy_setopt(c, h->ca_is_dir ? CURLOPT_CAPATH : CURLOPT_CAINFO,
                          h->ca_path);
-    if (req->fresh_connect)
-        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+}
+
+/* The per-call options.  Every option a call may set is set on every call
+ * (to its default when unused), so nothing leaks from one call to the next
+ * on a pooled handle. */
+static void
+setup_handle(CURL *c, const char *url, const struct b24_request *req,
+             long timeout_ms, struct xfer *x, char *errbuf)
+{
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, b24_buf_cstr(&req->body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)req->body.len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, req->fresh_connect ? 1L : 0L);
     if (req->abort_cb != NULL) {
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)req);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
     }
+}
+
+/* Drop the pointers into this call's stack and request before the handle
+ * goes back to the pool (a later curl_easy_cleanup may still report into
+ * the error buffer while closing connections). */
+static void
+unset_call_pointers(CURL *c)
+{
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 }
 
 enum b24_status
@@ -617,7 +645,7 @@ b24_http_perform(struct b24_http *h, const struct b24_request *req,
             out->maybe_sent = 1; /* an earlier hop reached the server */
             break;
         }
-        setup_handle(h, c, b24_buf_cstr(&url), req, left, &x, errbuf);
+        setup_handle(c, b24_buf_cstr(&url), req, left, &x, errbuf);
         rc = curl_easy_perform(c);
         curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nconn);
         if (nconn > 0)
@@ -700,6 +728,7 @@ done:
     out->elapsed_ms = now_ms() - t0;
     b24_buf_free(&x.body);
     b24_buf_free(&url);
+    unset_call_pointers(c);
     pool_release(h, c);
     return st;
 }
