@@ -1,7 +1,8 @@
 """Helpers of the list/batch/export tests: bulk rows straight into the emulator's store."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 
 def bulk_items(portal: Any, entity_type_id: int, n: int, start: int = 1) -> None:
@@ -28,3 +29,29 @@ def delete_items(portal: Any, entity_type_id: int, ids: list[int]) -> None:
 
 def requests_of(portal: Any, method: str) -> int:
     return sum(portal.stats()["requests"].get(method, {}).values())
+
+
+@contextmanager
+def seeded_portal(entity_type_id: int, n: int) -> Iterator[Any]:
+    """An emulator portal with crm items ``1..n`` of one entity type; closed on exit."""
+    from b24hook.emulator import EmulatorPortal
+
+    p = EmulatorPortal(db=":memory:").start()
+    bulk_items(p, entity_type_id, n)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@contextmanager
+def counted_hook(portal: Any) -> Iterator[Any]:
+    """A B24Hook bound to ``portal`` whose request counters start from zero."""
+    from b24hook import B24Hook
+
+    b = B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path)
+    portal.reset_stats()
+    try:
+        yield b
+    finally:
+        b.close()

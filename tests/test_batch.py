@@ -8,27 +8,21 @@ import pytest
 from b24hook import AjaxError, AjaxResult, B24Hook, BatchRefV3, SdkError, _core
 from b24hook.emulator import EmulatorPortal
 
-from _list_rows import bulk_items, requests_of
+from _list_rows import counted_hook, requests_of, seeded_portal
 
 ET = 1256
 
 
 @pytest.fixture(scope="module")
 def bp() -> Iterator[EmulatorPortal]:
-    p = EmulatorPortal(db=":memory:").start()
-    bulk_items(p, ET, 200)
-    try:
+    with seeded_portal(ET, 200) as p:
         yield p
-    finally:
-        p.close()
 
 
 @pytest.fixture
 def hook(bp: EmulatorPortal) -> Iterator[B24Hook]:
-    b = B24Hook.from_webhook_url(bp.v2_url, verify=bp.ca_path)
-    bp.reset_stats()
-    yield b
-    b.close()
+    with counted_hook(bp) as b:
+        yield b
 
 
 def get(i: int) -> tuple[str, dict[str, int]]:

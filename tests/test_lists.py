@@ -8,27 +8,21 @@ import pytest
 from b24hook import AjaxError, B24Hook, SdkError
 from b24hook.emulator import EmulatorPortal
 
-from _list_rows import bulk_items, requests_of
+from _list_rows import counted_hook, requests_of, seeded_portal
 
 ET = 1256  # a smart process: ids 1..130 in the table
 
 
 @pytest.fixture(scope="module")
 def lp() -> Iterator[EmulatorPortal]:
-    p = EmulatorPortal(db=":memory:").start()
-    bulk_items(p, ET, 130)
-    try:
+    with seeded_portal(ET, 130) as p:
         yield p
-    finally:
-        p.close()
 
 
 @pytest.fixture
 def hook(lp: EmulatorPortal) -> Iterator[B24Hook]:
-    b = B24Hook.from_webhook_url(lp.v2_url, verify=lp.ca_path)
-    lp.reset_stats()
-    yield b
-    b.close()
+    with counted_hook(lp) as b:
+        yield b
 
 
 # size of the list -> requests of a v2 walk (§6.2: a short page ends, a full page asks again)
