@@ -46,6 +46,35 @@ def _version_of(version: Any) -> ApiVersion:
         raise SdkError("JSSDK_CORE_B24_API_WRONG", 500, "Wrong API version") from None
 
 
+class AuthData(Mapping[str, Any]):
+    """The read-only mapping ``get_auth_data()`` returns.
+
+    Reading a key gives the real value (``data["access_token"]`` is the
+    secret, by design); ``repr``/``str`` mask ``access_token``, so printing or
+    logging the mapping shows no secret. ``dict(data)`` is a plain dict again.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        shown = {k: ("***REDACTED***" if k == "access_token" else v) for k, v in self._data.items()}
+        return f"AuthData({shown!r})"
+
+    __str__ = __repr__
+
+
 class AuthHookManager:
     """Authentication data of a webhook (no network; the secret never expires)."""
 
@@ -56,18 +85,19 @@ class AuthHookManager:
         self._user_id = user_id
         self._secret = secret
 
-    def get_auth_data(self) -> dict[str, Any]:
-        """``{"access_token": <secret>, "refresh_token": "hook", ...}`` (holds the secret)."""
-        return {
+    def get_auth_data(self) -> AuthData:
+        """``{"access_token": <secret>, "refresh_token": "hook", ...}`` (holds the secret;
+        its ``repr``/``str`` mask it)."""
+        return AuthData({
             "access_token": self._secret,
             "refresh_token": "hook",
             "expires": 0,
             "expires_in": 0,
             "domain": self._domain,
             "member_id": self._domain,
-        }
+        })
 
-    def refresh_auth(self) -> dict[str, Any]:
+    def refresh_auth(self) -> AuthData:
         """Same as :meth:`get_auth_data`: a hook has nothing to refresh."""
         return self.get_auth_data()
 
