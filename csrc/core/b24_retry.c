@@ -33,6 +33,16 @@ b24_retry_decide(struct b24_limiter *l, const struct b24_retry_input *in,
             fmax(10000.0, b24_limiter_time_to_free(l, in->method, in->batch));
         return;
     }
+    /* A redirect the transport refused (another origin, too many hops) is
+     * the portal's own answer, not a transient failure: sending again to
+     * the original URL would only repeat it, or worse succeed silently
+     * where the caller must learn that the portal moved. */
+    if ((in->status >= 300 && in->status <= 399) ||
+        strcmp(code, "PORTAL_MOVED") == 0 ||
+        strcmp(code, "ERR_FR_TOO_MANY_REDIRECTS") == 0) {
+        out->reason = B24_RETRY_REDIRECT;
+        return;
+    }
     /* 3. deterministic client errors */
     if (in->status >= 400 && in->status < 500 && in->status != 408 &&
         in->status != 429) {

@@ -67,6 +67,13 @@ test_retry(void)
     d = decide(l, 400, "OPERATION_TIME_LIMIT", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_OPERATING && d.wait_ms == 61000);
     b24_limiter_reset(l);
+    /* a refused redirect is final (issue 9 item 9), read or write */
+    d = decide(l, 307, "PORTAL_MOVED", "Portal moved to x", 0, 0, 0, 1);
+    CHECK(d.reason == B24_RETRY_REDIRECT && d.wait_ms == 0);
+    d = decide(l, 302, "ERR_FR_TOO_MANY_REDIRECTS", NULL, 2, 1, 1, 1);
+    CHECK(d.reason == B24_RETRY_REDIRECT && d.wait_ms == 0);
+    d = decide(l, 0, "PORTAL_MOVED", NULL, 0, 0, 0, 0);
+    CHECK(d.reason == B24_RETRY_REDIRECT && d.wait_ms == 0);
     /* 3. client errors: 4xx except 408/429 */
     d = decide(l, 400, "ERROR_CORE", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_CLIENT_ERROR && d.wait_ms == 0);
