@@ -49,6 +49,19 @@ b24_retry_decide(struct b24_limiter *l, const struct b24_retry_input *in,
         out->reason = B24_RETRY_CLIENT_ERROR;
         return;
     }
+    /* A 500 INTERNAL_SERVER_ERROR is the portal failing, not the request
+     * being wrong: a read is retried like any 5xx (the JS SDK raises it at
+     * once: a defect we do not copy, sdk-surface.md §8.3). A write may have
+     * been applied before the failure, so the safe-write rule decides: re-sent
+     * only under an Idempotency-Key (REST v3), else raised maybe_committed.
+     * The code stays hard for every other purpose. */
+    if (in->status == 500 && strcmp(code, "INTERNAL_SERVER_ERROR") == 0) {
+        if (in->is_write && !in->idempotent) {
+            out->reason = B24_RETRY_UNSAFE_WRITE;
+            return;
+        }
+        goto backoff;
+    }
     /* 4. hard and soft codes, and the portal's missing-parameter text */
     if (b24_limiter_is_hard(l, code) || b24_limiter_is_soft(l, code) ||
         (in->message != NULL &&
@@ -65,6 +78,7 @@ b24_retry_decide(struct b24_limiter *l, const struct b24_retry_input *in,
         out->reason = B24_RETRY_UNSAFE_WRITE;
         return;
     }
+backoff:
     /* 5. backoff with ±10 % jitter */
     out->reason = B24_RETRY_BACKOFF;
     base = b24_limiter_retry_delay(l);

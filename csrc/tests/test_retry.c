@@ -82,7 +82,17 @@ test_retry(void)
     d = decide(l, 408, "REQUEST_TIMEOUT", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_BACKOFF && d.wait_ms == 1000);
     /* 4. hard, soft, missing parameter */
+    /* 500 INTERNAL_SERVER_ERROR (issue 9 item 7): a read backs off and is
+     * retried; a write without an Idempotency-Key is not re-sent; a write
+     * with one (REST v3) is */
     d = decide(l, 500, "INTERNAL_SERVER_ERROR", NULL, 0, 0, 0, 1);
+    CHECK(d.reason == B24_RETRY_BACKOFF && d.wait_ms == 1000);
+    d = decide(l, 500, "INTERNAL_SERVER_ERROR", NULL, 0, 1, 0, 1);
+    CHECK(d.reason == B24_RETRY_UNSAFE_WRITE && d.wait_ms == 0);
+    d = decide(l, 500, "INTERNAL_SERVER_ERROR", NULL, 0, 1, 1, 1);
+    CHECK(d.reason == B24_RETRY_BACKOFF && d.wait_ms == 1000);
+    /* the same code under another status is still hard */
+    d = decide(l, 200, "INTERNAL_SERVER_ERROR", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_HARD_OR_SOFT && d.wait_ms == 0);
     d = decide(l, 500, "ERROR_ENTITY_NOT_FOUND", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_HARD_OR_SOFT && d.wait_ms == 0);
