@@ -156,7 +156,7 @@ class Transport:
         rate_lowered, rate_restored, heavy, wait, auth_error, auth_refresh,
         exhausted; data keys: method, attempt, max, wait (ms), count, limiter
         (rateLimiter/operatingLimiter/adaptiveDelayer), reason (rate, operating,
-        client_error, hard, unsafe_write, backoff), duration (ms), and for events
+        client_error, hard, redirect, unsafe_write, backoff), duration (ms), and for events
         about an outcome status, code, message (+ answer for response/catch).
         Exceptions from on_event are ignored except BaseException (e.g.
         KeyboardInterrupt), which stops the call. Every wait sleeps in slices of

@@ -190,6 +190,10 @@ class _EventSink:
             elif reason == "hard":
                 emit(logger, LogLevel.ERROR, f"recognized the {code} error for the {m} method",
                      {"method": m, "code": code, "status": status})
+            elif reason == "redirect":
+                emit(logger, LogLevel.ERROR,
+                     f"redirect refused ({code}, {status}) for the {m} method is final",
+                     {"method": m, "code": code, "status": status})
             elif reason == "unsafe_write":
                 emit(logger, LogLevel.WARNING,
                      f"the write {m} may have reached the server: not re-sent",

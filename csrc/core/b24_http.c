@@ -594,6 +594,13 @@ setup_constant(struct b24_http *h, CURL *c)
     curl_easy_setopt(c, CURLOPT_SHARE, h->share);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* The method is the last path segment: libcurl must send it as built
+     * ("/rest/1/<secret>/.." normalised to "/rest/1/" would drop the
+     * secret and call another URL). */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    /* One cached connection per handle: the one its last exchange used, so
+     * pool_acquire can check it (CURLINFO_ACTIVESOCKET) before reuse. */
+    curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->verify ? 2L : 0L);
     if (h->ca_path != NULL)
