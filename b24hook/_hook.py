@@ -22,7 +22,7 @@ from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http
 from ._logging import LoggerInterface, LogLevel, NullLogger, adapt_logger, emit
-from ._params import fill_restriction_params
+from ._params import RestrictionManager, fill_restriction_params
 from ._result import AjaxResult, Result
 from ._version import __version__
 
@@ -381,14 +381,14 @@ class B24Hook:
         self._http[_version_of(version)] = client
 
     def set_restriction_manager_params(self, params: Mapping[str, Any]) -> None:
-        """Apply params to both transports (v3 then v2), each its own filled copy."""
-        filled = fill_restriction_params(params)
+        """Apply params to both transports (v3 then v2), each its own filled copy.
+
+        Invalid params raise ``TypeError``/``ValueError`` exactly as in the
+        constructor, before either transport changes (both keep their config).
+        """
+        filled = RestrictionManager.validate(params)
         for version in (ApiVersion.V3, ApiVersion.V2):
-            try:
-                self.get_http_client(version).set_restriction_manager_params(fill_restriction_params(filled))
-            except Exception as exc:  # noqa: BLE001 - a failure on one must not stop the other
-                emit(self._logger, LogLevel.ERROR, "set_restriction_manager_params failed",
-                     {"api": version.value, "error": str(exc)})
+            self.get_http_client(version).set_restriction_manager_params(fill_restriction_params(filled))
 
     def off_client_side_warning(self) -> None:
         for http in self._http.values():
