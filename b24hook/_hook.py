@@ -418,17 +418,21 @@ class B24Hook:
 
     # -- deprecated shims (JS removes them in 3.0.0) -------------------------------
     def _deprecated(self, name: str, replacement: str) -> None:
-        warnings.warn(
-            f"B24Hook.{name} is deprecated and will be removed in 3.0.0; use {replacement}",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", {
+        context = {
             "method": name,
             "replacement": replacement,
             "removal_version": "3.0.0",
             "code": "JSSDK_CORE_DEPRECATED_METHOD",
-        })
+        }
+        # the warning carries the same context as the log line (§3.3), as attributes
+        warning = DeprecationWarning(
+            f"B24Hook.{name} is deprecated and will be removed in 3.0.0; use {replacement}"
+            " [JSSDK_CORE_DEPRECATED_METHOD]"
+        )
+        for key, value in context.items():
+            setattr(warning, key, value)
+        warnings.warn(warning, stacklevel=3)
+        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", context)
 
     def call_method(
         self, method: str, params: Mapping[str, Any] | None = None, start: int | None = None
