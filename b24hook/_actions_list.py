@@ -188,8 +188,14 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
             _fail_log(logger, label, method, request_id, res)
             return res
         data = res.get_data()
-        page = data.get("result") if data else None
+        if not data:
+            return None
+        page = data.get("result") if isinstance(data, Mapping) else None
         if page is None:
+            # [DIVERGE] §6.2 step 3: a null or missing `result` ends the walk, with a warning
+            emit(logger, LogLevel.WARNING, f"{label}: the answer carries no result (null); "
+                 "stopping", {"method": method, "request_id": request_id},
+                 event=f"{label}: no result", area="list")
             return None
         if custom_key is not None:
             page = page.get(custom_key) if isinstance(page, Mapping) else None

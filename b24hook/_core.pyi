@@ -53,8 +53,10 @@ def redact_url(text: str, extra_keys: Sequence[str] = ()) -> str:
     keys case-insensitive (ASCII), only when text contains '='. A non-str
     text is returned unchanged."""
 
-def scrub_secret(text: str, secret: str, /) -> str:
-    """Replace every occurrence of secret in text by ***REDACTED***."""
+def scrub_secret(text: str, secret: str = "", /) -> str:
+    """Replace every occurrence of secret, and the token of every
+    ``/rest/<id>/<token>`` webhook path (also ``/rest/api/...``, JSON's
+    ``\\/`` or ``%2F`` separators), by ***REDACTED***."""
 
 def encode_json(obj: Any, /, *, list_as_object: bool = False) -> bytes:
     """Python -> compact JSON (UTF-8) with the conversions of "Decisions
@@ -155,7 +157,7 @@ class Transport:
         rate_lowered, rate_restored, heavy, wait, auth_error, auth_refresh,
         exhausted; data keys: method, attempt, max, wait (ms), count, limiter
         (rateLimiter/operatingLimiter/adaptiveDelayer), reason (rate, operating,
-        client_error, hard, unsafe_write, backoff), duration (ms), and for events
+        client_error, hard, redirect, unsafe_write, backoff), duration (ms), and for events
         about an outcome status, code, message (+ answer for response/catch).
         ``event_details=False`` delivers only blocked, decided, rate_lowered,
         rate_restored and exhausted (the per-attempt events are then neither

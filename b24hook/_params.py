@@ -9,6 +9,7 @@ adaptive delayer, retry policy and metrics, all state guarded in C).
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any, Final, Literal, Mapping, TypedDict, Union
 
 from . import _core
@@ -128,6 +129,29 @@ def batch_method_names(method: str, params: Any) -> list[str] | None:
     return [c.split("?", 1)[0] for c in cmd if isinstance(c, str)]
 
 
+_KEYS: Final[dict[str, frozenset[str]]] = {
+    "": frozenset(RestrictionParams.__required_keys__ | RestrictionParams.__optional_keys__),
+    "rate_limit": frozenset(RateLimitParams.__required_keys__ | RateLimitParams.__optional_keys__),
+    "operating_limit": frozenset(OperatingLimitParams.__required_keys__
+                                 | OperatingLimitParams.__optional_keys__),
+    "adaptive_config": frozenset(AdaptiveConfigParams.__required_keys__
+                                 | AdaptiveConfigParams.__optional_keys__),
+}
+
+
+def _check_keys(where: str, given: Mapping[Any, Any]) -> None:
+    """Refuse a key the limiter does not know (a typo would silently keep the
+    default): ValueError naming the key and the closest known one."""
+    known = _KEYS[where]
+    for key in given:
+        if isinstance(key, str) and key in known:
+            continue
+        label = f"restriction_params[{where!r}]" if where else "restriction_params"
+        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+        raise ValueError(f"{label}: unknown key {str(key)[:80]!r}{hint}")
+
+
 def fill_restriction_params(params: Mapping[str, Any] | None) -> RestrictionParams:
     """Deep-fill partial params over :meth:`ParamsFactory.get_default`.
 
@@ -140,12 +164,14 @@ def fill_restriction_params(params: Mapping[str, Any] | None) -> RestrictionPara
         return out
     if not isinstance(params, Mapping):
         raise TypeError("restriction_params must be a mapping")
+    _check_keys("", params)
     for key, value in params.items():
         if key in _SECTIONS:
             if value is None:
                 continue
             if not isinstance(value, Mapping):
                 raise TypeError(f"restriction_params[{key!r}] must be a mapping")
+            _check_keys(key, value)
             section = dict(out[key])  # type: ignore[literal-required]
             section.update(copy.deepcopy(dict(value)))
             out[key] = section  # type: ignore[literal-required]
@@ -189,8 +215,16 @@ class RestrictionManager:
         limiter's error/success histories are cleared (§3.2).
         """
         filled = fill_restriction_params(params)
-        self._limiter.configure(dict(filled))
+        self._limiter.configure(dict(filled))  # validates first; raises, keeping the old config
         self._params = filled
+
+    @staticmethod
+    def validate(params: Mapping[str, Any] | None) -> RestrictionParams:
+        """Fill and check ``params`` exactly as the constructor does (TypeError or
+        ValueError naming the key), without touching any limiter; the filled copy."""
+        filled = fill_restriction_params(params)
+        _core.Limiter(dict(filled))
+        return filled
 
     @property
     def max_retries(self) -> int:

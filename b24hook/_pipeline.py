@@ -127,8 +127,9 @@ def invalid_params_error(query: dict[str, Any]) -> AjaxError:
     )
 
 
-def _text(value: Any) -> str:
-    """Redacted, truncated JSON text of a log payload (300/100 rule)."""
+def _text(value: Any, secret: str) -> str:
+    """Redacted, truncated JSON text of a log payload (300/100 rule); the
+    client's secret and any webhook path token scrubbed (§11.1)."""
     if value is _MISSING:
         text = "undefined"
     else:
@@ -136,6 +137,7 @@ def _text(value: Any) -> str:
             text = json.dumps(redact_sensitive_params(value), ensure_ascii=False, default=str)
         except (TypeError, ValueError, RecursionError):
             text = "[Unable to serialize data]"
+    text = _core.scrub_secret(text, secret)
     if len(text) > _TRUNCATE_OVER:
         text = text[:_TRUNCATE_KEEP] + "..."
     return text
@@ -194,6 +196,11 @@ class _EventSink:
                 emit(logger, LogLevel.ERROR, f"recognized the {code} error for the {m} method",
                      {"method": m, "code": code, "status": status},
                      event="recognized the error", area="limiter")
+            elif reason == "redirect":
+                emit(logger, LogLevel.ERROR,
+                     f"redirect refused ({code}, {status}) for the {m} method is final",
+                     {"method": m, "code": code, "status": status},
+                     event="redirect refused", area="limiter")
             elif reason == "unsafe_write":
                 emit(logger, LogLevel.WARNING,
                      f"the write {m} may have reached the server: not re-sent",
@@ -219,13 +226,14 @@ class _EventSink:
             }, area="http")
         elif kind == "send":
             emit(logger, LogLevel.INFO, "post/send",
-                 {"request_id": self.rid, "method": m, "params": _text(self.params)}, area="http")
+                 {"request_id": self.rid, "method": m, "params": _text(self.params, self.http._auth._secret)}, area="http")
         elif kind == "response":
             answer = ev["answer"]
+            secret = self.http._auth._secret
             res = answer.get("result", _MISSING) if isinstance(answer, dict) else _MISSING
             tm = answer.get("time", _MISSING) if isinstance(answer, dict) else _MISSING
             emit(logger, LogLevel.INFO, "post/response",
-                 {"request_id": self.rid, "result": _text(res), "time": _text(tm)}, area="http")
+                 {"request_id": self.rid, "result": _text(res, secret), "time": _text(tm, secret)}, area="http")
         elif kind == "success":
             ms = ev["duration"]
             emit(logger, LogLevel.DEBUG, "http request successful", {
@@ -235,7 +243,7 @@ class _EventSink:
         elif kind == "catch":
             emit(logger, LogLevel.INFO, "post/catchError", {
                 "request_id": self.rid, "status": ev["status"],
-                "response_data": _text(ev["answer"]),
+                "response_data": _text(ev["answer"], self.http._auth._secret),
             }, area="http")
         elif kind == "failed":
             emit(logger, LogLevel.DEBUG, "http request failed", {
@@ -288,7 +296,7 @@ def _post(
     """One POST. Returns an Outcome, or an AjaxError for an unexpected failure."""
     if verbose:
         emit(http.logger, LogLevel.INFO, "post/send",
-             {"request_id": request_id, "method": method, "params": _text(params)}, area="http")
+             {"request_id": request_id, "method": method, "params": _text(params, http._auth._secret)}, area="http")
     try:
         return http._transport.perform(method, params, request_id, idempotency_key=idempotency_key)
     except _core.ParamsError:
@@ -427,11 +435,12 @@ def _run_call_py(
         if not isinstance(outcome, AjaxError) and outcome.kind != _core.ERROR:
             # success path: OK, or a 2xx answer carrying an error (never retried)
             answer = outcome.answer
+            secret = http._auth._secret
             if verbose:
                 res = answer.get("result", _MISSING) if isinstance(answer, dict) else _MISSING
                 tm = answer.get("time", _MISSING) if isinstance(answer, dict) else _MISSING
                 emit(logger, LogLevel.INFO, "post/response", {
-                    "request_id": rid, "result": _text(res), "time": _text(tm),
+                    "request_id": rid, "result": _text(res, secret), "time": _text(tm, secret),
                 }, area="http")
             result = AjaxResult(answer, query, outcome.status)
             if result.is_success and isinstance(answer, dict) and isinstance(answer.get("time"), dict):
@@ -451,7 +460,7 @@ def _run_call_py(
             if verbose:
                 emit(logger, LogLevel.INFO, "post/catchError", {
                     "request_id": rid, "status": outcome.status,
-                    "response_data": _text(outcome.answer),
+                    "response_data": _text(outcome.answer, http._auth._secret),
                 }, area="http")
             err = _classify_failure(http, outcome, query, is_write)
         metrics.failure(method, err.message, elapsed_ms)

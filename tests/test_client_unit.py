@@ -438,3 +438,33 @@ def test_write_method_detection() -> None:
 def test_error_pickles_without_transport_detail() -> None:
     err = AjaxError.create("NETWORK_ERROR", 0, "Network connection failed", RuntimeError(UNIT_SECRET))
     assert UNIT_SECRET.encode() not in pickle.dumps(err)
+
+
+_BAD_RESTRICTION_PARAMS = [
+    ({"max_retrys": 3}, ValueError, "'max_retrys'.*'max_retries'"),
+    ({"rate_limit": {"burst": 3}}, ValueError, r"\['rate_limit'\].*'burst'.*'burst_limit'"),
+    ({"operating_limit": {"limit": 1}}, ValueError, "'limit'.*'limit_ms'"),
+    ({"rate_limit": {"burst_limit": -1}}, ValueError, "burst_limit"),
+    ({"rate_limit": 5}, TypeError, "rate_limit"),
+    ({"retry_on_network_error": "sometimes"}, ValueError, "retry_on_network_error"),
+    ({"zzz_unrelated": 1}, ValueError, "'zzz_unrelated'.*known keys"),
+]
+
+
+@pytest.mark.parametrize("params,exc,pattern", _BAD_RESTRICTION_PARAMS)
+def test_restriction_params_refused_alike_by_constructor_and_setter(params: Any, exc: type, pattern: str) -> None:
+    """Issue 9 item 10: one validation for the constructor and the setter; the setter
+    raises (it used to log to a null logger) and both transports keep their config."""
+    with pytest.raises(exc, match=pattern):
+        B24Hook("x.bitrix24.com", 1, UNIT_SECRET, restriction_params=params)
+    h = B24Hook("x.bitrix24.com", 1, UNIT_SECRET, restriction_params={"max_retries": 2})
+    try:
+        with pytest.raises(exc, match=pattern):
+            h.set_restriction_manager_params(params)
+        for v in ("v2", "v3"):
+            assert h.get_http_client(v).get_restriction_manager_params()["max_retries"] == 2
+            with pytest.raises(exc, match=pattern):
+                h.get_http_client(v).set_restriction_manager_params(params)
+            assert h.get_http_client(v).get_restriction_manager_params()["max_retries"] == 2
+    finally:
+        h.close()

@@ -363,3 +363,17 @@ def test_threads_share_one_transport(http_server):
     assert errors == []
     assert 1 <= t.connections_opened <= 8
     t.close()
+
+
+# ---- issue 9 item 5: the path reaches the server verbatim -------------------
+
+@pytest.mark.parametrize("method", ["..", ".", "a..b", "..."])
+def test_dot_segments_are_sent_as_is(http_server, method):
+    """CURLOPT_PATH_AS_IS: libcurl never folds `/./` or `/../` (which would drop the
+    secret segment and call another URL); the server sees the path as built."""
+    srv, base = http_server
+    with transport(base) as t:
+        o = t.perform(method, None, "r")
+    assert o.kind == _core.OK, (o.code, o.message)
+    path = o.answer["result"]["path"].split("?")[0]
+    assert path == f"/rest/1/{SECRET}/{method}"

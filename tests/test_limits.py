@@ -134,3 +134,25 @@ def test_max_retries_below_one_sends_nothing(lportal: Any) -> None:
             b24.actions.v2.call.make("server.time")
         assert (info.value.code, info.value.status) == ("JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED", 500)
         assert lportal.stats()["total"] == before
+
+
+def test_per_method_state_stays_bounded_with_many_method_names() -> None:
+    """Issue 9 item 10: 30,000 distinct method names keep the limiter's per-method
+    tables bounded (metrics fold the names past 1,000 into one row; the operating
+    table drops entries that cannot cause a wait) and a blocked method is kept."""
+    from b24hook._params import RestrictionManager
+
+    rm = RestrictionManager()
+    lim = rm.limiter
+    reset = time.time() + 300
+    lim.record_success("hot.method", {"operating": 479.0, "operating_reset_at": reset})
+    for i in range(30_000):
+        lim.record_success(f"m.{i}", {"operating": 0.01, "operating_reset_at": reset})
+        lim.note_attempt(f"m.{i}", i % 7 != 0, "e", 1.0)
+    stats = rm.get_stats()
+    assert stats["total_requests"] == 30_000
+    assert len(stats["operating_stats"]) <= 1024
+    assert len(stats["by_method"]) <= 1001 and len(stats["error_counts"]) <= 1001
+    assert "(other methods)" in stats["by_method"]
+    assert sum(v["count"] for v in stats["by_method"].values()) == 30_000
+    assert rm.operating_wait_ms("hot.method") > 200_000

@@ -19,6 +19,13 @@
 #define LAST_ERRORS_CAP 100
 #define OP_EXPIRY_EXTRA_MS 10000.0
 #define B24_RATE_HEADROOM 1.0 /* tokens kept back (see b24_limiter_reserve) */
+/* Bounds on per-method state (issue 9 item 10): a caller that uses many
+ * distinct method names must not grow memory or per-call cost without end.
+ * Metrics keep METHOD_STATS_CAP names and fold the rest into one row;
+ * the operating table evicts entries that cannot cause a wait. */
+#define METHOD_STATS_CAP 1000
+#define METHOD_STATS_OTHER "(other methods)"
+#define OPS_SOFT_CAP 1024
 
 const char *const b24_builtin_hard_codes[] = {
     "ERR_BAD_REQUEST", "JSSDK_UNKNOWN_ERROR", "100", "INTERNAL_SERVER_ERROR",
@@ -520,6 +527,35 @@ expire_ops(struct b24_limiter *l, double t)
     l->nops = k;
 }
 
+/* An entry below both the adaptive threshold and the time-to-free limit
+ * can cause no wait: dropping it forgets nothing (the next answer for that
+ * method reports its cumulative operating time again). */
+static int
+op_harmless(const struct b24_limiter *l, const struct op_entry *e)
+{
+    double lim = fmin(fmax(1000.0, l->cfg.limit_ms - 5000.0),
+                      l->cfg.threshold_percent / 100.0 * l->cfg.limit_ms);
+    return e->operating_ms < lim;
+}
+
+/* At the soft cap, make room by dropping the harmless entry that was
+ * updated longest ago; when every entry could cause a wait, the table
+ * grows (each entry is then real, current state from the portal). */
+static void
+evict_op(struct b24_limiter *l)
+{
+    size_t i, victim = l->nops;
+    for (i = 0; i < l->nops; i++)
+        if (op_harmless(l, &l->ops[i]) &&
+            (victim == l->nops ||
+             l->ops[i].last_updated < l->ops[victim].last_updated))
+            victim = i;
+    if (victim == l->nops)
+        return;
+    free(l->ops[victim].method);
+    l->ops[victim] = l->ops[--l->nops];
+}
+
 static struct op_entry *
 find_op(struct b24_limiter *l, const char *method)
 {
@@ -543,13 +579,26 @@ find_op_prefixed(struct b24_limiter *l, const char *name)
     return NULL;
 }
 
+/* A reset time the server reported is used only when it is plausible: in
+ * the future and at most one window away (issue 9 item 3). Far in the
+ * future, 1e308 or a clock skew of hours means "unknown": the short default
+ * wait, never a reason to sleep long. Non-finite values never get here
+ * (record_success drops them). */
+static int
+reset_plausible(const struct b24_limiter *l, const struct op_entry *e,
+                double t)
+{
+    return e->have_reset && e->reset_at_ms > t &&
+           e->reset_at_ms - t <= l->cfg.window_ms;
+}
+
 static double
 ttf_entry(struct b24_limiter *l, const struct op_entry *e, double t)
 {
     if (e == NULL)
         return 0;
     if (e->operating_ms >= fmax(1000.0, l->cfg.limit_ms - 5000.0)) {
-        if (e->have_reset && e->reset_at_ms > t)
+        if (reset_plausible(l, e, t))
             return e->reset_at_ms - t + 1000.0;
         return 5000.0;
     }
@@ -581,7 +630,7 @@ adaptive_entry(struct b24_limiter *l, const struct op_entry *e, double t)
     usage = e->operating_ms / l->cfg.limit_ms * 100.0;
     if (!(usage > l->cfg.threshold_percent))
         return 0;
-    if (e->have_reset && e->reset_at_ms > t)
+    if (reset_plausible(l, e, t))
         delay = (e->reset_at_ms - t) * l->cfg.coefficient;
     else
         delay = 7000.0;
@@ -675,6 +724,8 @@ b24_limiter_record_success(struct b24_limiter *l, const char *method,
     if (have_operating && isfinite(operating_s)) {
         struct op_entry *e = find_op(l, method);
         if (e == NULL) {
+            if (l->nops >= OPS_SOFT_CAP)
+                evict_op(l);
             if (l->nops == l->aops) {
                 size_t na = l->aops ? l->aops * 2 : 8;
                 struct op_entry *n = realloc(l->ops, na * sizeof(*n));
@@ -734,6 +785,9 @@ counter_get(struct counter **arr, size_t *n, size_t *a, const char *method)
     for (i = 0; i < *n; i++)
         if (strcmp((*arr)[i].method, method) == 0)
             return &(*arr)[i];
+    /* past the cap, every new name is counted under one row */
+    if (*n >= METHOD_STATS_CAP && strcmp(method, METHOD_STATS_OTHER) != 0)
+        return counter_get(arr, n, a, METHOD_STATS_OTHER);
     if (*n == *a) {
         size_t na = *a ? *a * 2 : 8;
         struct counter *nc = realloc(*arr, na * sizeof(*nc));

@@ -33,11 +33,34 @@ b24_retry_decide(struct b24_limiter *l, const struct b24_retry_input *in,
             fmax(10000.0, b24_limiter_time_to_free(l, in->method, in->batch));
         return;
     }
+    /* A redirect the transport refused (another origin, too many hops) is
+     * the portal's own answer, not a transient failure: sending again to
+     * the original URL would only repeat it, or worse succeed silently
+     * where the caller must learn that the portal moved. */
+    if ((in->status >= 300 && in->status <= 399) ||
+        strcmp(code, "PORTAL_MOVED") == 0 ||
+        strcmp(code, "ERR_FR_TOO_MANY_REDIRECTS") == 0) {
+        out->reason = B24_RETRY_REDIRECT;
+        return;
+    }
     /* 3. deterministic client errors */
     if (in->status >= 400 && in->status < 500 && in->status != 408 &&
         in->status != 429) {
         out->reason = B24_RETRY_CLIENT_ERROR;
         return;
+    }
+    /* A 500 INTERNAL_SERVER_ERROR is the portal failing, not the request
+     * being wrong: a read is retried like any 5xx (the JS SDK raises it at
+     * once: a defect we do not copy, sdk-surface.md §8.3). A write may have
+     * been applied before the failure, so the safe-write rule decides: re-sent
+     * only under an Idempotency-Key (REST v3), else raised maybe_committed.
+     * The code stays hard for every other purpose. */
+    if (in->status == 500 && strcmp(code, "INTERNAL_SERVER_ERROR") == 0) {
+        if (in->is_write && !in->idempotent) {
+            out->reason = B24_RETRY_UNSAFE_WRITE;
+            return;
+        }
+        goto backoff;
     }
     /* 4. hard and soft codes, and the portal's missing-parameter text */
     if (b24_limiter_is_hard(l, code) || b24_limiter_is_soft(l, code) ||
@@ -55,6 +78,7 @@ b24_retry_decide(struct b24_limiter *l, const struct b24_retry_input *in,
         out->reason = B24_RETRY_UNSAFE_WRITE;
         return;
     }
+backoff:
     /* 5. backoff with ±10 % jitter */
     out->reason = B24_RETRY_BACKOFF;
     base = b24_limiter_retry_delay(l);

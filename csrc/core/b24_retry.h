@@ -24,6 +24,8 @@ enum b24_retry_reason {
     B24_RETRY_CLIENT_ERROR,  /* 4xx except 408/429: stop (§9.5.3) */
     B24_RETRY_HARD_OR_SOFT,  /* code in the sets / missing param: stop */
     B24_RETRY_UNSAFE_WRITE,  /* write after a possible send: stop (item 8) */
+    B24_RETRY_REDIRECT,      /* a refused redirect (3xx, PORTAL_MOVED,
+                                ERR_FR_TOO_MANY_REDIRECTS): stop, final */
     B24_RETRY_BACKOFF        /* 5xx, 408, network: exponential + jitter */
 };
 

@@ -921,6 +921,8 @@ reason_name(int r)
         return "hard";
     case B24_RETRY_UNSAFE_WRITE:
         return "unsafe_write";
+    case B24_RETRY_REDIRECT:
+        return "redirect";
     default:
         return "backoff";
     }

@@ -1,6 +1,7 @@
 /* test_limiter.c - rate/operating limiters, adaptive delay and metrics
  * with an injected clock. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "b24_limiter.h"
@@ -238,11 +239,86 @@ test_metrics_and_codes(void)
     CHECK(b24_round2(1.005 * 1000) == 1005 && b24_round2(0.125) == 0.13);
 }
 
+/* issue 9 item 3: a reset time more than one window ahead (or 1e308, or a
+ * server clock hours ahead) is implausible: the short default waits,
+ * never a sleep the server controls */
+static void
+test_implausible_reset(void)
+{
+    struct fake_clock c = {1700000000000.0};
+    struct b24_limits_config cfg;
+    struct b24_limiter *l;
+    double t_s = c.t / 1000.0;
+    const double far[] = {t_s + 601, t_s + 86400.0 * 365, 1e308, t_s + 3600,
+                          INFINITY, NAN};
+    size_t i;
+
+    b24_limits_config_default(&cfg);
+    l = mk(&c, &cfg);
+    for (i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
+        /* blocked: operating >= limit - 5 s -> 5 s, not (reset - now) */
+        b24_limiter_record_success(l, "m", 1, 479, 1, far[i], NULL, NULL);
+        CHECK(b24_limiter_time_to_free(l, "m", NULL) == 5000);
+        /* adaptive: the default 7 s, not (reset - now) * coefficient */
+        b24_limiter_record_success(l, "m", 1, 400, 1, far[i], NULL, NULL);
+        CHECK(b24_limiter_adaptive_delay(l, "m", NULL) == 7000);
+    }
+    /* exactly one window ahead is still believed */
+    b24_limiter_record_success(l, "m", 1, 479, 1, t_s + 600, NULL, NULL);
+    CHECK(b24_limiter_time_to_free(l, "m", NULL) == 601000);
+    b24_limiter_free(l);
+}
+
+/* issue 9 item 10: many distinct method names keep per-method state
+ * bounded, and the bound never forgets a method that can cause a wait */
+static void
+test_bounded_method_tables(void)
+{
+    struct fake_clock c = {1700000000000.0};
+    struct b24_limits_config cfg;
+    struct b24_limiter *l;
+    struct b24_limiter_stats s;
+    char name[32];
+    int i;
+    double reset_s = c.t / 1000.0 + 300;
+
+    b24_limits_config_default(&cfg);
+    l = mk(&c, &cfg);
+    /* one hot method, inside its window, recorded first (oldest) */
+    b24_limiter_record_success(l, "hot.method", 1, 479, 1, reset_s, NULL,
+                               NULL);
+    for (i = 0; i < 30000; i++) {
+        snprintf(name, sizeof(name), "m.%d", i);
+        c.t += 1;
+        b24_limiter_record_success(l, name, 1, 0.01, 1, reset_s, NULL, NULL);
+        b24_metrics_attempt(l, name, i % 7 != 0, "e", 1);
+    }
+    CHECK(b24_limiter_stats(l, &s) == B24_OK);
+    CHECK(s.noperating <= 1024);
+    CHECK(s.nby_method <= 1001 && s.nerror_counts <= 1001);
+    CHECK(s.total_requests == 30000);
+    b24_limiter_stats_clear(&s);
+    CHECK(b24_limiter_time_to_free(l, "hot.method", NULL) > 260000);
+    /* every entry hot: the table grows rather than forget one */
+    for (i = 0; i < 1100; i++) {
+        snprintf(name, sizeof(name), "h.%d", i);
+        b24_limiter_record_success(l, name, 1, 479, 1, reset_s, NULL, NULL);
+    }
+    for (i = 0; i < 1100; i++) {
+        snprintf(name, sizeof(name), "h.%d", i);
+        CHECK(b24_limiter_time_to_free(l, name, NULL) > 0);
+    }
+    CHECK(b24_limiter_time_to_free(l, "hot.method", NULL) > 0);
+    b24_limiter_free(l);
+}
+
 void
 test_limiter(void)
 {
     test_bucket();
     test_adaptive_rate();
     test_operating();
+    test_implausible_reset();
+    test_bounded_method_tables();
     test_metrics_and_codes();
 }

@@ -67,6 +67,13 @@ test_retry(void)
     d = decide(l, 400, "OPERATION_TIME_LIMIT", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_OPERATING && d.wait_ms == 61000);
     b24_limiter_reset(l);
+    /* a refused redirect is final (issue 9 item 9), read or write */
+    d = decide(l, 307, "PORTAL_MOVED", "Portal moved to x", 0, 0, 0, 1);
+    CHECK(d.reason == B24_RETRY_REDIRECT && d.wait_ms == 0);
+    d = decide(l, 302, "ERR_FR_TOO_MANY_REDIRECTS", NULL, 2, 1, 1, 1);
+    CHECK(d.reason == B24_RETRY_REDIRECT && d.wait_ms == 0);
+    d = decide(l, 0, "PORTAL_MOVED", NULL, 0, 0, 0, 0);
+    CHECK(d.reason == B24_RETRY_REDIRECT && d.wait_ms == 0);
     /* 3. client errors: 4xx except 408/429 */
     d = decide(l, 400, "ERROR_CORE", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_CLIENT_ERROR && d.wait_ms == 0);
@@ -75,7 +82,17 @@ test_retry(void)
     d = decide(l, 408, "REQUEST_TIMEOUT", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_BACKOFF && d.wait_ms == 1000);
     /* 4. hard, soft, missing parameter */
+    /* 500 INTERNAL_SERVER_ERROR (issue 9 item 7): a read backs off and is
+     * retried; a write without an Idempotency-Key is not re-sent; a write
+     * with one (REST v3) is */
     d = decide(l, 500, "INTERNAL_SERVER_ERROR", NULL, 0, 0, 0, 1);
+    CHECK(d.reason == B24_RETRY_BACKOFF && d.wait_ms == 1000);
+    d = decide(l, 500, "INTERNAL_SERVER_ERROR", NULL, 0, 1, 0, 1);
+    CHECK(d.reason == B24_RETRY_UNSAFE_WRITE && d.wait_ms == 0);
+    d = decide(l, 500, "INTERNAL_SERVER_ERROR", NULL, 0, 1, 1, 1);
+    CHECK(d.reason == B24_RETRY_BACKOFF && d.wait_ms == 1000);
+    /* the same code under another status is still hard */
+    d = decide(l, 200, "INTERNAL_SERVER_ERROR", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_HARD_OR_SOFT && d.wait_ms == 0);
     d = decide(l, 500, "ERROR_ENTITY_NOT_FOUND", NULL, 0, 0, 0, 1);
     CHECK(d.reason == B24_RETRY_HARD_OR_SOFT && d.wait_ms == 0);
