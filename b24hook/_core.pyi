@@ -29,6 +29,18 @@ class ParamsError(ValueError):
 class ClosedError(RuntimeError):
     """perform() on a Transport after close()."""
 
+class CancelledError(Exception):
+    """call() stopped because the CancelToken bound to its thread was cancelled."""
+
+class CancelToken:
+    """A flag Transport.call() polls in its waits and transfers (no GIL needed)."""
+    def __init__(self) -> None: ...
+    def cancel(self) -> None: ...
+    def bind(self) -> None: ...
+    def unbind(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+
 class Outcome(NamedTuple):  # a PyStructSequence in C
     kind: int            # OK, FAILED or ERROR
     status: int          # HTTP status; 0 when no response; 408 on timeout

@@ -373,6 +373,15 @@ mod_exec(PyObject *module)
     if (st->closed_error == NULL ||
         PyModule_AddObjectRef(module, "ClosedError", st->closed_error) < 0)
         return -1;
+    st->cancelled_error = PyErr_NewExceptionWithDoc(
+        "b24hook._core.CancelledError",
+        "call() stopped because the CancelToken bound to its thread was "
+        "cancelled.",
+        PyExc_Exception, NULL);
+    if (st->cancelled_error == NULL ||
+        PyModule_AddObjectRef(module, "CancelledError",
+                              st->cancelled_error) < 0)
+        return -1;
     st->outcome_type = PyStructSequence_NewType(&outcome_desc);
     /* One extra reference, never released: a structseq instance reads its
      * field count from its type's dict when it is freed, and the cyclic GC
@@ -441,6 +450,7 @@ mod_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->outcome_type);
     Py_VISIT(st->params_error);
     Py_VISIT(st->closed_error);
+    Py_VISIT(st->cancelled_error);
     Py_VISIT(st->date_types);
     Py_VISIT(st->decimal_type);
     Py_VISIT(st->enum_type);
@@ -455,6 +465,7 @@ mod_clear(PyObject *module)
     Py_CLEAR(st->outcome_type);
     Py_CLEAR(st->params_error);
     Py_CLEAR(st->closed_error);
+    Py_CLEAR(st->cancelled_error);
     Py_CLEAR(st->date_types);
     Py_CLEAR(st->decimal_type);
     Py_CLEAR(st->enum_type);

@@ -2,6 +2,7 @@
 #include "ext.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -1218,6 +1219,105 @@ static PyType_Spec limiter_spec = {
     .slots = limiter_slots,
 };
 
+/* ---- CancelToken: stops the calls of the threads it is bound to --------- */
+
+typedef struct {
+    PyObject_HEAD
+    atomic_int cancelled;
+} CancelObject;
+
+/* The token bound to this OS thread (a strong reference), or NULL. */
+static _Thread_local CancelObject *tl_cancel;
+
+static PyObject *
+cancel_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    CancelObject *self;
+    if (PyTuple_GET_SIZE(args) != 0 || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "CancelToken() takes no arguments");
+        return NULL;
+    }
+    self = (CancelObject *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        atomic_init(&self->cancelled, 0);
+    return (PyObject *)self;
+}
+
+static void
+cancel_tp_dealloc(CancelObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+cancel_cancel(CancelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    atomic_store(&self->cancelled, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cancel_bind(CancelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CancelObject *old = tl_cancel;
+    tl_cancel = (CancelObject *)Py_NewRef(self);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cancel_unbind(CancelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (tl_cancel == self) {
+        tl_cancel = NULL;
+        Py_DECREF(self);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cancel_get_cancelled(CancelObject *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(atomic_load(&self->cancelled));
+}
+
+static PyMethodDef cancel_methods[] = {
+    {"cancel", (PyCFunction)cancel_cancel, METH_NOARGS,
+     "cancel($self, /)\n--\n\nStop every call of the threads this token is "
+     "bound to\n(within a few tens of ms; any thread may cancel)."},
+    {"bind", (PyCFunction)cancel_bind, METH_NOARGS,
+     "bind($self, /)\n--\n\nBind the token to the calling thread (replaces "
+     "its previous one)."},
+    {"unbind", (PyCFunction)cancel_unbind, METH_NOARGS,
+     "unbind($self, /)\n--\n\nUnbind it from the calling thread (if bound "
+     "there)."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef cancel_getset[] = {
+    {"cancelled", (getter)cancel_get_cancelled, NULL, "True after cancel().",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot cancel_slots[] = {
+    {Py_tp_doc, "CancelToken()\n--\n\nA flag that Transport.call() polls "
+                "in its waits and transfers\n(no GIL needed): once cancelled, "
+                "a call on a thread the token\nis bound to stops and raises "
+                "CancelledError."},
+    {Py_tp_new, cancel_tp_new},
+    {Py_tp_dealloc, cancel_tp_dealloc},
+    {Py_tp_methods, cancel_methods},
+    {Py_tp_getset, cancel_getset},
+    {0, NULL}};
+
+static PyType_Spec cancel_spec = {
+    .name = "b24hook._core.CancelToken",
+    .basicsize = sizeof(CancelObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = cancel_slots,
+};
+
 /* ---- call: the whole §5 loop with the GIL released ---------------------- */
 
 struct call_ctx {
@@ -1227,6 +1327,8 @@ struct call_ctx {
     struct mod_state *st;
     int main_thread;
     int stop;
+    int cancelled;         /* stopped by `cancel` */
+    CancelObject *cancel;  /* owned: the thread's token at call start */
     double last_check;
     PyObject *et, *ev, *etb; /* the exception that stopped the call */
 };
@@ -1248,6 +1350,11 @@ ctx_interrupted(void *vctx)
     double t;
     if (c->stop)
         return 1;
+    if (c->cancel != NULL && atomic_load(&c->cancel->cancelled)) {
+        c->cancelled = 1;
+        c->stop = 1;
+        return 1;
+    }
     if (!c->main_thread)
         return 0;
     t = b24_clock_mono_ms(NULL);
@@ -1419,6 +1526,7 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     ctx.st = self->state;
     ctx.main_thread = _PyOS_IsMainThread();
     ctx.last_check = -1e18;
+    ctx.cancel = (CancelObject *)Py_XNewRef(tl_cancel);
 
     http = self->http;
     b24_http_incref(http);
@@ -1429,12 +1537,16 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (ctx.stop) {
         if (ctx.et != NULL)
             PyErr_Restore(ctx.et, ctx.ev, ctx.etb);
+        else if (ctx.cancelled)
+            PyErr_SetString(self->state->cancelled_error,
+                            "the call was cancelled");
         else
             PyErr_SetNone(PyExc_KeyboardInterrupt);
         goto done;
     }
     result = outcome_or_raise(self->state, rc, &out);
 done:
+    Py_XDECREF(ctx.cancel);
     batch_names_free(&p.batch, hold);
     b24_request_clear(&req);
     b24_outcome_clear(&out);
@@ -1602,6 +1714,13 @@ transport_register(PyObject *module, struct mod_state *st)
     {
         PyObject *lt = PyType_FromModuleAndSpec(module, &limiter_spec, NULL);
         int rc;
+        if (lt == NULL)
+            return -1;
+        rc = PyModule_AddType(module, (PyTypeObject *)lt);
+        Py_DECREF(lt);
+        if (rc < 0)
+            return rc;
+        lt = PyType_FromModuleAndSpec(module, &cancel_spec, NULL);
         if (lt == NULL)
             return -1;
         rc = PyModule_AddType(module, (PyTypeObject *)lt);
