@@ -336,7 +336,7 @@ class _BatchCore:
     def run(self, commands: list[Command], halt: bool, request_id: str | None) -> Result[Any]:
         logger = self.http.logger
         emit(logger, LogLevel.DEBUG, "http batch request starting",
-             {"call_count": len(commands), "is_halt_on_error": halt})
+             {"call_count": len(commands), "is_halt_on_error": halt}, area="batch")
         if self._version is ApiVersion.V3:
             res = self._v3(commands, request_id)
         else:
@@ -345,7 +345,7 @@ class _BatchCore:
         emit(logger, LogLevel.DEBUG, "http batch request completed", {
             "total_calls": len(commands), "successful": max(ok, 0), "failed": len(res.errors),
             "success_rate": round(100.0 * max(ok, 0) / len(commands), 2) if commands else 0,
-        })
+        }, area="batch")
         return res
 
 

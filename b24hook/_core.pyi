@@ -151,6 +151,7 @@ class Transport:
         batch_methods: Sequence[str] | None = None,
         on_event: Callable[[str, dict[str, Any]], object] | None = None,
         timeout: float | None = None,
+        event_details: bool = True,
     ) -> Outcome:
         """The whole call pipeline of spec §5 in C, with the GIL released:
         per attempt the operating gate (else the adaptive delay), the rate gate
@@ -170,6 +171,9 @@ class Transport:
         (rateLimiter/operatingLimiter/adaptiveDelayer), reason (rate, operating,
         client_error, hard, redirect, unsafe_write, backoff), duration (ms), and for events
         about an outcome status, code, message (+ answer for response/catch).
+        ``event_details=False`` delivers only blocked, decided, rate_lowered,
+        rate_restored and exhausted (the per-attempt events are then neither
+        built nor called, and the GIL is not taken for them).
         Exceptions from on_event are ignored except BaseException (e.g.
         KeyboardInterrupt), which stops the call. Every wait sleeps in slices of
         ≤ 50 ms and, in the main thread, runs the signal handlers between them

@@ -192,7 +192,7 @@ class _Walk:
                 if bad == 0:
                     raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
                 emit(self.hook.get_logger(), LogLevel.NOTICE, "export: batch cut short, resuming",
-                     {"method": self.method, "command": name, "reason": reason})
+                     {"method": self.method, "command": name, "reason": reason}, area="export")
             if new_cursor <= cursor:
                 raise SdkError("JSSDK_EXPORT_FAILED", 500,
                                f"export of {self.method}: no progress after id {cursor}")

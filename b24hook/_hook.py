@@ -21,7 +21,7 @@ from ._actions_list import (
 from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http
-from ._logging import LoggerInterface, LogLevel, NullLogger, adapt_logger, emit
+from ._logging import DefaultLogger, LoggerInterface, LogLevel, adapt_logger, emit
 from ._params import RestrictionManager, fill_restriction_params
 from ._result import AjaxResult, Result
 from ._version import __version__
@@ -273,7 +273,7 @@ class B24Hook:
             raise ValueError("secret cannot be empty")
 
         self._auth = AuthHookManager(domain, user_id, secret)
-        self._logger: LoggerInterface = NullLogger()
+        self._logger: LoggerInterface = DefaultLogger()
         self._closed = False
         self._is_init = True
         params = fill_restriction_params(restriction_params)
@@ -396,14 +396,17 @@ class B24Hook:
 
     # -- logger ---------------------------------------------------------------
     def get_logger(self) -> LoggerInterface:
-        """The current logger (a stdlib logger comes back wrapped in its adapter)."""
+        """The current logger (a stdlib logger comes back wrapped in its adapter;
+        until :meth:`set_logger` it is the :class:`DefaultLogger`, i.e.
+        ``logging.getLogger("b24hook")`` and its children)."""
         return self._logger
 
     def set_logger(self, logger: Any) -> None:
         """Install a logger on the hook, both transports, actions and tools.
 
         Accepts a :class:`LoggerInterface`, a ``logging.Logger``/``LoggerAdapter``
-        or None (the null logger).
+        or None (the null logger: nothing is logged).  It replaces the default
+        ``b24hook`` stdlib logger for this client only.
         """
         adapted = adapt_logger(logger)
         self._logger = adapted
@@ -432,7 +435,8 @@ class B24Hook:
         for key, value in context.items():
             setattr(warning, key, value)
         warnings.warn(warning, stacklevel=3)
-        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", context)
+        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", context,
+             event="deprecated method")
 
     def call_method(
         self, method: str, params: Mapping[str, Any] | None = None, start: int | None = None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from . import _core
 from ._actions_batch import transport_batch
 from ._enums import ApiVersion
-from ._logging import LoggerInterface, NullLogger, adapt_logger
+from ._logging import DefaultLogger, LoggerInterface, adapt_logger
 from ._params import RestrictionManager, RestrictionParams
 from ._pipeline import WRITE_METHOD_VERBS, run_call
 from ._request_id import RequestIdGenerator
@@ -71,7 +71,7 @@ class Http:
         self.restriction = RestrictionManager(restriction_params)
         self._metrics = _Metrics(self.restriction.limiter)
         self._request_ids = RequestIdGenerator()
-        self._logger: LoggerInterface = logger if logger is not None else NullLogger()
+        self._logger: LoggerInterface = logger if logger is not None else DefaultLogger()
         self._client_side_warning = False
         self._client_side_warning_message = ""
         self._closed = False

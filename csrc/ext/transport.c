@@ -1323,6 +1323,7 @@ static PyType_Spec cancel_spec = {
 struct call_ctx {
     PyThreadState *ts;   /* saved thread state while the GIL is released */
     PyObject *on_event;  /* borrowed, or NULL */
+    int details;         /* also deliver the per-attempt (debug/info) events */
     struct mod_state *st;
     int main_thread;
     int stop;
@@ -1430,12 +1431,32 @@ event_dict(const struct b24_event *ev)
     return d;
 }
 
+/* The events a quiet logger still wants: limiter decisions and give-ups
+ * (notice level and above).  The others come once or more per attempt and
+ * carry the decoded answer: they are only built for details=True. */
+static int
+event_is_detail(enum b24_event_kind k)
+{
+    switch (k) {
+    case B24_EV_BLOCKED:
+    case B24_EV_DECIDED:
+    case B24_EV_RATE_LOWERED:
+    case B24_EV_RATE_RESTORED:
+    case B24_EV_EXHAUSTED:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static void
 ctx_event(void *vctx, const struct b24_event *ev)
 {
     struct call_ctx *c = vctx;
     PyObject *d, *r = NULL;
     if (c->on_event == NULL || c->stop)
+        return;
+    if (!c->details && event_is_detail(ev->kind))
         return;
     PyEval_RestoreThread(c->ts);
     d = event_dict(ev);
@@ -1461,23 +1482,25 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {
         "method", "params", "request_id", "limiter", "idempotency_key",
-        "is_write", "batch_methods", "on_event", "timeout"};
-    PyObject *a[9], *hold = NULL, *result = NULL;
+        "is_write", "batch_methods", "on_event", "timeout", "event_details"};
+    PyObject *a[10], *hold = NULL, *result = NULL;
     struct b24_request req;
     struct b24_outcome out;
     struct b24_pipeline p;
     struct call_ctx ctx;
     struct b24_http *http;
     enum b24_status rc;
-    int is_write = 0;
+    int is_write = 0, details = 1;
 
-    if (parse_fast("call", args, nargs, kwnames, names, 9, 3, 3, a) < 0)
+    if (parse_fast("call", args, nargs, kwnames, names, 10, 3, 3, a) < 0)
         return NULL;
     if (a[3] == NULL || !is_limiter(a[3])) {
         PyErr_SetString(PyExc_TypeError, "call() requires limiter=Limiter");
         return NULL;
     }
     if (a[5] != NULL && (is_write = PyObject_IsTrue(a[5])) < 0)
+        return NULL;
+    if (a[9] != NULL && (details = PyObject_IsTrue(a[9])) < 0)
         return NULL;
     if (a[7] != NULL && a[7] != Py_None && !PyCallable_Check(a[7])) {
         PyErr_SetString(PyExc_TypeError, "on_event must be callable");
@@ -1499,6 +1522,7 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     p.interrupted = ctx_interrupted;
     p.ctx = &ctx;
     ctx.on_event = (a[7] != NULL && a[7] != Py_None) ? a[7] : NULL;
+    ctx.details = details;
     ctx.st = self->state;
     ctx.main_thread = _PyOS_IsMainThread();
     ctx.last_check = -1e18;
@@ -1645,7 +1669,8 @@ static PyMethodDef transport_methods[] = {
     {"call", (PyCFunction)(void (*)(void))transport_call,
      METH_FASTCALL | METH_KEYWORDS,
      "call($self, method, params, request_id, *, limiter, idempotency_key="
-     "None, is_write=False, batch_methods=None, on_event=None, timeout=None)"
+     "None, is_write=False, batch_methods=None, on_event=None, timeout=None, "
+     "event_details=True)"
      "\n--\n\nThe whole call pipeline of spec §5 (gates, POST, retries) "
      "with the GIL released; returns the final Outcome."},
     {"close", (PyCFunction)transport_close, METH_NOARGS,
