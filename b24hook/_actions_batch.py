@@ -8,7 +8,7 @@ method ``batch`` (one token of the rate bucket, §7.4 of portal.md).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from . import _core
 from ._enums import ApiVersion
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ._hook import B24Hook
     from ._http import Http
 
-__all__ = ["BatchAction", "BatchByChunkAction", "JsonArray", "parse_calls", "Command"]
+__all__ = ["BatchAction", "BatchByChunkAction", "JsonArray", "parse_calls", "Command", "transport_batch"]
 
 _ABSENT: Any = object()
 #: `$result[name]`, `$next[name]`, ... inside a v2 parameter value (portal.md §7.2)
@@ -173,17 +173,19 @@ def _lookup(container: Any, key: str, position: int) -> Any:
 
 
 class _BatchCore:
-    """The transport-level batch of one version (JS ``http.batch``)."""
+    """The transport-level batch of one version (JS ``http.batch``).
 
-    def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
-        self._hook = hook
+    ``get_http`` returns the transport to use (the hook's, read at each
+    call, or one ``Http`` itself for :func:`transport_batch`).
+    """
+
+    def __init__(self, get_http: "Callable[[], Http]", version: ApiVersion) -> None:
+        self._get_http = get_http
         self._version = version
 
     @property
     def http(self) -> "Http":
-        if self._hook._closed:
-            raise closed_error()
-        return self._hook.get_http_client(self._version)
+        return self._get_http()
 
     # -- v2 -----------------------------------------------------------------
     def _v2_body(self, commands: list[Command], halt: bool) -> dict[str, Any]:
@@ -341,9 +343,9 @@ class _BatchCore:
         return out
 
     def run(self, commands: list[Command], halt: bool, request_id: str | None) -> Result[Any]:
-        logger = self._hook.get_logger()
+        logger = self.http.logger
         emit(logger, LogLevel.DEBUG, "http batch request starting",
-             {"call_count": len(commands), "is_halt_on_error": halt})
+             {"call_count": len(commands), "is_halt_on_error": halt}, area="batch")
         if self._version is ApiVersion.V3:
             res = self._v3(commands, request_id)
         else:
@@ -352,8 +354,30 @@ class _BatchCore:
         emit(logger, LogLevel.DEBUG, "http batch request completed", {
             "total_calls": len(commands), "successful": max(ok, 0), "failed": len(res.errors),
             "success_rate": round(100.0 * max(ok, 0) / len(commands), 2) if commands else 0,
-        })
+        }, area="batch")
         return res
+
+
+def _hook_http(hook: "B24Hook", version: ApiVersion) -> "Callable[[], Http]":
+    def get() -> "Http":
+        if hook._closed:
+            raise closed_error()
+        return hook.get_http_client(version)
+    return get
+
+
+def transport_batch(http: "Http", calls: Any, options: Mapping[str, Any] | None = None) -> Result[Any]:
+    """``http.batch(calls, options=None)``: the batch of one transport, unshaped.
+
+    Same parsing and pipeline as ``actions.<v>.batch.make``; returns
+    ``Result(data={"result": {index: AjaxResult}, "time": envelope_time})``
+    (§6.6.4), every command's own ``AjaxResult`` whatever ``return_ajax_result``
+    says (that option only shapes the action's answer).
+    """
+    opts = _split_options(options, {})
+    _, commands = parse_calls(calls, opts["is_halt_on_error"])
+    return _BatchCore(lambda: http, http.api_version).run(
+        commands, opts["is_halt_on_error"], opts["request_id"])
 
 
 def _int(value: Any) -> int:
@@ -405,7 +429,7 @@ class BatchAction:
     __slots__ = ("_core",)
 
     def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
-        self._core = _BatchCore(hook, version)
+        self._core = _BatchCore(_hook_http(hook, version), version)
 
     def make(
         self,
@@ -439,7 +463,7 @@ class BatchByChunkAction:
     __slots__ = ("_core",)
 
     def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
-        self._core = _BatchCore(hook, version)
+        self._core = _BatchCore(_hook_http(hook, version), version)
 
     def make(
         self,

@@ -91,7 +91,7 @@ def _fail_log(logger: LoggerInterface, label: str, method: str, request_id: str 
               res: AjaxResult) -> None:
     emit(logger, LogLevel.ERROR, label, {
         "method": method, "request_id": request_id, "messages": res.get_error_messages(),
-    })
+    }, area="list")
 
 
 def _api_error(code: str, res: AjaxResult) -> SdkError:
@@ -167,7 +167,8 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
     base = dict(params or {})
     if base.pop("order", None):
         emit(logger, LogLevel.WARNING, f"{label}: the order parameter is ignored; pages are "
-             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id})
+             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id},
+             event=f"{label}: order ignored", area="list")
     caller_filter = base.pop("filter", None) or {}
     if not isinstance(caller_filter, Mapping):
         raise TypeError(f"{method}: v2 params['filter'] must be a mapping")
@@ -187,18 +188,26 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
             _fail_log(logger, label, method, request_id, res)
             return res
         data = res.get_data()
-        page = data.get("result") if data else None
+        if not data:
+            return None
+        page = data.get("result") if isinstance(data, Mapping) else None
         if page is None:
+            # [DIVERGE] §6.2 step 3: a null or missing `result` ends the walk, with a warning
+            emit(logger, LogLevel.WARNING, f"{label}: the answer carries no result (null); "
+                 "stopping", {"method": method, "request_id": request_id},
+                 event=f"{label}: no result", area="list")
             return None
         if custom_key is not None:
             page = page.get(custom_key) if isinstance(page, Mapping) else None
             if not isinstance(page, list):
                 emit(logger, LogLevel.WARNING, f"{label}: the answer has no list under "
-                     f"{custom_key!r}; stopping", {"method": method, "request_id": request_id})
+                     f"{custom_key!r}; stopping", {"method": method, "request_id": request_id},
+                     event=f"{label}: no list under the key", area="list")
                 return None
         if not isinstance(page, list):
             emit(logger, LogLevel.WARNING, f"{label}: the answer is not a list; pass "
-                 "custom_key_for_result; stopping", {"method": method, "request_id": request_id})
+                 "custom_key_for_result; stopping", {"method": method, "request_id": request_id},
+                 event=f"{label}: answer not a list", area="list")
             return None
         if not page:
             return None
@@ -211,7 +220,8 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
             emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
                  f"set id_key to the field the answer carries (and cursor_id_key to the field "
                  f"used in filter/order); stopping", {"method": method, "request_id": request_id,
-                                                      "id_key": id_key})
+                                                      "id_key": id_key},
+                 event=f"{label}: unreadable cursor", area="list")
             return None
         cursor = nxt
 
@@ -294,7 +304,8 @@ def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, i
     base = dict(params or {})
     if base.pop("order", None):
         emit(logger, LogLevel.WARNING, f"{label}: the order parameter is ignored; pages are "
-             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id})
+             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id},
+             event=f"{label}: order ignored", area="list")
     caller_filter = base.pop("filter", None) or []
     if not isinstance(caller_filter, (list, tuple)):
         raise TypeError(f"{method}: v3 params['filter'] must be a list of conditions "
@@ -312,7 +323,8 @@ def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, i
         if nxt is None or nxt <= cursor:
             emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
                  f"set id_key/cursor_id_key; stopping", {"method": method, "request_id": request_id,
-                                                         "id_key": id_key})
+                                                         "id_key": id_key},
+                 event=f"{label}: unreadable cursor", area="list")
             return None
         return nxt
 
@@ -363,14 +375,16 @@ def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, curs
     ):
         emit(logger, LogLevel.WARNING, f"{label}: the filter holds the cursor field "
              f"{cursor_field!r}; the server rejects it (INVALIDFILTEREXCEPTION)",
-             {"method": method, "request_id": request_id})
+             {"method": method, "request_id": request_id},
+             event=f"{label}: cursor field in filter", area="list")
     select = base.get("select")
     if isinstance(select, (list, tuple)):
         if cursor_field not in select:
             base["select"] = [*select, cursor_field]
     elif select is None and cursor_field != "id":
         emit(logger, LogLevel.WARNING, f"{label}: no select given; pass one that includes "
-             f"{cursor_field!r}", {"method": method, "request_id": request_id})
+             f"{cursor_field!r}", {"method": method, "request_id": request_id},
+             event=f"{label}: missing select", area="list")
 
     def send_at(value: Any) -> dict[str, Any]:
         send = dict(base)
@@ -381,7 +395,8 @@ def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, curs
         nxt = last.get(cursor_field) if isinstance(last, Mapping) else None
         if nxt is None:
             emit(logger, LogLevel.WARNING, f"{label}: the last row has no {cursor_field!r}; "
-                 f"stopping", {"method": method, "request_id": request_id})
+                 f"stopping", {"method": method, "request_id": request_id},
+                 event=f"{label}: unreadable cursor", area="list")
         return nxt
 
     return (yield from _v3_pages(act, method, request_id, label, custom_key, limit,
@@ -463,7 +478,8 @@ class Aggregate(_Action):
             out.set_data({} if data is None else data)
         elif isinstance(payload, Mapping):
             emit(self._logger, LogLevel.WARNING, "aggregateMethod: the answer is not nested "
-                 "as result.result; using result", {"method": method, "request_id": request_id})
+                 "as result.result; using result", {"method": method, "request_id": request_id},
+                 area="list")
             out.set_data(dict(payload))
         else:
             out.set_data({})

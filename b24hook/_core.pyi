@@ -29,6 +29,18 @@ class ParamsError(ValueError):
 class ClosedError(RuntimeError):
     """perform() on a Transport after close()."""
 
+class CancelledError(Exception):
+    """call() stopped because the CancelToken bound to its thread was cancelled."""
+
+class CancelToken:
+    """A flag Transport.call() polls in its waits and transfers (no GIL needed)."""
+    def __init__(self) -> None: ...
+    def cancel(self) -> None: ...
+    def bind(self) -> None: ...
+    def unbind(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+
 class Outcome(NamedTuple):  # a PyStructSequence in C
     kind: int            # OK, FAILED or ERROR
     status: int          # HTTP status; 0 when no response; 408 on timeout
@@ -53,8 +65,10 @@ def redact_url(text: str, extra_keys: Sequence[str] = ()) -> str:
     keys case-insensitive (ASCII), only when text contains '='. A non-str
     text is returned unchanged."""
 
-def scrub_secret(text: str, secret: str, /) -> str:
-    """Replace every occurrence of secret in text by ***REDACTED***."""
+def scrub_secret(text: str, secret: str = "", /) -> str:
+    """Replace every occurrence of secret, and the token of every
+    ``/rest/<id>/<token>`` webhook path (also ``/rest/api/...``, JSON's
+    ``\\/`` or ``%2F`` separators), by ***REDACTED***."""
 
 def encode_json(obj: Any, /, *, list_as_object: bool = False) -> bytes:
     """Python -> compact JSON (UTF-8) with the conversions of "Decisions
@@ -137,6 +151,7 @@ class Transport:
         batch_methods: Sequence[str] | None = None,
         on_event: Callable[[str, dict[str, Any]], object] | None = None,
         timeout: float | None = None,
+        event_details: bool = True,
     ) -> Outcome:
         """The whole call pipeline of spec §5 in C, with the GIL released:
         per attempt the operating gate (else the adaptive delay), the rate gate
@@ -156,6 +171,9 @@ class Transport:
         (rateLimiter/operatingLimiter/adaptiveDelayer), reason (rate, operating,
         client_error, hard, redirect, unsafe_write, backoff), duration (ms), and for events
         about an outcome status, code, message (+ answer for response/catch).
+        ``event_details=False`` delivers only blocked, decided, rate_lowered,
+        rate_restored and exhausted (the per-attempt events are then neither
+        built nor called, and the GIL is not taken for them).
         Exceptions from on_event are ignored except BaseException (e.g.
         KeyboardInterrupt), which stops the call. Every wait sleeps in slices of
         ≤ 50 ms and, in the main thread, runs the signal handlers between them

@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping, TypedDict
 
+from ._core import scrub_secret
 from ._redact import redact_sensitive_params
 
 __all__ = [
@@ -82,7 +83,9 @@ class SdkError(Exception):
         self._status = int(status)
         self._original_error = original_error
         self.timestamp = datetime.now(timezone.utc)
-        self.message = self._default_message(description)
+        # any text may carry a webhook URL (a libcurl or proxy message, a
+        # caller's exception): its token is masked here, whatever the source
+        self.message = scrub_secret(self._default_message(description))
         super().__init__(self.message)
 
     def _default_message(self, description: str | None) -> str:

@@ -192,7 +192,7 @@ class _Walk:
                 if bad == 0:
                     raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
                 emit(self.hook.get_logger(), LogLevel.NOTICE, "export: batch cut short, resuming",
-                     {"method": self.method, "command": name, "reason": reason})
+                     {"method": self.method, "command": name, "reason": reason}, area="export")
             if new_cursor <= cursor:
                 raise SdkError("JSSDK_EXPORT_FAILED", 500,
                                f"export of {self.method}: no progress after id {cursor}")
@@ -246,15 +246,22 @@ def _run(walk: _Walk, shards: int, progress: ProgressArg) -> Iterator[list[Any]]
         bounds = _core.export_shards(lo, hi, shards, _MIN_SHARD_SPAN)
         out: "queue.Queue[Any]" = queue.Queue(maxsize=2 * len(bounds))
         stop = threading.Event()
+        # polled by the C core in the shard threads' waits and transfers: when
+        # the consumer stops (Ctrl-C, an error, the iterator closed) their
+        # requests end within tens of ms instead of running to completion
+        cancel = _core.CancelToken()
         threads = []
         starts = [lo, *bounds[:-1]]
 
         def run(a: int, b: int) -> None:
+            cancel.bind()
             try:
                 walk.shard(a, b, out, stop)
                 _put(out, _DONE, stop)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
                 _put(out, exc, stop)
+            finally:
+                cancel.unbind()
 
         for a, b in zip(starts, bounds):
             t = threading.Thread(target=run, args=(a, b), name=f"b24hook-export-{a}", daemon=True)
@@ -274,6 +281,7 @@ def _run(walk: _Walk, shards: int, progress: ProgressArg) -> Iterator[list[Any]]
                 yield item
         finally:
             stop.set()
+            cancel.cancel()
             for t in threads:
                 t.join()
     finally:

@@ -21,7 +21,7 @@ from ._actions_list import (
 from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http
-from ._logging import LoggerInterface, LogLevel, NullLogger, adapt_logger, emit
+from ._logging import DefaultLogger, LoggerInterface, LogLevel, adapt_logger, emit
 from ._params import RestrictionManager, fill_restriction_params
 from ._result import AjaxResult, Result
 from ._version import __version__
@@ -46,6 +46,35 @@ def _version_of(version: Any) -> ApiVersion:
         raise SdkError("JSSDK_CORE_B24_API_WRONG", 500, "Wrong API version") from None
 
 
+class AuthData(Mapping[str, Any]):
+    """The read-only mapping ``get_auth_data()`` returns.
+
+    Reading a key gives the real value (``data["access_token"]`` is the
+    secret, by design); ``repr``/``str`` mask ``access_token``, so printing or
+    logging the mapping shows no secret. ``dict(data)`` is a plain dict again.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        shown = {k: ("***REDACTED***" if k == "access_token" else v) for k, v in self._data.items()}
+        return f"AuthData({shown!r})"
+
+    __str__ = __repr__
+
+
 class AuthHookManager:
     """Authentication data of a webhook (no network; the secret never expires)."""
 
@@ -56,18 +85,19 @@ class AuthHookManager:
         self._user_id = user_id
         self._secret = secret
 
-    def get_auth_data(self) -> dict[str, Any]:
-        """``{"access_token": <secret>, "refresh_token": "hook", ...}`` (holds the secret)."""
-        return {
+    def get_auth_data(self) -> AuthData:
+        """``{"access_token": <secret>, "refresh_token": "hook", ...}`` (holds the secret;
+        its ``repr``/``str`` mask it)."""
+        return AuthData({
             "access_token": self._secret,
             "refresh_token": "hook",
             "expires": 0,
             "expires_in": 0,
             "domain": self._domain,
             "member_id": self._domain,
-        }
+        })
 
-    def refresh_auth(self) -> dict[str, Any]:
+    def refresh_auth(self) -> AuthData:
         """Same as :meth:`get_auth_data`: a hook has nothing to refresh."""
         return self.get_auth_data()
 
@@ -274,7 +304,7 @@ class B24Hook:
             raise ValueError("secret is not valid Unicode (lone surrogate)") from None
 
         self._auth = AuthHookManager(domain, user_id, secret)
-        self._logger: LoggerInterface = NullLogger()
+        self._logger: LoggerInterface = DefaultLogger()
         self._closed = False
         self._is_init = True
         params = fill_restriction_params(restriction_params)
@@ -397,14 +427,17 @@ class B24Hook:
 
     # -- logger ---------------------------------------------------------------
     def get_logger(self) -> LoggerInterface:
-        """The current logger (a stdlib logger comes back wrapped in its adapter)."""
+        """The current logger (a stdlib logger comes back wrapped in its adapter;
+        until :meth:`set_logger` it is the :class:`DefaultLogger`, i.e.
+        ``logging.getLogger("b24hook")`` and its children)."""
         return self._logger
 
     def set_logger(self, logger: Any) -> None:
         """Install a logger on the hook, both transports, actions and tools.
 
         Accepts a :class:`LoggerInterface`, a ``logging.Logger``/``LoggerAdapter``
-        or None (the null logger).
+        or None (the null logger: nothing is logged).  It replaces the default
+        ``b24hook`` stdlib logger for this client only.
         """
         adapted = adapt_logger(logger)
         self._logger = adapted
@@ -419,17 +452,22 @@ class B24Hook:
 
     # -- deprecated shims (JS removes them in 3.0.0) -------------------------------
     def _deprecated(self, name: str, replacement: str) -> None:
-        warnings.warn(
-            f"B24Hook.{name} is deprecated and will be removed in 3.0.0; use {replacement}",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", {
+        context = {
             "method": name,
             "replacement": replacement,
             "removal_version": "3.0.0",
             "code": "JSSDK_CORE_DEPRECATED_METHOD",
-        })
+        }
+        # the warning carries the same context as the log line (§3.3), as attributes
+        warning = DeprecationWarning(
+            f"B24Hook.{name} is deprecated and will be removed in 3.0.0; use {replacement}"
+            " [JSSDK_CORE_DEPRECATED_METHOD]"
+        )
+        for key, value in context.items():
+            setattr(warning, key, value)
+        warnings.warn(warning, stacklevel=3)
+        emit(self._logger, LogLevel.WARNING, f"{name} is deprecated; use {replacement}", context,
+             event="deprecated method")
 
     def call_method(
         self, method: str, params: Mapping[str, Any] | None = None, start: int | None = None

@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import _core
+from ._actions_batch import transport_batch
 from ._enums import ApiVersion
-from ._logging import LoggerInterface, NullLogger, adapt_logger
+from ._logging import DefaultLogger, LoggerInterface, adapt_logger
 from ._params import RestrictionManager, RestrictionParams
 from ._pipeline import WRITE_METHOD_VERBS, run_call
 from ._request_id import RequestIdGenerator
-from ._result import AjaxResult
+from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
     from ._hook import AuthHookManager
@@ -70,7 +71,7 @@ class Http:
         self.restriction = RestrictionManager(restriction_params)
         self._metrics = _Metrics(self.restriction.limiter)
         self._request_ids = RequestIdGenerator()
-        self._logger: LoggerInterface = logger if logger is not None else NullLogger()
+        self._logger: LoggerInterface = logger if logger is not None else DefaultLogger()
         self._client_side_warning = False
         self._client_side_warning_message = ""
         self._closed = False
@@ -109,6 +110,15 @@ class Http:
         return run_call(self, method, params, request_id)
 
     # -- restriction manager ------------------------------------------------
+    def batch(self, calls: Any, options: Mapping[str, Any] | None = None) -> Result[Any]:
+        """Up to 50 commands in one ``batch`` request (JS ``http.batch``).
+
+        ``options``: ``is_halt_on_error`` (default True), ``request_id``.
+        Returns ``Result(data={"result": {index: AjaxResult}, "time": ...})``
+        (spec §6.6.4); ``actions.<v>.batch.make`` shapes the same answer.
+        """
+        return transport_batch(self, calls, options)
+
     def get_restriction_manager_params(self) -> RestrictionParams:
         return self.restriction.get_params()
 

@@ -1,4 +1,12 @@
-"""Logger interface, the null logger and the stdlib adapter (spec §11.3).
+"""Logger interface, the null logger, the stdlib adapter and the default
+logger (spec §11.3).
+
+By default b24hook logs the Python way: to ``logging.getLogger("b24hook")``
+and its children per area (``b24hook.http``, ``b24hook.limiter``,
+``b24hook.batch``, ``b24hook.list``, ``b24hook.export``), with a
+``NullHandler`` on ``b24hook`` so nothing shows until the application
+configures logging.  Every record carries ``record.b24_event`` (a stable event
+name) and ``record.b24`` (the event's context, never the secret).
 
 Logging is fire-and-forget: :func:`emit` swallows anything a logger raises.
 """
@@ -10,6 +18,8 @@ from enum import IntEnum
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 __all__ = [
+    "DefaultLogger",
+    "LOGGER_NAME",
     "LogLevel",
     "LoggerInterface",
     "NullLogger",
@@ -18,8 +28,17 @@ __all__ = [
     "emit",
     "is_null_logger",
     "wants_details",
+    "wants_events",
     "LOGGER_METHODS",
 ]
+
+#: The package logger; every default record goes to it or to a child.
+LOGGER_NAME = "b24hook"
+logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+
+#: Areas of the default logger's children (``b24hook.<area>``).
+AREAS: tuple[str, ...] = ("http", "limiter", "batch", "list", "export")
+_AREA_LOGGERS: dict[str, logging.Logger] = {a: logging.getLogger(f"{LOGGER_NAME}.{a}") for a in AREAS}
 
 
 class LogLevel(IntEnum):
@@ -87,7 +106,7 @@ class LoggerInterface(Protocol):
 
 
 class NullLogger:
-    """Discards everything (the default logger)."""
+    """Discards everything (what ``set_logger(None)`` installs)."""
 
     __slots__ = ()
 
@@ -107,7 +126,8 @@ class StdlibLoggerAdapter:
     """Adapts a ``logging.Logger``/``LoggerAdapter`` to :class:`LoggerInterface`.
 
     notice → INFO, alert/emergency → CRITICAL; the context goes to
-    ``extra={"b24": context}``.
+    ``extra={"b24": context, "b24_event": event}`` (the event name is the
+    message unless the message has variable parts).
     """
 
     __slots__ = ("logger",)
@@ -115,9 +135,24 @@ class StdlibLoggerAdapter:
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
         self.logger = logger
 
-    def log(self, level: LogLevel, message: str, context: Mapping[str, Any] | None = None) -> None:
+    def _target(self, area: str | None) -> logging.Logger | logging.LoggerAdapter[Any]:
+        return self.logger
+
+    def enabled_for(self, level: LogLevel, area: str | None = None) -> bool:
+        """Would a record at ``level`` (for ``area``) be handled at all?"""
+        return bool(self._target(area).isEnabledFor(_STDLIB_LEVEL[level]))
+
+    def record(
+        self,
+        level: LogLevel,
+        message: str,
+        context: Mapping[str, Any] | None = None,
+        event: str | None = None,
+        area: str | None = None,
+    ) -> None:
+        """Log ``message`` with its event name and context (what :func:`emit` calls)."""
         std = _STDLIB_LEVEL[LogLevel(level)]
-        target = self.logger
+        target = self._target(area)
         if not target.isEnabledFor(std):
             return
         extra: dict[str, Any] = {}
@@ -127,7 +162,11 @@ class StdlibLoggerAdapter:
             extra.update(kwargs.get("extra") or {})
             target = target.logger
         extra["b24"] = dict(context) if context else {}
+        extra["b24_event"] = event if event is not None else message
         target.log(std, message, extra=extra)
+
+    def log(self, level: LogLevel, message: str, context: Mapping[str, Any] | None = None) -> None:
+        self.record(level, message, context)
 
     def debug(self, message: str, context: Mapping[str, Any] | None = None) -> None:
         self.log(LogLevel.DEBUG, message, context)
@@ -157,6 +196,26 @@ class StdlibLoggerAdapter:
         return f"StdlibLoggerAdapter({self.logger!r})"
 
 
+class DefaultLogger(StdlibLoggerAdapter):
+    """The logger a hook starts with: ``logging.getLogger("b24hook")``, each
+    event going to its area's child (``b24hook.http``, ``b24hook.limiter``…).
+    Configure those with ``logging`` (basicConfig, dictConfig, Django's
+    ``LOGGING``); :meth:`B24Hook.set_logger` replaces it for one client."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger(LOGGER_NAME))
+
+    def _target(self, area: str | None) -> logging.Logger | logging.LoggerAdapter[Any]:
+        if area is None:
+            return self.logger
+        return _AREA_LOGGERS.get(area, self.logger)
+
+    def __repr__(self) -> str:
+        return "DefaultLogger('b24hook')"
+
+
 def adapt_logger(logger: Any) -> LoggerInterface:
     """Turn what a user passes to ``set_logger`` into a :class:`LoggerInterface`.
 
@@ -179,29 +238,59 @@ def adapt_logger(logger: Any) -> LoggerInterface:
 
 
 def is_null_logger(logger: object) -> bool:
-    """True for the default logger."""
+    """True for the null logger (logging switched off)."""
     return type(logger) is NullLogger
 
 
-def wants_details(logger: object) -> bool:
+def wants_details(logger: object, area: str | None = "http") -> bool:
     """False when nothing at INFO level or below would be recorded, so callers
     can skip building log contexts and payload text: the null logger, or a
     stdlib logger whose effective level is above INFO."""
     if type(logger) is NullLogger:
         return False
-    if type(logger) is StdlibLoggerAdapter:
+    if isinstance(logger, StdlibLoggerAdapter):
         try:
-            return bool(logger.logger.isEnabledFor(logging.INFO))
+            return logger.enabled_for(LogLevel.INFO, area)
         except Exception:  # noqa: BLE001
             return False
     return True
 
 
-def emit(logger: Any, level: LogLevel, message: str, context: Mapping[str, Any] | None = None) -> None:
-    """Log without ever raising: a broken logger must not break a call."""
+def wants_events(logger: object) -> bool:
+    """False when no pipeline event at all would be recorded: the null
+    logger, or stdlib loggers (``http`` and ``limiter`` areas) above WARNING.
+    Notice-level ``blocked`` lines map to INFO and come with the details."""
+    if type(logger) is NullLogger:
+        return False
+    if isinstance(logger, StdlibLoggerAdapter):
+        try:
+            return logger.enabled_for(LogLevel.WARNING, "limiter") or logger.enabled_for(
+                LogLevel.WARNING, "http")
+        except Exception:  # noqa: BLE001
+            return False
+    return True
+
+
+def emit(
+    logger: Any,
+    level: LogLevel,
+    message: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    event: str | None = None,
+    area: str | None = None,
+) -> None:
+    """Log without ever raising: a broken logger must not break a call.
+
+    ``event``: the stable event name when ``message`` has variable parts
+    (stdlib loggers get it as ``record.b24_event``); ``area``: which child of
+    the default ``b24hook`` logger the record goes to."""
     if type(logger) is NullLogger:
         return
     try:
+        if isinstance(logger, StdlibLoggerAdapter):
+            logger.record(level, message, context, event, area)
+            return
         fn = getattr(logger, _METHOD_BY_LEVEL[level], None)
         if fn is not None:
             fn(message, context)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from . import _core
 from ._errors import CLIENT_CLOSED_CODE, AjaxError, SdkError
-from ._logging import LogLevel, NullLogger, emit, wants_details
+from ._logging import LogLevel, emit, wants_details, wants_events
 from ._params import batch_method_names
 from ._redact import redact_sensitive_params
 from ._result import AjaxResult
@@ -184,8 +184,9 @@ def check_request_id(request_id: Any) -> None:
         raise ValueError("request_id is not valid Unicode (lone surrogate)") from None
 
 
-def _text(value: Any) -> str:
-    """Redacted, truncated JSON text of a log payload (300/100 rule)."""
+def _text(value: Any, secret: str) -> str:
+    """Redacted, truncated JSON text of a log payload (300/100 rule); the
+    client's secret and any webhook path token scrubbed (§11.1)."""
     if value is _MISSING:
         text = "undefined"
     else:
@@ -193,6 +194,7 @@ def _text(value: Any) -> str:
             text = json.dumps(redact_sensitive_params(value), ensure_ascii=False, default=str)
         except (TypeError, ValueError, RecursionError):
             text = "[Unable to serialize data]"
+    text = _core.scrub_secret(text, secret)
     if len(text) > _TRUNCATE_OVER:
         text = text[:_TRUNCATE_KEEP] + "..."
     return text
@@ -228,31 +230,39 @@ class _EventSink:
         logger = self.http.logger
         m = self.method
         if kind == "blocked":
-            msg = f"{ev['limiter']} blocked method {m}"
-            if ev["limiter"] == "rateLimiter":
+            limiter = ev["limiter"]
+            msg = f"{limiter} blocked method {m}"
+            if limiter == "rateLimiter":
                 msg += f" | {ev['count']} times"
-            emit(logger, LogLevel.NOTICE, msg, {"method": m, "wait": ev["wait"]})
+            emit(logger, LogLevel.NOTICE, msg, {"method": m, "wait": ev["wait"]},
+                 event=f"{limiter} blocked method", area="limiter")
         elif kind == "decided":
             reason, code, status = ev["reason"], ev["code"], ev["status"]
             if reason in _DECIDED_TITLES:
+                title = _DECIDED_TITLES[reason]
                 emit(logger, LogLevel.ERROR,
-                     f"{_DECIDED_TITLES[reason]}recognized the {code} error for the {m} method",
-                     {"method": m, "code": code, "status": status, "wait": ev["wait"]})
+                     f"{title}recognized the {code} error for the {m} method",
+                     {"method": m, "code": code, "status": status, "wait": ev["wait"]},
+                     event=f"{title}recognized the error", area="limiter")
             elif reason == "client_error":
                 emit(logger, LogLevel.ERROR,
                      f"client error {status} ({code}) for the {m} method is not retryable",
-                     {"method": m, "code": code, "status": status})
+                     {"method": m, "code": code, "status": status},
+                     event="client error is not retryable", area="limiter")
             elif reason == "hard":
                 emit(logger, LogLevel.ERROR, f"recognized the {code} error for the {m} method",
-                     {"method": m, "code": code, "status": status})
+                     {"method": m, "code": code, "status": status},
+                     event="recognized the error", area="limiter")
             elif reason == "redirect":
                 emit(logger, LogLevel.ERROR,
                      f"redirect refused ({code}, {status}) for the {m} method is final",
-                     {"method": m, "code": code, "status": status})
+                     {"method": m, "code": code, "status": status},
+                     event="redirect refused", area="limiter")
             elif reason == "unsafe_write":
                 emit(logger, LogLevel.WARNING,
                      f"the write {m} may have reached the server: not re-sent",
-                     {"request_id": self.rid, "method": m, "code": code})
+                     {"request_id": self.rid, "method": m, "code": code},
+                     event="write not re-sent", area="limiter")
         elif kind in ("rate_lowered", "rate_restored"):
             st = self.http.restriction.get_stats()
             word = "lowering" if kind == "rate_lowered" else "restoring"
@@ -260,53 +270,57 @@ class _EventSink:
                 "drain_rate": st["drain_rate"], "burst_limit": st["burst_limit"],
                 "original_drain_rate": st["original_drain_rate"],
                 "original_burst_limit": st["original_burst_limit"],
-            })
+            }, area="limiter")
         elif kind == "exhausted":
             emit(logger, LogLevel.WARNING, "http all retry attempts exhausted",
-                 {"request_id": self.rid, "method": m, "code": ev["code"]})
+                 {"request_id": self.rid, "method": m, "code": ev["code"]}, area="http")
         elif not wants_details(logger):
             return
         elif kind == "attempt":
             emit(logger, LogLevel.INFO, "http request attempt", {
                 "request_id": self.rid, "method": m,
                 "attempt": {"current": ev["attempt"], "max": ev["max"]},
-            })
+            }, area="http")
         elif kind == "send":
             emit(logger, LogLevel.INFO, "post/send",
-                 {"request_id": self.rid, "method": m, "params": _text(self.params)})
+                 {"request_id": self.rid, "method": m, "params": _text(self.params, self.http._auth._secret)}, area="http")
         elif kind == "response":
             answer = ev["answer"]
+            secret = self.http._auth._secret
             res = answer.get("result", _MISSING) if isinstance(answer, dict) else _MISSING
             tm = answer.get("time", _MISSING) if isinstance(answer, dict) else _MISSING
             emit(logger, LogLevel.INFO, "post/response",
-                 {"request_id": self.rid, "result": _text(res), "time": _text(tm)})
+                 {"request_id": self.rid, "result": _text(res, secret), "time": _text(tm, secret)}, area="http")
         elif kind == "success":
             ms = ev["duration"]
             emit(logger, LogLevel.DEBUG, "http request successful", {
                 "request_id": self.rid, "method": m,
                 "duration": {"ms": round(ms, 3), "sec": round(ms / 1000.0, 3)},
-            })
+            }, area="http")
         elif kind == "catch":
             emit(logger, LogLevel.INFO, "post/catchError", {
                 "request_id": self.rid, "status": ev["status"],
-                "response_data": _text(ev["answer"]),
-            })
+                "response_data": _text(ev["answer"], self.http._auth._secret),
+            }, area="http")
         elif kind == "failed":
             emit(logger, LogLevel.DEBUG, "http request failed", {
                 "request_id": self.rid, "method": m, "attempt": ev["attempt"],
                 "error": {"code": ev["code"], "message": ev["message"], "status": ev["status"]},
-            })
+            }, area="http")
         elif kind == "wait":
             wait = ev["wait"]
             emit(logger, LogLevel.DEBUG, f"http wait {wait / 1000.0:.2f} sec.",
-                 {"wait": wait, "attempt": ev["attempt"]})
+                 {"wait": wait, "attempt": ev["attempt"]}, event="http wait", area="http")
         elif kind == "heavy":
             emit(logger, LogLevel.DEBUG, f"operatingLimiter heavy request for the {m} method",
-                 {"method": m, "operating_ms": ev["wait"]})
+                 {"method": m, "operating_ms": ev["wait"]},
+                 event="operatingLimiter heavy request", area="limiter")
         elif kind == "auth_error":
-            emit(logger, LogLevel.INFO, "http auth error detected", {"request_id": self.rid, "method": m})
+            emit(logger, LogLevel.INFO, "http auth error detected",
+                 {"request_id": self.rid, "method": m}, area="http")
         elif kind == "auth_refresh":
-            emit(logger, LogLevel.INFO, "http refreshing auth token", {"request_id": self.rid, "method": m})
+            emit(logger, LogLevel.INFO, "http refreshing auth token",
+                 {"request_id": self.rid, "method": m}, area="http")
 
 
 # ---------------------------------------------------------------- steps (Python driver)
@@ -320,7 +334,7 @@ def _operating_gate(http: "Http", method: str, params: Any) -> None:
 def _client_side_warning(http: "Http") -> None:
     if http._client_side_warning and sys.platform == "emscripten":
         emit(http.logger, LogLevel.WARNING, http._client_side_warning_message,
-             {"code": "JSSDK_CLIENT_SIDE_WARNING"})
+             {"code": "JSSDK_CLIENT_SIDE_WARNING"}, event="client side warning", area="http")
 
 
 def _rate_gate(http: "Http") -> None:
@@ -339,7 +353,7 @@ def _post(
     """One POST. Returns an Outcome, or an AjaxError for an unexpected failure."""
     if verbose:
         emit(http.logger, LogLevel.INFO, "post/send",
-             {"request_id": request_id, "method": method, "params": _text(params)})
+             {"request_id": request_id, "method": method, "params": _text(params, http._auth._secret)}, area="http")
     try:
         return http._transport.perform(method, params, request_id, idempotency_key=idempotency_key)
     except _core.ParamsError as exc:
@@ -402,7 +416,7 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
         emit(logger, LogLevel.DEBUG, "http request starting", {
             "request_id": rid, "method": method, "params": redact_sensitive_params(params),
             "api": str(http.api_version), "timestamp": int(time.time() * 1000),
-        })
+        }, area="http")
 
     is_write = is_write_call(method, params, http.write_verbs)
     idem = None
@@ -414,11 +428,14 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
         return _run_call_py(http, method, params, rid, query, is_write, idem)
 
     _client_side_warning(http)
-    sink = None if type(logger) is NullLogger else _EventSink(http, method, rid, params)
+    # The core builds and delivers an event only for a logger that records it:
+    # none at all for a quiet one, no per-attempt details unless INFO is on.
+    sink = _EventSink(http, method, rid, params) if wants_events(logger) else None
     try:
         outcome = transport.call(
             method, params, rid, limiter=http.restriction.limiter, idempotency_key=idem,
             is_write=is_write, batch_methods=batch_method_names(method, params), on_event=sink,
+            event_details=verbose,
         )
     except _core.ParamsError as exc:
         raise invalid_params_error(query, exc) from None
@@ -451,7 +468,7 @@ def _run_call_py(
             emit(logger, LogLevel.INFO, "http request attempt", {
                 "request_id": rid, "method": method,
                 "attempt": {"current": attempt + 1, "max": max_retries},
-            })
+            }, area="http")
         _operating_gate(http, method, params)
         _client_side_warning(http)
         _rate_gate(http)
@@ -463,9 +480,11 @@ def _run_call_py(
             and outcome.status == 401
             and outcome.code in _AUTH_RETRY_CODES
         ):
-            emit(logger, LogLevel.INFO, "http auth error detected", {"request_id": rid, "method": method})
+            emit(logger, LogLevel.INFO, "http auth error detected", {"request_id": rid, "method": method},
+                 area="http")
             http._auth.refresh_auth()
-            emit(logger, LogLevel.INFO, "http refreshing auth token", {"request_id": rid, "method": method})
+            emit(logger, LogLevel.INFO, "http refreshing auth token", {"request_id": rid, "method": method},
+                 area="http")
             _rate_gate(http)
             outcome = _post(http, method, params, rid, query, idem, verbose)
 
@@ -473,12 +492,13 @@ def _run_call_py(
         if not isinstance(outcome, AjaxError) and outcome.kind != _core.ERROR:
             # success path: OK, or a 2xx answer carrying an error (never retried)
             answer = outcome.answer
+            secret = http._auth._secret
             if verbose:
                 res = answer.get("result", _MISSING) if isinstance(answer, dict) else _MISSING
                 tm = answer.get("time", _MISSING) if isinstance(answer, dict) else _MISSING
                 emit(logger, LogLevel.INFO, "post/response", {
-                    "request_id": rid, "result": _text(res), "time": _text(tm),
-                })
+                    "request_id": rid, "result": _text(res, secret), "time": _text(tm, secret),
+                }, area="http")
             result = AjaxResult(answer, query, outcome.status)
             if result.is_success and isinstance(answer, dict) and isinstance(answer.get("time"), dict):
                 http.restriction.record_success(method, answer["time"])
@@ -487,7 +507,7 @@ def _run_call_py(
                 emit(logger, LogLevel.DEBUG, "http request successful", {
                     "request_id": rid, "method": method,
                     "duration": {"ms": round(elapsed_ms, 3), "sec": round(elapsed_ms / 1000.0, 3)},
-                })
+                }, area="http")
             return result
 
         # failure path
@@ -497,15 +517,15 @@ def _run_call_py(
             if verbose:
                 emit(logger, LogLevel.INFO, "post/catchError", {
                     "request_id": rid, "status": outcome.status,
-                    "response_data": _text(outcome.answer),
-                })
+                    "response_data": _text(outcome.answer, http._auth._secret),
+                }, area="http")
             err = _classify_failure(http, outcome, query, is_write)
         metrics.failure(method, err.message, elapsed_ms)
         if verbose:
             emit(logger, LogLevel.DEBUG, "http request failed", {
                 "request_id": rid, "method": method, "attempt": attempt + 1,
                 "error": {"code": err.code, "message": err.message, "status": err.status},
-            })
+            }, area="http")
         if attempt + 1 >= max_retries:
             exhausted = max_retries > 1
             break
@@ -515,12 +535,13 @@ def _run_call_py(
         if wait <= 0:
             break
         metrics.limit_hit()
-        emit(logger, LogLevel.DEBUG, f"http wait {wait / 1000.0:.2f} sec.", {"wait": wait, "attempt": attempt + 1})
+        emit(logger, LogLevel.DEBUG, f"http wait {wait / 1000.0:.2f} sec.", {"wait": wait, "attempt": attempt + 1},
+             event="http wait", area="http")
         _sleep_ms(wait)
         metrics.retry()
 
     assert err is not None
     if exhausted:
         emit(http.logger, LogLevel.WARNING, "http all retry attempts exhausted",
-             {"request_id": rid, "method": method, "code": err.code})
+             {"request_id": rid, "method": method, "code": err.code}, area="http")
     return _fail(http, err, query)

@@ -184,3 +184,55 @@ def test_v3_batch_by_chunk(hook: B24Hook, bp: EmulatorPortal) -> None:
                                                for i in range(1, 121)])
     assert res.is_success and [d["item"]["id"] for d in res.get_data()] == list(range(1, 121))
     assert requests_of(bp, "batch") == 3
+
+
+# ---------------------------------------------------------------- http.batch (transport level)
+@pytest.mark.parametrize("version", ["v2", "v3"])
+def test_http_batch_returns_the_unshaped_result(hook: B24Hook, bp: EmulatorPortal, version: str) -> None:
+    http = hook.get_http_client(version)
+    before = requests_of(bp, "batch")
+    res = http.batch([get(1), get(2)], {"request_id": "rid-http-batch"})
+    assert requests_of(bp, "batch") == before + 1
+    assert res.is_success, res.get_error_messages()
+    data = res.get_data()
+    assert set(data) == {"result", "time"}
+    subs = data["result"]
+    assert list(subs) == ["0", "1"] and all(isinstance(r, AjaxResult) for r in subs.values())
+    assert [subs[k].get_data()["result"]["item"]["id"] for k in ("0", "1")] == [1, 2]
+    named = http.batch({"a": get(3)})
+    assert named.get_data()["result"]["a"].get_data()["result"]["item"]["id"] == 3
+
+
+def test_http_batch_halt_option_and_the_action_agree(hook: B24Hook) -> None:
+    http = hook.get_http_client("v2")
+    for halt in (True, False):
+        raw = http.batch([get(1), get(MISSING), get(3)], {"is_halt_on_error": halt})
+        shaped = hook.actions.v2.batch.make([get(1), get(MISSING), get(3)], is_halt_on_error=halt)
+        assert list(raw.errors) == list(shaped.errors) == ["1"]
+        ok = [r.get_data()["result"]["item"]["id"] for r in raw.get_data()["result"].values() if r.is_success]
+        assert ok == [d["item"]["id"] for d in shaped.get_data()]
+
+
+def test_http_batch_checks_like_the_action(hook: B24Hook, bp: EmulatorPortal) -> None:
+    http = hook.get_http_client("v2")
+    before = bp.stats()["total"]
+    with pytest.raises(AjaxError) as ei:
+        http.batch([["server.time"]] * 51)
+    assert ei.value.code == "JSSDK_BATCH_TOO_LARGE"
+    with pytest.raises(TypeError, match="nope"):
+        http.batch([["server.time"]], {"nope": 1})
+    assert bp.stats()["total"] == before
+    hook.close()
+    with pytest.raises(SdkError) as ei:
+        http.batch([["server.time"]])
+    assert ei.value.code == "JSSDK_CORE_B24_CLIENT_CLOSED"
+
+
+def test_deprecated_shim_warning_carries_its_context(hook: B24Hook) -> None:
+    with pytest.warns(DeprecationWarning) as rec:
+        hook.call_method("server.time")
+    w = rec[0].message
+    assert isinstance(w, DeprecationWarning)
+    assert (w.method, w.replacement, w.removal_version, w.code) == (  # type: ignore[attr-defined]
+        "call_method", "actions.v2.call.make", "3.0.0", "JSSDK_CORE_DEPRECATED_METHOD")
+    assert "3.0.0" in str(w) and "JSSDK_CORE_DEPRECATED_METHOD" in str(w)

@@ -169,3 +169,47 @@ def test_deprecated_fetch_list_method(hook: B24Hook) -> None:
         it = hook.fetch_list_method("crm.item.list", {"entityTypeId": ET}, id_key="id",
                                     custom_key_for_result="items")
     assert sum(len(p) for p in it) == 130
+
+
+def test_v2_null_result_page_ends_the_walk_with_one_warning(hook: B24Hook, lp: EmulatorPortal) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class L:
+        def __getattr__(self, name: str) -> Any:
+            return lambda msg, ctx=None: seen.append((name, msg))
+
+    hook.set_logger(L())
+    params = {"entityTypeId": ET, "select": ["id"]}
+    try:
+        walk = hook.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
+                                               custom_key_for_result="items")
+        first = next(walk)
+        assert len(first) == 50
+        lp.inject("null_result", method="crm.item.list")
+        assert list(walk) == []  # page 2 is {"result": null, "time": ...}: the walk ends
+        assert requests_of(lp, "crm.item.list") == 2
+        lp.inject("null_result", method="crm.item.list")
+        res = hook.actions.v2.call_list.make("crm.item.list", params, id_key="id")
+        assert res.is_success and res.get_data() == []
+        assert requests_of(lp, "crm.item.list") == 3
+    finally:
+        lp.clear_faults()
+    warnings = [msg for level, msg in seen if level == "warning"]
+    assert len(warnings) == 2 and all("no result" in m for m in warnings), warnings
+
+
+def test_emulator_null_result_fault_keeps_the_envelope(lp: EmulatorPortal) -> None:
+    import json
+    import urllib.request
+    import ssl
+
+    lp.inject("null_result", method="server.time")
+    try:
+        ctx = ssl.create_default_context(cafile=lp.ca_path)
+        req = urllib.request.Request(lp.v2_url + "/server.time.json", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            body = json.loads(r.read())
+    finally:
+        lp.clear_faults()
+    assert body["result"] is None and "time" in body

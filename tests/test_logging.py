@@ -148,3 +148,167 @@ def test_details_skipped_when_stdlib_logger_is_quiet() -> None:
         quiet.setLevel(logging.NOTSET)
     assert wants_details(NullLogger()) is False
     assert wants_details(ListLogger()) is True
+
+
+# ---------------------------------------------------------------- the stdlib default (issue 13)
+def _portal_hook(portal: Any, **params: Any) -> B24Hook:
+    """A hook with no set_logger: it logs through logging.getLogger("b24hook")."""
+    return B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path,
+                                    restriction_params={"retry_delay": 20, **params})
+
+
+def _b24_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records
+            if r.name.startswith("b24hook") and not r.name.startswith("b24hook.emulator")]
+
+
+def test_package_logger_has_a_null_handler() -> None:
+    pkg = logging.getLogger("b24hook")
+    assert any(isinstance(h, logging.NullHandler) for h in pkg.handlers)
+
+
+def test_default_logger_is_stdlib_and_a_call_logs_without_set_logger(
+        portal: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from b24hook._logging import DefaultLogger
+
+    with _portal_hook(portal) as hook:
+        assert isinstance(hook.get_logger(), DefaultLogger)
+        with caplog.at_level(logging.DEBUG, logger="b24hook"):
+            res = hook.actions.v2.call.make(method="server.time", params={"auth": "p4ss-w0rd"})
+        assert res.is_success
+    recs = _b24_records(caplog)
+    events = [(r.name, r.b24_event) for r in recs]  # type: ignore[attr-defined]
+    assert ("b24hook.http", "http request starting") in events
+    assert ("b24hook.http", "post/send") in events
+    assert ("b24hook.http", "post/response") in events
+    assert ("b24hook.http", "http request successful") in events
+    start = next(r for r in recs if r.b24_event == "http request starting")  # type: ignore[attr-defined]
+    assert start.levelno == logging.DEBUG
+    assert start.b24["method"] == "server.time"  # type: ignore[attr-defined]
+    assert start.b24["params"] == {"auth": "***REDACTED***"}  # type: ignore[attr-defined]
+    for r in recs:
+        text = r.getMessage() + repr(r.b24) + repr(vars(r))  # type: ignore[attr-defined]
+        assert portal.secret not in text and "p4ss-w0rd" not in text
+
+
+def test_quiet_default_builds_no_detail_records(portal: Any, caplog: pytest.LogCaptureFixture,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With b24hook at WARNING, the core asks for no per-attempt events."""
+    import b24hook._pipeline as pipeline
+
+    seen: list[str] = []
+    orig = pipeline._EventSink.__call__
+
+    def spy(self: Any, kind: str, ev: dict[str, Any]) -> None:
+        seen.append(kind)
+        orig(self, kind, ev)
+
+    monkeypatch.setattr(pipeline._EventSink, "__call__", spy)
+    with _portal_hook(portal) as hook:
+        with caplog.at_level(logging.WARNING, logger="b24hook"):
+            assert hook.actions.v2.call.make(method="server.time").is_success
+        assert seen == [] and _b24_records(caplog) == []
+        with caplog.at_level(logging.DEBUG, logger="b24hook"):
+            assert hook.actions.v2.call.make(method="server.time").is_success
+        assert {"attempt", "send", "response", "success"} <= set(seen)
+
+
+def test_core_limiter_events_reach_the_limiter_logger(portal: Any,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """blocked (rate gate) and decided (QUERY_LIMIT_EXCEEDED) come from the C core."""
+    portal.clear_faults()
+    portal.inject("status", method="server.time", count=1, status=503)
+    params = {"rate_limit": {"burst_limit": 1, "drain_rate": 20, "adaptive_enabled": False}}
+    with _portal_hook(portal, **params) as hook:
+        with caplog.at_level(logging.WARNING, logger="b24hook"):
+            assert hook.actions.v2.call.make(method="server.time").is_success
+            assert hook.actions.v2.call.make(method="server.time").is_success
+    portal.clear_faults()
+    recs = _b24_records(caplog)
+    decided = [r for r in recs if r.b24_event == "rateLimiter recognized the error"]  # type: ignore[attr-defined]
+    assert decided and decided[0].name == "b24hook.limiter"
+    assert decided[0].levelno == logging.ERROR
+    assert decided[0].b24["code"] == "QUERY_LIMIT_EXCEEDED"  # type: ignore[attr-defined]
+    assert "QUERY_LIMIT_EXCEEDED" in decided[0].getMessage()
+    # blocked is a notice (INFO): absent at WARNING, present at INFO
+    assert not [r for r in recs if r.b24_event == "rateLimiter blocked method"]  # type: ignore[attr-defined]
+    caplog.clear()
+    with _portal_hook(portal, **params) as hook:
+        with caplog.at_level(logging.INFO, logger="b24hook.limiter"):
+            for _ in range(3):
+                assert hook.actions.v2.call.make(method="server.time").is_success
+    blocked = [r for r in _b24_records(caplog) if r.b24_event == "rateLimiter blocked method"]  # type: ignore[attr-defined]
+    assert blocked and blocked[0].name == "b24hook.limiter" and blocked[0].levelno == logging.INFO
+    assert blocked[0].getMessage().startswith("rateLimiter blocked method server.time | ")
+
+
+def test_set_logger_replaces_the_default_for_that_client(portal: Any,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    mine = ListLogger()
+    with _portal_hook(portal) as hook, _portal_hook(portal) as other:
+        hook.set_logger(mine)
+        with caplog.at_level(logging.DEBUG, logger="b24hook"):
+            assert hook.actions.v2.call.make(method="server.time").is_success
+            assert not _b24_records(caplog)
+            assert other.actions.v2.call.make(method="server.time").is_success
+            assert _b24_records(caplog)
+    assert ("debug", "http request starting") in [(e[0], e[1]) for e in mine.events]
+    hook.set_logger(None)
+    assert isinstance(hook.get_logger(), NullLogger)
+
+
+_CONFIG_SCRIPT = r'''
+import logging, logging.config, sys
+from b24hook import B24Hook
+from b24hook.emulator import EmulatorPortal
+
+MODE = sys.argv[1]
+if MODE == "dictconfig":
+    # a Django-style LOGGING dict (disable_existing_loggers: the b24hook loggers
+    # already exist once b24hook is imported; they must keep working)
+    logging.config.dictConfig({
+        "version": 1,
+        "disable_existing_loggers": True,
+        "formatters": {"f": {"format": "%(name)s|%(levelname)s|%(b24_event)s|%(b24)s|%(message)s"}},
+        "handlers": {"out": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                             "formatter": "f"}},
+        "loggers": {"b24hook": {"handlers": ["out"], "level": "DEBUG", "propagate": False},
+                    "b24hook.emulator": {"handlers": [], "level": "CRITICAL", "propagate": False}},
+    })
+else:
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stdout,
+                        format="%(name)s|%(levelname)s|%(message)s")
+    logging.getLogger("b24hook.emulator").setLevel(logging.CRITICAL)
+with EmulatorPortal() as portal:
+    with B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path) as hook:
+        assert hook.actions.v2.call.make(method="server.time").is_success
+    print("SECRET-PRESENT" if portal.secret in sys.stdout.getvalue() else "", file=sys.stderr)
+'''
+
+
+@pytest.mark.parametrize("mode", ["dictconfig", "basicconfig"])
+def test_logging_configuration_picks_b24hook_up_with_no_code(tmp_path: Any, mode: str) -> None:
+    import io  # noqa: F401 - the script captures its own stdout below
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "app.py"
+    # tee stdout into a buffer the script can search for the secret
+    script.write_text("import io, sys\n_real = sys.stdout\n"
+                      "class _Tee(io.StringIO):\n"
+                      "    def write(self, s):\n        _real.write(s)\n        return super().write(s)\n"
+                      "sys.stdout = _Tee()\n" + _CONFIG_SCRIPT)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr
+    assert "SECRET-PRESENT" not in proc.stderr
+    lines = proc.stdout.splitlines()
+    if mode == "dictconfig":
+        assert any(line.startswith("b24hook.http|DEBUG|http request starting|{") for line in lines), lines
+        assert any(line.startswith("b24hook.http|INFO|post/response|") for line in lines), lines
+    else:
+        assert "b24hook.http|DEBUG|http request successful" in lines, lines

@@ -13,7 +13,7 @@ Kinds (see docs/emulator.md):
   ``html``, ``non_json``, ``status``, ``error500``, ``latency``, ``hang``,
   ``reset_before`` (alias ``reset``);
 * after the method ran (its effects stay): ``reset_after``, ``truncate``,
-  ``no_time``.
+  ``no_time``, ``null_result``.
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-KINDS = ("html", "non_json", "no_time", "hang", "status", "latency", "error500",
+KINDS = ("html", "non_json", "no_time", "null_result", "hang", "status", "latency", "error500",
          "reset_before", "reset_after", "truncate")
 ALIASES = {"reset": "reset_before", "500": "error500", "slow": "hang"}
-AFTER_KINDS = ("reset_after", "truncate", "no_time")
+AFTER_KINDS = ("reset_after", "truncate", "no_time", "null_result")
 
 # default (code, text) for a "status" fault, by HTTP status
 STATUS_ERRORS = {

@@ -73,6 +73,10 @@ class FaultHook:
                 and isinstance(resp.envelope, dict) and "time" in resp.envelope:
             env = {k: v for k, v in resp.envelope.items() if k != "time"}
             return portal.dispatcher.json_response(resp.status, env, req.transport)
+        if f.kind == "null_result" and 200 <= resp.status < 300 \
+                and isinstance(resp.envelope, dict) and "result" in resp.envelope:
+            env = {**resp.envelope, "result": None}
+            return portal.dispatcher.json_response(resp.status, env, req.transport)
         if f.kind == "reset_after":
             return Response(0, b"", close=True, reset=True)
         if f.kind == "truncate":

@@ -38,7 +38,6 @@ struct b24_http {
     atomic_ullong connections; /* new connections made so far */
 
     char *base_url;   /* owned */
-    char *base_path;  /* owned: path of base_url ("/rest/1/secret") */
     char *secret;     /* owned */
     size_t secret_len;
     char *ca_path;    /* owned or NULL */
@@ -90,7 +89,6 @@ http_free(struct b24_http *h)
     pthread_mutex_destroy(&h->pool_mu);
     b24_url_origin_clear(&h->origin);
     free(h->base_url);
-    free(h->base_path);
     free(h->secret);
     free(h->ca_path);
     free(h);
@@ -101,7 +99,6 @@ b24_http_new(const struct b24_http_config *cfg, struct b24_error *err)
 {
     struct b24_http *h;
     size_t i, blen;
-    const char *path;
 
     if (b24_http_global_init() != B24_OK) {
         b24_error_set(err, B24_E_CURL, "curl_global_init failed");
@@ -140,11 +137,6 @@ b24_http_new(const struct b24_http_config *cfg, struct b24_error *err)
         http_free(h);
         return NULL;
     }
-    path = strstr(h->base_url, "://");
-    path = path ? strchr(path + 3, '/') : NULL;
-    h->base_path = b24_strdup(path ? path : "");
-    if (h->base_path == NULL)
-        goto nomem;
     h->verify = cfg->verify ? 1 : 0;
     if (cfg->ca_path != NULL && cfg->ca_path[0] != '\0') {
         struct stat sb;
@@ -474,28 +466,72 @@ now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Replace *field (owned, may be NULL) by its b24_redact_text scrub. */
+static enum b24_status
+scrub_field(const struct b24_http *h, char **field)
+{
+    struct b24_buf b;
+    enum b24_status st;
+    if (*field == NULL)
+        return B24_OK;
+    b24_buf_init(&b, 0);
+    st = b24_redact_text(&b, *field, strlen(*field), h->secret,
+                         h->secret_len);
+    if (st == B24_OK && (b.len != strlen(*field) ||
+                         memcmp(b24_buf_cstr(&b), *field, b.len) != 0)) {
+        char *s = b24_buf_steal(&b);
+        if (s == NULL)
+            st = B24_E_NOMEM;
+        else {
+            free(*field);
+            *field = s;
+        }
+    }
+    b24_buf_free(&b);
+    return st;
+}
+
+/* Every server-supplied text of an outcome that can reach an error, a log
+ * or a stat, scrubbed (spec §11.1): code, message and answer of a failure,
+ * and the header values (every one of a failure; Location and
+ * Content-Location always), so no raw Location ever reaches Python. */
+static enum b24_status
+scrub_outcome(const struct b24_http *h, struct b24_outcome *o)
+{
+    enum b24_status st = B24_OK;
+    size_t i;
+    int failed = o->kind != B24_KIND_OK;
+    if (failed) {
+        if ((st = scrub_field(h, &o->code)) ||
+            (st = scrub_field(h, &o->message)))
+            return st;
+        if (o->answer != NULL) {
+            if ((st = scrub_field(h, &o->answer)))
+                return st;
+            o->answer_len = strlen(o->answer);
+        }
+    }
+    for (i = 0; i < o->nheaders && st == B24_OK; i++)
+        if (failed || strcmp(o->headers[i].name, "location") == 0 ||
+            strcmp(o->headers[i].name, "content-location") == 0)
+            st = scrub_field(h, &o->headers[i].value);
+    return st;
+}
+
 /* Scrubbed "<curl text>: <error buffer>" into o->detail. */
 static enum b24_status
 set_detail(struct b24_http *h, struct b24_outcome *o, CURLcode rc,
            const char *errbuf)
 {
-    struct b24_buf raw, s1;
+    struct b24_buf raw;
     enum b24_status st;
     b24_buf_init(&raw, 0);
-    b24_buf_init(&s1, 0);
     st = b24_buf_appends(&raw, curl_easy_strerror(rc));
     if (st == B24_OK && errbuf[0] != '\0')
         st = b24_buf_printf(&raw, ": %s", errbuf);
     while (st == B24_OK && raw.len > 0 &&
            (raw.data[raw.len - 1] == '\n' || raw.data[raw.len - 1] == '\r'))
         raw.data[--raw.len] = '\0';
-    if (st == B24_OK)
-        st = b24_redact_secret(&s1, b24_buf_cstr(&raw), raw.len,
-                               h->base_path, strlen(h->base_path));
-    b24_buf_reset(&raw);
-    if (st == B24_OK)
-        st = b24_redact_secret(&raw, b24_buf_cstr(&s1), s1.len, h->secret,
-                               h->secret_len);
     if (st == B24_OK) {
         free(o->detail);
         o->detail = b24_buf_steal(&raw);
@@ -503,8 +539,7 @@ set_detail(struct b24_http *h, struct b24_outcome *o, CURLcode rc,
             st = B24_E_NOMEM;
     }
     b24_buf_free(&raw);
-    b24_buf_free(&s1);
-    return st;
+    return st == B24_OK ? scrub_field(h, &o->detail) : st;
 }
 
 static int
@@ -732,6 +767,8 @@ b24_http_perform(struct b24_http *h, const struct b24_request *req,
         break;
     }
 done:
+    if (st == B24_OK)
+        st = scrub_outcome(h, out);
     out->elapsed_ms = now_ms() - t0;
     b24_buf_free(&x.body);
     b24_buf_free(&url);

@@ -102,3 +102,98 @@ b24_redact_secret(struct b24_buf *out, const char *text, size_t len,
     }
     return b24_buf_append(out, text + copied, len - copied);
 }
+
+/* Length of a path separator at text[i] ("/", JSON's "\/", or "%2F"), or 0. */
+static size_t
+sep_at(const char *text, size_t len, size_t i)
+{
+    if (i < len && text[i] == '/')
+        return 1;
+    if (i + 1 < len && text[i] == '\\' && text[i + 1] == '/')
+        return 2;
+    if (i + 2 < len && text[i] == '%' && text[i + 1] == '2' &&
+        (text[i + 2] == 'F' || text[i + 2] == 'f'))
+        return 3;
+    return 0;
+}
+
+static int
+token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* At text[i], a webhook path "<sep>rest[<sep>api]<sep><digits><sep>": the
+ * offset of the token that follows, or 0. */
+static size_t
+webhook_token_at(const char *text, size_t len, size_t i)
+{
+    size_t n = sep_at(text, len, i), d;
+    if (n == 0 || i + n + 4 > len || !ieq(text + i + n, "rest", 4))
+        return 0;
+    i += n + 4;
+    if ((n = sep_at(text, len, i)) == 0)
+        return 0;
+    if (i + n + 3 <= len && ieq(text + i + n, "api", 3) &&
+        sep_at(text, len, i + n + 3) > 0) {
+        i += n + 3;
+        n = sep_at(text, len, i);
+    }
+    i += n;
+    for (d = i; d < len && text[d] >= '0' && text[d] <= '9'; d++)
+        ;
+    if (d == i || (n = sep_at(text, len, d)) == 0)
+        return 0;
+    d += n;
+    return d < len && token_char(text[d]) ? d : 0;
+}
+
+static enum b24_status
+redact_webhooks(struct b24_buf *out, const char *text, size_t len)
+{
+    size_t i = 0, copied = 0;
+    enum b24_status st;
+    while (i < len) {
+        size_t at = i, tok;
+        while (at < len && text[at] != 'r' && text[at] != 'R')
+            at++;
+        if (at >= len)
+            break;
+        /* the separator before "rest" ends 1, 2 or 3 bytes earlier */
+        tok = 0;
+        if (at >= 1 && (tok = webhook_token_at(text, len, at - 1)) == 0 &&
+            at >= 2 && (tok = webhook_token_at(text, len, at - 2)) == 0 &&
+            at >= 3)
+            tok = webhook_token_at(text, len, at - 3);
+        if (tok == 0) {
+            i = at + 1;
+            continue;
+        }
+        if ((st = b24_buf_append(out, text + copied, tok - copied)) ||
+            (st = b24_buf_appends(out, B24_REDACTED)))
+            return st;
+        i = tok;
+        while (i < len && token_char(text[i]))
+            i++;
+        copied = i;
+    }
+    return b24_buf_append(out, text + copied, len - copied);
+}
+
+enum b24_status
+b24_redact_text(struct b24_buf *out, const char *text, size_t len,
+                const char *secret, size_t secret_len)
+{
+    struct b24_buf tmp;
+    enum b24_status st;
+    if (secret_len == 0 || secret_len > len ||
+        memmem(text, len, secret, secret_len) == NULL)
+        return redact_webhooks(out, text, len);
+    b24_buf_init(&tmp, 0);
+    st = b24_redact_secret(&tmp, text, len, secret, secret_len);
+    if (st == B24_OK)
+        st = redact_webhooks(out, b24_buf_cstr(&tmp), tmp.len);
+    b24_buf_free(&tmp);
+    return st;
+}

@@ -28,4 +28,14 @@ enum b24_status b24_redact_secret(struct b24_buf *out, const char *text,
                                   size_t len, const char *secret,
                                   size_t secret_len);
 
+/* The scrub of every text a server or libcurl supplies (spec §11.1):
+ * the exact `secret` (when non-empty) as b24_redact_secret does, then the
+ * token of every webhook path "/rest/<digits>/<token>" (also with "/api",
+ * with JSON's "\\/" or "%2F" as separators; "rest" ASCII
+ * case-insensitive; <token> = [A-Za-z0-9_-]+) replaced by ***REDACTED***,
+ * so a secret this client does not know is masked too. */
+enum b24_status b24_redact_text(struct b24_buf *out, const char *text,
+                                size_t len, const char *secret,
+                                size_t secret_len);
+
 #endif /* B24_REDACT_H */

@@ -17,6 +17,7 @@ struct mod_state {
     PyTypeObject *outcome_type;
     PyObject *params_error;
     PyObject *closed_error;
+    PyObject *cancelled_error;
     PyObject *date_types;   /* (datetime.date, datetime.time) */
     PyObject *decimal_type; /* decimal.Decimal */
     PyObject *enum_type;    /* enum.Enum */

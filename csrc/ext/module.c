@@ -158,32 +158,32 @@ static PyObject *
 mod_scrub_secret(PyObject *Py_UNUSED(module), PyObject *const *args,
                  Py_ssize_t nargs)
 {
-    PyObject *tb, *sb, *res = NULL;
+    PyObject *tb, *sb = NULL, *res = NULL;
     struct b24_buf out;
-    if (nargs != 2 || !PyUnicode_Check(args[0]) ||
-        !PyUnicode_Check(args[1])) {
+    if (nargs < 1 || nargs > 2 || !PyUnicode_Check(args[0]) ||
+        (nargs == 2 && !PyUnicode_Check(args[1]))) {
         PyErr_SetString(PyExc_TypeError,
-                        "scrub_secret(text: str, secret: str)");
+                        "scrub_secret(text: str, secret: str = '')");
         return NULL;
     }
     tb = utf8_bytes(args[0]);
     if (tb == NULL)
         return NULL;
-    sb = utf8_bytes(args[1]);
-    if (sb == NULL) {
+    if (nargs == 2 && (sb = utf8_bytes(args[1])) == NULL) {
         Py_DECREF(tb);
         return NULL;
     }
     b24_buf_init(&out, (size_t)PY_SSIZE_T_MAX);
-    if (b24_redact_secret(&out, PyBytes_AS_STRING(tb),
-                          (size_t)PyBytes_GET_SIZE(tb), PyBytes_AS_STRING(sb),
-                          (size_t)PyBytes_GET_SIZE(sb)) == B24_OK)
+    if (b24_redact_text(&out, PyBytes_AS_STRING(tb),
+                        (size_t)PyBytes_GET_SIZE(tb),
+                        sb ? PyBytes_AS_STRING(sb) : "",
+                        sb ? (size_t)PyBytes_GET_SIZE(sb) : 0) == B24_OK)
         res = buf_to_str(&out);
     else
         PyErr_NoMemory();
     b24_buf_free(&out);
     Py_DECREF(tb);
-    Py_DECREF(sb);
+    Py_XDECREF(sb);
     return res;
 }
 
@@ -251,8 +251,9 @@ static PyMethodDef mod_methods[] = {
      "Scrub (^|[?&])(KEY)=[^&#;]* values (spec 11.2)."},
     {"scrub_secret", (PyCFunction)(void (*)(void))mod_scrub_secret,
      METH_FASTCALL,
-     "scrub_secret($module, text, secret, /)\n--\n\n"
-     "Replace every occurrence of secret by ***REDACTED***."},
+     "scrub_secret($module, text, secret='', /)\n--\n\n"
+     "Replace every occurrence of secret, and the token of every\n"
+     "/rest/<id>/<token> webhook path, by ***REDACTED***."},
     {"encode_json", (PyCFunction)(void (*)(void))mod_encode_json,
      METH_FASTCALL | METH_KEYWORDS,
      "encode_json($module, obj, /, *, list_as_object=False)\n--\n\n"
@@ -372,6 +373,15 @@ mod_exec(PyObject *module)
     if (st->closed_error == NULL ||
         PyModule_AddObjectRef(module, "ClosedError", st->closed_error) < 0)
         return -1;
+    st->cancelled_error = PyErr_NewExceptionWithDoc(
+        "b24hook._core.CancelledError",
+        "call() stopped because the CancelToken bound to its thread was "
+        "cancelled.",
+        PyExc_Exception, NULL);
+    if (st->cancelled_error == NULL ||
+        PyModule_AddObjectRef(module, "CancelledError",
+                              st->cancelled_error) < 0)
+        return -1;
     st->outcome_type = PyStructSequence_NewType(&outcome_desc);
     /* One extra reference, never released: a structseq instance reads its
      * field count from its type's dict when it is freed, and the cyclic GC
@@ -440,6 +450,7 @@ mod_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->outcome_type);
     Py_VISIT(st->params_error);
     Py_VISIT(st->closed_error);
+    Py_VISIT(st->cancelled_error);
     Py_VISIT(st->date_types);
     Py_VISIT(st->decimal_type);
     Py_VISIT(st->enum_type);
@@ -454,6 +465,7 @@ mod_clear(PyObject *module)
     Py_CLEAR(st->outcome_type);
     Py_CLEAR(st->params_error);
     Py_CLEAR(st->closed_error);
+    Py_CLEAR(st->cancelled_error);
     Py_CLEAR(st->date_types);
     Py_CLEAR(st->decimal_type);
     Py_CLEAR(st->enum_type);

@@ -2,6 +2,7 @@
 #include "ext.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -1223,14 +1224,116 @@ static PyType_Spec limiter_spec = {
     .slots = limiter_slots,
 };
 
+/* ---- CancelToken: stops the calls of the threads it is bound to --------- */
+
+typedef struct {
+    PyObject_HEAD
+    atomic_int cancelled;
+} CancelObject;
+
+/* The token bound to this OS thread (a strong reference), or NULL. */
+static _Thread_local CancelObject *tl_cancel;
+
+static PyObject *
+cancel_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    CancelObject *self;
+    if (PyTuple_GET_SIZE(args) != 0 || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "CancelToken() takes no arguments");
+        return NULL;
+    }
+    self = (CancelObject *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        atomic_init(&self->cancelled, 0);
+    return (PyObject *)self;
+}
+
+static void
+cancel_tp_dealloc(CancelObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+cancel_cancel(CancelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    atomic_store(&self->cancelled, 1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cancel_bind(CancelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    CancelObject *old = tl_cancel;
+    tl_cancel = (CancelObject *)Py_NewRef(self);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cancel_unbind(CancelObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (tl_cancel == self) {
+        tl_cancel = NULL;
+        Py_DECREF(self);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+cancel_get_cancelled(CancelObject *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(atomic_load(&self->cancelled));
+}
+
+static PyMethodDef cancel_methods[] = {
+    {"cancel", (PyCFunction)cancel_cancel, METH_NOARGS,
+     "cancel($self, /)\n--\n\nStop every call of the threads this token is "
+     "bound to\n(within a few tens of ms; any thread may cancel)."},
+    {"bind", (PyCFunction)cancel_bind, METH_NOARGS,
+     "bind($self, /)\n--\n\nBind the token to the calling thread (replaces "
+     "its previous one)."},
+    {"unbind", (PyCFunction)cancel_unbind, METH_NOARGS,
+     "unbind($self, /)\n--\n\nUnbind it from the calling thread (if bound "
+     "there)."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef cancel_getset[] = {
+    {"cancelled", (getter)cancel_get_cancelled, NULL, "True after cancel().",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot cancel_slots[] = {
+    {Py_tp_doc, "CancelToken()\n--\n\nA flag that Transport.call() polls "
+                "in its waits and transfers\n(no GIL needed): once cancelled, "
+                "a call on a thread the token\nis bound to stops and raises "
+                "CancelledError."},
+    {Py_tp_new, cancel_tp_new},
+    {Py_tp_dealloc, cancel_tp_dealloc},
+    {Py_tp_methods, cancel_methods},
+    {Py_tp_getset, cancel_getset},
+    {0, NULL}};
+
+static PyType_Spec cancel_spec = {
+    .name = "b24hook._core.CancelToken",
+    .basicsize = sizeof(CancelObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = cancel_slots,
+};
+
 /* ---- call: the whole §5 loop with the GIL released ---------------------- */
 
 struct call_ctx {
     PyThreadState *ts;   /* saved thread state while the GIL is released */
     PyObject *on_event;  /* borrowed, or NULL */
+    int details;         /* also deliver the per-attempt (debug/info) events */
     struct mod_state *st;
     int main_thread;
     int stop;
+    int cancelled;         /* stopped by `cancel` */
+    CancelObject *cancel;  /* owned: the thread's token at call start */
     double last_check;
     PyObject *et, *ev, *etb; /* the exception that stopped the call */
 };
@@ -1252,6 +1355,11 @@ ctx_interrupted(void *vctx)
     double t;
     if (c->stop)
         return 1;
+    if (c->cancel != NULL && atomic_load(&c->cancel->cancelled)) {
+        c->cancelled = 1;
+        c->stop = 1;
+        return 1;
+    }
     if (!c->main_thread)
         return 0;
     t = b24_clock_mono_ms(NULL);
@@ -1328,12 +1436,32 @@ event_dict(const struct b24_event *ev)
     return d;
 }
 
+/* The events a quiet logger still wants: limiter decisions and give-ups
+ * (notice level and above).  The others come once or more per attempt and
+ * carry the decoded answer: they are only built for details=True. */
+static int
+event_is_detail(enum b24_event_kind k)
+{
+    switch (k) {
+    case B24_EV_BLOCKED:
+    case B24_EV_DECIDED:
+    case B24_EV_RATE_LOWERED:
+    case B24_EV_RATE_RESTORED:
+    case B24_EV_EXHAUSTED:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static void
 ctx_event(void *vctx, const struct b24_event *ev)
 {
     struct call_ctx *c = vctx;
     PyObject *d, *r = NULL;
     if (c->on_event == NULL || c->stop)
+        return;
+    if (!c->details && event_is_detail(ev->kind))
         return;
     PyEval_RestoreThread(c->ts);
     d = event_dict(ev);
@@ -1359,23 +1487,25 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {
         "method", "params", "request_id", "limiter", "idempotency_key",
-        "is_write", "batch_methods", "on_event", "timeout"};
-    PyObject *a[9], *hold = NULL, *result = NULL;
+        "is_write", "batch_methods", "on_event", "timeout", "event_details"};
+    PyObject *a[10], *hold = NULL, *result = NULL;
     struct b24_request req;
     struct b24_outcome out;
     struct b24_pipeline p;
     struct call_ctx ctx;
     struct b24_http *http;
     enum b24_status rc;
-    int is_write = 0;
+    int is_write = 0, details = 1;
 
-    if (parse_fast("call", args, nargs, kwnames, names, 9, 3, 3, a) < 0)
+    if (parse_fast("call", args, nargs, kwnames, names, 10, 3, 3, a) < 0)
         return NULL;
     if (a[3] == NULL || !is_limiter(a[3])) {
         PyErr_SetString(PyExc_TypeError, "call() requires limiter=Limiter");
         return NULL;
     }
     if (a[5] != NULL && (is_write = PyObject_IsTrue(a[5])) < 0)
+        return NULL;
+    if (a[9] != NULL && (details = PyObject_IsTrue(a[9])) < 0)
         return NULL;
     if (a[7] != NULL && a[7] != Py_None && !PyCallable_Check(a[7])) {
         PyErr_SetString(PyExc_TypeError, "on_event must be callable");
@@ -1397,9 +1527,11 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     p.interrupted = ctx_interrupted;
     p.ctx = &ctx;
     ctx.on_event = (a[7] != NULL && a[7] != Py_None) ? a[7] : NULL;
+    ctx.details = details;
     ctx.st = self->state;
     ctx.main_thread = _PyOS_IsMainThread();
     ctx.last_check = -1e18;
+    ctx.cancel = (CancelObject *)Py_XNewRef(tl_cancel);
 
     http = self->http;
     b24_http_incref(http);
@@ -1410,12 +1542,16 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (ctx.stop) {
         if (ctx.et != NULL)
             PyErr_Restore(ctx.et, ctx.ev, ctx.etb);
+        else if (ctx.cancelled)
+            PyErr_SetString(self->state->cancelled_error,
+                            "the call was cancelled");
         else
             PyErr_SetNone(PyExc_KeyboardInterrupt);
         goto done;
     }
     result = outcome_or_raise(self->state, rc, &out);
 done:
+    Py_XDECREF(ctx.cancel);
     batch_names_free(&p.batch, hold);
     b24_request_clear(&req);
     b24_outcome_clear(&out);
@@ -1538,7 +1674,8 @@ static PyMethodDef transport_methods[] = {
     {"call", (PyCFunction)(void (*)(void))transport_call,
      METH_FASTCALL | METH_KEYWORDS,
      "call($self, method, params, request_id, *, limiter, idempotency_key="
-     "None, is_write=False, batch_methods=None, on_event=None, timeout=None)"
+     "None, is_write=False, batch_methods=None, on_event=None, timeout=None, "
+     "event_details=True)"
      "\n--\n\nThe whole call pipeline of spec §5 (gates, POST, retries) "
      "with the GIL released; returns the final Outcome."},
     {"close", (PyCFunction)transport_close, METH_NOARGS,
@@ -1582,6 +1719,13 @@ transport_register(PyObject *module, struct mod_state *st)
     {
         PyObject *lt = PyType_FromModuleAndSpec(module, &limiter_spec, NULL);
         int rc;
+        if (lt == NULL)
+            return -1;
+        rc = PyModule_AddType(module, (PyTypeObject *)lt);
+        Py_DECREF(lt);
+        if (rc < 0)
+            return rc;
+        lt = PyType_FromModuleAndSpec(module, &cancel_spec, NULL);
         if (lt == NULL)
             return -1;
         rc = PyModule_AddType(module, (PyTypeObject *)lt);

@@ -3,6 +3,17 @@
 #include "harness.h"
 
 static void
+text(const char *in, const char *secret, const char *want)
+{
+    struct b24_buf b;
+    b24_buf_init(&b, 0);
+    CHECK(b24_redact_text(&b, in, strlen(in), secret, strlen(secret)) ==
+          B24_OK);
+    CHECK_STR(b24_buf_cstr(&b), want);
+    b24_buf_free(&b);
+}
+
+static void
 scrub(const char *in, const char *want)
 {
     struct b24_buf b;
@@ -63,4 +74,19 @@ test_redact(void)
     CHECK(b24_redact_secret(&b, "xx secret", 9, "secret", 6) == B24_E_LIMIT);
     CHECK(b.data == NULL);
     b24_buf_free(&b);
+
+    /* b24_redact_text: the exact secret, then any webhook path's token. */
+    text("GET https://x/rest/1/abc123/crm.item.list", "",
+         "GET https://x/rest/1/***REDACTED***/crm.item.list");
+    text("s3c at /rest/7/s3c/x", "s3c",
+         "***REDACTED*** at /rest/7/***REDACTED***/x");
+    text("{\"e\":\"\\/rest\\/12\\/zz_9-x\\/m\"}", "",
+         "{\"e\":\"\\/rest\\/12\\/***REDACTED***\\/m\"}");
+    text("%2Frest%2F1%2Fqq%2Fm", "", "%2Frest%2F1%2F***REDACTED***%2Fm");
+    text("/REST/api/5/tok", "", "/REST/api/5/***REDACTED***");
+    text("/rest/1/", "", "/rest/1/");
+    text("rest/1/x /rest/x/y /rest//1/z", "", "rest/1/x /rest/x/y /rest//1/z");
+    text("/rest/1/a /rest/2/b", "", "/rest/1/***REDACTED*** /rest/2/***REDACTED***");
+    text("", "", "");
+    text("plain", "secret-longer-than-text", "plain");
 }
