@@ -14,7 +14,7 @@ from . import _core
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._logging import LogLevel, emit
-from ._pipeline import closed_error, invalid_params_error
+from ._pipeline import closed_error, invalid_params_error, params_refusal_text
 from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
@@ -119,16 +119,19 @@ def _split_options(options: Mapping[str, Any] | None, flat: dict[str, Any]) -> d
 
 
 def _strings(value: Any) -> Iterable[str]:
-    """Every string inside a params tree (refs live in values)."""
+    """Every string inside a params tree (refs live in values). A container met
+    twice is walked once, so a cycle ends here and is refused by the encoder."""
     stack = [value]
+    seen: set[int] = set()
     while stack:
         v = stack.pop()
         if isinstance(v, str):
             yield v
-        elif isinstance(v, Mapping):
-            stack.extend(v.values())
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
+        elif isinstance(v, (Mapping, list, tuple)):
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            stack.extend(v.values() if isinstance(v, Mapping) else v)
 
 
 def _v2_refs(cmd: Command) -> set[str]:
@@ -139,8 +142,13 @@ def _v2_refs(cmd: Command) -> set[str]:
 
 def _v3_refs(value: Any) -> Iterable[str]:
     stack = [value]
+    seen: set[int] = set()
     while stack:
         v = stack.pop()
+        if isinstance(v, (Mapping, list, tuple)):
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
         if isinstance(v, Mapping):
             for marker in ("$ref", "$refArray"):
                 ref = v.get(marker)
@@ -199,7 +207,8 @@ class _BatchCore:
             try:
                 encoded.append(_core.batch_command(cmd.method, None if cmd.query is _ABSENT else cmd.query))
             except _core.ParamsError as exc:
-                raise AjaxError("JSSDK_INVALID_PARAMS", 400, f"{_label(cmd)}: {exc}") from None
+                raise AjaxError("JSSDK_INVALID_PARAMS", 400,
+                                params_refusal_text(exc, f"params of {_label(cmd)}")) from None
             except TypeError as exc:
                 raise TypeError(f"{_label(cmd)}: {exc}") from None
             known.add(_index(cmd))

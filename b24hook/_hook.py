@@ -235,6 +235,32 @@ def _normalise_domain(b24_url: str) -> str:
     return domain.rstrip("/")
 
 
+def _check_domain(domain: str) -> None:
+    """``b24_url`` names a portal: host[:port], nothing else (issue 9 item 5).
+
+    A path, userinfo, query or fragment would be glued in front of
+    ``/rest/<id>/<secret>/`` and change where the secret goes; refused before
+    any I/O with a message naming ``b24_url`` (never echoing it: it may hold a
+    secret pasted by mistake)."""
+    for ch, what in (("/", "a path"), ("@", "userinfo"), ("?", "a query"), ("#", "a fragment"),
+                     ("\\", "a backslash")):
+        if ch in domain:
+            raise ValueError(f"b24_url must be the portal's address only (scheme, host, port): "
+                             f"it has {what}; pass the webhook's parts as user_id and secret, "
+                             f"or use B24Hook.from_webhook_url")
+    try:
+        domain.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("b24_url is not valid Unicode (lone surrogate)") from None
+    if any(c.isspace() or not c.isprintable() for c in domain):
+        raise ValueError("b24_url must not contain spaces or control characters")
+    host, sep, port = domain.rpartition(":") if not domain.endswith("]") else ("", "", "")
+    if sep and not host.endswith("]") and ":" in host:
+        return  # a bare IPv6 literal: left to libcurl
+    if sep and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError("b24_url has an invalid port")
+
+
 class B24Hook:
     """Client of a Bitrix24 inbound webhook; thread-safe, one per portal.
 
@@ -261,6 +287,7 @@ class B24Hook:
         domain = _normalise_domain(b24_url)
         if not domain:
             raise ValueError("b24_url cannot be empty")
+        _check_domain(domain)
         if isinstance(user_id, bool):
             raise ValueError("user_id must be an integer")
         if isinstance(user_id, str) and user_id.isascii() and user_id.isdigit():
@@ -271,6 +298,10 @@ class B24Hook:
             raise TypeError("secret must be a str")
         if not secret.strip():
             raise ValueError("secret cannot be empty")
+        try:
+            secret.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("secret is not valid Unicode (lone surrogate)") from None
 
         self._auth = AuthHookManager(domain, user_id, secret)
         self._logger: LoggerInterface = DefaultLogger()

@@ -23,7 +23,7 @@ import functools
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from . import _core
 from ._errors import CLIENT_CLOSED_CODE, AjaxError, SdkError
@@ -120,11 +120,68 @@ def closed_error() -> SdkError:
     return SdkError(CLIENT_CLOSED_CODE, 500, "The client is closed: create a new B24Hook")
 
 
-def invalid_params_error(query: dict[str, Any]) -> AjaxError:
-    """JSSDK_INVALID_PARAMS (400): params that JSON cannot carry."""
-    return AjaxError(
-        "JSSDK_INVALID_PARAMS", 400, "Parameters contain circular references", None, query
-    )
+def invalid_params_error(query: dict[str, Any], exc: BaseException | None = None) -> AjaxError:
+    """JSSDK_INVALID_PARAMS (400): params that JSON cannot carry, raised before any I/O.
+
+    The JS text "Parameters contain circular references" is kept for a real
+    cycle only; any other refusal (too deep, an unsupported type, a lone
+    surrogate, an integer over the digit limit) says what it is, naming
+    ``params`` (issue 9 item 2; docs/decisions.md).
+    """
+    return AjaxError("JSSDK_INVALID_PARAMS", 400, params_refusal_text(exc), None, query)
+
+
+def params_refusal_text(exc: BaseException | None, where: str = "params") -> str:
+    """The message of a JSSDK_INVALID_PARAMS refusal (see invalid_params_error)."""
+    detail = str(exc) if exc is not None else ""
+    if not detail or "circular reference" in detail:
+        return "Parameters contain circular references" if where == "params" else \
+            f"{where}: Parameters contain circular references"
+    return f"{where}: {detail}"
+
+
+#: Longest method name accepted (real names are under 80 characters).
+METHOD_MAX_LEN: Final = 200
+_METHOD_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
+REQUEST_ID_MAX_LEN: Final = 256
+
+
+def check_method(method: Any, name: str = "method") -> str:
+    """Refuse, before any I/O, a method name the portal could not mean.
+
+    ASCII letters, digits and ``. _ - :`` only, at most 200 characters,
+    no empty or dot-only segment (``.``/``..`` would let a URL normaliser drop
+    the secret's path segment). ``TypeError``/``ValueError`` naming ``name``.
+    """
+    if not isinstance(method, str):
+        raise TypeError(f"{name} must be a str, not {type(method).__name__}")
+    if not method:
+        raise ValueError(f"{name} must be a non-empty string")
+    if len(method) > METHOD_MAX_LEN:
+        raise ValueError(f"{name} is longer than {METHOD_MAX_LEN} characters ({len(method)})")
+    bad = next((c for c in method if c not in _METHOD_CHARS), None)
+    if bad is not None:
+        shown = ascii(bad)
+        raise ValueError(f"{name} may contain only ASCII letters, digits and . _ - : (found {shown})")
+    if any(seg == "" for seg in method.split(".")):
+        raise ValueError(f"{name} has an empty segment (leading, trailing or doubled '.')")
+    return method
+
+
+def check_request_id(request_id: Any) -> None:
+    """A caller's request id: a str of printable characters, at most 256."""
+    if request_id is None:
+        return
+    if not isinstance(request_id, str):
+        raise TypeError(f"request_id must be a str, not {type(request_id).__name__}")
+    if len(request_id) > REQUEST_ID_MAX_LEN:
+        raise ValueError(f"request_id is longer than {REQUEST_ID_MAX_LEN} characters")
+    if not request_id.isprintable():
+        raise ValueError("request_id must contain only printable characters")
+    try:
+        request_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("request_id is not valid Unicode (lone surrogate)") from None
 
 
 def _text(value: Any, secret: str) -> str:
@@ -299,8 +356,8 @@ def _post(
              {"request_id": request_id, "method": method, "params": _text(params, http._auth._secret)}, area="http")
     try:
         return http._transport.perform(method, params, request_id, idempotency_key=idempotency_key)
-    except _core.ParamsError:
-        raise invalid_params_error(query) from None
+    except _core.ParamsError as exc:
+        raise invalid_params_error(query, exc) from None
     except _core.ClosedError:
         raise closed_error() from None
     except Exception as exc:  # noqa: BLE001 - §4.4: anything else is JSSDK_UNKNOWN_ERROR
@@ -341,8 +398,8 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     """Run one REST call through the pipeline; see the module docstring."""
     if http.closed:
         raise closed_error()
-    if not isinstance(method, str) or not method:
-        raise TypeError("method must be a non-empty string")
+    check_method(method)
+    check_request_id(request_id)
     rid = request_id or http._request_ids.get_request_id()
     if params is None:
         params = {}
@@ -354,8 +411,8 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     if verbose:
         try:
             _core.encode_json(params, list_as_object=True)
-        except _core.ParamsError:
-            raise invalid_params_error(query) from None
+        except _core.ParamsError as exc:
+            raise invalid_params_error(query, exc) from None
         emit(logger, LogLevel.DEBUG, "http request starting", {
             "request_id": rid, "method": method, "params": redact_sensitive_params(params),
             "api": str(http.api_version), "timestamp": int(time.time() * 1000),
@@ -380,8 +437,8 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
             is_write=is_write, batch_methods=batch_method_names(method, params), on_event=sink,
             event_details=verbose,
         )
-    except _core.ParamsError:
-        raise invalid_params_error(query) from None
+    except _core.ParamsError as exc:
+        raise invalid_params_error(query, exc) from None
     except _core.ClosedError:
         raise closed_error() from None
     if outcome.kind != _core.ERROR:

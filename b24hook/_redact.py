@@ -27,25 +27,30 @@ def _scrub(text: str) -> str:
     return _redact_url(text) if "=" in text else text
 
 
-def _walk(value: Any, depth: int) -> Any:
+#: Containers walked below the top (lists included): the walk stops there, so a
+#: deep or cyclic value never recurses without end (issue 9 item 2).
+_MAX_WALK: Final = 32
+
+
+def _walk(value: Any, depth: int, budget: int) -> Any:
     if isinstance(value, str):
         return _scrub(value)
-    if depth <= 0:
+    if depth <= 0 or budget <= 0:
         return value
     if isinstance(value, dict):
-        return _obj(value, depth - 1)
+        return _obj(value, depth - 1, budget - 1)
     if isinstance(value, list):
-        return [_walk(item, depth) for item in value]
+        return [_walk(item, depth, budget - 1) for item in value]
     return value
 
 
-def _obj(obj: dict[Any, Any], depth: int) -> dict[Any, Any]:
+def _obj(obj: dict[Any, Any], depth: int, budget: int = _MAX_WALK) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
     for key, value in obj.items():
         if isinstance(key, str) and key.lower() in _KEYS:
             out[key] = REDACTED_PLACEHOLDER
         else:
-            out[key] = _walk(value, depth)
+            out[key] = _walk(value, depth, budget)
     return out
 
 

@@ -18,12 +18,35 @@ T = TypeVar("T")
 
 
 def _freeze(value: Any) -> Any:
-    """Structural copy of JSON-like containers (cheaper than deepcopy)."""
-    if isinstance(value, dict):
-        return {k: _freeze(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_freeze(v) for v in value]
-    return value
+    """Structural copy of JSON-like containers (cheaper than deepcopy).
+
+    Iterative, so a query nested as deep as the encoder allows never raises
+    RecursionError after its request has left (issue 9 item 2); a container
+    met twice (shared or cyclic) is copied once.
+    """
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    memo: dict[int, Any] = {}
+
+    def shell(v: Any) -> Any:
+        out: Any = {} if isinstance(v, dict) else []
+        memo[id(v)] = out
+        todo.append((v, out))
+        return out
+
+    todo: list[tuple[Any, Any]] = []
+    root = shell(value)
+    while todo:
+        src, dst = todo.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, v in items:
+            if isinstance(v, (dict, list, tuple)):
+                v = memo[id(v)] if id(v) in memo else shell(v)
+            if isinstance(dst, dict):
+                dst[k] = v
+            else:
+                dst.append(v)
+    return root
 
 
 def _json_default(obj: Any) -> Any:

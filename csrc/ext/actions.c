@@ -23,14 +23,26 @@ qs_fail(enum b24_status rc)
     return -1;
 }
 
+/* A str UTF-8 cannot carry (a lone surrogate) is refused input. */
 static int
-qs_text(struct b24_qs *q, PyObject *s)
+qs_unicode_fail(struct mod_state *st)
+{
+    if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+        PyErr_Clear();
+        PyErr_SetString(st->params_error,
+                        "string is not valid Unicode (lone surrogate)");
+    }
+    return -1;
+}
+
+static int
+qs_text(struct mod_state *st, struct b24_qs *q, PyObject *s)
 {
     Py_ssize_t n;
     const char *u = PyUnicode_AsUTF8AndSize(s, &n);
     enum b24_status rc;
     if (u == NULL)
-        return -1;
+        return qs_unicode_fail(st);
     rc = b24_qs_value(q, u, (size_t)n);
     return rc == B24_OK ? 0 : qs_fail(rc);
 }
@@ -39,7 +51,7 @@ static int qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj,
                    int depth);
 
 static int
-qs_push_obj_key(struct b24_qs *q, PyObject *key)
+qs_push_obj_key(struct mod_state *st, struct b24_qs *q, PyObject *key)
 {
     PyObject *s = PyUnicode_Check(key) ? Py_NewRef(key) : PyObject_Str(key);
     Py_ssize_t n;
@@ -50,7 +62,7 @@ qs_push_obj_key(struct b24_qs *q, PyObject *key)
     u = PyUnicode_AsUTF8AndSize(s, &n);
     if (u == NULL) {
         Py_DECREF(s);
-        return -1;
+        return qs_unicode_fail(st);
     }
     rc = b24_qs_push_key(q, u, (size_t)n);
     Py_DECREF(s);
@@ -58,52 +70,9 @@ qs_push_obj_key(struct b24_qs *q, PyObject *key)
 }
 
 static int
-qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj, int depth)
+qs_walk_container(struct mod_state *st, struct b24_qs *q, PyObject *obj,
+                  int depth)
 {
-    char num[64];
-    int len;
-    if (depth > B24_QS_MAX_DEPTH - 1) {
-        PyErr_SetString(st->params_error, "params nested too deeply");
-        return -1;
-    }
-    if (obj == Py_None)
-        return b24_qs_value(q, "", 0) == B24_OK ? 0 : qs_fail(B24_E_NOMEM);
-    if (obj == Py_True)
-        return b24_qs_value(q, "true", 4) == B24_OK ? 0 : qs_fail(B24_E_NOMEM);
-    if (obj == Py_False)
-        return b24_qs_value(q, "false", 5) == B24_OK ? 0
-                                                      : qs_fail(B24_E_NOMEM);
-    if (PyUnicode_Check(obj))
-        return qs_text(q, obj);
-    if (PyLong_Check(obj)) {
-        PyObject *s = PyLong_Type.tp_repr(obj);
-        int r;
-        if (s == NULL)
-            return -1;
-        r = qs_text(q, s);
-        Py_DECREF(s);
-        return r;
-    }
-    if (PyFloat_Check(obj)) {
-        double d = PyFloat_AS_DOUBLE(obj);
-        char *r;
-        enum b24_status rc;
-        if (d != d || d - d != 0) {
-            PyErr_SetString(st->params_error, "NaN/Infinity in params");
-            return -1;
-        }
-        if (d == (double)(long long)d && d > -1e18 && d < 1e18) {
-            len = snprintf(num, sizeof(num), "%lld", (long long)d);
-            rc = b24_qs_value(q, num, (size_t)len); /* JS String(1.0) = "1" */
-            return rc == B24_OK ? 0 : qs_fail(rc);
-        }
-        r = PyOS_double_to_string(d, 'r', 0, 0, NULL);
-        if (r == NULL)
-            return -1;
-        rc = b24_qs_value(q, r, strlen(r));
-        PyMem_Free(r);
-        return rc == B24_OK ? 0 : qs_fail(rc);
-    }
     if (PyDict_Check(obj)) {
         Py_ssize_t pos = 0;
         PyObject *k, *v;
@@ -111,7 +80,7 @@ qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj, int depth)
             int r;
             Py_INCREF(k);
             Py_INCREF(v);
-            r = qs_push_obj_key(q, k);
+            r = qs_push_obj_key(st, q, k);
             if (r == 0)
                 r = qs_walk(st, q, v, depth + 1);
             b24_qs_pop(q);
@@ -142,6 +111,79 @@ qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj, int depth)
         }
         Py_DECREF(fast);
         return 0;
+    }
+    return 0;
+}
+
+static int
+qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj, int depth)
+{
+    char num[64];
+    int len;
+    if (depth > B24_QS_MAX_DEPTH - 1) {
+        PyErr_Format(st->params_error, "nesting deeper than %d levels",
+                     B24_QS_MAX_DEPTH - 1);
+        return -1;
+    }
+    if (obj == Py_None)
+        return b24_qs_value(q, "", 0) == B24_OK ? 0 : qs_fail(B24_E_NOMEM);
+    if (obj == Py_True)
+        return b24_qs_value(q, "true", 4) == B24_OK ? 0 : qs_fail(B24_E_NOMEM);
+    if (obj == Py_False)
+        return b24_qs_value(q, "false", 5) == B24_OK ? 0
+                                                      : qs_fail(B24_E_NOMEM);
+    if (PyUnicode_Check(obj))
+        return qs_text(st, q, obj);
+    if (PyLong_Check(obj)) {
+        PyObject *s = PyLong_Type.tp_repr(obj);
+        int r;
+        if (s == NULL) {
+            /* over sys.get_int_max_str_digits(): refused as input */
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear();
+                PyErr_SetString(st->params_error,
+                                "integer has more digits than "
+                                "sys.get_int_max_str_digits() allows");
+            }
+            return -1;
+        }
+        r = qs_text(st, q, s);
+        Py_DECREF(s);
+        return r;
+    }
+    if (PyFloat_Check(obj)) {
+        double d = PyFloat_AS_DOUBLE(obj);
+        char *r;
+        enum b24_status rc;
+        if (d != d || d - d != 0) {
+            PyErr_SetString(st->params_error, "NaN/Infinity in params");
+            return -1;
+        }
+        if (d == (double)(long long)d && d > -1e18 && d < 1e18) {
+            len = snprintf(num, sizeof(num), "%lld", (long long)d);
+            rc = b24_qs_value(q, num, (size_t)len); /* JS String(1.0) = "1" */
+            return rc == B24_OK ? 0 : qs_fail(rc);
+        }
+        r = PyOS_double_to_string(d, 'r', 0, 0, NULL);
+        if (r == NULL)
+            return -1;
+        rc = b24_qs_value(q, r, strlen(r));
+        PyMem_Free(r);
+        return rc == B24_OK ? 0 : qs_fail(rc);
+    }
+    if (PyDict_Check(obj) || PyList_Check(obj) || PyTuple_Check(obj)) {
+        /* a container already being walked on this thread: a cycle, named
+         * as such (issue 9 item 2), not "nested too deeply" */
+        int r = Py_ReprEnter(obj);
+        if (r != 0) {
+            if (r > 0)
+                PyErr_SetString(st->params_error,
+                                "circular reference detected");
+            return -1;
+        }
+        r = qs_walk_container(st, q, obj, depth);
+        Py_ReprLeave(obj);
+        return r;
     }
     {
         int r = PyObject_IsInstance(obj, st->date_types);

@@ -105,8 +105,16 @@ enc_int(struct enc *e, PyObject *obj)
         PyObject *r = PyLong_Type.tp_repr(obj); /* int.__repr__: digits */
         Py_ssize_t n;
         const char *s;
-        if (r == NULL)
+        if (r == NULL) {
+            /* over sys.get_int_max_str_digits(): refused as input */
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear();
+                PyErr_SetString(e->st->params_error,
+                                "integer has more digits than "
+                                "sys.get_int_max_str_digits() allows");
+            }
             return -1;
+        }
         s = PyUnicode_AsUTF8AndSize(r, &n);
         if (s == NULL) {
             Py_DECREF(r);

@@ -36,12 +36,17 @@ pymem_strdup(const char *s)
     return p;
 }
 
+/* At most a day: a larger value (1e16) would overflow libcurl's long
+ * milliseconds into an instant timeout (issue 9 item 5). */
+#define B24_MAX_TIMEOUT_S 86400.0
+
 static int
 check_timeout(double t)
 {
-    if (!(t > 0) || !isfinite(t)) {
+    if (!(t > 0) || !isfinite(t) || t > B24_MAX_TIMEOUT_S) {
         PyErr_SetString(PyExc_ValueError,
-                        "timeout must be a positive number of seconds");
+                        "timeout must be a positive number of seconds, "
+                        "at most 86400");
         return -1;
     }
     return 0;

@@ -2,8 +2,9 @@
  *
  * Input: "<secret>\0<text>" (no NUL: the whole input is the text and the
  * secret is a fixed one).  Invariants: no crash; the scrub is idempotent;
- * text without '=' is unchanged; after the secret scrub the secret no
- * longer occurs, unless the placeholder itself can form it. */
+ * text without '=' is unchanged; after the secret scrub (and after
+ * b24_redact_text) the secret no longer occurs, unless the placeholder
+ * itself can form it; b24_redact_text is idempotent then too. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (slen > 0 && !shares_placeholder_bytes(secret, slen) &&
         memmem(b24_buf_cstr(&a), a.len, secret, slen) != NULL)
         abort();
+    b24_buf_reset(&a);
+    b24_buf_reset(&b);
+    if (b24_redact_text(&a, text, tlen, secret, slen) != B24_OK)
+        abort();
+    if (slen > 0 && !shares_placeholder_bytes(secret, slen)) {
+        if (memmem(b24_buf_cstr(&a), a.len, secret, slen) != NULL)
+            abort();
+        if (b24_redact_text(&b, b24_buf_cstr(&a), a.len, secret, slen) !=
+                B24_OK ||
+            a.len != b.len ||
+            memcmp(b24_buf_cstr(&a), b24_buf_cstr(&b), a.len) != 0)
+            abort(); /* idempotent */
+    }
     b24_buf_free(&a);
     b24_buf_free(&b);
     return 0;

@@ -241,3 +241,27 @@ def test_get_auth_data_masks_the_secret_when_printed() -> None:
             assert len(data) == 6
             with pytest.raises(TypeError):
                 data["access_token"] = "x"  # type: ignore[index]
+
+
+def test_batch_command_error_echoing_the_url_is_scrubbed(cert, ca_path) -> None:
+    def h(conn: Any, req: S.Request) -> bool:
+        body = json.dumps({"result": {
+            "result": [], "result_error": {"0": {"error": "ERROR_CORE",
+                                                 "error_description": f"bad https://h{_path(req)}"}},
+            "result_total": [], "result_next": [], "result_time": []},
+            "time": {"start": 1, "finish": 1, "duration": 0, "processing": 0,
+                     "date_start": "", "date_finish": ""}})
+        return S.send_answer(conn, body.encode(), 200)
+
+    with S.TLSServer(h, cert) as srv:
+        with B24Hook.from_webhook_url(srv.url(), verify=ca_path,
+                                      restriction_params={"max_retries": 1}) as b24:
+            res = b24.actions.v2.batch.make([("crm.item.get", {"id": 1})])
+            raw = b24.get_http_client("v2").batch([("crm.item.get", {"id": 1})])
+    assert not res.is_success
+    texts = [repr(res.errors), str(res.get_error_messages()), repr(raw.errors),
+             str(raw.get_error_messages()), repr(raw.get_data())]
+    texts += [e.to_string() + json.dumps(e.to_json(), default=str) for e in res.errors.values()]
+    assert any("***REDACTED***" in t for t in texts)
+    for t in texts:
+        assert S.SECRET not in t, t.replace(S.SECRET, "<SECRET>")
