@@ -9,7 +9,7 @@ CORE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-pr
 CORE_LIBS := $(shell pkg-config --libs libcurl libcjson 2>/dev/null) -lpthread -lm
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: demo test setup setup-test build ctest ctest-asan ctest-valgrind pytest clean \
+.PHONY: demo test setup setup-test build wheel ctest ctest-asan ctest-valgrind pytest clean \
 	asan asan-build asan-pytest valgrind valgrind-pytest fuzz fuzz-build fuzz-smoke tsan
 
 demo: setup
@@ -145,8 +145,19 @@ tsan: build/tsan-pool
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/csrc/fuzz/tsan.supp" \
 		./build/tsan-pool
 
+# An sdist and a manylinux wheel in dist/: the wheel is built from the sdist,
+# then `auditwheel repair` copies libcurl, libcjson and what they link into
+# b24hook.libs/ and tags it for the oldest glibc its symbols allow.
+# -P: the repository's build/ folder must not shadow the `build` package.
+wheel: setup-test
+	@rm -rf build/wheel-raw dist && mkdir -p dist
+	$(VPY) -P -m build --outdir build/wheel-raw .
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(VPY) -P -m auditwheel repair -w dist build/wheel-raw/*.whl
+	cp build/wheel-raw/*.tar.gz dist/
+	@ls -l dist
+
 clean:
-	rm -rf build b24hook/_core*.so *.egg-info
+	rm -rf build dist b24hook/_core*.so *.egg-info
 
 # Benchmarks (bench/, docs/benchmarks.md): b24hook against the C floor, the JS SDK
 # and the Python peers. The bench installs what it compares into .cache/bench/.
