@@ -14,7 +14,7 @@ from . import _core
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._logging import LogLevel, emit
-from ._pipeline import closed_error, invalid_params_error, params_refusal_text
+from ._pipeline import closed_error, invalid_params_error, is_write_method, params_refusal_text
 from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
@@ -232,7 +232,16 @@ class _BatchCore:
             return out
         data = answer.get_data() or {}
         env = data.get("result")
-        env = env if isinstance(env, Mapping) else {}
+        if not isinstance(env, Mapping) or ("result" not in env and "result_error" not in env):
+            # a v2 batch always answers {"result": {"result": ..., "result_error": ...}};
+            # anything else (`{"result": null}`) is a broken answer, never an empty
+            # success (issue 9 item 6); the commands may have run
+            raise AjaxError.create(
+                "ERROR_UNEXPECTED_ANSWER", answer.get_status(),
+                "Unexpected answer: a batch answer without result/result_error", None,
+                answer.get_query(), maybe_committed=any(
+                    is_write_method(c.method, http.write_verbs) for c in commands),
+            )
         res_map = env.get("result")
         err_map = env.get("result_error")
         tot_map = env.get("result_total")
