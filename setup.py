@@ -10,6 +10,7 @@ Environment switches:
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,16 @@ def _libraries():
     return flags
 
 
+def _version():
+    """The package version, read from b24hook/_version.py (its one literal)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "b24hook", "_version.py"), encoding="utf-8") as f:
+        m = re.search(r'^__version__ = "([^"\\]+)"$', f.read(), re.M)
+    if m is None:
+        raise SystemExit("b24hook/_version.py: no __version__ = \"...\" line")
+    return m.group(1)
+
+
 def _extension():
     lib = _libraries()
     cflags = [
@@ -91,6 +102,7 @@ def _extension():
         include_dirs=["csrc/core", "csrc/ext"] + lib["include_dirs"],
         library_dirs=lib["library_dirs"],
         libraries=lib["libraries"],
+        define_macros=[("B24_CORE_VERSION", '"%s"' % _version())],
         extra_compile_args=cflags,
         extra_link_args=ldflags,
     )

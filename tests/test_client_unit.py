@@ -471,3 +471,15 @@ def test_restriction_params_refused_alike_by_constructor_and_setter(params: Any,
             assert h.get_http_client(v).get_restriction_manager_params()["max_retries"] == 2
     finally:
         h.close()
+
+
+def test_core_version_is_the_package_version() -> None:
+    """One version literal (b24hook/_version.py); the core gets it from the build."""
+    from pathlib import Path
+
+    assert _core.__version__ == b24hook.__version__
+    root = Path(__file__).resolve().parents[1]
+    literal = f'"{b24hook.__version__}"'
+    in_c = [p.name for p in (root / "csrc").glob("*/*.[ch]")
+            if p.parent.name in ("core", "ext") and literal in p.read_text()]
+    assert in_c == []

@@ -665,3 +665,38 @@ def test_cli_prints_urls_and_exits_on_sigint(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_reset_returns_to_the_snapshot() -> None:
+    """snapshot()/reset(): rows, id sequences, settings, faults, limits, counters, request log."""
+    import urllib.request, json as _json, ssl as _ssl  # noqa: E401
+    from b24hook.emulator import EmulatorPortal
+
+    with EmulatorPortal(seed_demo=0) as ep:
+        ctx = _ssl.create_default_context(cafile=ep.ca_path)
+
+        def call(method: str, params: dict) -> tuple[int, dict]:
+            req = urllib.request.Request(f"{ep.v2_url}/{method}.json", _json.dumps(params).encode(),
+                                         {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, context=ctx) as r:
+                    return r.status, _json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, _json.loads(e.read() or b"{}")
+
+        st, first = call("crm.deal.add", {"fields": {"TITLE": "kept"}})
+        assert st == 200
+        ep.snapshot()
+        st, second = call("crm.deal.add", {"fields": {"TITLE": "dropped"}})
+        ep.configure(rate_limit=(50, 2))
+        ep.inject("status", method="crm.deal.list", count=3, status=500)
+        assert [r["method"] for r in ep.request_log()] == ["crm.deal.add", "crm.deal.add"]
+        ep.reset()
+        assert ep.settings.rate_limit is None and ep.faults.pending() == []
+        assert ep.request_log() == [] and ep.stats()["total"] == 0
+        st, listed = call("crm.deal.list", {"select": ["ID", "TITLE"]})
+        assert st == 200 and [d["TITLE"] for d in listed["result"]] == ["kept"]
+        st, third = call("crm.deal.add", {"fields": {"TITLE": "again"}})
+        assert third["result"] == second["result"]  # the id sequence was restored with the rows
+        assert ep.request_log() == [{"method": "crm.deal.list", "status": 200, "api": "v2"},
+                                    {"method": "crm.deal.add", "status": 200, "api": "v2"}]

@@ -149,6 +149,8 @@ class EmulatorPortal:
         self._stats_total = 0
         self._notes: dict[str, Any] = {}
         self._rows: dict[str, int] = {}
+        self._log: list[dict[str, Any]] = []
+        self._clean: tuple[Any, Settings, int] | None = None
         self._row_buf = threading.local()
         self._stats_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -161,6 +163,7 @@ class EmulatorPortal:
         self._seeded = 0
         if seed_demo:
             self.seed_demo(seed_demo)
+        self.snapshot()
 
     # ------------------------------------------------------------ lifecycle
     def _make_tls(self):
@@ -261,11 +264,19 @@ class EmulatorPortal:
         return out
 
     # ------------------------------------------------------------ stats
-    def _count(self, method: str, status: int) -> None:
+    def _count(self, method: str, status: int, api: str | None = None) -> None:
         with self._stats_lock:
             per = self._stats.setdefault(method, {})
             per[status] = per.get(status, 0) + 1
             self._stats_total += 1
+            self._log.append({"method": method, "status": status, "api": api})
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """Every request answered since the last ``reset_stats``/``reset``, in
+        order: ``{"method", "status", "api"}`` (status 0: the connection was
+        dropped; api ``"v2"``/``"v3"``, None for a non-REST path)."""
+        with self._stats_lock:
+            return [dict(r) for r in self._log]
 
     def _note(self, name: str, sub: str | None = None, n: int = 1) -> None:
         """Named counters (refusals, replays, faults fired...)."""
@@ -332,6 +343,31 @@ class EmulatorPortal:
             self._stats_total = 0
             self._notes.clear()
             self._rows.clear()
+            self._log.clear()
+
+    # ------------------------------------------------------------ snapshot / reset
+    def snapshot(self) -> None:
+        """Remember the current state (rows, id sequences, settings) as the
+        clean state :meth:`reset` returns to."""
+        self._clean = (self.store.snapshot(), dataclasses.replace(self.settings), self._seeded)
+
+    def reset(self, timeout: float = 30.0) -> None:
+        """Back to the last :meth:`snapshot` (or to an empty store if none was
+        taken): rows and id sequences, settings, faults, limits (operating
+        ledger, leaky bucket, idempotency keys), the clock's offset is kept,
+        counters and the request log are cleared.  Waits for requests in
+        flight first (a held answer would land in the fresh state)."""
+        self.clear_faults()
+        if not self.wait_idle(timeout):
+            raise RuntimeError("emulator still busy: a request did not finish")
+        assert self._clean is not None  # taken at the end of __init__
+        snap, settings, seeded = self._clean
+        self.store.restore(snap)
+        self.settings = dataclasses.replace(settings)
+        self.clock.set_scale(self.settings.time_scale)
+        self._seeded = seeded
+        self.reset_limits()
+        self.reset_stats()
 
     # ------------------------------------------------------------ limits
     def configure(self, **switches: Any) -> dict:
@@ -414,7 +450,7 @@ class EmulatorPortal:
     def admin(self, req: Request) -> Response:
         """``/_emulator/…`` (no credentials; see docs/emulator.md):
 
-        GET stats · POST reset · GET/POST settings · GET limits · POST limits/reset ·
+        GET stats · POST reset · POST state/reset · GET/POST settings · GET limits · POST limits/reset ·
         POST clock/advance {"seconds"} · GET/POST faults · POST faults/clear · GET health
         """
         path = req.path.rstrip("/")
@@ -432,6 +468,9 @@ class EmulatorPortal:
                 return ok(self.stats())
             if path == "/_emulator/reset" and post:
                 self.reset_stats()
+                return ok({"ok": True})
+            if path == "/_emulator/state/reset" and post:
+                self.reset()
                 return ok({"ok": True})
             if path == "/_emulator/health":
                 return ok({"ok": True, "v2": f"/rest/{self.user_id}/***", "seeded": self._seeded})

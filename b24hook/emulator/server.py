@@ -462,9 +462,9 @@ class _Handler(BaseHTTPRequestHandler):
                                                struct.pack("ii", 1, 0))
                 except OSError:
                     pass
-            portal._count(req.method or "", 0)
+            portal._count(req.method or "", 0, req.api)
             return
-        portal._count(req.method or "", resp.status)   # before the answer leaves
+        portal._count(req.method or "", resp.status, req.api)   # before the answer leaves
         self._write(resp)
 
     def _write(self, resp: Response) -> None:

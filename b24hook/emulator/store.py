@@ -92,6 +92,19 @@ class Store:
             if not self.conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
                 self._seed_users()
 
+    # ------------------------------------------------------------ snapshots
+    def snapshot(self) -> sqlite3.Connection:
+        """A copy of the whole database (SQLite online backup into memory)."""
+        copy = sqlite3.connect(":memory:", check_same_thread=False)
+        with self.lock:
+            self.conn.backup(copy)
+        return copy
+
+    def restore(self, snap: sqlite3.Connection) -> None:
+        """Put the database back as it was in ``snap`` (rows, id sequences)."""
+        with self.lock:
+            snap.backup(self.conn)
+
     # ------------------------------------------------------------ helpers
     def now_iso(self, ts: float | None = None) -> str:
         return datetime.fromtimestamp(int(time.time() if ts is None else ts),

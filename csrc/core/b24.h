@@ -16,8 +16,6 @@
 
 #include <stddef.h>
 
-#define B24_CORE_VERSION "0.1.0"
-
 enum b24_status {
     B24_OK = 0,
     B24_E_NOMEM,   /* allocation failed */

@@ -11,6 +11,11 @@
 #include "b24_redact.h"
 #include "b24_url.h"
 
+/* The one version literal is b24hook/_version.py; setup.py passes it here. */
+#ifndef B24_CORE_VERSION
+#error "B24_CORE_VERSION is defined by setup.py from b24hook/_version.py"
+#endif
+
 #define MIN_CURL_NUM 0x074400 /* 7.68.0 */
 #define MIN_CURL_TXT "7.68.0"
 #define MIN_CJSON_TXT "1.7.13"
