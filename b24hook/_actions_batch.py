@@ -14,7 +14,8 @@ from . import _core
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._logging import LogLevel, emit
-from ._pipeline import closed_error, invalid_params_error, params_refusal_text
+from ._pipeline import (check_method, closed_error, invalid_params_error, is_write_method,
+                        params_refusal_text)
 from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
@@ -86,8 +87,16 @@ def parse_calls(calls: Any, is_halt_on_error: bool) -> tuple[bool, list[Command]
             query = row[1] if len(row) > 1 else _ABSENT
         else:
             raise _row_fail(where, row)
+        check_method(method, f"method of batch command {where}")
         if alias is not None and not isinstance(alias, str):
             raise ValueError(f"batch command {where}: 'as' must be a string")
+        for label, text in (("'as'", alias), ("name", name if named else None)):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"batch command {where}: its {label} is not valid Unicode "
+                                     f"(lone surrogate)") from None
         if not alias and named:
             alias = str(name)
         if query is None:
@@ -232,7 +241,16 @@ class _BatchCore:
             return out
         data = answer.get_data() or {}
         env = data.get("result")
-        env = env if isinstance(env, Mapping) else {}
+        if not isinstance(env, Mapping) or ("result" not in env and "result_error" not in env):
+            # a v2 batch always answers {"result": {"result": ..., "result_error": ...}};
+            # anything else (`{"result": null}`) is a broken answer, never an empty
+            # success (issue 9 item 6); the commands may have run
+            raise AjaxError.create(
+                "ERROR_UNEXPECTED_ANSWER", answer.get_status(),
+                "Unexpected answer: a batch answer without result/result_error", None,
+                answer.get_query(), maybe_committed=any(
+                    is_write_method(c.method, http.write_verbs) for c in commands),
+            )
         res_map = env.get("result")
         err_map = env.get("result_error")
         tot_map = env.get("result_total")

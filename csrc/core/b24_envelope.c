@@ -7,6 +7,18 @@
 
 #include "b24_buf.h"
 
+const cJSON *
+b24_json_member(const cJSON *obj, const char *name)
+{
+    const cJSON *it, *found = NULL;
+    if (!cJSON_IsObject(obj))
+        return NULL;
+    for (it = obj->child; it != NULL; it = it->next)
+        if (it->string != NULL && strcmp(it->string, name) == 0)
+            found = it;
+    return found;
+}
+
 void
 b24_outcome_init(struct b24_outcome *o)
 {
@@ -192,8 +204,8 @@ error_object(struct b24_outcome *o, enum b24_outcome_kind kind,
              const cJSON *error, const cJSON *code)
 {
     struct b24_buf c, m;
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(error, "message");
-    const cJSON *val = cJSON_GetObjectItemCaseSensitive(error, "validation");
+    const cJSON *msg = b24_json_member(error, "message");
+    const cJSON *val = b24_json_member(error, "validation");
     enum b24_status st;
 
     b24_buf_init(&c, 0);
@@ -220,8 +232,7 @@ error_object(struct b24_outcome *o, enum b24_outcome_kind kind,
         cJSON_ArrayForEach(row, val)
         {
             const cJSON *rm = cJSON_IsObject(row)
-                                  ? cJSON_GetObjectItemCaseSensitive(
-                                        row, "message")
+                                  ? b24_json_member(row, "message")
                                   : NULL;
             if (rm != NULL && !cJSON_IsNull(rm))
                 st = append_value_text(&m, rm, 1);
@@ -323,8 +334,8 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
         tree = o->envelope;
     }
     if (cJSON_IsObject(tree)) {
-        error = cJSON_GetObjectItemCaseSensitive(tree, "error");
-        desc = cJSON_GetObjectItemCaseSensitive(tree, "error_description");
+        error = b24_json_member(tree, "error");
+        desc = b24_json_member(tree, "error_description");
         if (desc != NULL && cJSON_IsNull(desc))
             desc = NULL;
     }
@@ -344,9 +355,19 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
             return b24_outcome_set(o, B24_KIND_ERROR,
                                    "ERROR_UNEXPECTED_ANSWER", m);
         }
+        if (!top.is_object) {
+            /* every portal answer is an object ({"result": ...} or an
+             * error); `42`, `null`, `[]` or `"x"` is a broken proxy or
+             * server, never a success with no result */
+            snprintf(fallback, sizeof(fallback),
+                     "Unexpected answer: the body is not a JSON object "
+                     "(HTTP %ld)", status);
+            return b24_outcome_set(o, B24_KIND_ERROR,
+                                   "ERROR_UNEXPECTED_ANSWER", fallback);
+        }
         if (cJSON_IsObject(error)) {
             const cJSON *code =
-                cJSON_GetObjectItemCaseSensitive(error, "code");
+                b24_json_member(error, "code");
             if (code != NULL && !cJSON_IsNull(code))
                 return error_object(o, B24_KIND_FAILED, error, code);
         } else if (cJSON_IsString(error) && error->valuestring[0] != '\0') {
@@ -375,7 +396,7 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
 
     /* B: non-2xx. */
     if (cJSON_IsObject(error)) {
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(error, "code");
+        const cJSON *code = b24_json_member(error, "code");
         if (code != NULL && !cJSON_IsNull(code)) {
             st = error_object(o, B24_KIND_ERROR, error, code);
             return st ? st : force_auth_status(o);

@@ -52,6 +52,12 @@ struct b24_outcome {
     size_t aheaders;
 };
 
+/* The member `name` of object `obj` (case-sensitive), the LAST one when
+ * the name is repeated (cJSON keeps every duplicate and its getters return
+ * the first; answers follow json.loads: the last wins).  NULL when `obj`
+ * is not an object or has no such member. */
+const cJSON *b24_json_member(const cJSON *obj, const char *name);
+
 void b24_outcome_init(struct b24_outcome *o);
 void b24_outcome_clear(struct b24_outcome *o);
 /* Set kind/code/message (copied); replaces previous code/message. */

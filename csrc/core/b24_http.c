@@ -1,26 +1,47 @@
 /* b24_http.c - libcurl transport with a pool of easy handles. */
 #include "b24_http.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "b24_redact.h"
 #include "b24_url.h"
 
-/* ---- process-wide: curl_global_init once ------------------------------ */
+/* ---- process-wide: curl_global_init once, fork handlers ---------------- */
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_OK;
+
+/* Fork safety (docs/decisions.md "fork").  Every live object is in a list;
+ * pthread_atfork's prepare handler takes the list lock and every object's
+ * locks, so no lock is held by a thread that does not exist in the child
+ * and no pool or curl share is half-updated there; the child handler
+ * releases them and bumps `fork_gen`.  A handle acquired under an older
+ * generation belongs to the parent's connections: the child abandons it
+ * (handle_abandon) and opens its own. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct b24_http *reg_head; /* guarded by reg_mu */
+static atomic_uint fork_gen;
+
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
 
 static void
 global_init_once(void)
 {
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (global_rc == CURLE_OK &&
+        pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        global_rc = CURLE_FAILED_INIT;
 }
 
 enum b24_status
@@ -53,7 +74,102 @@ struct b24_http {
 
     CURLSH *share;                               /* DNS + TLS sessions */
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST]; /* one per data kind */
+
+    unsigned gen;                  /* fork_gen of idle[]; guarded by pool_mu */
+    struct b24_http *prev, *next;  /* the live list; guarded by reg_mu */
+    int registered;                /* in the list; guarded by reg_mu */
 };
+
+static void
+fork_prepare(void)
+{
+    struct b24_http *h;
+    size_t i;
+    pthread_mutex_lock(&reg_mu);
+    for (h = reg_head; h != NULL; h = h->next) {
+        pthread_mutex_lock(&h->pool_mu);
+        for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_lock(&h->share_mu[i]);
+    }
+}
+
+static void
+fork_release(void)
+{
+    struct b24_http *h;
+    size_t i;
+    for (h = reg_head; h != NULL; h = h->next) {
+        for (i = CURL_LOCK_DATA_LAST; i-- > 0;)
+            pthread_mutex_unlock(&h->share_mu[i]);
+        pthread_mutex_unlock(&h->pool_mu);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+fork_parent(void)
+{
+    fork_release();
+}
+
+static void
+fork_child(void)
+{
+    atomic_fetch_add(&fork_gen, 1);
+    fork_release();
+}
+
+/* Release a handle of an older generation (a parent's) without a byte on
+ * its connection.  curl_easy_cleanup would SSL_read what is pending (the
+ * parent's answer) and send a TLS close_notify (or an HTTP/2 GOAWAY) on
+ * the parent's session; so the descriptor of its cached connection is
+ * first pointed at one end of a local non-blocking socketpair (`dummy`):
+ * the child's reference to the parent's socket is closed (a close(2) of a
+ * shared descriptor sends nothing while the parent holds it), cleanup's
+ * reads find nothing and its writes land in the pair.  Without a dummy
+ * the handle is leaked (bounded: the handles of one pool at fork time)
+ * rather than touched. */
+static void
+handle_abandon(CURL *c, int dummy)
+{
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+        fd != CURL_SOCKET_BAD && (dummy < 0 || dup2(dummy, fd) < 0))
+        return;
+    curl_easy_cleanup(c);
+}
+
+static void
+handles_abandon(CURL **v, size_t n)
+{
+    int sp[2] = {-1, -1};
+    size_t i;
+    if (n == 0)
+        return;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   sp) != 0)
+        sp[0] = sp[1] = -1;
+    for (i = 0; i < n; i++)
+        handle_abandon(v[i], sp[0]);
+    if (sp[0] >= 0) {
+        close(sp[0]);
+        close(sp[1]);
+    }
+}
+
+/* Release idle handles: cleanup when they are this process's, abandon
+ * when they were inherited. */
+static void
+handles_release(CURL **v, size_t n, int inherited)
+{
+    size_t i;
+    if (inherited) {
+        handles_abandon(v, n);
+        return;
+    }
+    for (i = 0; i < n; i++)
+        curl_easy_cleanup(v[i]);
+}
 
 static void
 share_lock(CURL *handle, curl_lock_data data, curl_lock_access access,
@@ -79,8 +195,17 @@ static void
 http_free(struct b24_http *h)
 {
     size_t i;
-    for (i = 0; i < h->nidle; i++)
-        curl_easy_cleanup(h->idle[i]);
+    pthread_mutex_lock(&reg_mu);
+    if (h->registered) {
+        if (h->prev != NULL)
+            h->prev->next = h->next;
+        else
+            reg_head = h->next;
+        if (h->next != NULL)
+            h->next->prev = h->prev;
+    }
+    pthread_mutex_unlock(&reg_mu);
+    handles_release(h->idle, h->nidle, h->gen != atomic_load(&fork_gen));
     free(h->idle);
     if (h->share != NULL)
         curl_share_cleanup(h->share);
@@ -162,6 +287,14 @@ b24_http_new(const struct b24_http_config *cfg, struct b24_error *err)
         http_free(h);
         return NULL;
     }
+    pthread_mutex_lock(&reg_mu);
+    h->gen = atomic_load(&fork_gen);
+    h->next = reg_head;
+    if (reg_head != NULL)
+        reg_head->prev = h;
+    reg_head = h;
+    h->registered = 1;
+    pthread_mutex_unlock(&reg_mu);
     return h;
 nomem:
     b24_error_set(err, B24_E_NOMEM, "out of memory");
@@ -186,16 +319,18 @@ void
 b24_http_close(struct b24_http *h)
 {
     CURL **idle;
-    size_t n, i;
+    size_t n;
+    int inherited;
     atomic_store(&h->closed, 1);
     pthread_mutex_lock(&h->pool_mu);
     idle = h->idle;
     n = h->nidle;
+    inherited = h->gen != atomic_load(&fork_gen);
     h->idle = NULL;
     h->nidle = h->aidle = 0;
+    h->gen = atomic_load(&fork_gen);
     pthread_mutex_unlock(&h->pool_mu);
-    for (i = 0; i < n; i++)
-        curl_easy_cleanup(idle[i]);
+    handles_release(idle, n, inherited);
     free(idle);
 }
 
@@ -219,28 +354,77 @@ b24_http_base_url(const struct b24_http *h)
 
 static void setup_constant(struct b24_http *h, CURL *c);
 
-static CURL *
-pool_acquire(struct b24_http *h)
+/* True when the connection cached by `c` (its only one: CURLOPT_MAXCONNECTS
+ * is 1) has something to read, or is closed or broken, while no request is
+ * out: bytes a server sent after the body it declared (or a close).  Such
+ * bytes would be taken as the answer to the next request sent on it, so
+ * the connection must not be reused. */
+static int
+conn_unclean(CURL *c)
 {
-    CURL *c = NULL;
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    struct pollfd p;
+    if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD)
+        return 0; /* nothing cached: the next exchange connects */
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    return poll(&p, 1, 0) != 0;
+}
+
+/* A handle for one exchange; *gen receives the fork generation it belongs
+ * to (given back to pool_release). */
+static CURL *
+pool_acquire(struct b24_http *h, unsigned *gen)
+{
+    CURL *c = NULL, **inherited = NULL;
+    size_t ninherited = 0;
+    unsigned g = atomic_load(&fork_gen);
     pthread_mutex_lock(&h->pool_mu);
-    if (h->nidle > 0)
+    if (h->gen != g) {
+        /* first use in a forked child: the idle handles are the parent's */
+        inherited = h->idle;
+        ninherited = h->nidle;
+        h->idle = NULL;
+        h->nidle = h->aidle = 0;
+        h->gen = g;
+    }
+    while (c == NULL && h->nidle > 0) {
         c = h->idle[--h->nidle];
+        if (conn_unclean(c)) {
+            pthread_mutex_unlock(&h->pool_mu);
+            curl_easy_cleanup(c); /* ours: closing it is fine */
+            c = NULL;
+            pthread_mutex_lock(&h->pool_mu);
+        }
+    }
     pthread_mutex_unlock(&h->pool_mu);
+    if (inherited != NULL || ninherited > 0) {
+        handles_abandon(inherited, ninherited);
+        free(inherited);
+    }
     if (c == NULL) {
         c = curl_easy_init();
         if (c != NULL)
             setup_constant(h, c);
     }
+    *gen = g;
     return c;
 }
 
 static void
-pool_release(struct b24_http *h, CURL *c)
+pool_release(struct b24_http *h, CURL *c, unsigned gen)
 {
     int keep = 0;
+    if (gen != atomic_load(&fork_gen)) {
+        /* the process forked during this exchange: in the child, the
+         * connection is the parent's */
+        handles_abandon(&c, 1);
+        return;
+    }
     pthread_mutex_lock(&h->pool_mu);
-    if (!atomic_load(&h->closed)) {
+    if (!atomic_load(&h->closed) && h->gen == gen) {
         if (h->nidle == h->aidle) {
             size_t na = h->aidle ? h->aidle * 2 : 8;
             CURL **ni = realloc(h->idle, na * sizeof(*ni));
@@ -659,8 +843,9 @@ b24_http_perform(struct b24_http *h, const struct b24_request *req,
     enum b24_status st = B24_OK;
     CURL *c;
     int hops;
+    unsigned gen;
 
-    c = pool_acquire(h);
+    c = pool_acquire(h, &gen);
     if (c == NULL)
         return B24_E_CURL;
     b24_buf_init(&url, 0);
@@ -773,6 +958,6 @@ done:
     b24_buf_free(&x.body);
     b24_buf_free(&url);
     unset_call_pointers(c);
-    pool_release(h, c);
+    pool_release(h, c, gen);
     return st;
 }

@@ -453,9 +453,10 @@ jr_run(struct jr *v, struct b24_json_top *top)
                 size_t kn = v->i - 1 - kstart, k;
                 if (kesc)
                     top->escaped_key = 1;
+                /* a repeated name restarts its span: the last one wins,
+                 * like json.loads and b24_json_member */
                 for (k = 0; k < top->nnames && k < 8; k++) {
-                    if (!top->spans[k].found &&
-                        strlen(top->names[k]) == kn &&
+                    if (strlen(top->names[k]) == kn &&
                         memcmp(v->p + kstart, top->names[k], kn) == 0) {
                         pending = (long)k;
                         break;

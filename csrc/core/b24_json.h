@@ -40,7 +40,8 @@ struct b24_json_cb {
 };
 
 /* Byte spans of chosen members of a top-level object, filled by the reader
- * on the way (the first occurrence of each name, like cJSON's getters).
+ * on the way (the last occurrence of each name: duplicate keys follow one
+ * rule everywhere, the last wins, like json.loads and b24_json_member).
  * A top-level key written with an escape cannot be matched by its raw
  * bytes: `escaped_key` is then set and the caller must not rely on the
  * spans. */

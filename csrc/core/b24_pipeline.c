@@ -126,11 +126,11 @@ feed_success(struct b24_pipeline *p, const struct b24_outcome *out)
     int restored = 0, heavy = 0;
     if (out->kind != B24_KIND_OK || !cJSON_IsObject(out->envelope))
         return;
-    t = cJSON_GetObjectItemCaseSensitive(out->envelope, "time");
+    t = b24_json_member(out->envelope, "time");
     if (!cJSON_IsObject(t))
         return;
-    op = cJSON_GetObjectItemCaseSensitive(t, "operating");
-    ra = cJSON_GetObjectItemCaseSensitive(t, "operating_reset_at");
+    op = b24_json_member(t, "operating");
+    ra = b24_json_member(t, "operating_reset_at");
     b24_limiter_record_success(p->limiter, p->method, cJSON_IsNumber(op),
                                cJSON_IsNumber(op) ? op->valuedouble : 0,
                                cJSON_IsNumber(ra),
