@@ -23,23 +23,6 @@ from . import _servers as S
 MiB = 1 << 20
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(p))
-    return str(p)
-
-
-@pytest.fixture(scope="module")
-def good_cert(ca: trustme.CA) -> trustme.LeafCert:
-    return ca.issue_cert("127.0.0.1", "localhost")
-
-
 def _call(url: str, ca_path: str, timeout: float = 10.0) -> tuple[Any, float]:
     """(AjaxError or result, seconds) of one call.make through a fresh hook."""
     t0 = time.monotonic()
@@ -78,24 +61,24 @@ def _expect(res: Any, code: str) -> AjaxError:
     (b'{"result":tru', "truncated"),
     (b"", "empty"),
 ])
-def test_not_json_is_unexpected_answer(good_cert, ca_path, body, what):
-    with S.TLSServer(S.fixed(body), good_cert) as srv:
+def test_not_json_is_unexpected_answer(cert, ca_path, body, what):
+    with S.TLSServer(S.fixed(body), cert) as srv:
         res, took = _call(srv.url(), ca_path)
     err = _expect(res, "ERROR_UNEXPECTED_ANSWER")
     assert err.status == 200 and took < 10, what
 
 
-def test_deep_nesting_is_a_typed_cap(good_cert, ca_path):
+def test_deep_nesting_is_a_typed_cap(cert, ca_path):
     body = b'{"result":' + b"[" * 5000 + b"]" * 5000 + b"}"
-    with S.TLSServer(S.fixed(body), good_cert) as srv:
+    with S.TLSServer(S.fixed(body), cert) as srv:
         res, _ = _call(srv.url(), ca_path)
     err = _expect(res, "ERROR_UNEXPECTED_ANSWER")
     assert "nesting deeper than 1000" in str(err)
 
 
-def test_nesting_at_the_cap_is_accepted(good_cert, ca_path):
+def test_nesting_at_the_cap_is_accepted(cert, ca_path):
     body = b'{"result":' + b"[" * 999 + b"]" * 999 + b"}"
-    with S.TLSServer(S.fixed(body), good_cert) as srv:
+    with S.TLSServer(S.fixed(body), cert) as srv:
         res, _ = _call(srv.url(), ca_path)
     assert not isinstance(res, AjaxError), res
     depth, x = 0, res.get_data()["result"]
@@ -104,25 +87,25 @@ def test_nesting_at_the_cap_is_accepted(good_cert, ca_path):
     assert depth == 998
 
 
-def test_string_longer_than_cap_is_a_typed_cap(good_cert, ca_path):
+def test_string_longer_than_cap_is_a_typed_cap(cert, ca_path):
     body = b'{"result":"' + b"x" * (17 * MiB) + b'"}'
-    with S.TLSServer(S.fixed(body), good_cert) as srv:
+    with S.TLSServer(S.fixed(body), cert) as srv:
         res, _ = _call(srv.url(), ca_path)
     err = _expect(res, "ERROR_UNEXPECTED_ANSWER")
     assert "string longer than the cap" in str(err)
 
 
-def test_duplicate_keys_last_wins_like_json_loads(good_cert, ca_path):
+def test_duplicate_keys_last_wins_like_json_loads(cert, ca_path):
     body = b'{"result":{"ID":"1","ID":"2"},"time":{}}'
-    with S.TLSServer(S.fixed(body), good_cert) as srv:
+    with S.TLSServer(S.fixed(body), cert) as srv:
         res, _ = _call(srv.url(), ca_path)
     assert res.get_data()["result"] == {"ID": "2"}
 
 
-def test_huge_numbers_follow_the_number_rule(good_cert, ca_path):
+def test_huge_numbers_follow_the_number_rule(cert, ca_path):
     body = (b'{"result":[9007199254740993,' + b"1" * 400 + b",-" + b"9" * 400
             + b",1e400,1e-400,123456789012345678901234567890.5]}")
-    with S.TLSServer(S.fixed(body), good_cert) as srv:
+    with S.TLSServer(S.fixed(body), cert) as srv:
         res, _ = _call(srv.url(), ca_path)
     r = res.get_data()["result"]
     assert r[0] == 9007199254740993 and isinstance(r[0], int)       # exact
@@ -132,9 +115,9 @@ def test_huge_numbers_follow_the_number_rule(good_cert, ca_path):
 
 # ---- size caps ----------------------------------------------------------------
 
-def test_body_over_the_cap_is_cut_with_memory_bounded(good_cert, ca_path):
+def test_body_over_the_cap_is_cut_with_memory_bounded(cert, ca_path):
     before = _peak_rss_mib()
-    with S.TLSServer(S.endless_body(200 * MiB), good_cert) as srv:
+    with S.TLSServer(S.endless_body(200 * MiB), cert) as srv:
         res, took = _call(srv.url(), ca_path, timeout=30)
     err = _expect(res, "ERROR_UNEXPECTED_ANSWER")
     assert "exceeds" in str(err) and took < 30
@@ -142,33 +125,33 @@ def test_body_over_the_cap_is_cut_with_memory_bounded(good_cert, ca_path):
     assert _peak_rss_mib() - before < 190
 
 
-def test_gzip_bomb_is_capped_after_inflation(good_cert, ca_path):
+def test_gzip_bomb_is_capped_after_inflation(cert, ca_path):
     before = _peak_rss_mib()
-    with S.TLSServer(S.gzip_bomb(4 << 30), good_cert) as srv:  # 4 GiB of zeros
+    with S.TLSServer(S.gzip_bomb(4 << 30), cert) as srv:  # 4 GiB of zeros
         res, took = _call(srv.url(), ca_path, timeout=30)
     err = _expect(res, "ERROR_UNEXPECTED_ANSWER")
     assert "exceeds" in str(err) and took < 30
     assert _peak_rss_mib() - before < 190
 
 
-def test_small_gzip_answer_still_works(good_cert, ca_path):
+def test_small_gzip_answer_still_works(cert, ca_path):
     import gzip
     body = gzip.compress(b'{"result":{"ok":true},"time":{}}')
 
     def h(conn, req):
         return S.send_answer(conn, body, extra="Content-Encoding: gzip\r\n")
-    with S.TLSServer(h, good_cert) as srv:
+    with S.TLSServer(h, cert) as srv:
         res, _ = _call(srv.url(), ca_path)
     assert res.get_data()["result"] == {"ok": True}
 
 
 # ---- slow servers ---------------------------------------------------------------
 
-def test_trickling_server_ends_at_the_total_timeout(good_cert, ca_path):
+def test_trickling_server_ends_at_the_total_timeout(cert, ca_path):
     stop = threading.Event()
     try:
         with S.TLSServer(S.trickle(b'{"result":"' + b"x" * 100 + b'"}', 0.5, stop),
-                         good_cert) as srv:
+                         cert) as srv:
             res, took = _call(srv.url(), ca_path, timeout=2.0)
     finally:
         stop.set()
@@ -177,14 +160,14 @@ def test_trickling_server_ends_at_the_total_timeout(good_cert, ca_path):
     assert 1.9 <= took < 4.0, took
 
 
-def test_silent_server_ends_at_the_total_timeout(good_cert, ca_path):
+def test_silent_server_ends_at_the_total_timeout(cert, ca_path):
     stop = threading.Event()
 
     def h(conn, req):
         stop.wait(10)
         return False
     try:
-        with S.TLSServer(h, good_cert) as srv:
+        with S.TLSServer(h, cert) as srv:
             res, took = _call(srv.url(), ca_path, timeout=1.5)
     finally:
         stop.set()
@@ -220,9 +203,9 @@ def test_expired_certificate_is_refused(ca, ca_path):
     assert took < 5
 
 
-def test_unknown_ca_is_refused(good_cert):
+def test_unknown_ca_is_refused(cert):
     other = trustme.CA()
-    with S.TLSServer(S.fixed(b'{"result":true}'), good_cert) as srv:
+    with S.TLSServer(S.fixed(b'{"result":true}'), cert) as srv:
         import tempfile
         with tempfile.NamedTemporaryFile(suffix=".pem") as f:
             other.cert_pem.write_to_path(f.name)

@@ -21,23 +21,6 @@ from . import _servers as S
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(p))
-    return str(p)
-
-
-@pytest.fixture(scope="module")
-def cert(ca: trustme.CA) -> trustme.LeafCert:
-    return ca.issue_cert("127.0.0.1")
-
-
 def _hook(srv: S.TLSServer, ca_path: str) -> B24Hook:
     return B24Hook.from_webhook_url(srv.url(), verify=ca_path, timeout=10,
                                     restriction_params={"max_retries": 1})

@@ -23,23 +23,6 @@ from b24hook import AjaxError, B24Hook, SdkError
 from . import _servers as S
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(p))
-    return str(p)
-
-
-@pytest.fixture(scope="module")
-def cert(ca: trustme.CA) -> trustme.LeafCert:
-    return ca.issue_cert("127.0.0.1", "localhost")
-
-
 def _path(req: S.Request) -> str:
     return req.line.split(" ")[1]  # "/rest/1/<secret>/crm.item.get.json" or the like
 

@@ -20,18 +20,6 @@ from b24hook import B24Hook
 from . import _servers as S
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(p))
-    return str(p)
-
-
 def _answer(reset_at: Any) -> bytes:
     # 479 s of the 480 s budget used: the method is blocked until the reset
     return json.dumps({"result": {"ok": True},

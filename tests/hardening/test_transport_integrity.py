@@ -17,23 +17,6 @@ from b24hook import AjaxError, B24Hook
 from . import _servers as S
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    p = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(p))
-    return str(p)
-
-
-@pytest.fixture(scope="module")
-def cert(ca: trustme.CA) -> trustme.LeafCert:
-    return ca.issue_cert("127.0.0.1", "localhost")
-
-
 # Fast retries: what is measured is whether a retry happens, not its backoff.
 RETRYING = {"max_retries": 3, "retry_delay": 50}
 
