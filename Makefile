@@ -9,7 +9,7 @@ CORE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-pr
 CORE_LIBS := $(shell pkg-config --libs libcurl libcjson 2>/dev/null) -lpthread -lm
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-.PHONY: demo test setup setup-test build wheel ctest ctest-asan ctest-valgrind pytest clean \
+.PHONY: demo test setup setup-test build docs wheel ctest ctest-asan ctest-valgrind pytest clean \
 	asan asan-build asan-pytest valgrind valgrind-pytest fuzz fuzz-build fuzz-smoke tsan
 
 demo: setup
@@ -21,6 +21,7 @@ demo: setup
 test: setup-test
 	$(MAKE) --no-print-directory ctest ctest-asan ctest-valgrind
 	$(MAKE) --no-print-directory hardening-ci
+	$(MAKE) --no-print-directory docs
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 setup:
@@ -144,6 +145,13 @@ build/tsan-pool: csrc/fuzz/stress_pool.c $(CORE_SRC) $(wildcard csrc/core/*.h)
 tsan: build/tsan-pool
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/csrc/fuzz/tsan.supp" \
 		./build/tsan-pool
+
+# The documentation site (mkdocs.yml) into build/site, warnings as errors:
+# every page of docs/, the API reference from the docstrings, the notebook
+# executed against its own emulator portal.  Open build/site/index.html.
+# (No --quiet: it silences the warnings that --strict counts.)
+docs: setup-test
+	NO_MKDOCS_2_WARNING=1 $(VPY) -m mkdocs build --strict --clean
 
 # An sdist and a manylinux wheel in dist/: the wheel is built from the sdist,
 # then `auditwheel repair` copies libcurl, libcjson and what they link into
