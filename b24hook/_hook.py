@@ -522,8 +522,7 @@ class B24Hook:
                 for key, err in response.errors.items():
                     result.add_error(err, key)
                 break
-            data = response.get_data() or {}
-            page = data.get("result")
+            page = response.get_data_or_raise()["result"]  # success: checked above
             if custom_key_for_result is not None:
                 page = page.get(custom_key_for_result) if isinstance(page, dict) else None
             if isinstance(page, list):
