@@ -110,7 +110,7 @@ class _Walk:
             raise SdkError("JSSDK_EXPORT_FAILED", 500,
                            f"export of {self.method}: the batch failed: "
                            + "; ".join(res.get_error_messages()))
-        env = (res.get_data() or {}).get("result")
+        env = res.get_data_or_raise()["result"]  # success: checked above
         env = env if isinstance(env, Mapping) else {}
         times = env.get("result_time")
         if isinstance(times, Mapping):
