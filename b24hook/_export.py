@@ -140,7 +140,8 @@ class _Walk:
         last_params = {**self.base, "filter": flt, "order": {self.ckey: "DESC"}, "select": [self.ckey]}
         last = _core.batch_command(self.method, last_params)
         env = self.batch({"first": first, "last": last})
-        res = env.get("result") if isinstance(env.get("result"), Mapping) else {}
+        raw = env.get("result")
+        res: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         for name in ("first", "last"):
             if name not in res:
                 raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export of {self.method}: probe command "
