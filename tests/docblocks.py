@@ -279,17 +279,31 @@ def terminal_text(raw: str) -> str:
 
 
 # ---------------------------------------------------------------- mypy
+def _python_lines(block: Block) -> list[tuple[int, str]]:
+    """(page line, source line) of a python block, or of a pycon block's
+    ``>>>``/``...`` examples (prompts removed, expected output left out)."""
+    if block.lang in PYTHON:
+        return [(block.line + i, ln) for i, ln in enumerate(block.code.splitlines())]
+    out: list[tuple[int, str]] = []
+    for ex in doctest.DocTestParser().get_examples(block.code):
+        for i, ln in enumerate(ex.source.splitlines()):
+            out.append((block.line + ex.lineno + i, ln))
+    return out
+
+
 def mypy_source(page: Page) -> str | None:
-    """The page's Python blocks at their own line numbers (blank lines
-    between), so mypy's line numbers are the page's; None without any."""
-    code = [b for b in page.blocks if b.lang in PYTHON]
-    if not code:
+    """The page's Python (python and pycon blocks) at its own line numbers
+    (blank lines between), so mypy's line numbers are the page's; None
+    without any."""
+    lines = [pair for b in page.blocks if b.lang in PYTHON or b.lang in PYCON
+             for pair in _python_lines(b)]
+    if not lines:
         return None
     out: list[str] = []
-    for b in code:
-        while len(out) < b.line - 1:
+    for lineno, text in lines:
+        while len(out) < lineno - 1:
             out.append("")
-        out.extend(b.code.splitlines())
+        out.append(text)
     return "\n".join(out) + "\n"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -52,9 +53,18 @@ def _run_driver(page_file: Path, name: str, cwd: Path, portal: Any) -> subproces
         "DOCBLOCKS_PAGE_NAME": name,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     })
-    return subprocess.run([sys.executable, str(DRIVER), str(page_file)], cwd=cwd, env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=PAGE_TIMEOUT)
+    # Its own process group: a page stuck in a block is stopped with all it started.
+    proc = subprocess.Popen([sys.executable, str(DRIVER), str(page_file)], cwd=cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=PAGE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{name}: still running after {PAGE_TIMEOUT:.0f} s; the blocks that "
+                    f"finished:\n{err}\n--- stdout ---\n{out}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.mark.parametrize("page", RUN_PAGES, ids=[p.path for p in RUN_PAGES])
@@ -140,6 +150,14 @@ def test_no_run_markers_stay_rare() -> None:
     marked = [m for p in PAGES for m in p.markers if m.kind == "no-run"]
     blocks = [b for p in PAGES for b in p.blocks if b.lang in db.PYTHON | db.SHELL | db.CONSOLE]
     assert len(marked) <= max(3, len(blocks) // 10), [f"{m.page}:{m.line}" for m in marked]
+
+
+def test_shell_blocks_have_no_prompts() -> None:
+    """``$ b24hook ...`` in an sh block would never run (its first word is
+    ``$``): prompts belong in console blocks, which compare the output too."""
+    bad = [f"{b.where}: line {b.line + i}" for p in PAGES for b in p.blocks if b.lang in db.SHELL
+           for i, ln in enumerate(b.code.splitlines()) if ln.startswith(("$ ", "> "))]
+    assert not bad, "prompts in sh/bash blocks (use ```console):\n" + "\n".join(bad)
 
 
 def test_server_and_pytest_markers_fit_their_blocks() -> None:
@@ -264,6 +282,11 @@ def test_mypy_source_keeps_page_line_numbers() -> None:
     assert lines[2] == "a = 1" and lines[9] == "b = a" and len(lines) == 10
 
 
+def test_mypy_source_takes_pycon_examples_without_output() -> None:
+    page = db.parse_markdown("intro\n```pycon\n>>> x = [1,\n...      2]\n>>> len(x)\n2\n```\n", "x.md")
+    assert db.mypy_source(page) == "\n\nx = [1,\n     2]\nlen(x)\n"
+
+
 # ---------------------------------------------------------------- the driver can fail
 def _driver_on(text: str, tmp_path: Path, portal: Any) -> subprocess.CompletedProcess[str]:
     """Run the driver on a page given as text, in a fresh folder under tmp_path."""
@@ -297,6 +320,24 @@ def test_driver_shares_one_namespace_and_names_the_failing_line(tmp_path: Path, 
     assert "b24.actions.v2.call.make(method=\"profile\")" in res.stderr  # the source line is shown
     assert "FAILED docs/sample.md:7" in res.stderr
     assert "never reached" not in res.stderr
+
+
+def test_driver_runs_pycon_in_the_page_namespace(tmp_path: Path, docs_portal: Any) -> None:
+    page = """\
+        ```python
+        n = 41
+        ```
+        ```pycon
+        >>> n + 1
+        42
+        >>> "x" * 30
+        'xxx...'
+        ```
+        """
+    assert _driver_on(page, tmp_path, docs_portal).returncode == 0
+    res = _driver_on(page.replace("42", "43"), tmp_path, docs_portal)
+    assert res.returncode == 1 and "FAILED docs/sample.md:4: doctest failed" in res.stderr
+    assert "Expected:\n    43\nGot:\n    42" in res.stderr, res.stderr
 
 
 def test_driver_runs_commands_and_compares_output(tmp_path: Path, docs_portal: Any) -> None:
@@ -353,3 +394,19 @@ def test_driver_runs_a_pytest_block_with_the_plugin(tmp_path: Path, docs_portal:
         """, tmp_path, docs_portal)
     assert res.returncode == 1
     assert "1 failed, 1 passed" in res.stderr and "docs/sample.md:7" in res.stderr, res.stderr
+
+
+def test_a_stuck_page_is_stopped_and_reported(tmp_path: Path, docs_portal: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "PAGE_TIMEOUT", 3.0)
+    with pytest.raises(pytest.fail.Exception, match="still running after 3 s") as info:
+        _driver_on("""\
+            ```python
+            print("first")
+            ```
+            ```python
+            import time
+            time.sleep(60)
+            ```
+            """, tmp_path, docs_portal)
+    assert "ok docs/sample.md:1 (python)" in str(info.value)
