@@ -153,6 +153,16 @@ def parse_page(path: Path, root: Path | None = None) -> Page:
     return parse_markdown(path.read_text(encoding="utf-8"), rel)
 
 
+def fence_language(info: str) -> str:
+    """The language of an info string: ``python``, ``python title="a.py"``,
+    ``{ .python .annotate }`` (attribute lists, as MkDocs Material writes)."""
+    info = info.strip()
+    if info.startswith("{"):
+        m = re.search(r"\.([\w+-]+)", info)
+        return m.group(1).lower() if m else ""
+    return info.split()[0].split("{")[0].lower() if info else ""
+
+
 def parse_markdown(text: str, page: str) -> Page:
     """The fenced blocks (CommonMark: ``` or ~~~, three or more, closed by
     a fence of the same character at least as long) and docs markers."""
@@ -177,7 +187,7 @@ def parse_markdown(text: str, page: str) -> Page:
             i += 1
             continue
         indent, fence, info = m["indent"], m["fence"], m["info"]
-        lang = info.split()[0].lower().strip("{}.") if info.split() else ""
+        lang = fence_language(info)
         body: list[str] = []
         j = i + 1
         close = re.compile(r"^[ \t]*" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")

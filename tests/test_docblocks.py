@@ -224,6 +224,14 @@ def test_parse_finds_fences_languages_lines_and_markers() -> None:
     assert [(m.line, m.kind, m.reason) for m in stray] == [(32, "no-run", None)]
 
 
+@pytest.mark.parametrize(("info", "lang"), [
+    ("python", "python"), ("Python", "python"), ('py title="export.py"', "py"),
+    ("{ .python .annotate }", "python"), ("console{.x}", "console"), ("", ""),
+])
+def test_fence_language(info: str, lang: str) -> None:
+    assert db.fence_language(info) == lang
+
+
 def test_only_b24hook_commands_run() -> None:
     runs = ["b24hook call profile", "python -m b24hook.emulator --help",
             ".venv/bin/python -m b24hook", "B24_X=1 b24hook list crm.deal.list | head -3",
