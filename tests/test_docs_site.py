@@ -3,32 +3,19 @@
 * The notebook docs/notebooks/deals-by-stage.ipynb is executed (as a reader would run
   it, in a fresh kernel, in an empty folder): it must start its own emulator, pull the
   deals, and save a real chart whose numbers are the portal's.
-* The pytest suite that docs/howto/testing.md walks through is written to files and run
-  with pytest, so the page's tests are known to pass with the plugin as installed.
+(The pages' code blocks are run by tests/test_docblocks.py; this file covers what that
+harness does not: the notebook.)
 """
 from __future__ import annotations
 
 import collections
 import json
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NOTEBOOK = DOCS / "notebooks" / "deals-by-stage.ipynb"
-
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
-
-
-def python_blocks(page: Path) -> list[str]:
-    """The ```python blocks of a Markdown page, in order."""
-    return [body for lang, body in FENCE.findall(page.read_text(encoding="utf-8"))
-            if lang == "python"]
-
 
 def _emulator_deal_counts(seed_demo: int) -> dict[str, int]:
     """Deals per STAGE_ID on a fresh emulator seeded like the notebook's, read back
@@ -88,30 +75,3 @@ def test_notebook_pulls_the_deals_and_plots_them_by_stage(tmp_path: Path) -> Non
     assert report["by_stage"] == expected
     assert report["rows"] == report["ids"] == sum(expected.values()) == 400
     assert report["closed"] is True
-
-
-def test_the_testing_howto_suite_passes_with_pytest(tmp_path: Path) -> None:
-    page = DOCS / "howto" / "testing.md"
-    blocks = python_blocks(page)
-    module = next(b for b in blocks if b.lstrip().startswith("from collections.abc"))
-    suite = next(b for b in blocks if "from crm_import import import_leads" in b)
-    extra = [b for b in blocks if b.lstrip().startswith("def test_")]
-    assert "def import_leads" in module and extra
-    (tmp_path / "crm_import.py").write_text(module, encoding="utf-8")
-    (tmp_path / "test_crm_import.py").write_text("\n\n".join([suite, *extra]), encoding="utf-8")
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_crm_import.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=240,
-        env=_env_without_webhook())
-    tests = len(re.findall(r"^def test_", "\n".join([suite, *extra]), re.M))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"{tests} passed" in proc.stdout, proc.stdout
-
-
-def _env_without_webhook() -> dict[str, Any]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "B24_WEBHOOK_URL"}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
