@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Column", "Schema", "Kind", "schema_for", "fields_method_for", "to_arrow", "to_pandas",
-    "write_parquet", "MONEY_PRECISION", "MONEY_SCALE",
+    "write_parquet", "iter_arrow", "concat_arrow", "MONEY_PRECISION", "MONEY_SCALE",
 ]
 
 Kind = Literal["int", "float", "money", "bool", "date", "datetime", "string", "multifield", "raw"]
@@ -583,28 +583,63 @@ def _conform(pa: Any, table: Any, target: Any) -> Any:
     return pa.Table.from_arrays(cols, schema=target)
 
 
+def iter_arrow(chunks: Iterable[Iterable[Mapping[str, Any]]],
+               schema: Schema | None = None) -> Iterator["pa.Table"]:
+    """One table per non-empty chunk of rows, all with the columns and types of the first.
+
+    The first chunk fixes the columns: later chunks get nulls for keys they
+    lack; keys the first chunk did not have are dropped (one RuntimeWarning).
+    Nothing is held between chunks, so memory follows the chunk size.
+    """
+    pa = _need_pyarrow()
+    target = None
+    warned = False
+    for chunk in chunks:
+        table = _table(chunk, schema)
+        if table.num_rows == 0:
+            continue
+        if target is None:
+            target = table.schema
+        else:
+            extra = [n for n in table.schema.names if target.get_field_index(n) < 0]
+            if extra and not warned:
+                warnings.warn(f"keys absent from the first chunk are dropped: "
+                              f"{', '.join(extra[:10])}", RuntimeWarning, stacklevel=2)
+                warned = True
+            table = _conform(pa, table, target)
+        yield table
+
+
+def concat_arrow(chunks: Iterable[Iterable[Mapping[str, Any]]], schema: Schema | None = None) -> "pa.Table":
+    """Chunks of rows (e.g. pages) as one table, each chunk converted as it arrives
+    (:func:`iter_arrow`), so the rows' dicts are never all held at once."""
+    pa = _need_pyarrow()
+    tables = list(iter_arrow(chunks, schema))
+    if not tables:
+        return (schema.arrow_schema() if schema is not None else pa.schema([])).empty_table()
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
 def write_parquet(chunks: Iterable[Iterable[Mapping[str, Any]]], dest: "str | os.PathLike[str] | Any",
                   schema: Schema | None = None, *, row_group_rows: int = 50_000,
                   compression: str = "zstd") -> int:
     """Stream chunks of rows (lists of dicts, e.g. the pages of ``fetch_list``) into one
     Parquet file; returns the number of rows written.
 
-    Each chunk is converted as it arrives and chunks are gathered into row
-    groups of about ``row_group_rows`` rows, so memory holds one row group,
-    whatever the size of the export. The first chunk fixes the columns: later
-    chunks get nulls for keys they lack; keys the first chunk did not have are
-    dropped (one warning). ``dest`` is a path or a binary file object.
+    Each chunk is converted as it arrives (:func:`iter_arrow`: the first chunk
+    fixes the columns) and chunks are gathered into row groups of about
+    ``row_group_rows`` rows, so memory holds one row group whatever the size
+    of the export. No rows: a file with the schema's columns (none without a
+    schema). ``dest`` is a path or a writable binary file object.
     """
     pa = _need_pyarrow()
     pq = _need_parquet()
     if row_group_rows < 1:
         raise ValueError("row_group_rows must be at least 1")
     writer = None
-    target = None
     pending: list[Any] = []
     pending_rows = 0
     written = 0
-    warned = False
 
     def flush() -> None:
         nonlocal pending, pending_rows, written
@@ -612,35 +647,22 @@ def write_parquet(chunks: Iterable[Iterable[Mapping[str, Any]]], dest: "str | os
             return
         assert writer is not None
         block = pending[0] if len(pending) == 1 else pa.concat_tables(pending)
-        writer.write_table(block, row_group_size=max(block.num_rows, 1))
-        written += block.num_rows
         pending = []
         pending_rows = 0
+        writer.write_table(block, row_group_size=block.num_rows)
+        written += block.num_rows
 
     try:
-        for chunk in chunks:
-            table = _table(chunk, schema)
-            if table.num_rows == 0 and target is not None:
-                continue
-            if target is None:
-                if table.num_rows == 0:
-                    continue
-                target = table.schema
-                writer = pq.ParquetWriter(dest, target, compression=compression)
-            else:
-                extra = [n for n in table.schema.names if target.get_field_index(n) < 0]
-                if extra and not warned:
-                    warnings.warn(f"write_parquet: keys absent from the first chunk are dropped: "
-                                  f"{', '.join(extra[:10])}", RuntimeWarning, stacklevel=2)
-                    warned = True
-                table = _conform(pa, table, target)
+        for table in iter_arrow(chunks, schema):
+            if writer is None:
+                writer = pq.ParquetWriter(dest, table.schema, compression=compression)
             pending.append(table)
             pending_rows += table.num_rows
             if pending_rows >= row_group_rows:
                 flush()
-        if writer is None:  # nothing at all: an empty file with the schema's columns
-            target = schema.arrow_schema() if schema is not None else pa.schema([])
-            writer = pq.ParquetWriter(dest, target, compression=compression)
+        if writer is None:
+            empty = schema.arrow_schema() if schema is not None else pa.schema([])
+            writer = pq.ParquetWriter(dest, empty, compression=compression)
         flush()
     finally:
         if writer is not None:
