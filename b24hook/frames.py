@@ -199,7 +199,9 @@ class Schema:
                 ptype = desc.get("type")
                 ptype = str(ptype) if ptype is not None else None
                 multiple = bool(desc.get("isMultiple")) or str(desc.get("isMultiple")).upper() == "Y"
-                title = desc.get("title") or desc.get("formLabel") or desc.get("listLabel")
+                title = desc.get("title")
+                if not title or title == name:  # user fields: the title is the code
+                    title = desc.get("listLabel") or desc.get("formLabel") or title
                 upper = desc.get("upperName")
                 if isinstance(upper, str) and upper and upper != name:
                     aliases[upper] = str(name)
@@ -560,6 +562,9 @@ def to_pandas(rows: Iterable[Mapping[str, Any]] | "pa.Table", schema: Schema | N
             df[field.name] = pd.Series(table.column(i).to_pylist(), index=df.index, dtype=object)
         elif pa.types.is_date(field.type):
             df[field.name] = df[field.name].astype("datetime64[s]")
+        elif pa.types.is_decimal(field.type):  # Decimal objects, pd.NA for nulls
+            df[field.name] = pd.Series([pd.NA if v is None else v for v in table.column(i).to_pylist()],
+                                       index=df.index, dtype=object)
     return df
 
 

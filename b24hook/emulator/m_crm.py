@@ -310,6 +310,9 @@ def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
         if f.type == "enumeration" and f.multiple:   # ids as strings, like every legacy value
             out[f.upper] = [str(i) for i in json.loads(v)] if v else []
             continue
+        if f.type == "boolean":   # a boolean user field is never empty: 0 by default
+            out[f.upper] = "1" if v == "1" else "0"
+            continue
         if v is None:
             v = "" if f.type in DATE_TYPES else None
         elif f.type == "double":
