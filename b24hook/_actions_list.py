@@ -205,7 +205,7 @@ class Pages(Iterator[list[Any]]):
 
     def _schema(self, schema: "Schema | Literal['auto'] | None") -> "Schema | None":
         if schema != "auto":
-            return schema  # type: ignore[return-value]
+            return schema
         try:
             return self.schema()
         except (SdkError, ValueError) as exc:

@@ -38,13 +38,18 @@ import re
 import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, cast
 
 from ._errors import SdkError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    # for annotations inside functions, where ``pa``/``pd`` are the lazily imported modules
+    from pandas import DataFrame as _DataFrame
+    from pyarrow import DataType as _DataType
+    from pyarrow import Schema as _ArrowSchema
+    from pyarrow import Table as _Table
 
     from ._hook import B24Hook
 
@@ -137,7 +142,7 @@ class Column:
     def arrow_type(self) -> "pa.DataType":
         """The Arrow type of the column (of the amount, for money)."""
         pa = _need_pyarrow()
-        t = _scalar_type(pa, self.kind)
+        t: _DataType = _scalar_type(pa, self.kind)
         return pa.list_(t) if self.multiple and self.kind != "multifield" else t
 
 
@@ -265,7 +270,8 @@ class Schema:
             if col.kind == "money":
                 fields.append(pa.field(name + "_currency",
                                        pa.list_(pa.string()) if col.multiple else pa.string()))
-        return pa.schema(fields)
+        out: _ArrowSchema = pa.schema(fields)
+        return out
 
     def __repr__(self) -> str:
         return f"<Schema {self.method or '?'}: {len(self._columns)} columns>"
@@ -519,7 +525,8 @@ def _table(rows: Iterable[Mapping[str, Any]], schema: Schema | None) -> "pa.Tabl
         for n, a in _convert(pa, pc, name, arr, col):
             names.append(n)
             arrays.append(a)
-    return pa.Table.from_arrays(arrays, names=names)
+    table: _Table = pa.Table.from_arrays(arrays, names=names)
+    return table
 
 
 def to_arrow(rows: Iterable[Mapping[str, Any]], schema: Schema | None = None) -> "pa.Table":
@@ -547,16 +554,20 @@ def to_pandas(rows: Iterable[Mapping[str, Any]] | "pa.Table", schema: Schema | N
     """
     pd = _need_pandas()
     pa = _need_pyarrow()
-    table = rows if isinstance(rows, pa.Table) else _table(rows, schema)
+    if isinstance(rows, pa.Table):
+        table = rows
+    else:  # (``pa`` is the module imported here: mypy cannot narrow on it)
+        table = _table(cast("Iterable[Mapping[str, Any]]", rows), schema)
     if dtype_backend == "pyarrow":
-        return table.to_pandas(types_mapper=pd.ArrowDtype)
+        arrow_df: _DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        return arrow_df
     if dtype_backend != "numpy_nullable":
         raise ValueError("dtype_backend must be 'numpy_nullable' or 'pyarrow'")
     mapping = {
         pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.float64(): pd.Float64Dtype(),
         pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(),
     }
-    df = table.to_pandas(types_mapper=mapping.get, date_as_object=False)
+    df: _DataFrame = table.to_pandas(types_mapper=mapping.get, date_as_object=False)
     for i, field in enumerate(table.schema):
         if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
             df[field.name] = pd.Series(table.column(i).to_pylist(), index=df.index, dtype=object)
