@@ -12,6 +12,7 @@ whole JSON object with ``--params-json``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import enum
 import importlib
@@ -177,7 +178,14 @@ class _ScrubbingFormatter(logging.Formatter):
     """The library never logs the secret; this masks it again, in case."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return _SECRETS.scrub(super().format(record))
+        text = super().format(record)
+        context = getattr(record, "b24", None)
+        if context:
+            try:
+                text += " " + json.dumps(context, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                text += f" {context!r}"
+        return _SECRETS.scrub(text)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -191,8 +199,11 @@ def _setup_logging(verbose: int) -> None:
 
 
 # ------------------------------------------------------------------ params
-def _split_pair(pair: str) -> tuple[list[str], bool, str]:
-    """``name[seg]...=value`` / ``name[seg]...:=json`` -> (path, is_json, text)."""
+def _split_pair(pair: str, pos: int) -> tuple[list[str], bool, str]:
+    """``name[seg]...=value`` / ``name[seg]...:=json`` -> (path, is_json, text).
+
+    Error messages name the argument's position and at most its key, never
+    its value (a pasted webhook URL must not come back on the screen)."""
     i = 0
     n = len(pair)
     while i < n and pair[i] not in "[=":
@@ -203,12 +214,12 @@ def _split_pair(pair: str) -> tuple[list[str], bool, str]:
         name = name[:-1]
         is_json = True
     if not name or i >= n:
-        raise CliError(f"parameter {pair[:40]!r} is not key=value or key:=json", ExitCode.USAGE)
+        raise CliError(f"parameter #{pos} is not key=value or key:=json", ExitCode.USAGE)
     path = [name]
     while i < n and pair[i] == "[":
         j = pair.find("]", i + 1)
         if j < 0:
-            raise CliError(f"parameter key of {name!r} has an unclosed '['", ExitCode.USAGE)
+            raise CliError(f"parameter #{pos} ({name!r}): unclosed '['", ExitCode.USAGE)
         path.append(pair[i + 1:j])
         i = j + 1
     if not is_json and pair.startswith(":=", i):
@@ -217,7 +228,8 @@ def _split_pair(pair: str) -> tuple[list[str], bool, str]:
     elif i < n and pair[i] == "=":
         i += 1
     else:
-        raise CliError(f"parameter {pair[:i]!r}: expected '=' or ':=' after the key", ExitCode.USAGE)
+        raise CliError(f"parameter #{pos} ({name!r}): expected '=' or ':=' after the key",
+                       ExitCode.USAGE)
     return path, is_json, pair[i:]
 
 
@@ -276,9 +288,9 @@ def parse_params(pairs: Sequence[str], base: Mapping[str, Any] | None = None) ->
     >>> parse_params(["entityTypeId:=2", "select[]=id", "select[]=title", "filter[>id]:=5"])
     {'entityTypeId': 2, 'select': ['id', 'title'], 'filter': {'>id': 5}}
     """
-    out: dict[str, Any] = _merge({}, dict(base)) if base else {}
-    for pair in pairs:
-        path, is_json, text = _split_pair(pair)
+    out: dict[str, Any] = copy.deepcopy(dict(base)) if base else {}
+    for pos, pair in enumerate(pairs, 1):
+        path, is_json, text = _split_pair(pair, pos)
         shown = pair[: len(pair) - len(text)] + ("…" if text else "")
         value: Any = text
         if is_json:
@@ -324,6 +336,10 @@ class _Conn:
     def __init__(self, webhook: str | None, ca_bundle: str | None, timeout: float,
                  attempts: int, verbose: int) -> None:
         self.webhook = webhook
+        if webhook:
+            # known from the start, so that any text printed later is masked
+            with contextlib.suppress(ValueError, TypeError):
+                _SECRETS.add(_core.parse_webhook_url(webhook)[2])
         self.ca_bundle = ca_bundle
         self.timeout = timeout
         self.attempts = attempts
@@ -640,8 +656,8 @@ def call_cmd(method: str, params: tuple[str, ...], params_json: str | None, v3: 
     b24hook call crm.deal.add 'fields[TITLE]=New deal' 'fields[OPPORTUNITY]:=1500'
     b24hook call tasks.task.get id:=1 --v3
     """
-    body = parse_params(params, _params_json(params_json))
     conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
+    body = parse_params(params, _params_json(params_json))
     with conn.hook() as b24:
         actions = b24.actions.v3 if v3 else b24.actions.v2
         res = actions.call.make(method, body)
@@ -751,9 +767,9 @@ def list_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     b24hook list crm.item.list entityTypeId:=2 --select id,title --format csv
     b24hook list tasks.task.list --v3 --select id,title
     """
+    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     body = _rows_params(params, params_json, select)
     ikey, ckey, rkey = _list_shape(method, v3, id_key, cursor_id_key, result_key)
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     prog = _Progress(method, progress if progress is not None else _is_tty(sys.stderr))
     with conn.hook() as b24:
         if v3:
@@ -787,9 +803,9 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     b24hook export crm.deal.list --select ID,TITLE,OPPORTUNITY --format csv -o deals.csv
     b24hook export crm.item.list entityTypeId:=2 --select id,title > deals.jsonl
     """
+    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     body = _rows_params(params, params_json, select)
     ikey, ckey, rkey = _list_shape(method, False, id_key, cursor_id_key, result_key)
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     prog = _Progress(f"export {method}", progress if progress is not None else _is_tty(sys.stderr))
     with conn.hook() as b24:
         chunks = b24.actions.v2.fetch_list.make(
@@ -801,7 +817,7 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
 
 # ------------------------------------------------------------------ batch
 def _load_commands(file: str) -> Any:
-    text = _read_source(file, "batch")
+    text = _read_source(file if file == "-" else "@" + file, "batch")
     yaml_file = file.lower().endswith((".yaml", ".yml"))
     if not yaml_file:
         try:
@@ -889,10 +905,10 @@ def batch_cmd(file: str, v3: bool, halt: bool | None, pretty: bool | None, outpu
     each failure is one line on stderr and the exit code is that of the
     first failure.
     """
+    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     cmds, file_halt = _parse_batch(_load_commands(file))
     is_halt = halt if halt is not None else (file_halt if file_halt is not None else True)
     named = isinstance(cmds, dict)
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     out_map: dict[str, Any] = {}
     out_list: list[Any] = []
     failures: list[tuple[str, BaseException]] = []
