@@ -7,8 +7,7 @@ The surface is the ``B24Hook`` class of Bitrix24's official JS SDK
 
     with B24Hook.from_webhook_url("https://example.bitrix24.com/rest/1/secret") as b24:
         result = b24.actions.v2.call.make("crm.item.get", {"entityTypeId": 2, "id": 1})
-        if result.is_success:
-            print(result.get_data()["result"])
+        print(result.get_data_or_raise()["result"])   # or raises its AjaxError
 """
 from ._enums import (
     ApiVersion,
@@ -29,7 +28,7 @@ from ._redact import (
     redact_sensitive_url,
 )
 from ._request_id import RequestIdGenerator
-from ._result import AjaxResult, Result
+from ._result import AjaxResult, Payload, PayloadTime, Result
 from ._version import __version__
 
 __all__ = [
@@ -37,6 +36,8 @@ __all__ = [
     "ApiVersion",
     "Result",
     "AjaxResult",
+    "Payload",
+    "PayloadTime",
     "SdkError",
     "AjaxError",
     "ParamsFactory",

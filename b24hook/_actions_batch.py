@@ -239,8 +239,8 @@ class _BatchCore:
                 out.add_error(err, key)
             out.set_data({"result": {}, "time": None})
             return out
-        data = answer.get_data() or {}
-        env = data.get("result")
+        data = answer.get_data_or_raise()  # success: checked above
+        env = data["result"]
         if not isinstance(env, Mapping) or ("result" not in env and "result_error" not in env):
             # a v2 batch always answers {"result": {"result": ..., "result_error": ...}};
             # anything else (`{"result": null}`) is a broken answer, never an empty
@@ -311,7 +311,7 @@ class _BatchCore:
                         "JSSDK_BATCH_REF_FAILED", 400,
                         f"{_label(cmd)} references command {bad_ref!r}, which failed; its result "
                         f"is discarded", None, query), idx)
-        out.set_data({"result": results, "time": data.get("time")})
+        out.set_data({"result": results, "time": data["time"]})
         return out
 
     # -- v3 -----------------------------------------------------------------
@@ -342,9 +342,9 @@ class _BatchCore:
                 out.add_error(err, key)
             out.set_data({"result": {}, "time": None})
             return out
-        data = answer.get_data() or {}
-        payload = data.get("result")
-        tm = data.get("time")
+        data = answer.get_data_or_raise()  # success: checked above
+        payload = data["result"]
+        tm = data["time"]
         rid = answer.get_query()["request_id"]
         results: dict[str, AjaxResult] = {}
         for cmd in commands:
@@ -368,7 +368,7 @@ class _BatchCore:
             res = self._v3(commands, request_id)
         else:
             res = self._v2(commands, halt, request_id)
-        ok = len(res.get_data()["result"]) - len(res.errors)
+        ok = len((res.get_data() or {"result": ()})["result"]) - len(res.errors)
         emit(logger, LogLevel.DEBUG, "http batch request completed", {
             "total_calls": len(commands), "successful": max(ok, 0), "failed": len(res.errors),
             "success_rate": round(100.0 * max(ok, 0) / len(commands), 2) if commands else 0,
@@ -413,7 +413,8 @@ def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_a
     out: Result[Any] = Result()
     for key, err in core.errors.items():
         out.add_error(err, key_of(key) if key_of else key)
-    results: Mapping[str, AjaxResult] = core.get_data()["result"]
+    # _v2/_v3 always set {"result": {index: AjaxResult}, "time": ...}, failed or not
+    results: Mapping[str, AjaxResult] = (core.get_data() or {"result": {}})["result"]
     if not results and not core.is_success and "base-error" in core.errors:
         out.set_data({} if named else [])
         return out
@@ -426,7 +427,7 @@ def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_a
             if return_ajax:
                 data[cmd.name] = sub
             elif sub.is_success and not core.has_error(_index(cmd)):
-                data[cmd.name] = (sub.get_data() or {}).get("result")
+                data[cmd.name] = sub.get_data_or_raise()["result"]
     else:
         data = []
         for cmd in commands:
@@ -436,7 +437,7 @@ def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_a
             if return_ajax:
                 data.append(sub)
             elif sub.is_success and not core.has_error(_index(cmd)):
-                data.append((sub.get_data() or {}).get("result"))
+                data.append(sub.get_data_or_raise()["result"])
     out.set_data(data)
     return out
 

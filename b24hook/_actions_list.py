@@ -472,7 +472,7 @@ class Aggregate(_Action):
             for key, err in res.errors.items():
                 out.add_error(err, key)
             return out
-        payload = (res.get_data() or {}).get("result")
+        payload = res.get_data_or_raise()["result"]  # success: checked above
         if isinstance(payload, Mapping) and "result" in payload:
             data = payload.get("result")
             out.set_data({} if data is None else data)

@@ -3,7 +3,12 @@
 This file is the contract between the C glue (csrc/ext) and the Python layer
 (b24hook/*.py). The Python layer never reaches past it.
 """
-from typing import Any, Callable, Final, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Final, Mapping, Sequence, final
+
+from _typeshed import structseq
+from typing_extensions import Self
+
+from ._errors import AjaxError
 
 __version__: Final[str]          # version string baked into the core
 CURL_VERSION: Final[str]         # e.g. "7.88.1" (runtime libcurl)
@@ -32,6 +37,7 @@ class ClosedError(RuntimeError):
 class CancelledError(Exception):
     """call() stopped because the CancelToken bound to its thread was cancelled."""
 
+@final
 class CancelToken:
     """A flag Transport.call() polls in its waits and transfers (no GIL needed)."""
     def __init__(self) -> None: ...
@@ -41,16 +47,54 @@ class CancelToken:
     @property
     def cancelled(self) -> bool: ...
 
-class Outcome(NamedTuple):  # a PyStructSequence in C
-    kind: int            # OK, FAILED or ERROR
-    status: int          # HTTP status; 0 when no response; 408 on timeout
-    answer: Any          # parsed JSON body (any JSON value) or None when absent/not JSON
-    code: str | None     # error code (FAILED/ERROR), e.g. "NETWORK_ERROR", "ERR_BAD_REQUEST"
-    message: str | None  # error message/description per spec §4.4 (secret-free)
-    maybe_sent: bool     # a transport failure after the request may have reached the server
-    elapsed_ms: float    # wall time of the exchange
-    detail: str | None   # libcurl/OS text for original_error, secret scrubbed; else None
-    headers: dict[str, str]  # response headers, lower-cased names (last wins)
+@final
+class Outcome(  # a PyStructSequence in C: a tuple with named fields, built from a 9-tuple
+    structseq[Any],
+    tuple[int, int, Any, str | None, str | None, bool, float, str | None, dict[str, str]],
+):
+    __match_args__: Final = (
+        "kind", "status", "answer", "code", "message", "maybe_sent", "elapsed_ms", "detail", "headers",
+    )
+    @property
+    def kind(self) -> int:
+        """OK, FAILED or ERROR."""
+    @property
+    def status(self) -> int:
+        """HTTP status; 0 when no response; 408 on timeout."""
+    @property
+    def answer(self) -> Any:
+        """Parsed JSON body (any JSON value) or None when absent/not JSON."""
+    @property
+    def code(self) -> str | None:
+        """Error code (FAILED/ERROR), e.g. "NETWORK_ERROR", "ERR_BAD_REQUEST"."""
+    @property
+    def message(self) -> str | None:
+        """Error message/description per spec §4.4 (secret-free)."""
+    @property
+    def maybe_sent(self) -> bool:
+        """A transport failure after the request may have reached the server."""
+    @property
+    def elapsed_ms(self) -> float:
+        """Wall time of the exchange."""
+    @property
+    def detail(self) -> str | None:
+        """libcurl/OS text for original_error, secret scrubbed; else None."""
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers, lower-cased names (last wins)."""
+
+def answer_error(answer: Any, query: Mapping[str, Any] | None = None, status: int = 200, /) -> "AjaxError | None":
+    """The AjaxError a decoded answer carries, by the core's rules of spec
+    §4.4 A (the ones the transport applies to the wire bytes): None unless
+    ``answer`` is a dict whose ``error`` is an object with a ``code`` or a
+    non-empty string. ``status`` and ``query`` go to the error. ParamsError
+    when the error members cannot be read as JSON."""
+
+def outcome_error(outcome: Outcome, query: Mapping[str, Any], /, *, is_write: bool = False) -> "AjaxError | None":
+    """The one mapping of an Outcome to its AjaxError: None for OK; for
+    FAILED (a 2xx error answer) its code/message/status; for ERROR also
+    ``original_error=RuntimeError(detail)`` and ``maybe_committed`` =
+    ``maybe_sent and is_write``; no code gives JSSDK_UNKNOWN_ERROR."""
 
 def parse_webhook_url(url: str, /) -> tuple[str, int, str]:
     """Validate a webhook URL (spec §2.1) -> (origin, user_id, secret).
@@ -90,6 +134,7 @@ def decode_json(data: bytes | bytearray | memoryview | str, /) -> Any:
     string over 16 MiB are caps; an integer of more digits than int's
     max_str_digits comes back as float (+-inf) instead of raising."""
 
+@final
 class Transport:
     """One HTTP client for one base URL (a v2 or v3 webhook base).
 
@@ -98,8 +143,8 @@ class Transport:
     for the whole network exchange and the JSON parse.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         base_url: str,          # https://domain/rest/<uid>/<secret> or .../rest/api/<uid>/<secret>
         secret: str,            # scrubbed from every text the core produces
         *,
@@ -109,7 +154,7 @@ class Transport:
         user_agent: str,
         sdk_type: str,
         sdk_version: str,
-    ) -> None: ...
+    ) -> Self: ...
 
     timeout: float                   # settable, seconds, > 0
     headers: dict[str, str]          # settable; getter returns a copy
@@ -186,6 +231,7 @@ class Transport:
     def __exit__(self, *exc: object) -> None: ...
 
 
+@final
 class Limiter:
     """The restriction manager of one transport (spec §9), state in C behind
     its own mutex, shared by every thread using the transport. v2 and v3
@@ -196,7 +242,7 @@ class Limiter:
     def defaults() -> dict[str, Any]:
         """The §9.1 default preset as a fresh RestrictionParams dict (integral
         numbers as int); the Python presets start from it."""
-    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+    def __new__(cls, params: Mapping[str, Any] | None = None) -> Self:
         """``params``: a RestrictionParams dict (missing fields: the §9.1 defaults).
         ValueError for drain_rate <= 0, limit_ms <= 0, a bad retry_on_network_error."""
     @property
@@ -225,3 +271,59 @@ class Limiter:
         """Every key of §9.6 (limiter and metrics)."""
     def reset(self) -> None:
         """Zero the metrics and all limiter state; restore the original rates."""
+
+
+# ---- lists, batches and the export (csrc/ext/actions.c) ------------------
+
+def qs_encode(params: Mapping[str, Any] | None, /) -> str:
+    """PHP-style bracket query string of a mapping (spec §6.6.2); None -> "".
+    TypeError for a non-mapping, MemoryError past the size cap."""
+
+def batch_command(method: str, params: Mapping[str, Any] | None, /) -> str:
+    """The v2 batch command string ``method?qs(params)``."""
+
+def parse_cursor(value: object, /) -> int | None:
+    """JS ``parseInt(String(value))`` -> int, or None for NaN (None, bool,
+    non-numeric text, an int beyond 64 bits)."""
+
+def keyset_step(v3_rule: bool, page_len: int, max_page: int, page_size: int, /) -> tuple[int, int]:
+    """-> (step, max_page); step 0 stop, 1 deliver and stop, 2 deliver and go on.
+    ValueError for a negative size."""
+
+def cmd_form(aliases: Sequence[str | None], /) -> tuple[int, int]:
+    """-> (form, bad): form 0 list, 1 object, 2 mixed (bad = index of the first offender)."""
+
+def batch_count_error(n: int, /) -> str | None:
+    """None for 1..50 commands, else the error message."""
+
+def batch_chunks(n: int, size: int, /) -> list[tuple[int, int]]:
+    """[(start, length), ...] of consecutive chunks of ``size`` covering ``n`` items."""
+
+def export_commands(cursor: int, hi: int, /) -> int:
+    """Pages worth planning in the next batch of a shard (hi < 0: open)."""
+
+def export_shards(lo: int, hi: int, want: int, min_span: int, /) -> list[int]:
+    """Upper bounds of the shards of (lo, hi] (``want`` clamped to 1..64)."""
+
+def export_batch(
+    method: str,
+    base_params: Mapping[str, Any],
+    gt_key: str,
+    cursor: int,
+    n: int,
+    container: str | None,
+    id_key: str,
+    /,
+) -> dict[str, str]:
+    """Named v2 batch commands p0..p{n-1} of chained keyset pages:
+    ``{"p0": "method?<qs>&filter[>KEY]=cursor", "p1": "...=$result[p0]..."}``.
+    ``base_params`` must not hold ``filter[gt_key]``."""
+
+def export_collect(
+    results: Any, n: int, container: str | None, id_key: str, cursor: int, hi: int, /
+) -> tuple[list[Any], int, int, int, str | None]:
+    """-> (rows, cursor, done, bad_index, reason): reads pages p0..p{n-1} of a
+    batch's ``result`` map in order; ``done`` is 1 at the first short page
+    (0 otherwise); ``bad_index`` >= 0 names the first page that is missing,
+    not a list, or breaks the walk (``reason`` says why; the rows before it
+    are kept and ``cursor`` is the last good id), else -1."""

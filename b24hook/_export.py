@@ -110,7 +110,7 @@ class _Walk:
             raise SdkError("JSSDK_EXPORT_FAILED", 500,
                            f"export of {self.method}: the batch failed: "
                            + "; ".join(res.get_error_messages()))
-        env = (res.get_data() or {}).get("result")
+        env = res.get_data_or_raise()["result"]  # success: checked above
         env = env if isinstance(env, Mapping) else {}
         times = env.get("result_time")
         if isinstance(times, Mapping):
@@ -127,7 +127,10 @@ class _Walk:
         if err is None:
             return None
         if isinstance(err, Mapping):
-            return f"{err.get('error')}: {err.get('error_description')}"
+            # the core's answer rules, as for every other answer (spec §4.4 A)
+            found = _core.answer_error(dict(err))
+            if found is not None:
+                return f"{found.code}: {found.message}"
         return str(err)
 
     def probe(self) -> tuple[list[Any], int | None]:
@@ -137,7 +140,8 @@ class _Walk:
         last_params = {**self.base, "filter": flt, "order": {self.ckey: "DESC"}, "select": [self.ckey]}
         last = _core.batch_command(self.method, last_params)
         env = self.batch({"first": first, "last": last})
-        res = env.get("result") if isinstance(env.get("result"), Mapping) else {}
+        raw = env.get("result")
+        res: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         for name in ("first", "last"):
             if name not in res:
                 raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export of {self.method}: probe command "

@@ -1,6 +1,7 @@
 """``B24Hook``: the client of one Bitrix24 inbound webhook (spec §2, §3, §6)."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -37,6 +38,27 @@ CLIENT_SIDE_WARNING_MESSAGE = (
     "B24Hook is meant for server-side code only: the webhook URL carries a secret key "
     "that anyone able to read this page can use. Do not use it in a browser."
 )
+
+
+#: Environment variable naming a CA bundle (PEM file, or a directory of hashed
+#: certificates) that replaces the system CAs when ``verify=True`` (the default):
+#: ``export B24HOOK_CA_BUNDLE=/tmp/b24emu-.../ca.pem`` points every client of the
+#: process, the CLI included, at the emulator or at a TLS-inspecting proxy.
+CA_BUNDLE_ENV = "B24HOOK_CA_BUNDLE"
+
+
+def _resolve_verify(verify: Any) -> Any:
+    """``verify`` as given, except ``True`` with ``B24HOOK_CA_BUNDLE`` set:
+    that path then. An explicit ``False`` or path always wins. A variable
+    naming nothing is a ``ValueError`` now rather than a TLS failure later."""
+    if verify is not True:
+        return verify
+    path = os.environ.get(CA_BUNDLE_ENV, "")
+    if not path:
+        return True
+    if not os.path.exists(path):
+        raise ValueError(f"{CA_BUNDLE_ENV} names no file or directory: {path!r}")
+    return path
 
 
 def _version_of(version: Any) -> ApiVersion:
@@ -308,6 +330,7 @@ class B24Hook:
         self._closed = False
         self._is_init = True
         params = fill_restriction_params(restriction_params)
+        verify = _resolve_verify(verify)
         self._http: dict[ApiVersion, Any] = {}
         try:
             for version in (ApiVersion.V2, ApiVersion.V3):
@@ -499,8 +522,7 @@ class B24Hook:
                 for key, err in response.errors.items():
                     result.add_error(err, key)
                 break
-            data = response.get_data() or {}
-            page = data.get("result")
+            page = response.get_data_or_raise()["result"]  # success: checked above
             if custom_key_for_result is not None:
                 page = page.get(custom_key_for_result) if isinstance(page, dict) else None
             if isinstance(page, list):

@@ -2,19 +2,50 @@
 from __future__ import annotations
 
 import json
+import sys
 import traceback
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, Literal, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, Literal, Mapping, NoReturn, cast, overload
 
+if sys.version_info >= (3, 13):
+    from typing import Self, TypedDict, TypeVar
+else:  # TypeVar defaults (PEP 696), generic TypedDict on 3.10
+    from typing_extensions import Self, TypedDict, TypeVar
+
+from . import _core
 from ._errors import AjaxError, SdkError
 from ._request_id import _uuid7
 
 if TYPE_CHECKING:
     from ._http import Http
 
-__all__ = ["Result", "AjaxResult", "parse_answer_error"]
+__all__ = ["Result", "AjaxResult", "Payload", "PayloadTime"]
 
-T = TypeVar("T")
+#: The data type of a ``Result`` / the ``result`` type of an ``AjaxResult``.
+#: Defaults to ``Any``: a bare ``Result`` or ``AjaxResult`` annotation means
+#: ``Result[Any]`` / ``AjaxResult[Any]``, also under ``mypy --strict``.
+T = TypeVar("T", default=Any)
+U = TypeVar("U")
+
+
+class PayloadTime(TypedDict, total=False):
+    """The ``time`` member of a portal answer (spec §4.3); any key may be missing."""
+
+    start: float
+    finish: float
+    duration: float
+    processing: float
+    date_start: str
+    date_finish: str
+    operating_reset_at: float
+    operating: float
+
+
+class Payload(TypedDict, Generic[T]):
+    """``AjaxResult.get_data()``: the answer's ``result`` and ``time`` (None when absent)."""
+
+    result: T
+    time: PayloadTime | None
 
 
 def _freeze(value: Any) -> Any:
@@ -80,8 +111,16 @@ class Result(Generic[T]):
     __slots__ = ("_data", "_errors")
 
     def __init__(self, data: T | None = None) -> None:
-        self._data: Any = data
+        self._data: T | None = data
         self._errors: dict[str, BaseException] = {}
+
+    @overload
+    @classmethod
+    def ok(cls) -> "Result[None]": ...
+
+    @overload
+    @classmethod
+    def ok(cls, data: U) -> "Result[U]": ...
 
     @classmethod
     def ok(cls, data: Any = None) -> "Result[Any]":
@@ -103,14 +142,39 @@ class Result(Generic[T]):
         """Read-only live view of the errors, in insertion order."""
         return MappingProxyType(self._errors)
 
-    def set_data(self, data: Any) -> "Result[T]":
+    def set_data(self, data: T) -> Self:
+        """Replace the data; returns self."""
         self._data = data
         return self
 
-    def get_data(self) -> Any:
+    def get_data(self) -> T | None:
+        """The data (None when none was set); see :meth:`get_data_or_raise`."""
         return self._data
 
-    def add_error(self, error: BaseException | str, key: str | None = None) -> "Result[T]":
+    def get_data_or_raise(self) -> T:
+        """The data of a successful result; a failed one raises its first error.
+
+        The raised error is the first one recorded when it is an ``SdkError``
+        (an ``AjaxError`` for the results of calls, lists and batches, with its
+        ``code``, ``status`` and ``request_info``); any other error (a ``str``
+        or exception a caller added) is raised wrapped as
+        ``SdkError.from_exception`` does: code ``JSSDK_INTERNAL_ERROR``, status
+        500, its text as the message, the error itself as ``original_error``.
+        So one ``except SdkError`` handles every failure. The other errors, if
+        any, stay readable on ``errors``.
+        """
+        if self._errors:
+            self._raise_first_error()
+        # success: the data that was set (None only for a Result[None]-like use)
+        return cast(T, self._data)
+
+    def _raise_first_error(self) -> NoReturn:
+        first = next(iter(self._errors.values()))
+        # with_traceback(None): the traceback starts at the caller, and raising
+        # the same stored error twice does not stack up the first traceback
+        raise SdkError.from_exception(first).with_traceback(None)
+
+    def add_error(self, error: BaseException | str, key: str | None = None) -> Self:
         """Record an error (a ``str`` becomes ``Exception(str)``); an existing key
         is overwritten in place; no key → a fresh UUIDv7."""
         if isinstance(error, str):
@@ -118,7 +182,7 @@ class Result(Generic[T]):
         self._errors[_uuid7() if key is None else str(key)] = error
         return self
 
-    def add_errors(self, errors: Iterable[BaseException | str]) -> "Result[T]":
+    def add_errors(self, errors: Iterable[BaseException | str]) -> Self:
         for err in errors:
             self.add_error(err)
         return self
@@ -153,52 +217,31 @@ class Result(Generic[T]):
         return f"<{type(self).__name__} {state}>"
 
 
-def parse_answer_error(answer: Any) -> tuple[str, str | None] | None:
-    """The error a decoded 2xx body carries (§4.4 A) as ``(code, description)``, or None."""
-    if not isinstance(answer, dict):
-        return None
-    err = answer.get("error")
-    if isinstance(err, dict):
-        if "code" not in err or err["code"] is None:
-            return None
-        code = str(err["code"])
-        msg = err.get("message")
-        desc = "" if msg is None else str(msg).rstrip()
-        validation = err.get("validation")
-        if isinstance(validation, list):
-            if desc and not desc.endswith("."):
-                desc += "."
-            if desc:
-                desc += " "
-            parts = []
-            for row in validation:
-                text = row.get("message") if isinstance(row, dict) else None
-                if text:
-                    parts.append(str(text))
-                else:
-                    parts.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
-            desc += "".join(parts)
-        return code, desc
-    if isinstance(err, str) and err:
-        code = "JSSDK_RESPONSE_ERROR" if err == "0" else err
-        if "error_description" in answer:
-            d = answer["error_description"]
-            return code, "" if d is None else str(d)
-        return code, "Some error in response"
-    return None
-
-
-class AjaxResult(Result[Any]):
+class AjaxResult(Result[Payload[T]]):
     """The result of one REST exchange, built from ``(answer, query, status)``.
 
     Failed when the answer carries an ``error`` (one ``AjaxError`` under key
-    ``"base-error"``). ``get_data()`` is ``{"result", "time"}`` or None.
+    ``"base-error"``). ``get_data()`` is a :class:`Payload` ``{"result",
+    "time"}`` or None; ``get_data_or_raise()`` the ``Payload`` or the
+    ``AjaxError`` raised. ``T`` is the type of ``result`` (``Any`` for calls:
+    the method decides).
+
+    The error is never read out of the answer here: the C core classifies
+    it (spec §4.4 A, ``b24_envelope_classify``) -- on the wire bytes for a
+    call (:meth:`_from_outcome`), on the decoded answer otherwise
+    (``_core.answer_error``: batch sub-answers, a result built by hand).
     """
 
     __slots__ = ("_answer", "_query", "_status")
 
     def __init__(self, answer: Any, query: Mapping[str, Any], status: int) -> None:
-        super().__init__(None)
+        self._setup(answer, query, status)
+        err = _core.answer_error(answer, self._query, self._status)
+        if err is not None:
+            self._errors["base-error"] = err
+
+    def _setup(self, answer: Any, query: Mapping[str, Any], status: int) -> None:
+        Result.__init__(self, None)
         self._answer = answer
         self._query = {
             "method": query.get("method", ""),
@@ -206,22 +249,48 @@ class AjaxResult(Result[Any]):
             "request_id": query.get("request_id", ""),
         }
         self._status = int(status)
-        parsed = parse_answer_error(answer)
-        if parsed is not None:
-            code, desc = parsed
-            self._errors["base-error"] = AjaxError.create(code, self._status, desc, None, self._query)
 
-    def set_data(self, data: Any) -> "AjaxResult":
+    @classmethod
+    def _from_outcome(cls, outcome: _core.Outcome, query: Mapping[str, Any]) -> "AjaxResult[Any]":
+        """The result of a 2xx Outcome: code, message and status as the core
+        classified them (``_core.outcome_error``); the answer is not re-read."""
+        self = cls.__new__(cls)
+        self._setup(outcome.answer, query, outcome.status)
+        err = _core.outcome_error(outcome, self._query)
+        if err is not None:
+            self._errors["base-error"] = err
+        return self
+
+    @classmethod
+    def _failed(cls, error: AjaxError, query: Mapping[str, Any]) -> "AjaxResult[Any]":
+        """The failed result of a soft-coded failure (spec §5 step 7): the
+        answer ``{"error": {"code", "message"}}``, the error's own status."""
+        self = cls.__new__(cls)
+        self._setup({"error": {"code": error.code, "message": error.message}}, query, error.status)
+        self._errors["base-error"] = error
+        return self
+
+    def set_data(self, data: object) -> NoReturn:
         raise TypeError("AjaxResult does not allow data modification")
 
-    def get_data(self) -> dict[str, Any] | None:
-        """``{"result": answer.result, "time": answer.time}``; None when failed."""
+    def get_data(self) -> Payload[T] | None:
+        """``{"result": answer.result, "time": answer.time}`` (a fresh dict); None when failed."""
         if self._errors:
             return None
         answer = self._answer
+        result: Any = None  # decoded JSON: T is what the caller expects of it
+        time: Any = None
         if isinstance(answer, dict):
-            return {"result": answer.get("result"), "time": answer.get("time")}
-        return {"result": None, "time": None}
+            result = answer.get("result")
+            time = answer.get("time")
+        return {"result": result, "time": time}
+
+    def get_data_or_raise(self) -> Payload[T]:
+        """The :class:`Payload` of a successful exchange; a failed one raises its ``AjaxError``."""
+        data = self.get_data()
+        if data is None:
+            self._raise_first_error()
+        return data
 
     def get_status(self) -> int:
         return self._status

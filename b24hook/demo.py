@@ -41,29 +41,30 @@ def run(seed: int = 20000, verbose: bool = False) -> int:
 
             _title("2. Calls")
             res = b24.actions.v2.call.make(method="server.time")
-            print(f"server.time            -> {res.get_data()['result']}")
+            print(f"server.time            -> {res.get_data_or_raise()['result']}")
             res = b24.actions.v2.call.make(method="profile")
-            prof = res.get_data()["result"]
+            prof = res.get_data_or_raise()["result"]
             print(f"profile                -> {prof.get('NAME')} {prof.get('LAST_NAME')} "
                   f"(admin: {prof.get('ADMIN')})")
             res = b24.actions.v2.call.make(
                 method="crm.item.add",
                 params={"entityTypeId": 2, "fields": {"title": "Demo deal", "opportunity": 1250.5}},
             )
-            item = res.get_data()["result"]["item"]
+            item = res.get_data_or_raise()["result"]["item"]
             print(f"crm.item.add           -> deal #{item['id']} {item['title']!r}")
             res = b24.actions.v2.call.make(
                 method="crm.item.list",
                 params={"entityTypeId": 2, "select": ["id", "title"],
                         "order": {"id": "DESC"}, "filter": {">id": 0}},
             )
-            data = res.get_data()
+            data = res.get_data_or_raise()
+            duration = (data["time"] or {}).get("duration", 0.0)
             print(f"crm.item.list          -> {len(data['result']['items'])} items on the first page "
-                  f"(server time {data['time']['duration']:.4f} s)")
+                  f"(server time {duration:.4f} s)")
             res = b24.actions.v3.call.make(
                 method="tasks.task.add", params={"fields": {"title": "Call the customer"}},
             )
-            task = res.get_data()["result"]["item"]
+            task = res.get_data_or_raise()["result"]["item"]
             print(f"v3 tasks.task.add      -> task #{task['id']} {task['title']!r}")
 
             _title("3. Errors, handled")
@@ -93,7 +94,7 @@ def run(seed: int = 20000, verbose: bool = False) -> int:
                 {"select": ["ID", "NAME", "LAST_NAME"], "filter": {"<=ID": 1500}},
                 progress=True,
             )
-            rows = contacts.get_data()
+            rows = contacts.get_data_or_raise()
             print(f"crm.contact.list       -> {len(rows)} contacts, one page of 50 per request "
                   f"(first: {rows[0]['NAME']} {rows[0]['LAST_NAME']})")
 
@@ -109,7 +110,7 @@ def run(seed: int = 20000, verbose: bool = False) -> int:
                 },
                 is_halt_on_error=False,
             )
-            got = batch.get_data()
+            got = batch.get_data() or {}  # failed commands are left out, kept in its errors
             print(f"4 commands, 1 request  -> deal {got['deal']['item']['title']!r}, "
                   f"first company {got['first_company']['item']['title']!r} "
                   f"(found through a $result reference)")

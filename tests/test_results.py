@@ -166,3 +166,147 @@ def test_ajax_result_str() -> None:
     f = AjaxResult({"error": "E", "error_description": "bad"}, Q, 400)
     assert str(f) == "Result(failure): null\nErrors: bad"
     assert "rid-1" not in repr(f)
+
+
+# ---- one classification: the core's rules, never a Python re-read (issue 10 item 3)
+def test_answer_error_uses_the_core_rules_for_the_edge_cases() -> None:
+    # JS `error_description ?? "Some error in response"`: a null is absent
+    assert _base({"error": "X", "error_description": None}).message == "Some error in response"
+    # a non-string code or message reads as its JSON text, as on the wire
+    assert _base({"error": {"code": True, "message": {"a": 1}}}).code == "true"
+    assert _base({"error": {"code": 7, "message": {"a": 1}}}).message == '{"a":1}'
+    assert _base({"error": "X", "error_description": [1, "b"]}).message == '[1,"b"]'
+
+
+def test_answer_error_is_the_same_code_as_the_transports() -> None:
+    from b24hook import _core
+
+    err = _core.answer_error({"error": "NOT_FOUND", "error_description": "gone"}, Q, 404)
+    assert isinstance(err, AjaxError) and (err.code, err.message, err.status) == ("NOT_FOUND", "gone", 404)
+    assert err.request_info == Q
+    assert _core.answer_error({"result": 1}, Q) is None
+    assert _core.answer_error(["error"], Q) is None
+    assert _core.answer_error({"error": {"code": "A", "message": "m  "}}).message == "m"  # type: ignore[union-attr]
+    with pytest.raises(_core.ParamsError):
+        _core.answer_error({"error": {"code": "A", "message": {1, 2}}})
+
+
+def test_outcome_error_is_the_one_mapping_of_an_outcome() -> None:
+    from b24hook import _core
+
+    def oc(kind: int, code: str | None, maybe_sent: bool = False, detail: str | None = None) -> Any:
+        return _core.Outcome((kind, 0 if kind == _core.ERROR else 200, {"error": "ANSWER_SAYS"},
+                              code, "msg", maybe_sent, 1.0, detail, {}))
+
+    assert _core.outcome_error(oc(_core.OK, None), Q) is None
+    failed = _core.outcome_error(oc(_core.FAILED, "CORE_SAYS", True, "x"), Q, is_write=True)
+    assert failed is not None and (failed.code, failed.status, failed.message) == ("CORE_SAYS", 200, "msg")
+    assert failed.original_error is None and failed.maybe_committed is False
+    net = _core.outcome_error(oc(_core.ERROR, "NETWORK_ERROR", True, "curl: reset"), Q, is_write=True)
+    assert net is not None and net.maybe_committed is True and str(net.original_error) == "curl: reset"
+    read = _core.outcome_error(oc(_core.ERROR, "NETWORK_ERROR", True), Q)
+    assert read is not None and read.maybe_committed is False and read.original_error is None
+    unknown = _core.outcome_error(oc(_core.ERROR, None), Q)
+    assert unknown is not None and unknown.code == "JSSDK_UNKNOWN_ERROR"
+    with pytest.raises(TypeError):
+        _core.outcome_error((0, 200), Q)  # type: ignore[arg-type]
+
+
+def test_a_call_result_takes_its_error_from_the_outcome_not_the_answer() -> None:
+    from b24hook import _core
+
+    outcome = _core.Outcome((_core.FAILED, 200, {"error": "ANSWER_SAYS"}, "CORE_SAYS", "core text",
+                             False, 1.0, None, {}))
+    res = AjaxResult._from_outcome(outcome, Q)
+    err = res.errors["base-error"]
+    assert isinstance(err, AjaxError) and (err.code, err.message) == ("CORE_SAYS", "core text")
+    assert res.get_status() == 200 and res.get_data() is None
+
+
+# ---------------------------------------------------- get_data_or_raise (issue 13 item 2)
+def test_get_data_or_raise_success() -> None:
+    r = AjaxResult({"result": {"item": {"id": 7}}, "time": {"duration": 0.5}}, Q, 200)
+    data = r.get_data_or_raise()
+    assert data == {"result": {"item": {"id": 7}}, "time": {"duration": 0.5}}
+    assert data["result"]["item"]["id"] == 7
+    assert data is not r.get_data_or_raise()  # a fresh dict, as get_data()
+    assert Result([1, 2]).get_data_or_raise() == [1, 2]
+    assert Result.ok().get_data_or_raise() is None
+    assert Result.ok({"a": 1}).get_data_or_raise() == {"a": 1}
+    # a bare document (no result, no time) is a success too
+    assert AjaxResult({"openapi": "3.0"}, Q, 200).get_data_or_raise() == {"result": None, "time": None}
+
+
+def test_get_data_or_raise_soft_failure_raises_the_ajax_error() -> None:
+    r = AjaxResult({"error": "NOT_FOUND", "error_description": "Not found"}, Q, 200)
+    held = r.errors["base-error"]
+    with pytest.raises(AjaxError) as info:
+        r.get_data_or_raise()
+    assert info.value is held
+    assert (info.value.code, info.value.status, info.value.message) == ("NOT_FOUND", 200, "Not found")
+    assert info.value.request_info is not None and info.value.request_info["method"] == "crm.item.list"
+    # raised again and again: the traceback starts at the caller each time, the
+    # stored error does not pile up the frames of every earlier raise
+    depths = []
+    for _ in range(3):
+        try:
+            r.get_data_or_raise()
+        except AjaxError as err:
+            assert err is held
+            depths.append(len(list(_tb_frames(err))))
+    assert depths[0] == depths[1] == depths[2]
+
+
+def _tb_frames(err: BaseException) -> Any:
+    tb = err.__traceback__
+    while tb is not None:
+        yield tb.tb_frame
+        tb = tb.tb_next
+
+
+def test_get_data_or_raise_raises_the_first_of_several_errors() -> None:
+    first, second = SdkError("FIRST", 400, "one"), AjaxError("SECOND", 500, "two")
+    r = Result({"partial": 1}).add_error(first, "a").add_error(second, "b")
+    with pytest.raises(SdkError) as info:
+        r.get_data_or_raise()
+    assert info.value is first
+    assert r.get_data() == {"partial": 1}  # the data of a failed result stays readable
+
+
+@pytest.mark.parametrize("error", ["boom", ValueError("boom")])
+def test_get_data_or_raise_wraps_other_errors_in_sdk_error(error: Any) -> None:
+    r: Result[list[int]] = Result([1]).add_error(error, "k")
+    with pytest.raises(SdkError) as info:
+        r.get_data_or_raise()
+    err = info.value
+    assert type(err) is SdkError
+    assert (err.code, err.status, err.message) == ("JSSDK_INTERNAL_ERROR", 500, "boom")
+    assert err.original_error is r.errors["k"]
+
+
+def test_get_data_or_raise_against_the_emulator(portal: Any) -> None:
+    from b24hook import B24Hook
+
+    with B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path) as b24:
+        # success: the Payload, typed, no None check
+        added = b24.actions.v3.call.make("tasks.task.add", {"fields": {"title": "typed"}})
+        task = added.get_data_or_raise()["result"]["item"]
+        assert task["title"] == "typed"
+        got = b24.actions.v3.call.make("tasks.task.get", {"id": task["id"]}).get_data_or_raise()
+        assert got["result"]["item"]["id"] == task["id"]
+        assert got["time"] is not None and "duration" in got["time"]
+        # soft failure: returned by make(), raised by get_data_or_raise()
+        soft = b24.actions.v3.call.make("tasks.task.get", {"id": 10**9})
+        with pytest.raises(AjaxError) as info:
+            soft.get_data_or_raise()
+        assert info.value.code == "BITRIX_REST_V3_EXCEPTION_ENTITYNOTFOUNDEXCEPTION"
+        assert info.value is soft.errors["base-error"]
+        # hard failure: make() itself raises the same error type, so one
+        # `except AjaxError` around `make(...).get_data_or_raise()` handles both
+        with pytest.raises(AjaxError) as hard:
+            b24.actions.v2.call.make("crm.item.get", {"entityTypeId": 2, "id": 10**9}).get_data_or_raise()
+        assert (hard.value.code, hard.value.status) == ("NOT_FOUND", 400)
+        # a list result: the rows, or the failed page's error
+        rows = b24.actions.v3.call_list.make("tasks.task.list", {"select": ["id"]},
+                                            custom_key_for_result="items").get_data_or_raise()
+        assert any(row["id"] == task["id"] for row in rows)
