@@ -986,7 +986,7 @@ def health_cmd(webhook: str | None, ca_bundle: str | None, timeout: float, attem
     """Check that the portal answers (tools.health_check): print "ok" and
     exit 0, or the reason on stderr and its exit code."""
     ms, res = _server_time(_conn(webhook, ca_bundle, timeout, attempts, verbose))
-    data = res.get_data() or {}
+    data: Mapping[str, Any] = res.get_data() or {}
     click.echo(f"ok (server time {data.get('result')}, {ms} ms)")
     return ExitCode.OK
 

@@ -175,7 +175,7 @@ def test_rows_are_written_chunk_by_chunk() -> None:
 COMMANDS = ["call", "list", "export", "batch", "ping", "health", "emulator"]
 
 
-@pytest.mark.parametrize("command", [None] + COMMANDS)
+@pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_help_of_every_command(command: str | None, emu: PortalHandle) -> None:
     args = ([command] if command else []) + ["--help"]
     res = run(emu, *args)  # B24_WEBHOOK_URL is set: its value must not show
@@ -268,7 +268,7 @@ def test_call_output_is_pretty_on_a_terminal(emu: PortalHandle) -> None:
         os.close(master)
     text = b"".join(chunks).decode().replace("\r\n", "\n")
     assert proc.returncode == 0
-    assert text.startswith("{\n  \"ID\"") and emu.emulator.secret not in text
+    assert text.startswith("{\n  \"ID\"") and emu.secret not in text
 
 
 def test_call_output_file(emu: PortalHandle, tmp_path: Path) -> None:
@@ -557,7 +557,7 @@ def test_ctrl_c_exits_130(emu: PortalHandle) -> None:
     assert time.monotonic() - t0 < 2.0
     assert proc.returncode == ExitCode.INTERRUPTED
     assert "Traceback" not in err and err.strip().endswith("b24hook: interrupted: stopped by Ctrl-C")
-    assert emu.emulator.secret not in err + out
+    assert emu.secret not in err + out
 
 
 # ---------------------------------------------------------------- secrets
