@@ -67,7 +67,7 @@ MONEY_PRECISION = 18
 MONEY_SCALE = 2
 
 _INT_TYPES = frozenset((
-    "integer", "int", "user", "employee", "enumeration", "enum", "crm_company", "crm_contact",
+    "integer", "int", "user", "employee", "enumeration", "crm_company", "crm_contact",
     "crm_lead", "crm_deal", "crm_quote", "crm_category", "crm_entity", "crm_requisite",
     "crm_mycompany", "iblock_element", "iblock_section", "group", "location",
 ))
@@ -94,8 +94,19 @@ def _kind_of(portal_type: str | None) -> Kind:
         return "datetime"
     if t == "crm_multifield":
         return "multifield"
-    if t in ("file", "address", "crm_file", "diskfile", "disk_file"):
+    if t in ("file", "address", "crm_file", "diskfile", "disk_file", "array", "object"):
         return "raw"
+    return "string"
+
+
+def _enum_kind(values: Any) -> Kind:
+    """``enum`` fields (tasks) by their values map: numeric keys are ints
+    (PRIORITY, STATUS), Y/N flags booleans (MULTITASK), other codes text (MARK)."""
+    keys = [str(k) for k in values] if isinstance(values, (Mapping, list)) else []
+    if keys and all(k.lstrip("-").isdigit() for k in keys):
+        return "int"
+    if keys and set(keys) <= {"Y", "N"}:
+        return "bool"
     return "string"
 
 
@@ -213,6 +224,8 @@ class Schema:
             else:  # user.fields: {NAME: title}, no types
                 ptype, multiple, title = None, False, desc
             kind = _kind_of(ptype)
+            if (ptype or "").lower() == "enum":
+                kind = _enum_kind(desc.get("values") if isinstance(desc, Mapping) else None)
             cols.append(Column(str(name), kind, multiple and kind != "multifield", ptype,
                                str(title) if title is not None else None))
         return cls(cols, method, aliases)
