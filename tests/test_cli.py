@@ -7,6 +7,7 @@ failing run for exactly one error line (no traceback).
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -351,6 +352,53 @@ def test_export_progress_without_tqdm(emu: PortalHandle) -> None:
     assert res.rc == 0, res
     assert len(res.rows()) == 100
     assert res.err.endswith("export crm.deal.list: 100/100 rows\n"), res
+
+
+def test_export_parquet_has_the_fields_types(emu: PortalHandle, tmp_path: Path) -> None:
+    pq: Any = importlib.import_module("pyarrow.parquet")  # the test extra has pyarrow
+    emu.seed(5000)  # 1000 deals
+    expected = {int(r["ID"]): r["TITLE"] for r in _all_deals(emu)}
+    out = tmp_path / "deals.parquet"
+    res = run(emu, "export", "crm.deal.list", "--select", "ID,TITLE,OPPORTUNITY,OPENED",
+              "--format", "parquet", "-o", str(out))
+    assert res.rc == 0, res
+    assert res.err.strip() == f"b24hook: 1000 rows written to {out} (export)"
+    table = pq.read_table(out)
+    types = {f.name: str(f.type) for f in table.schema}
+    assert types["ID"] == "int64" and types["TITLE"] == "string" and types["OPENED"] == "bool"
+    assert types["OPPORTUNITY"] in ("double", "decimal128(18, 2)")
+    got = dict(zip(table.column("ID").to_pylist(), table.column("TITLE").to_pylist()))
+    assert got == expected
+    emu.assert_called("crm.deal.fields", times=1)
+
+
+def test_list_parquet_v3_and_a_method_without_fields(emu: PortalHandle, tmp_path: Path) -> None:
+    pq: Any = importlib.import_module("pyarrow.parquet")  # the test extra has pyarrow
+    emu.seed(1000)  # 50 tasks
+    out = tmp_path / "tasks.parquet"
+    res = run(emu, "list", "tasks.task.list", "--v3", "--select", "id,title", "-f", "parquet",
+              "-o", str(out))
+    assert res.rc == 0, res
+    table = pq.read_table(out)
+    assert table.num_rows == 50 and str(table.schema.field("id").type) == "int64"
+    # no *.fields method: a warning, and the types Arrow infers
+    out = tmp_path / "users.parquet"
+    res = run(emu, "list", "user.get", "-f", "parquet", "-o", str(out))
+    assert res.rc == 0, res
+    assert "warning: no field types for user.get" in res.err
+    assert pq.read_table(out).num_rows == 8
+
+
+def test_parquet_needs_a_file_and_pyarrow(emu: PortalHandle, tmp_path: Path) -> None:
+    res = run(emu, "export", "crm.deal.list", "-f", "parquet")
+    assert "needs -o FILE" in assert_one_error_line(res, ExitCode.USAGE, "usage error")
+    code = ("import sys; sys.modules['pyarrow'] = None; from b24hook.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    res = run(emu, "export", "crm.deal.list", "-f", "parquet", "-o", str(tmp_path / "x.parquet"),
+              cmd=[sys.executable, "-c", code])
+    line = assert_one_error_line(res, ExitCode.USAGE, "usage error")
+    assert "pip install 'b24hook[arrow]'" in line
+    assert emu.requests() == [] and list(tmp_path.iterdir()) == []
 
 
 def test_failed_export_keeps_the_old_file(emu: PortalHandle, tmp_path: Path) -> None:
