@@ -324,7 +324,7 @@ def schema_for(b24: "B24Hook", method: str, params: Mapping[str, Any] | None = N
     if not res.is_success:
         raise SdkError("B24HOOK_FRAMES_SCHEMA", 500, f"{fm} failed: "
                        + "; ".join(res.get_error_messages()))
-    data = res.get_data() or {}
+    data: Any = res.get_data() or {}
     payload = data.get("result") if isinstance(data, Mapping) else None
     if not isinstance(payload, Mapping):
         raise SdkError("B24HOOK_FRAMES_SCHEMA", 500, f"{fm} answered no map of fields")
@@ -396,14 +396,14 @@ def _blank_to_null(pa: Any, pc: Any, arr: Any) -> Any:
     return arr
 
 
-def _fail(name: str, kind: str, arr: Any, exc: Exception) -> ValueError:
+def _fail(name: str, kind: str, exc: Exception) -> ValueError:
     return ValueError(f"column {name!r}: cannot read the values as {kind} ({exc}); "
                       f"convert it differently with schema.override({{{name!r}: 'string'}})")
 
 
 def _scalar(pa: Any, pc: Any, arr: Any, kind: str, name: str) -> tuple[Any, Any]:
     """(converted array, currency array or None) for one scalar column."""
-    if kind in ("raw",):
+    if kind == "raw":
         return arr, None
     if kind == "multifield":
         return _multifield(pa, pc, arr, name), None
@@ -457,7 +457,7 @@ def _scalar(pa: Any, pc: Any, arr: Any, kind: str, name: str) -> tuple[Any, Any]
             arr = _blank_to_null(pa, pc, arr)
         return arr.cast(target), None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError) as exc:
-        raise _fail(name, kind, arr, exc) from None
+        raise _fail(name, kind, exc) from None
 
 
 def _datetimes_one_by_one(pa: Any, arr: Any, target: Any) -> Any:
@@ -477,7 +477,7 @@ def _multifield(pa: Any, pc: Any, arr: Any, name: str) -> Any:
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), target)
     if not (pa.types.is_list(arr.type) and pa.types.is_struct(arr.type.value_type)):
-        raise _fail(name, "multifield", arr, ValueError("expected lists of {VALUE, VALUE_TYPE}"))
+        raise _fail(name, "multifield", ValueError("expected lists of {VALUE, VALUE_TYPE}"))
     values = arr.values
     have = {values.type.field(i).name for i in range(values.type.num_fields)}
     parts = []
@@ -493,10 +493,8 @@ def _convert(pa: Any, pc: Any, name: str, raw: Any, col: Column) -> list[tuple[s
         raw = pa.array(_normalise(raw.values, col))
     kind = col.kind
     if col.multiple and kind != "multifield":
-        if pa.types.is_null(raw.type):
-            items, cur = _scalar(pa, pc, pa.array([], pa.null()), kind, name)
-            raw = pa.nulls(len(raw), pa.list_(items.type))
-            out = [(name, raw)]
+        if pa.types.is_null(raw.type):  # no row has a value
+            out = [(name, pa.nulls(len(raw), col.arrow_type()))]
             if kind == "money":
                 out.append((name + "_currency", pa.nulls(len(raw), pa.list_(pa.string()))))
             return out

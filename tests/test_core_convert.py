@@ -163,3 +163,19 @@ def test_decode_matches_json_loads(value):
 @given(json_values)
 def test_encode_roundtrip(value):
     assert json.loads(_core.encode_json(value)) == value
+
+
+def test_protocol_numbers_have_one_definition() -> None:
+    """csrc/core/b24_protocol.h defines each number once; the face reads it (issue 10 item 5)."""
+    import inspect
+
+    from b24hook import B24Hook
+    from b24hook._actions_list import V2_PAGE, CallListV3
+
+    assert (_core.V2_PAGE_SIZE, _core.V3_PAGE_DEFAULT, _core.BATCH_MAX_COMMANDS) == (50, 50, 50)
+    assert V2_PAGE == _core.V2_PAGE_SIZE
+    assert B24Hook.batch_size == _core.BATCH_MAX_COMMANDS
+    assert inspect.signature(CallListV3.make).parameters["limit"].default == _core.V3_PAGE_DEFAULT
+    assert _core.batch_count_error(_core.BATCH_MAX_COMMANDS) is None
+    assert f"max: {_core.BATCH_MAX_COMMANDS}" in (_core.batch_count_error(_core.BATCH_MAX_COMMANDS + 1) or "")
+    assert [n for _, n in _core.batch_chunks(120, _core.BATCH_MAX_COMMANDS)] == [50, 50, 20]

@@ -496,8 +496,9 @@ act_export_batch(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "UOsLnzs", &method, &base, &gt_key, &cursor,
                           &n, &container, &id_key))
         return NULL;
-    if (n < 1 || n > B24_BATCH_MAX) {
-        PyErr_SetString(PyExc_ValueError, "1..50 commands");
+    if (n < 1 || n > B24_BATCH_MAX_COMMANDS) {
+        PyErr_Format(PyExc_ValueError, "1..%d commands",
+                     B24_BATCH_MAX_COMMANDS);
         return NULL;
     }
     m = PyUnicode_AsUTF8AndSize(method, &mlen);
@@ -696,7 +697,7 @@ act_export_collect(PyObject *Py_UNUSED(module), PyObject *args)
                 goto fail;
         }
         cursor = b;
-        if (len < B24_V2_PAGE || (hi >= 0 && cursor >= hi)) {
+        if (len < B24_V2_PAGE_SIZE || (hi >= 0 && cursor >= hi)) {
             done = 1;
             break;
         }

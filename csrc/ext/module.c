@@ -8,6 +8,7 @@
 #include "b24_envelope.h"
 #include "b24_http.h"
 #include "b24_limiter.h"
+#include "b24_protocol.h"
 #include "b24_redact.h"
 #include "b24_url.h"
 
@@ -405,6 +406,12 @@ mod_exec(PyObject *module)
         PyModule_AddIntConstant(module, "OK", B24_KIND_OK) < 0 ||
         PyModule_AddIntConstant(module, "FAILED", B24_KIND_FAILED) < 0 ||
         PyModule_AddIntConstant(module, "ERROR", B24_KIND_ERROR) < 0 ||
+        PyModule_AddIntConstant(module, "V2_PAGE_SIZE", B24_V2_PAGE_SIZE) <
+            0 ||
+        PyModule_AddIntConstant(module, "V3_PAGE_DEFAULT",
+                                B24_V3_PAGE_DEFAULT) < 0 ||
+        PyModule_AddIntConstant(module, "BATCH_MAX_COMMANDS",
+                                B24_BATCH_MAX_COMMANDS) < 0 ||
         PyModule_AddStringConstant(module, "REDACTED_PLACEHOLDER",
                                    B24_REDACTED) < 0)
         return -1;
