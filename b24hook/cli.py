@@ -518,11 +518,30 @@ class _CsvWriter(_RowWriter):
 FORMATS = ("jsonl", "csv", "parquet")
 
 
-def _frames() -> Any:
+def _check_format(fmt: str, output: str | None) -> None:
+    """Refuse a format the command cannot write before anything is sent."""
+    if fmt != "parquet":
+        return
+    if output is None or output == "-":
+        raise CliError("--format parquet needs -o FILE (a Parquet file is not a stream)",
+                       ExitCode.USAGE)
     try:
-        return importlib.import_module("b24hook.frames")
-    except ImportError as err:
-        raise CliError(f"--format parquet needs pyarrow: pip install 'b24hook[arrow]' ({err})") from None
+        importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        raise CliError("--format parquet needs pyarrow: pip install 'b24hook[arrow]'",
+                       ExitCode.USAGE) from None
+
+
+def _parquet_schema(b24: B24Hook, method: str, params: Mapping[str, Any]) -> Any:
+    """Column types from the method's ``*.fields`` answer (b24hook.frames);
+    None, with a warning, when there is none (Arrow then infers the types)."""
+    frames = importlib.import_module("b24hook.frames")
+    try:
+        return frames.schema_for(b24, method, params)
+    except (SdkError, ValueError) as err:
+        click.echo(_SECRETS.scrub(f"{PROG}: warning: no field types for {method} ({err}); "
+                                  f"Parquet column types are inferred from the values"), err=True)
+        return None
 
 
 # ------------------------------------------------------------------ progress
@@ -690,7 +709,8 @@ def _rows_options(func: F) -> F:
         click.option("--select", "select", multiple=True, metavar="FIELDS",
                      help="Fields to return, comma separated (repeatable); same as select[]=F."),
         click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="jsonl",
-                     show_default=True, help="Output format (parquet needs -o and pyarrow)."),
+                     show_default=True, help="Output format; parquet (typed columns from the method's *.fields, "
+                          "needs -o and pyarrow)."),
         _out_opt,
         click.option("--id-key", metavar="KEY",
                      help="Row id field (default: ID; id for crm.item.list, tasks.task.list, v3)."),
@@ -724,10 +744,8 @@ def _write_rows(chunks: Iterator[list[Any]], fmt: str, output: str | None, progr
     """Stream every chunk into the output; the number of rows written."""
     try:
         if fmt == "parquet":
-            if output is None or output == "-":
-                raise CliError("--format parquet needs -o FILE", ExitCode.USAGE)
-            frames = _frames()
-            schema = frames.schema_for(b24, method, params)
+            frames = importlib.import_module("b24hook.frames")
+            schema = _parquet_schema(b24, method, params)
             with _output(output, binary=True) as fh:
                 rows = int(frames.write_parquet(chunks, fh, schema=schema))
         else:
@@ -769,6 +787,7 @@ def list_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     """
     conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     body = _rows_params(params, params_json, select)
+    _check_format(fmt, output)
     ikey, ckey, rkey = _list_shape(method, v3, id_key, cursor_id_key, result_key)
     prog = _Progress(method, progress if progress is not None else _is_tty(sys.stderr))
     with conn.hook() as b24:
@@ -805,6 +824,7 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     """
     conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
     body = _rows_params(params, params_json, select)
+    _check_format(fmt, output)
     ikey, ckey, rkey = _list_shape(method, False, id_key, cursor_id_key, result_key)
     prog = _Progress(f"export {method}", progress if progress is not None else _is_tty(sys.stderr))
     with conn.hook() as b24:

@@ -7,6 +7,7 @@ failing run for exactly one error line (no traceback).
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -353,6 +354,82 @@ def test_export_progress_without_tqdm(emu: PortalHandle) -> None:
     assert res.err.endswith("export crm.deal.list: 100/100 rows\n"), res
 
 
+def test_export_parquet_has_the_fields_types(emu: PortalHandle, tmp_path: Path) -> None:
+    pq: Any = importlib.import_module("pyarrow.parquet")  # the test extra has pyarrow
+    emu.seed(5000)  # 1000 deals
+    expected = {int(r["ID"]): r["TITLE"] for r in _all_deals(emu)}
+    out = tmp_path / "deals.parquet"
+    res = run(emu, "export", "crm.deal.list", "--select", "ID,TITLE,OPPORTUNITY,OPENED",
+              "--format", "parquet", "-o", str(out))
+    assert res.rc == 0, res
+    assert res.err.strip() == f"b24hook: 1000 rows written to {out} (export)"
+    table = pq.read_table(out)
+    types = {f.name: str(f.type) for f in table.schema}
+    assert types["ID"] == "int64" and types["TITLE"] == "string" and types["OPENED"] == "bool"
+    assert types["OPPORTUNITY"] in ("double", "decimal128(18, 2)")
+    got = dict(zip(table.column("ID").to_pylist(), table.column("TITLE").to_pylist()))
+    assert got == expected
+    emu.assert_called("crm.deal.fields", times=1)
+
+
+def test_list_parquet_v3_and_a_method_without_fields(emu: PortalHandle, tmp_path: Path) -> None:
+    pq: Any = importlib.import_module("pyarrow.parquet")  # the test extra has pyarrow
+    emu.seed(1000)  # 50 tasks
+    out = tmp_path / "tasks.parquet"
+    res = run(emu, "list", "tasks.task.list", "--v3", "--select", "id,title", "-f", "parquet",
+              "-o", str(out))
+    assert res.rc == 0, res
+    table = pq.read_table(out)
+    assert table.num_rows == 50 and str(table.schema.field("id").type) == "int64"
+    # no *.fields method: a warning, and the types Arrow infers
+    out = tmp_path / "users.parquet"
+    res = run(emu, "list", "user.get", "-f", "parquet", "-o", str(out))
+    assert res.rc == 0, res
+    assert "warning: no field types for user.get" in res.err
+    assert pq.read_table(out).num_rows == 8
+
+
+def test_parquet_needs_a_file_and_pyarrow(emu: PortalHandle, tmp_path: Path) -> None:
+    res = run(emu, "export", "crm.deal.list", "-f", "parquet")
+    assert "needs -o FILE" in assert_one_error_line(res, ExitCode.USAGE, "usage error")
+    code = ("import sys; sys.modules['pyarrow'] = None; from b24hook.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    res = run(emu, "export", "crm.deal.list", "-f", "parquet", "-o", str(tmp_path / "x.parquet"),
+              cmd=[sys.executable, "-c", code])
+    line = assert_one_error_line(res, ExitCode.USAGE, "usage error")
+    assert "pip install 'b24hook[arrow]'" in line
+    assert emu.requests() == [] and list(tmp_path.iterdir()) == []
+
+
+_HWM = """
+import sys
+from b24hook.cli import main
+rc = main(sys.argv[1:])
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print("HWM", int(line.split()[1]), file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+@pytest.mark.slow
+def test_export_memory_stays_flat(emu: PortalHandle) -> None:
+    """Peak RSS of the whole command for 5,000 and 25,000 deals (every field,
+    one shard: at most two chunks of 2,500 rows in flight): the same within a
+    few MB. Holding the rows would add about 2.5 kB per row (some 50 MB)."""
+    emu.seed(125_000)  # 25,000 deals
+    peaks = {}
+    for n in (5_000, 25_000):
+        proc = subprocess.run([sys.executable, "-c", _HWM, "export", "crm.deal.list",
+                               f"filter[<=ID]:={n}", "--shards", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_env(emu), timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.count("\n") == n
+        peaks[n] = int(proc.stderr.split("HWM ")[1].split()[0])  # kB
+    assert peaks[25_000] - peaks[5_000] < 15_000, peaks
+
+
 def test_failed_export_keeps_the_old_file(emu: PortalHandle, tmp_path: Path) -> None:
     emu.seed(20000)
     out = tmp_path / "deals.jsonl"
@@ -558,6 +635,27 @@ def test_ctrl_c_exits_130(emu: PortalHandle) -> None:
     assert proc.returncode == ExitCode.INTERRUPTED
     assert "Traceback" not in err and err.strip().endswith("b24hook: interrupted: stopped by Ctrl-C")
     assert emu.secret not in err + out
+
+
+def test_ctrl_c_stops_an_export_and_leaves_no_file(emu: PortalHandle, tmp_path: Path) -> None:
+    emu.seed(50_000)  # 10,000 deals: a probe, then shard batches
+    emu.inject("latency", "batch", count=20, delay=2)
+    out = tmp_path / "deals.csv"
+    proc = subprocess.Popen([str(SCRIPT), "export", "crm.deal.list", "-f", "csv", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(emu))
+    deadline = time.monotonic() + 20
+    while emu.stats()["in_flight"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 2.5, err
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == \
+        "b24hook: interrupted: stopped by Ctrl-C"
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- secrets
