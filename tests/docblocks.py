@@ -442,7 +442,7 @@ def run_page(page: Page) -> Iterator[str]:
             for cmd in shell_commands(block):
                 if cmd.runs:
                     _run_command(block, cmd)
-        yield f"ok {block.where} ({block.lang}{', ' + block.directive if block.directive else ''})"
+        yield f"docblocks: ok {block.where} ({block.lang}{', ' + block.directive if block.directive else ''})"
 
 
 def main(argv: list[str]) -> int:
@@ -458,7 +458,7 @@ def main(argv: list[str]) -> int:
         for line in run_page(page):
             print(line, file=sys.stderr, flush=True)
     except BlockFailed as exc:
-        print(f"FAILED {exc}", file=sys.stderr, flush=True)
+        print(f"docblocks: FAILED {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
 

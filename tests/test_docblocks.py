@@ -76,7 +76,7 @@ def test_page_runs(page: db.Page, docs_portal: Any, tmp_path: Path) -> None:
     assert docs_portal.secret not in out, "the page's output shows the webhook secret"
     assert res.returncode == 0, out
     ran = [b for b in page.blocks if b.runs]
-    assert len(re.findall(r"^ok ", res.stderr, re.M)) == len(ran), out
+    assert len(re.findall(r"^docblocks: ok ", res.stderr, re.M)) == len(ran), out
 
 
 # ---------------------------------------------------------------- mypy --strict
@@ -323,7 +323,7 @@ def test_driver_shares_one_namespace_and_names_the_failing_line(tmp_path: Path, 
         ```
         """, tmp_path, docs_portal)
     assert res.returncode == 1, res.stderr
-    assert "ok docs/sample.md:1 (python)" in res.stderr
+    assert "docblocks: ok docs/sample.md:1 (python)" in res.stderr
     assert 'File "docs/sample.md", line 10' in res.stderr
     assert "b24.actions.v2.call.make(method=\"profile\")" in res.stderr  # the source line is shown
     assert "FAILED docs/sample.md:7" in res.stderr
@@ -386,7 +386,7 @@ def test_driver_waits_for_a_servers_banner_then_interrupts_it(tmp_path: Path, do
         ```
         """, tmp_path, docs_portal)
     assert res.returncode == 0, res.stderr
-    assert "ok docs/sample.md:2 (console, server)" in res.stderr
+    assert "docblocks: ok docs/sample.md:2 (console, server)" in res.stderr
 
 
 def test_driver_runs_a_pytest_block_with_the_plugin(tmp_path: Path, docs_portal: Any) -> None:
@@ -417,4 +417,4 @@ def test_a_stuck_page_is_stopped_and_reported(tmp_path: Path, docs_portal: Any,
             time.sleep(60)
             ```
             """, tmp_path, docs_portal)
-    assert "ok docs/sample.md:1 (python)" in str(info.value)
+    assert "docblocks: ok docs/sample.md:1 (python)" in str(info.value)
