@@ -23,8 +23,9 @@ def _field(field: Any) -> str:
 class FilterV3:
     """Builds REST v3 ``filter`` values (JSON-ready lists and dicts).
 
-    >>> FilterV3.build(FilterV3.eq("stageId", "NEW"), FilterV3.gt("id", 10))
-    [['stageId', '=', 'NEW'], ['id', '>', 10]]
+    Examples:
+        >>> FilterV3.build(FilterV3.eq("stageId", "NEW"), FilterV3.gt("id", 10))
+        [['stageId', '=', 'NEW'], ['id', '>', 10]]
     """
 
     OPERATORS: tuple[str, ...] = _OPS

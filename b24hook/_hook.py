@@ -286,8 +286,9 @@ def _check_domain(domain: str) -> None:
 class B24Hook:
     """Client of a Bitrix24 inbound webhook; thread-safe, one per portal.
 
-    >>> b24 = B24Hook.from_webhook_url("https://example.bitrix24.com/rest/1/secret")
-    >>> b24.actions.v2.call.make("server.time").get_data()["result"]   # doctest: +SKIP
+    Examples:
+        >>> b24 = B24Hook.from_webhook_url("https://example.bitrix24.com/rest/1/secret")
+        >>> b24.actions.v2.call.make("server.time").get_data()["result"]   # doctest: +SKIP
     """
 
     #: Maximum commands of one batch (JS ``AbstractB24.batchSize``).
