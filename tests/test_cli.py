@@ -7,14 +7,17 @@ failing run for exactly one error line (no traceback).
 from __future__ import annotations
 
 import csv
+import fcntl
 import importlib
 import io
 import json
 import os
 import pty
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -343,6 +346,32 @@ def test_export_jsonl_with_progress_on_stderr(emu: PortalHandle) -> None:
     assert "export crm.item.list" in res.err and "1000" in res.err and "rows" in res.err
 
 
+def test_export_progress_bar_by_default_on_a_terminal(emu: PortalHandle) -> None:
+    emu.seed(1000)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real size
+    try:
+        proc = subprocess.Popen([str(SCRIPT), "export", "crm.deal.list", "--select", "ID"],
+                                stdout=subprocess.PIPE, stderr=slave, env=_env(emu))
+        os.close(slave)
+        out, _ = proc.communicate(timeout=30)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert len(out.splitlines()) == 200
+    assert "export crm.deal.list" in err and "200/200" in err, err
+
+
 def test_export_progress_without_tqdm(emu: PortalHandle) -> None:
     emu.seed(500)
     code = ("import sys; sys.modules['tqdm'] = None; from b24hook.cli import main; "
@@ -575,6 +604,22 @@ def test_limit_errors_exit_4(emu: PortalHandle, how: str, code: str) -> None:
     line = assert_one_error_line(run(emu, "call", "server.time", "--attempts", "1"),
                                  ExitCode.LIMIT, "limit error")
     assert code in line
+
+
+def test_export_classes_its_failures_too(emu: PortalHandle) -> None:
+    emu.seed(1000)
+    emu.inject("status", "batch", count=5, status=503)
+    res = run(emu, "export", "crm.deal.list", "--attempts", "1")
+    assert "QUERY_LIMIT_EXCEEDED" in assert_one_error_line(res, ExitCode.LIMIT, "limit error")
+    emu.clear_faults()
+    emu.inject("reset_before", "batch", count=5)
+    res = run(emu, "export", "crm.deal.list", "--attempts", "1")
+    assert_one_error_line(res, ExitCode.NETWORK, "network error")
+    emu.clear_faults()
+    # one refusal, retried by the library (default 3 attempts): the export succeeds
+    emu.inject("status", "batch", count=1, status=503)
+    res = run(emu, "export", "crm.deal.list", "--select", "ID")
+    assert res.rc == 0 and len(res.rows()) == 200, res
 
 
 @pytest.mark.parametrize("how", ["refused", "untrusted", "reset", "timeout", "html"])
