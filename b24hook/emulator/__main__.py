@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                             overload=args.overload, free_plan=args.free_plan)
     for spec in args.fault:
         kind, *pairs = spec.split(",")
-        kw: dict = {}
+        kw: dict[str, Any] = {}
         for pair in pairs:
             k, _, v = pair.partition("=")
             k = k.strip()

@@ -35,8 +35,8 @@ def page_plan(call: Call, *, controller: bool) -> tuple[int, bool]:
     return start, True
 
 
-def run_list(call: Call, *, table: str, where: str, args: list, order: str,
-             controller: bool, page_size: int = PAGE) -> tuple[list, int | None, int | None, bool]:
+def run_list(call: Call, *, table: str, where: str, args: list[Any], order: str,
+             controller: bool, page_size: int = PAGE) -> tuple[list[Any], int | None, int | None, bool]:
     """Runs COUNT (only when counting) and the page query.
 
     -> (rows, next, total, counted).  The simulated cost makes counting

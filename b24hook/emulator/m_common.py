@@ -35,8 +35,8 @@ def profile(call: Call) -> Any:
             "TIME_ZONE": r["time_zone"] or "", "TIME_ZONE_OFFSET": _tz_offset(call)}
 
 
-def render_user(call: Call, r: Any) -> dict:
-    out: dict = {}
+def render_user(call: Call, r: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for col, upper, typ in USER_COLUMNS:
         v = r[col]
         if typ == "bool":

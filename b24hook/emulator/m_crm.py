@@ -34,8 +34,8 @@ def item_name(f: Field, original_uf: bool) -> str:
 
 
 def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
-                original_uf: bool = False) -> dict:
-    out: dict = {}
+                original_uf: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in fields:
         if f.type == "crm_multifield":
             continue
@@ -132,7 +132,7 @@ def crm_deleted(call: Call, et: int, id_: int) -> None:
     call.wrote(crm_table(et), crm_audit(et, "DELETE"), "crm", id_, created=False)
 
 
-def _write(call: Call, et: int, fields: list[Field], data: dict, *, item: bool,
+def _write(call: Call, et: int, fields: list[Field], data: dict[str, Any], *, item: bool,
            id_: int | None) -> int:
     if not isinstance(data, dict):
         data = {}
@@ -276,8 +276,8 @@ def crm_item_delete(call: Call) -> Any:
 # ================================================================ legacy
 
 def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
-                  multifields: bool) -> dict:
-    out: dict = {}
+                  multifields: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in fields:
         if f.type == "crm_multifield":
             if not (multifields or (select is not None and f.upper in select)):
@@ -300,7 +300,7 @@ def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
     return out
 
 
-def _legacy_id(p: dict) -> int:
+def _legacy_id(p: dict[str, Any]) -> int:
     i = as_int(p.get("ID"))
     if i is None or i <= 0:
         raise legacy_error("ID is not defined or invalid.")

@@ -29,7 +29,7 @@ def _fetch(call: Call, id_: int):
     return call.store.one("SELECT * FROM tasks WHERE id=?", (id_,))
 
 
-def _write(call: Call, values: dict, id_: int | None) -> int:
+def _write(call: Call, values: dict[str, Any], id_: int | None) -> int:
     store = call.store
     now = store.now_iso()
     cols = dict(values)
@@ -68,8 +68,8 @@ def _write(call: Call, values: dict, id_: int | None) -> int:
 
 # ================================================================ v2
 
-def render_v2(row: Any, select: set[str] | None) -> dict:
-    out: dict = {}
+def render_v2(row: Any, select: set[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for col, upper, camel, _ in TASK_COLUMNS:
         if select is not None and upper != "ID" and upper not in select:
             continue
@@ -87,7 +87,7 @@ def _v2_select(call: Call) -> set[str] | None:
     return None if (not sel or "*" in sel) else set(sel)
 
 
-def _v2_fields(call: Call) -> dict:
+def _v2_fields(call: Call) -> dict[str, Any]:
     data = call.require("fields")
     if not isinstance(data, dict):
         raise RestError("ERROR_CORE", "Fields must be an array", 400)
@@ -168,8 +168,8 @@ _WRITABLE_V3 = {"title", "description", "status", "priority", "creatorId", "resp
                 "groupId", "deadline"}
 
 
-def render_v3(call: Call, row: Any, fields: list[str], rels: dict[str, list[str]]) -> dict:
-    out: dict = {}
+def render_v3(call: Call, row: Any, fields: list[str], rels: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in fields:
         out[f] = row[_V3_FIELDS[f][0]]
     for rel, subs in rels.items():
@@ -178,7 +178,7 @@ def render_v3(call: Call, row: Any, fields: list[str], rels: dict[str, list[str]
     return out
 
 
-def _v3_values(call: Call) -> dict:
+def _v3_values(call: Call) -> dict[str, Any]:
     data = call.params.get("fields")
     if not isinstance(data, dict):
         raise V3Error("VALIDATION_REQUESTVALIDATIONEXCEPTION", "Required field `fields` is not specified",

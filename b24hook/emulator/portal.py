@@ -91,7 +91,7 @@ class Settings:
 class Webhook:
     user_id: int
     secret: str
-    scopes: frozenset
+    scopes: frozenset[str]
 
     @property
     def key(self) -> str:
@@ -257,7 +257,7 @@ class EmulatorPortal:
             return self._webhooks.get((uid, secret))
 
     # ------------------------------------------------------------ data
-    def seed_demo(self, n: int) -> dict:
+    def seed_demo(self, n: int) -> dict[str, Any]:
         """Fill the CRM with ``n`` realistic records (deterministic per seed)."""
         out = self.store.seed_demo(int(n), seed=self.seed + self._seeded)
         self._seeded += 1
@@ -297,7 +297,7 @@ class EmulatorPortal:
         with self._stats_lock:
             self._rows[table] = self._rows.get(table, 0) + n
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """``requests`` {method: {status: n}}, ``total``, ``by_status`` {status: n},
         ``query_limit_exceeded`` (503 refusals by the leaky bucket),
         ``operation_time_limit`` (429 refusals), ``rows_created`` {table: n},
@@ -370,7 +370,7 @@ class EmulatorPortal:
         self.reset_stats()
 
     # ------------------------------------------------------------ limits
-    def configure(self, **switches: Any) -> dict:
+    def configure(self, **switches: Any) -> dict[str, Any]:
         """Change ``Settings`` fields on a running portal, e.g.
         ``portal.configure(rate_limit=(50, 2), operating_limit=480)``.
         Returns the resulting settings as a dict."""
@@ -381,7 +381,7 @@ class EmulatorPortal:
         self.settings = new
         return self.settings_dict()
 
-    def settings_dict(self) -> dict:
+    def settings_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self.settings)
         if d["rate_limit"] is not None:
             d["rate_limit"] = list(d["rate_limit"])
@@ -409,7 +409,7 @@ class EmulatorPortal:
             return Response(0, b"", close=True, reset=True)
         return html_page(504)
 
-    def limits_state(self) -> dict:
+    def limits_state(self) -> dict[str, Any]:
         led = {}
         for k, v in self.ledger.snapshot().items():
             parts = k.split(" ")
@@ -432,7 +432,7 @@ class EmulatorPortal:
 
     # ------------------------------------------------------------ pipeline
     def pipeline(self, req: Request) -> Response:
-        done: list = []
+        done: list[Any] = []
         resp: Response | None = None
         for h in self.hooks:
             done.append(h)
@@ -456,7 +456,7 @@ class EmulatorPortal:
         path = req.path.rstrip("/")
         def ok(obj: Any, status: int = 200) -> Response:
             return Response(status, json.dumps(obj).encode(), JSON_CT)
-        def body() -> dict:
+        def body() -> dict[str, Any]:
             data = json.loads(req.body or b"{}")
             if not isinstance(data, dict):
                 raise ValueError("body must be a JSON object")

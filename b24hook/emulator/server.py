@@ -50,7 +50,7 @@ class Request:
     transport: str = "json"
     webhook: Any = None
     client: str = ""                # source IP (leaky bucket key)
-    notes: dict = field(default_factory=dict)   # hooks' scratch space
+    notes: dict[str, Any] = field(default_factory=dict)   # hooks' scratch space
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Response:
     status: int
     body: bytes
     content_type: str = JSON_CT
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
     close: bool = False             # drop the connection without answering
     envelope: Any = None            # the dict before encoding (hooks may rewrite)
     reset: bool = False             # with close: SO_LINGER 0, the peer sees a TCP RST
@@ -97,14 +97,14 @@ def _content_type(headers: Any) -> str:
     return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
 
-def _parse_multipart(body: bytes, ctype_full: str) -> dict:
+def _parse_multipart(body: bytes, ctype_full: str) -> dict[str, Any]:
     from email.parser import BytesParser
     from email.policy import HTTP
     msg = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + ctype_full.encode("latin-1") + b"\r\n\r\n" + body)
     qs_parts = []
     from urllib.parse import quote
-    out: dict = {}
+    out: dict[str, Any] = {}
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name is None:
@@ -116,10 +116,10 @@ def _parse_multipart(body: bytes, ctype_full: str) -> dict:
     return parse_str_into(out, "&".join(qs_parts))
 
 
-def v2_params(req: Request) -> dict:
+def v2_params(req: Request) -> dict[str, Any]:
     """§2.1: query merged with body; body keys win (shallow)."""
     params = parse_str(req.query) if req.query else {}
-    body: dict = {}
+    body: dict[str, Any] = {}
     if req.body:
         ctype = _content_type(req.headers)
         if ctype == "application/json":
@@ -213,9 +213,9 @@ class Dispatcher:
             return float(e.get(method, e.get("*", 0.0)) or 0.0)
         return float(e or 0.0)
 
-    def execute(self, webhook: Any, spec: Any, params: dict, start: Any, api: str,
+    def execute(self, webhook: Any, spec: Any, params: dict[str, Any], start: Any, api: str,
                 http_method: str = "POST", *, charge: bool = True, check: bool = True,
-                extra: dict | None = None) -> tuple[Any, float, float]:
+                extra: dict[str, Any] | None = None) -> tuple[Any, float, float]:
         """Run one method call: operating-limit check, handler, simulated cost,
         ledger.  -> (result, processing seconds, finish time).  Used by the
         HTTP path and by both batches."""
@@ -248,13 +248,13 @@ class Dispatcher:
         return result, processing, finish
 
     def time_for(self, webhook: Any, method: str, start: float, processing: float,
-                 finish: float, *, v3: bool = False) -> dict:
+                 finish: float, *, v3: bool = False) -> dict[str, Any]:
         p = self.portal
         op = p.ledger.state((webhook.key, method)) if p.settings.operating else None
         return time_block(start, max(finish, start), processing, p.tz, op,
                           integer=v3 and p.settings.v3_integer_times)
 
-    def _time(self, req: Request, processing: float, finish: float, *, v3: bool = False) -> dict:
+    def _time(self, req: Request, processing: float, finish: float, *, v3: bool = False) -> dict[str, Any]:
         return self.time_for(req.webhook, req.method or "", req.t_start, processing, finish, v3=v3)
 
     def _billing(self, name: str) -> tuple[bool, bool]:
@@ -288,13 +288,13 @@ class Dispatcher:
         for k in ("auth", "state", "aplogin", "ap"):
             params.pop(k, None)
         charge, check = self._billing(spec.name)
-        extra: dict = {"t_start": req.t_start}
+        extra: dict[str, Any] = {"t_start": req.t_start}
         result, processing, finish = self.execute(req.webhook, spec, params, start, "v2", req.verb,
                                                   charge=charge, check=check, extra=extra)
         cut = self._cut_off(req, processing, finish)
         if cut is not None:
             return cut
-        body: dict
+        body: dict[str, Any]
         if isinstance(result, Reply):
             body = {"result": result.result}
             if result.next is not None:
@@ -310,8 +310,8 @@ class Dispatcher:
                 blk["operating_reset_at"] = body["time"]["operating_reset_at"]
         return self.json_response(200, body, req.transport)
 
-    def v3_body(self, req: Request, spec: Any) -> tuple[dict, Any]:
-        params: dict = {}
+    def v3_body(self, req: Request, spec: Any) -> tuple[dict[str, Any], Any]:
+        params: dict[str, Any] = {}
         data: Any = None
         if req.body.strip():
             if _content_type(req.headers) != "application/json":
@@ -338,7 +338,7 @@ class Dispatcher:
             raise V3Error("METHODNOTFOUNDEXCEPTION",
                           f"Method `{req.method}` not found", s.v3_method_not_found_status)
         self._auth(req, spec)
-        echo: dict = {}
+        echo: dict[str, Any] = {}
         ikey = None
         fp = ""
         idem = req.headers.get("Idempotency-Key")
@@ -363,7 +363,7 @@ class Dispatcher:
         try:
             params, raw = self.v3_body(req, spec)
             charge, check = self._billing(spec.name)
-            extra: dict = {"body": raw, "t_start": req.t_start}
+            extra: dict[str, Any] = {"body": raw, "t_start": req.t_start}
             result, processing, finish = self.execute(req.webhook, spec, params, None, "v3", req.verb,
                                                       charge=charge, check=check, extra=extra)
         except (RestError, V3Error) as exc:

@@ -175,7 +175,7 @@ class Store:
             " user_type, personal_birthday) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     # ------------------------------------------------------------ seeding
-    def seed_demo(self, n: int, seed: int = 24) -> dict:
+    def seed_demo(self, n: int, seed: int = 24) -> dict[str, Any]:
         """Fill the CRM with ``n`` realistic records, deterministic for a seed.
 
         Split: 15 % companies, 30 % contacts, 25 % leads, 20 % deals,
@@ -215,7 +215,7 @@ class Store:
         idx = {c: i for i, c in enumerate(cols)}
         sql = f"INSERT INTO crm_item({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
-        def row(etype: int, id_: int, **kv: Any) -> tuple:
+        def row(etype: int, id_: int, **kv: Any) -> tuple[Any, ...]:
             r: list[Any] = [None] * len(cols)
             r[idx["entity_type_id"]] = etype
             r[idx["id"]] = id_
@@ -240,7 +240,7 @@ class Store:
                                       (first + count - 1, f"crm{etype}"))
             return first
 
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         companies: list[int] = []
         first = start_ids(4, n_co)
         for i in range(n_co):

@@ -109,8 +109,8 @@ def rest_scope_list(call: Call) -> Any:
     return {"items": [{"scope": k, "methods": v} for k, v in sorted(by.items())]}
 
 
-def openapi_document(call: Call) -> dict:
-    paths: dict = {}
+def openapi_document(call: Call) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
     tags: set[str] = set()
     for s in REGISTRY.specs("v3"):
         if s.scope is not None and not call.webhook.has_scope(s.scope):
@@ -152,7 +152,7 @@ def _crm_type(call: Call):
     return et, fields
 
 
-def _crm_render(row, fields, et, sel: list[str] | None) -> dict:
+def _crm_render(row, fields, et, sel: list[str] | None) -> dict[str, Any]:
     from .m_crm import render_item
     return render_item(row, fields, et, set(sel) if sel is not None else None)
 
