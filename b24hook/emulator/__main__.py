@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from types import FrameType
 from typing import Any
 
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         portal.inject(kind.strip(), **kw)
     done = threading.Event()
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
         done.set()
 
     signal.signal(signal.SIGINT, on_signal)

@@ -116,10 +116,10 @@ def run_aggregate(call: Call, table: str, fields: dict[str, Any], entity: str, b
                 raise V3Error("UNKNOWNDTOPROPERTYEXCEPTION", f"Unknown field `{f}` for entity `{entity}`")
             exprs.append((func, alias, _AGG[func].format(r[0])))
     where, args = compile_v3(call.params.get("filter"), fields.get, entity)
-    row = call.store.one(f"SELECT {', '.join(e for _, _, e in exprs)} FROM {table} "
-                         f"WHERE ({base_where}) AND {where}", [*(base_args or []), *args])
-    n = call.store.one(f"SELECT COUNT(*) FROM {table} WHERE ({base_where}) AND {where}",
-                       [*(base_args or []), *args])[0]
+    row = call.store.one_row(f"SELECT {', '.join(e for _, _, e in exprs)} FROM {table} "
+                             f"WHERE ({base_where}) AND {where}", [*(base_args or []), *args])
+    n = call.store.one_row(f"SELECT COUNT(*) FROM {table} WHERE ({base_where}) AND {where}",
+                           [*(base_args or []), *args])[0]
     call.cost += n * call.portal.settings.count_cost_per_row     # a full scan, like COUNT
     out: dict[str, dict[str, Any]] = {}
     for i, (func, alias, _) in enumerate(exprs):

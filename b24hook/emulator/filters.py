@@ -116,7 +116,7 @@ def compile_v2(filt: Any, resolve: Resolver, *, upper: bool = False,
             parts.append(f"{col} {base} ?")
             args.append(v)
         elif base in ("%", "=%", "%="):
-            items = vals if multi else [v]
+            items = vals if vals is not None else [v]   # vals is set when multi
             sub = []
             for item in items:
                 s = str(item if item is not None else "")

@@ -3,6 +3,7 @@ app.info, feature.get, user.current, user.get."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .catalog import USER_COLUMNS
@@ -17,7 +18,7 @@ def server_time(call: Call) -> Any:
     return call.store.now_iso()
 
 
-def _user_row(call: Call, uid: int):
+def _user_row(call: Call, uid: int) -> sqlite3.Row | None:
     return call.store.one("SELECT * FROM users WHERE id=?", (uid,))
 
 

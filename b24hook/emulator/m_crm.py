@@ -3,11 +3,12 @@ legacy ``crm.{lead,deal,contact,company}.*`` (classic, UPPER_SNAKE, strings)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .catalog import ENTITY_NAMES, SPA_TYPES, Field, fields_for
 from .errors import RestError, legacy_error
-from .filters import compile_v2
+from .filters import Resolver, compile_v2
 from .listing import list_reply, run_list
 from .registry import REGISTRY, Call, as_int, as_list
 
@@ -54,7 +55,7 @@ def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
     return out
 
 
-def _resolver(fields: list[Field], *, legacy: bool):
+def _resolver(fields: list[Field], *, legacy: bool) -> Resolver:
     m: dict[str, tuple[str, str]] = {}
     for f in fields:
         if legacy:
@@ -67,7 +68,7 @@ def _resolver(fields: list[Field], *, legacy: bool):
     return m.get
 
 
-def _order_sql(order: Any, resolve, *, strict: bool, default: str = "id ASC") -> str:
+def _order_sql(order: Any, resolve: Resolver, *, strict: bool, default: str = "id ASC") -> str:
     if not isinstance(order, dict) or not order:
         return default
     parts = []
@@ -180,7 +181,7 @@ def _write(call: Call, et: int, fields: list[Field], data: dict[str, Any], *, it
     return id_
 
 
-def _fetch(call: Call, et: int, id_: int):
+def _fetch(call: Call, et: int, id_: int) -> sqlite3.Row | None:
     return call.store.one("SELECT * FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
 
 

@@ -3,6 +3,7 @@ string ids) and v3 shapes (``{"item"}``, ``{"items"}``, ``{"result": true}``).""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .catalog import TASK_COLUMNS
@@ -25,7 +26,7 @@ def _task_err() -> RestError:
     return RestError("ERROR_CORE", "Task not found or access denied", 400)
 
 
-def _fetch(call: Call, id_: int):
+def _fetch(call: Call, id_: int) -> sqlite3.Row | None:
     return call.store.one("SELECT * FROM tasks WHERE id=?", (id_,))
 
 

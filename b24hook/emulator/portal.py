@@ -12,14 +12,19 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
-from .faults import FaultPlan
+from .faults import Fault, FaultPlan
 from .hooks import FaultHook, LeakyBucket, RateLimitHook, html_page
 from .idempotency import IdempotencyStore
 from .server import Dispatcher, Request, Response, _TLSServer, JSON_CT
 from .store import Store
 from .timing import Clock, OperatingLedger, make_tz
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ssl
+
+    import trustme
 
 PLANS = {"standard": (50.0, 2.0), "enterprise": (250.0, 5.0)}
 
@@ -159,18 +164,18 @@ class EmulatorPortal:
         self._tmpdir: str | None = None
         self._ca_path_req = ca_path
         self.ca_path: str = ""
-        self._ca = None
+        self._ca: trustme.CA | None = None
         self._seeded = 0
         if seed_demo:
             self.seed_demo(seed_demo)
         self.snapshot()
 
     # ------------------------------------------------------------ lifecycle
-    def _make_tls(self):
+    def _make_tls(self) -> ssl.SSLContext:
         import ssl
         import trustme
-        self._ca = trustme.CA(organization_name="b24hook emulator CA")
-        cert = self._ca.issue_cert("127.0.0.1", "localhost", "::1")
+        ca = self._ca = trustme.CA(organization_name="b24hook emulator CA")
+        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(ctx)
         if self._ca_path_req:
@@ -178,7 +183,7 @@ class EmulatorPortal:
         else:
             self._tmpdir = tempfile.mkdtemp(prefix="b24emu-")
             path = os.path.join(self._tmpdir, "ca.pem")
-        self._ca.cert_pem.write_to_path(path)
+        ca.cert_pem.write_to_path(path)
         self.ca_path = path
         return ctx
 
@@ -420,7 +425,7 @@ class EmulatorPortal:
 
     # ------------------------------------------------------------ faults
     def inject(self, kind: str, method: str | None = None, count: int | None = None,
-               status: int | None = None, delay: float | None = None, **kw: Any):
+               status: int | None = None, delay: float | None = None, **kw: Any) -> Fault:
         """Inject a fault (faults.py): ``count`` next matching requests, or each
         with probability ``fraction`` (deterministic per seed); extra keywords
         ``code``, ``description``, ``fraction``, ``truncate_at``, ``seed``."""

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import RestError, V3Error, method_not_found
 from .phpcompat import EncodingError, parse_str, parse_str_into, php_json_encode, to_xml
-from .registry import REGISTRY, Call, Reply
+from .registry import REGISTRY, Call, MethodSpec, Reply
 from .timing import time_block
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,6 +68,8 @@ class Response:
 def parse_route(path: str) -> tuple[str | None, str | None, str | None, str | None, str]:
     """-> (api, uid, secret, method, transport); api None if not a REST path."""
     segs = [unquote(s) for s in path.split("/")]
+    uid: str | None
+    secret: str | None
     if len(segs) < 3 or segs[0] != "" or segs[1] != "rest":
         return None, None, None, None, "json"
     segs = segs[2:]
@@ -100,17 +102,21 @@ def _content_type(headers: Any) -> str:
 def _parse_multipart(body: bytes, ctype_full: str) -> dict[str, Any]:
     from email.parser import BytesParser
     from email.policy import HTTP
+    from email.utils import collapse_rfc2231_value
     msg = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + ctype_full.encode("latin-1") + b"\r\n\r\n" + body)
     qs_parts = []
     from urllib.parse import quote
     out: dict[str, Any] = {}
     for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name is None:
+        raw_name = part.get_param("name", header="content-disposition")
+        if raw_name is None:
             continue
+        # an RFC 2231 parameter (name*=utf-8''...) comes back as a tuple
+        name = collapse_rfc2231_value(raw_name) if isinstance(raw_name, tuple) else raw_name
         filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         value = filename if filename else payload.decode("utf-8", "replace")
         qs_parts.append(f"{quote(name, safe='[]')}={quote(value, safe='')}")
     return parse_str_into(out, "&".join(qs_parts))
@@ -178,7 +184,7 @@ class Dispatcher:
             return self.json_response(500, {"error": "INTERNAL_SERVER_ERROR",
                                             "error_description": "Internal server error"})
 
-    def _auth(self, req: Request, spec) -> None:
+    def _auth(self, req: Request, spec: MethodSpec) -> None:
         p = self.portal
         if req.uid is None:
             raise RestError("NO_AUTH_FOUND", "Wrong authorization data", 401)
@@ -397,8 +403,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_TLSServer"
 
     def setup(self) -> None:
-        self.timeout = self.server.portal.settings.idle_timeout
         super().setup()
+        # the portal's idle timeout on this connection (what the class-level
+        # `timeout` of StreamRequestHandler would do, per portal)
+        idle = self.server.portal.settings.idle_timeout
+        if idle is not None:
+            self.connection.settimeout(idle)
         # Headers and body go out in two writes: without TCP_NODELAY, Nagle's
         # algorithm and the client's delayed ACK add ~40 ms to every answer.
         try:
@@ -500,16 +510,17 @@ class _TLSServer(ThreadingHTTPServer):
     block_on_close = True
     allow_reuse_address = True
 
-    def __init__(self, addr, portal: "EmulatorPortal", ctx: ssl.SSLContext) -> None:
+    def __init__(self, addr: tuple[str, int], portal: "EmulatorPortal", ctx: ssl.SSLContext) -> None:
         self.portal = portal
         self.ssl_ctx = ctx
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
-    def finish_request(self, request, client_address) -> None:
-        if self.portal._stopping.is_set():
-            return
+    def finish_request(self, request: socket.socket | tuple[bytes, socket.socket],
+                       client_address: Any) -> None:
+        if self.portal._stopping.is_set() or not isinstance(request, socket.socket):
+            return  # (a TCP server's request is always a socket)
         request.settimeout(10.0)
         try:
             tls = self.ssl_ctx.wrap_socket(request, server_side=True,
@@ -522,7 +533,7 @@ class _TLSServer(ThreadingHTTPServer):
             if self.portal._stopping.is_set():
                 return
             tls.do_handshake()
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except (ssl.SSLError, OSError, ConnectionError):
             pass
         finally:
@@ -533,7 +544,8 @@ class _TLSServer(ThreadingHTTPServer):
             except OSError:
                 pass
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket],
+                     client_address: Any) -> None:
         log.debug("connection error from %s", client_address, exc_info=True)
 
     def kick_connections(self) -> None:

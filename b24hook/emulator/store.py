@@ -116,7 +116,15 @@ class Store:
 
     def one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
         with self.lock:
-            return self.conn.execute(sql, tuple(args)).fetchone()
+            row: sqlite3.Row | None = self.conn.execute(sql, tuple(args)).fetchone()
+            return row
+
+    def one_row(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row:
+        """The first row of a query that always has one (an aggregate, a row just written)."""
+        row = self.one(sql, args)
+        if row is None:
+            raise LookupError(f"no row for {sql!r}")
+        return row
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self.lock:
@@ -146,7 +154,9 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (self.now_iso(), severity, audit_type, module, str(item_id), remote_addr,
                  "b24hook-emulator", request_uri, "s1", user_id, None, description))
-            return int(cur.lastrowid)
+            rowid = cur.lastrowid
+            assert rowid is not None  # set by every INSERT
+            return rowid
 
     def ensure_user(self, user_id: int) -> None:
         with self.lock:
