@@ -112,7 +112,7 @@ def _parse_multipart(body: bytes, ctype_full: str) -> dict[str, Any]:
         raw_name = part.get_param("name", header="content-disposition")
         if raw_name is None:
             continue
-        # an RFC 2231 parameter (name*=utf-8''...) comes back as a tuple
+        # typed str | tuple (RFC 2231 under the compat32 policy); the HTTP policy gives a str
         name = collapse_rfc2231_value(raw_name) if isinstance(raw_name, tuple) else raw_name
         filename = part.get_filename()
         raw = part.get_payload(decode=True)
