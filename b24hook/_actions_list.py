@@ -11,7 +11,8 @@ in Python (pages are extended in C).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Mapping
+import os
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Literal, Mapping
 
 from . import _core
 from ._enums import ApiVersion
@@ -21,11 +22,15 @@ from ._pipeline import closed_error
 from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
     from ._hook import B24Hook
+    from .frames import Schema
 
 __all__ = [
     "CallListV2", "FetchListV2", "CallListV3", "FetchListV3", "CallTail", "FetchTail",
-    "Aggregate", "Progress", "make_progress",
+    "Aggregate", "Progress", "make_progress", "Pages",
 ]
 
 V2_PAGE = 50
@@ -158,6 +163,86 @@ def _iterate(walk: Walk, progress: Progress | None, on_fail: Callable[[AjaxResul
             progress.close()
 
 
+# ---------------------------------------------------------------- pages
+class Pages(Iterator[list[Any]]):
+    """What ``fetch_list`` / ``fetch_tail`` return: an iterator of pages (lists of
+    rows), exactly as before, that can also end in a typed table in one call
+    (docs/dataframes.md): :meth:`to_arrow`, :meth:`to_pandas`, :meth:`to_parquet`.
+
+    Those read the pages not yet read, converting each as it arrives. Their
+    ``schema`` is ``"auto"`` (default: one call of the method's ``*.fields``,
+    see :func:`b24hook.frames.schema_for`; if that call fails, a warning is
+    logged and the types are inferred from the values), a
+    :class:`~b24hook.frames.Schema`, or None (inferred).
+    """
+
+    __slots__ = ("_it", "_act", "_method", "_params")
+
+    def __init__(self, it: Iterator[list[Any]], act: "_Action", method: str,
+                 params: Mapping[str, Any] | None) -> None:
+        self._it = it
+        self._act = act
+        self._method = method
+        self._params = dict(params or {})
+
+    def __iter__(self) -> "Pages":
+        return self
+
+    def __next__(self) -> list[Any]:
+        return next(self._it)
+
+    def close(self) -> None:
+        """Stop the walk (an export's shard threads are cancelled and joined)."""
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+    def schema(self) -> "Schema":
+        """The method's schema, read from its ``*.fields`` answer (one request)."""
+        from .frames import schema_for
+
+        return schema_for(self._act._hook, self._method, self._params)
+
+    def _schema(self, schema: "Schema | Literal['auto'] | None") -> "Schema | None":
+        if schema != "auto":
+            return schema
+        try:
+            return self.schema()
+        except (SdkError, ValueError) as exc:
+            emit(self._act._logger, LogLevel.WARNING, "frames: no schema from *.fields; types are "
+                 "inferred from the values", {"method": self._method, "error": str(exc)},
+                 event="frames: no schema", area="list")
+            return None
+
+    def to_arrow(self, schema: "Schema | Literal['auto'] | None" = "auto") -> "pa.Table":
+        """The remaining rows as one ``pyarrow.Table`` (``pip install 'b24hook[arrow]'``)."""
+        from .frames import concat_arrow
+
+        return concat_arrow(self, self._schema(schema))
+
+    def to_pandas(self, schema: "Schema | Literal['auto'] | None" = "auto", *,
+                  dtype_backend: Literal["numpy_nullable", "pyarrow"] = "numpy_nullable") -> "pd.DataFrame":
+        """The remaining rows as one ``pandas.DataFrame`` (``pip install 'b24hook[pandas]'``);
+        dtypes as in :func:`b24hook.frames.to_pandas`."""
+        from .frames import _need_pandas, concat_arrow, to_pandas
+
+        _need_pandas()
+        return to_pandas(concat_arrow(self, self._schema(schema)), dtype_backend=dtype_backend)
+
+    def to_parquet(self, dest: "str | os.PathLike[str] | Any",
+                   schema: "Schema | Literal['auto'] | None" = "auto", *,
+                   row_group_rows: int = 50_000, compression: str = "zstd") -> int:
+        """Stream the remaining rows into a Parquet file, page by page (memory holds one
+        row group); returns the number of rows written."""
+        from .frames import write_parquet
+
+        return write_parquet(self, dest, self._schema(schema), row_group_rows=row_group_rows,
+                             compression=compression)
+
+    def __repr__(self) -> str:
+        return f"<Pages {self._method}>"
+
+
 # ---------------------------------------------------------------- v2 keyset
 def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
              cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
@@ -247,20 +332,24 @@ class FetchListV2(_Action):
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "ID",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
              request_id: str | None = None, *, progress: ProgressArg = None,
-             fast: bool = False, shards: int = 4) -> Iterator[list[Any]]:
+             fast: bool = False, shards: int = 4) -> Pages:
         """Pages of at most 50 rows; with ``fast=True`` the chained-batch export
         (docs/export.md): chunks of up to 2,500 rows per request, ``shards``
-        id ranges fetched in parallel."""
+        id ranges fetched in parallel. The :class:`Pages` also end in a table:
+        ``.to_pandas()``, ``.to_arrow()``, ``.to_parquet(path)``."""
         if fast:
             from ._export import export_v2
 
-            return export_v2(self._hook, method, params, id_key=id_key, cursor_id_key=cursor_id_key,
-                             custom_key_for_result=custom_key_for_result, request_id=request_id,
-                             progress=progress, shards=shards)
+            return Pages(export_v2(self._hook, method, params, id_key=id_key,
+                                   cursor_id_key=cursor_id_key,
+                                   custom_key_for_result=custom_key_for_result,
+                                   request_id=request_id, progress=progress, shards=shards),
+                         self, method, params)
         walk = _v2_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
                         request_id, "fetchListMethod")
-        return _iterate(walk, make_progress(progress, method),
-                        lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V2", r))
+        return Pages(_iterate(walk, make_progress(progress, method),
+                              lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V2", r)),
+                     self, method, params)
 
 
 # ---------------------------------------------------------------- v3
@@ -354,14 +443,15 @@ class FetchListV3(_Action):
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "id",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
              request_id: str | None = None, limit: int = 50, *,
-             progress: ProgressArg = None) -> Iterator[list[Any]]:
+             progress: ProgressArg = None) -> Pages:
         if custom_key_for_result is None:
             raise TypeError(f"{method}: custom_key_for_result is required on v3 lists "
                             f"(the key holding the rows, e.g. 'items')")
         walk = _v3_list_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
                              request_id, limit, "fetchListMethod")
-        return _iterate(walk, make_progress(progress, method),
-                        lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V3", r))
+        return Pages(_iterate(walk, make_progress(progress, method),
+                              lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V3", r)),
+                     self, method, params)
 
 
 def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, cursor_field: str,
@@ -431,14 +521,14 @@ class FetchTail(_Action):
     def make(self, method: str, params: Mapping[str, Any] | None = None, cursor_field: str = "id",
              order: str = "ASC", custom_key_for_result: str = "items",
              request_id: str | None = None, limit: int = 50, initial_value: Any = None, *,
-             progress: ProgressArg = None) -> Iterator[list[Any]]:
+             progress: ProgressArg = None) -> Pages:
         def gen() -> Iterator[list[Any]]:
             _check_desc(order, initial_value, "JSSDK_CORE_B24_FETCH_TAIL_DESC_REQUIRES_INITIAL_VALUE")
             walk = _tail_walk(self, method, params, cursor_field, order, custom_key_for_result,
                               request_id, limit, initial_value, "fetchTailMethod")
             yield from _iterate(walk, make_progress(progress, method),
                                 lambda r: _api_error("JSSDK_CORE_B24_FETCH_TAIL_METHOD_API_V3", r))
-        return gen()
+        return Pages(gen(), self, method, params)
 
 
 _AGG_FUNCTIONS = frozenset({"sum", "avg", "min", "max", "count", "countDistinct"})

@@ -8,6 +8,8 @@ from typing import Any, Callable, Final, Mapping, Sequence, final
 from _typeshed import structseq
 from typing_extensions import Self
 
+from ._errors import AjaxError
+
 __version__: Final[str]          # version string baked into the core
 CURL_VERSION: Final[str]         # e.g. "7.88.1" (runtime libcurl)
 CJSON_VERSION: Final[str]        # e.g. "1.7.15"
@@ -80,6 +82,19 @@ class Outcome(  # a PyStructSequence in C: a tuple with named fields, built from
     @property
     def headers(self) -> dict[str, str]:
         """Response headers, lower-cased names (last wins)."""
+
+def answer_error(answer: Any, query: Mapping[str, Any] | None = None, status: int = 200, /) -> "AjaxError | None":
+    """The AjaxError a decoded answer carries, by the core's rules of spec
+    §4.4 A (the ones the transport applies to the wire bytes): None unless
+    ``answer`` is a dict whose ``error`` is an object with a ``code`` or a
+    non-empty string. ``status`` and ``query`` go to the error. ParamsError
+    when the error members cannot be read as JSON."""
+
+def outcome_error(outcome: Outcome, query: Mapping[str, Any], /, *, is_write: bool = False) -> "AjaxError | None":
+    """The one mapping of an Outcome to its AjaxError: None for OK; for
+    FAILED (a 2xx error answer) its code/message/status; for ERROR also
+    ``original_error=RuntimeError(detail)`` and ``maybe_committed`` =
+    ``maybe_sent and is_write``; no code gives JSSDK_UNKNOWN_ERROR."""
 
 def parse_webhook_url(url: str, /) -> tuple[str, int, str]:
     """Validate a webhook URL (spec §2.1) -> (origin, user_id, secret).

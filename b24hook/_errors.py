@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping, TypedDict
 
-from ._core import scrub_secret
+from ._core import answer_error, scrub_secret
 from ._redact import redact_sensitive_params
 
 __all__ = [
@@ -218,20 +218,20 @@ class AjaxError(SdkError):
     def from_response(
         cls, status: int, data: Any, request_info: Mapping[str, Any] | None = None
     ) -> "AjaxError":
-        """Build from an HTTP status and a decoded body (``error``/``error_description``)."""
-        code = "JSSDK_INTERNAL_AJAX_ERROR"
-        description: str | None = None
+        """Build from an HTTP status and a decoded body (``error``/``error_description``).
+
+        The body is classified by the core's answer rules (spec §4.4 A, the
+        ones every answer goes through); a body without an error gives
+        ``JSSDK_INTERNAL_AJAX_ERROR``.
+        """
+        found = None
         if isinstance(data, Mapping):
-            err = data.get("error")
-            if isinstance(err, str) and err:
-                code = err
-                desc = data.get("error_description")
-                description = desc if isinstance(desc, str) else None
-            elif isinstance(err, Mapping) and err.get("code"):
-                code = str(err["code"])
-                msg = err.get("message")
-                description = msg if isinstance(msg, str) else None
-        return cls.create(code, status, description, None, request_info)
+            found = answer_error(dict(data), request_info, status)
+        if found is None:
+            return cls.create("JSSDK_INTERNAL_AJAX_ERROR", status, None, None, request_info)
+        if type(found) is cls:
+            return found
+        return cls.create(found.code, status, found.message, None, request_info)
 
     @classmethod
     def from_exception(

@@ -127,7 +127,10 @@ class _Walk:
         if err is None:
             return None
         if isinstance(err, Mapping):
-            return f"{err.get('error')}: {err.get('error_description')}"
+            # the core's answer rules, as for every other answer (spec §4.4 A)
+            found = _core.answer_error(dict(err))
+            if found is not None:
+                return f"{found.code}: {found.message}"
         return str(err)
 
     def probe(self) -> tuple[list[Any], int | None]:

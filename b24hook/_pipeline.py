@@ -365,23 +365,16 @@ def _post(
         return AjaxError("JSSDK_UNKNOWN_ERROR", 0, text or type(exc).__name__, None, query)
 
 
-def _classify_failure(http: "Http", outcome: Any, query: dict[str, Any], is_write: bool) -> AjaxError:
-    detail = outcome.detail
-    original = RuntimeError(detail) if detail else None
-    maybe = bool(outcome.maybe_sent) and is_write
-    return AjaxError.create(
-        outcome.code or "JSSDK_UNKNOWN_ERROR",
-        outcome.status,
-        outcome.message,
-        original,
-        query,
-        maybe_committed=maybe,
-    )
+def _classify_failure(outcome: Any, query: dict[str, Any], is_write: bool) -> AjaxError:
+    """The AjaxError of an ERROR Outcome (the C mapping, ``_core.outcome_error``)."""
+    err = _core.outcome_error(outcome, query, is_write=is_write)
+    assert err is not None
+    return err
 
 
 def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
     if http.restriction.is_soft(err.code):
-        return AjaxResult({"error": {"code": err.code, "message": err.message}}, query, err.status)
+        return AjaxResult._failed(err, query)
     _raise(err)
 
 
@@ -442,10 +435,11 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     except _core.ClosedError:
         raise closed_error() from None
     if outcome.kind != _core.ERROR:
-        return AjaxResult(outcome.answer, query, outcome.status)
-    if outcome.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
-        raise _exhausted_error(query)
-    return _fail(http, _classify_failure(http, outcome, query, is_write), query)
+        return AjaxResult._from_outcome(outcome, query)
+    err = _classify_failure(outcome, query, is_write)
+    if err.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
+        _raise(err)  # never soft: no attempt was made
+    return _fail(http, err, query)
 
 
 def _run_call_py(
@@ -499,7 +493,7 @@ def _run_call_py(
                 emit(logger, LogLevel.INFO, "post/response", {
                     "request_id": rid, "result": _text(res, secret), "time": _text(tm, secret),
                 }, area="http")
-            result = AjaxResult(answer, query, outcome.status)
+            result = AjaxResult._from_outcome(outcome, query)
             if result.is_success and isinstance(answer, dict) and isinstance(answer.get("time"), dict):
                 http.restriction.record_success(method, answer["time"])
             metrics.success(method, elapsed_ms)
@@ -519,7 +513,7 @@ def _run_call_py(
                     "request_id": rid, "status": outcome.status,
                     "response_data": _text(outcome.answer, http._auth._secret),
                 }, area="http")
-            err = _classify_failure(http, outcome, query, is_write)
+            err = _classify_failure(outcome, query, is_write)
         metrics.failure(method, err.message, elapsed_ms)
         if verbose:
             emit(logger, LogLevel.DEBUG, "http request failed", {

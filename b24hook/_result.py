@@ -12,13 +12,14 @@ if sys.version_info >= (3, 13):
 else:  # TypeVar defaults (PEP 696), generic TypedDict on 3.10
     from typing_extensions import Self, TypedDict, TypeVar
 
+from . import _core
 from ._errors import AjaxError, SdkError
 from ._request_id import _uuid7
 
 if TYPE_CHECKING:
     from ._http import Http
 
-__all__ = ["Result", "AjaxResult", "Payload", "PayloadTime", "parse_answer_error"]
+__all__ = ["Result", "AjaxResult", "Payload", "PayloadTime"]
 
 #: The data type of a ``Result`` / the ``result`` type of an ``AjaxResult``.
 #: Defaults to ``Any``: a bare ``Result`` or ``AjaxResult`` annotation means
@@ -216,41 +217,6 @@ class Result(Generic[T]):
         return f"<{type(self).__name__} {state}>"
 
 
-def parse_answer_error(answer: Any) -> tuple[str, str | None] | None:
-    """The error a decoded 2xx body carries (§4.4 A) as ``(code, description)``, or None."""
-    if not isinstance(answer, dict):
-        return None
-    err = answer.get("error")
-    if isinstance(err, dict):
-        if "code" not in err or err["code"] is None:
-            return None
-        code = str(err["code"])
-        msg = err.get("message")
-        desc = "" if msg is None else str(msg).rstrip()
-        validation = err.get("validation")
-        if isinstance(validation, list):
-            if desc and not desc.endswith("."):
-                desc += "."
-            if desc:
-                desc += " "
-            parts = []
-            for row in validation:
-                text = row.get("message") if isinstance(row, dict) else None
-                if text:
-                    parts.append(str(text))
-                else:
-                    parts.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
-            desc += "".join(parts)
-        return code, desc
-    if isinstance(err, str) and err:
-        code = "JSSDK_RESPONSE_ERROR" if err == "0" else err
-        if "error_description" in answer:
-            d = answer["error_description"]
-            return code, "" if d is None else str(d)
-        return code, "Some error in response"
-    return None
-
-
 class AjaxResult(Result[Payload[T]]):
     """The result of one REST exchange, built from ``(answer, query, status)``.
 
@@ -259,12 +225,23 @@ class AjaxResult(Result[Payload[T]]):
     "time"}`` or None; ``get_data_or_raise()`` the ``Payload`` or the
     ``AjaxError`` raised. ``T`` is the type of ``result`` (``Any`` for calls:
     the method decides).
+
+    The error is never read out of the answer here: the C core classifies
+    it (spec §4.4 A, ``b24_envelope_classify``) -- on the wire bytes for a
+    call (:meth:`_from_outcome`), on the decoded answer otherwise
+    (``_core.answer_error``: batch sub-answers, a result built by hand).
     """
 
     __slots__ = ("_answer", "_query", "_status")
 
     def __init__(self, answer: Any, query: Mapping[str, Any], status: int) -> None:
-        super().__init__(None)
+        self._setup(answer, query, status)
+        err = _core.answer_error(answer, self._query, self._status)
+        if err is not None:
+            self._errors["base-error"] = err
+
+    def _setup(self, answer: Any, query: Mapping[str, Any], status: int) -> None:
+        Result.__init__(self, None)
         self._answer = answer
         self._query = {
             "method": query.get("method", ""),
@@ -272,10 +249,26 @@ class AjaxResult(Result[Payload[T]]):
             "request_id": query.get("request_id", ""),
         }
         self._status = int(status)
-        parsed = parse_answer_error(answer)
-        if parsed is not None:
-            code, desc = parsed
-            self._errors["base-error"] = AjaxError.create(code, self._status, desc, None, self._query)
+
+    @classmethod
+    def _from_outcome(cls, outcome: _core.Outcome, query: Mapping[str, Any]) -> "AjaxResult[Any]":
+        """The result of a 2xx Outcome: code, message and status as the core
+        classified them (``_core.outcome_error``); the answer is not re-read."""
+        self = cls.__new__(cls)
+        self._setup(outcome.answer, query, outcome.status)
+        err = _core.outcome_error(outcome, self._query)
+        if err is not None:
+            self._errors["base-error"] = err
+        return self
+
+    @classmethod
+    def _failed(cls, error: AjaxError, query: Mapping[str, Any]) -> "AjaxResult[Any]":
+        """The failed result of a soft-coded failure (spec §5 step 7): the
+        answer ``{"error": {"code", "message"}}``, the error's own status."""
+        self = cls.__new__(cls)
+        self._setup({"error": {"code": error.code, "message": error.message}}, query, error.status)
+        self._errors["base-error"] = error
+        return self
 
     def set_data(self, data: object) -> NoReturn:
         raise TypeError("AjaxResult does not allow data modification")

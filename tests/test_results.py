@@ -168,6 +168,61 @@ def test_ajax_result_str() -> None:
     assert "rid-1" not in repr(f)
 
 
+# ---- one classification: the core's rules, never a Python re-read (issue 10 item 3)
+def test_answer_error_uses_the_core_rules_for_the_edge_cases() -> None:
+    # JS `error_description ?? "Some error in response"`: a null is absent
+    assert _base({"error": "X", "error_description": None}).message == "Some error in response"
+    # a non-string code or message reads as its JSON text, as on the wire
+    assert _base({"error": {"code": True, "message": {"a": 1}}}).code == "true"
+    assert _base({"error": {"code": 7, "message": {"a": 1}}}).message == '{"a":1}'
+    assert _base({"error": "X", "error_description": [1, "b"]}).message == '[1,"b"]'
+
+
+def test_answer_error_is_the_same_code_as_the_transports() -> None:
+    from b24hook import _core
+
+    err = _core.answer_error({"error": "NOT_FOUND", "error_description": "gone"}, Q, 404)
+    assert isinstance(err, AjaxError) and (err.code, err.message, err.status) == ("NOT_FOUND", "gone", 404)
+    assert err.request_info == Q
+    assert _core.answer_error({"result": 1}, Q) is None
+    assert _core.answer_error(["error"], Q) is None
+    assert _core.answer_error({"error": {"code": "A", "message": "m  "}}).message == "m"  # type: ignore[union-attr]
+    with pytest.raises(_core.ParamsError):
+        _core.answer_error({"error": {"code": "A", "message": {1, 2}}})
+
+
+def test_outcome_error_is_the_one_mapping_of_an_outcome() -> None:
+    from b24hook import _core
+
+    def oc(kind: int, code: str | None, maybe_sent: bool = False, detail: str | None = None) -> Any:
+        return _core.Outcome((kind, 0 if kind == _core.ERROR else 200, {"error": "ANSWER_SAYS"},
+                              code, "msg", maybe_sent, 1.0, detail, {}))
+
+    assert _core.outcome_error(oc(_core.OK, None), Q) is None
+    failed = _core.outcome_error(oc(_core.FAILED, "CORE_SAYS", True, "x"), Q, is_write=True)
+    assert failed is not None and (failed.code, failed.status, failed.message) == ("CORE_SAYS", 200, "msg")
+    assert failed.original_error is None and failed.maybe_committed is False
+    net = _core.outcome_error(oc(_core.ERROR, "NETWORK_ERROR", True, "curl: reset"), Q, is_write=True)
+    assert net is not None and net.maybe_committed is True and str(net.original_error) == "curl: reset"
+    read = _core.outcome_error(oc(_core.ERROR, "NETWORK_ERROR", True), Q)
+    assert read is not None and read.maybe_committed is False and read.original_error is None
+    unknown = _core.outcome_error(oc(_core.ERROR, None), Q)
+    assert unknown is not None and unknown.code == "JSSDK_UNKNOWN_ERROR"
+    with pytest.raises(TypeError):
+        _core.outcome_error((0, 200), Q)  # type: ignore[arg-type]
+
+
+def test_a_call_result_takes_its_error_from_the_outcome_not_the_answer() -> None:
+    from b24hook import _core
+
+    outcome = _core.Outcome((_core.FAILED, 200, {"error": "ANSWER_SAYS"}, "CORE_SAYS", "core text",
+                             False, 1.0, None, {}))
+    res = AjaxResult._from_outcome(outcome, Q)
+    err = res.errors["base-error"]
+    assert isinstance(err, AjaxError) and (err.code, err.message) == ("CORE_SAYS", "core text")
+    assert res.get_status() == 200 and res.get_data() is None
+
+
 # ---------------------------------------------------- get_data_or_raise (issue 13 item 2)
 def test_get_data_or_raise_success() -> None:
     r = AjaxResult({"result": {"item": {"id": 7}}, "time": {"duration": 0.5}}, Q, 200)

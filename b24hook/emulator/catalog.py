@@ -16,12 +16,14 @@ class Field:
     camel: str          # crm.item name
     upper: str          # legacy name (also crm.item's upperName)
     type: str           # integer|string|double|datetime|date|char|crm_status|user|crm_currency|crm_company|crm_contact|crm_category
+                        # user fields: money ("1500.00|USD"), boolean (stored 1/0), enumeration (item ids)
     title: str
     read_only: bool = False
     required: bool = False
     multiple: bool = False
     dynamic: bool = False   # user field
     status_type: str | None = None
+    items: tuple[tuple[int, str], ...] = ()   # enumeration: (ID, VALUE) of each list item
 
 
 def F(col: str, camel: str, upper: str, typ: str, title: str, **kw: Any) -> Field:
@@ -63,6 +65,16 @@ LEAD = [
     _POST, _COMMENTS, _CURRENCY, _OPPORTUNITY, _OPENED, _ASSIGNED, _CREATED_BY, _UPDATED_BY,
     _CREATED, _UPDATED, _COMPANY, _CONTACT, _MOVED_BY, _MOVED, _PHONE, _EMAIL,
 ]
+# Deal user fields of the emulated portal, one of each kind the real portals
+# answer with (fixtures/real-responses/crm_lead_fields_success.json has money
+# and string UFs): crm.deal.* names them UF_CRM_<n>, crm.item.* ufCrm_<n>.
+DEAL_TAGS = ((45, "Hot"), (46, "Partner"), (47, "Tender"))
+DEAL_UF = [
+    F("uf_budget", "ufCrm_1700000001", "UF_CRM_1700000001", "money", "Budget", dynamic=True),
+    F("uf_vip", "ufCrm_1700000002", "UF_CRM_1700000002", "boolean", "VIP client", dynamic=True),
+    F("uf_tags", "ufCrm_1700000003", "UF_CRM_1700000003", "enumeration", "Tags", dynamic=True,
+      multiple=True, items=DEAL_TAGS),
+]
 DEAL = [
     _ID, F("title", "title", "TITLE", "string", "Name"),
     F("stage_id", "stageId", "STAGE_ID", "crm_status", "Stage", status_type="DEAL_STAGE"),
@@ -70,6 +82,7 @@ DEAL = [
     _CURRENCY, _OPPORTUNITY, _COMPANY, _CONTACT, _BEGIN, _CLOSE,
     F("closed", "closed", "CLOSED", "char", "Closed"), _OPENED, _COMMENTS, _SOURCE,
     _ASSIGNED, _CREATED_BY, _UPDATED_BY, _CREATED, _UPDATED, _MOVED_BY, _MOVED,
+    *DEAL_UF,
 ]
 CONTACT = [
     _ID, _HONORIFIC, _NAME, _SECOND, _LAST, _POST, _BIRTH, _COMPANY, _SOURCE, _COMMENTS,
@@ -136,7 +149,7 @@ ALL_COLUMNS = [
     ("company_id", "INTEGER"), ("contact_id", "INTEGER"), ("begindate", "TEXT"),
     ("closedate", "TEXT"), ("company_type", "TEXT"), ("industry", "TEXT"),
     ("employees", "TEXT"), ("revenue", "REAL"), ("phone", "TEXT"), ("email", "TEXT"),
-    ("uf1", "TEXT"),
+    ("uf1", "TEXT"), ("uf_budget", "TEXT"), ("uf_vip", "TEXT"), ("uf_tags", "TEXT"),
 ]
 
 # ---- tasks (v2 names: UPPER filter/select keys, camelCase output) ----

@@ -44,7 +44,11 @@ def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
         if select is not None and f.col != "id" and f.camel not in select and f.upper not in select:
             continue
         v = row[f.col]
-        if v is not None:
+        if f.type == "boolean":      # user field: stored 1/0, crm.item answers Y/N
+            v = "Y" if v == "1" else "N"
+        elif f.type == "enumeration" and f.multiple:
+            v = json.loads(v) if v else []
+        elif v is not None:
             if f.type in INT_TYPES:
                 v = int(v)
             elif f.type == "double":
@@ -104,6 +108,14 @@ def _coerce_in(f: Field, v: Any, *, item: bool) -> Any:
         except (TypeError, ValueError):
             raise RestError("CRM_FIELD_ERROR_VALUE_NOT_VALID",
                             f"Incorrect value of field \"{f.title}\"", 400)
+    if f.type == "boolean":
+        return "1" if v in _TRUE or (isinstance(v, str) and v.lower() in ("y", "true")) else "0"
+    if f.type == "enumeration":
+        ids = [i for i in (as_int(x) for x in as_list(v)) if i is not None]
+        known = {i for i, _ in f.items}
+        if any(i not in known for i in ids):
+            raise RestError("CRM_FIELD_ERROR_VALUE_NOT_VALID", f"Incorrect value of field \"{f.title}\"", 400)
+        return json.dumps(sorted(set(ids))) if f.multiple else (str(ids[0]) if ids else None)
     if f.type == "char":
         return "Y" if v in _TRUE or (isinstance(v, str) and v.lower() in ("y", "true")) else "N"
     if f.type == "crm_multifield":
@@ -206,11 +218,14 @@ def crm_item_fields(call: Call) -> Any:
     for f in fields:
         if f.type == "crm_multifield":
             continue
-        d = {"type": f.type, "isRequired": f.required, "isReadOnly": f.read_only,
-             "isImmutable": False, "isMultiple": f.multiple, "isDynamic": f.dynamic,
-             "title": f.title, "upperName": f.upper}
+        # crm.item.fields reports the Y/N "char" fields of the legacy methods as boolean
+        d = {"type": "boolean" if f.type == "char" else f.type, "isRequired": f.required,
+             "isReadOnly": f.read_only, "isImmutable": False, "isMultiple": f.multiple,
+             "isDynamic": f.dynamic, "title": f.title, "upperName": f.upper}
         if f.status_type:
             d["statusType"] = f.status_type
+        if f.items:
+            d["items"] = [{"ID": i, "VALUE": label} for i, label in f.items]
         out[item_name(f, uf)] = d
     return {"fields": out}
 
@@ -277,9 +292,11 @@ def crm_item_delete(call: Call) -> Any:
 # ================================================================ legacy
 
 def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
-                  multifields: bool) -> dict[str, Any]:
+                  multifields: bool, user_fields: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
+        if f.dynamic and not user_fields and (select is None or f.upper not in select):
+            continue
         if f.type == "crm_multifield":
             if not (multifields or (select is not None and f.upper in select)):
                 continue
@@ -291,6 +308,12 @@ def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
         if select is not None and f.upper != "ID" and f.upper not in select:
             continue
         v = row[f.col]
+        if f.type == "enumeration" and f.multiple:   # ids as strings, like every legacy value
+            out[f.upper] = [str(i) for i in json.loads(v)] if v else []
+            continue
+        if f.type == "boolean":   # a boolean user field is never empty: 0 by default
+            out[f.upper] = "1" if v == "1" else "0"
+            continue
         if v is None:
             v = "" if f.type in DATE_TYPES else None
         elif f.type == "double":
@@ -316,11 +339,15 @@ def _make_legacy(name: str, et: int) -> None:
     def f_fields(call: Call) -> Any:
         out = {}
         for f in fields:
-            d = {"type": f.type, "isRequired": f.required, "isReadOnly": f.read_only,
-                 "isImmutable": False, "isMultiple": f.multiple, "isDynamic": f.dynamic,
-                 "title": f.title}
+            d: dict[str, Any] = {"type": f.type, "isRequired": f.required, "isReadOnly": f.read_only,
+                                 "isImmutable": False, "isMultiple": f.multiple, "isDynamic": f.dynamic,
+                                 "title": f.upper if f.dynamic else f.title}
             if f.status_type:
                 d["statusType"] = f.status_type
+            if f.dynamic:   # user fields: the title is the code, the labels are the names
+                d.update(listLabel=f.title, formLabel=f.title, filterLabel=f.title)
+            if f.items:
+                d["items"] = [{"ID": str(i), "VALUE": label} for i, label in f.items]
             out[f.upper] = d
         return out
 
@@ -338,7 +365,10 @@ def _make_legacy(name: str, et: int) -> None:
             order=_order_sql(order, resolve, strict=False), controller=False)
         sel_raw = [str(s).upper() for s in as_list(p.get("SELECT")) if not isinstance(s, (dict, list))]
         sel = None if (not sel_raw or "*" in sel_raw) else set(sel_raw)
-        data = [render_legacy(r, fields, sel, multifields=False) for r in rows]
+        ufs = not sel_raw or "UF_*" in sel_raw
+        if sel is not None and "UF_*" in sel:
+            sel = (sel - {"UF_*"}) | {f.upper for f in fields if f.dynamic}
+        data = [render_legacy(r, fields, sel, multifields=False, user_fields=ufs) for r in rows]
         return list_reply(call, data, nxt, total, counted, controller=False)
 
     def f_get(call: Call) -> Any:

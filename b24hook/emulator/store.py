@@ -89,6 +89,11 @@ class Store:
         self.conn.execute("PRAGMA synchronous=OFF")
         with self.lock:
             self.conn.executescript(_SCHEMA)
+            # a database file from an older emulator: add the columns it lacks
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(crm_item)")}
+            for col, typ in ALL_COLUMNS:
+                if col not in have:
+                    self.conn.execute(f"ALTER TABLE crm_item ADD COLUMN {col} {typ}")
             if not self.conn.execute("SELECT 1 FROM users LIMIT 1").fetchone():
                 self._seed_users()
 
@@ -282,10 +287,13 @@ class Store:
                             company_title=f"{rng.choice(COMPANY_A)} {rng.choice(COMPANY_B)}",
                             phone=phone(), email=mail(nm, ln, "mail.example")))
         first = start_ids(2, n_dl)
+        # the deals' user fields draw from their own generator, so the rest of
+        # the seeded data stays what it was before they existed
+        urng = random.Random(seed * 7919 + 2)
         for i in range(n_dl):
             stage = rng.choice(DEAL_STAGES)
             c, _ = when()
-            rows.append(row(2, first + i, title=f"{rng.choice(DEAL_WHAT)} #{first + i}",
+            deal = list(row(2, first + i, title=f"{rng.choice(DEAL_WHAT)} #{first + i}",
                             stage_id=stage, category_id=0, probability=rng.choice([10, 30, 50, 70, 90]),
                             opportunity=round(rng.randrange(100, 200000) * 10 + rng.random(), 2),
                             currency_id=rng.choice(CURRENCIES),
@@ -295,6 +303,12 @@ class Store:
                             closedate=c[:10] + "T00:00:00" + c[19:],
                             closed="Y" if stage in ("WON", "LOSE") else "N",
                             source_id=rng.choice(SOURCES), moved_by=1, moved_time=c))
+            if urng.random() < 0.7:  # money: "amount|currency"
+                deal[idx["uf_budget"]] = (f"{urng.randrange(1, 5000) * 50}.{urng.choice(['00', '50', '99'])}"
+                                          f"|{deal[idx['currency_id']]}")
+            deal[idx["uf_vip"]] = "1" if urng.random() < 0.2 else "0"
+            deal[idx["uf_tags"]] = json.dumps(sorted(urng.sample([45, 46, 47], urng.randrange(0, 3))))
+            rows.append(tuple(deal))
         spa = 128
         first = start_ids(spa, n_sp)
         for i in range(n_sp):

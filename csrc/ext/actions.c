@@ -16,10 +16,8 @@
 static int
 qs_fail(enum b24_status rc)
 {
-    if (rc == B24_E_LIMIT)
-        PyErr_SetString(PyExc_MemoryError, "query string exceeds the size cap");
-    else
-        PyErr_NoMemory();
+    ext_raise_status(rc, "query string exceeds the size cap",
+                     PyExc_MemoryError);
     return -1;
 }
 

@@ -19,10 +19,7 @@ static int
 enc_nomem(struct b24_buf *out, enum b24_status s)
 {
     (void)out;
-    if (s == B24_E_LIMIT)
-        PyErr_SetString(PyExc_MemoryError, "JSON text exceeds the size cap");
-    else
-        PyErr_NoMemory();
+    ext_raise_status(s, "JSON text exceeds the size cap", PyExc_MemoryError);
     return -1;
 }
 
@@ -697,11 +694,9 @@ conv_decode_json(const char *text, size_t len)
         res = d->stack[0];
         d->n = 0;
     } else if (!PyErr_Occurred()) {
-        if (rc == B24_E_NOMEM)
-            PyErr_NoMemory();
-        else
-            /* "invalid JSON ... at byte N" or a cap that was hit */
-            PyErr_SetString(PyExc_ValueError, err.message);
+        /* "invalid JSON ... at byte N" or a cap that was hit */
+        ext_raise_status(rc == B24_OK ? B24_E_JSON : rc,
+                         rc == B24_E_NOMEM ? NULL : err.message, NULL);
     }
     for (i = 0; i < d->n; i++)
         Py_DECREF(d->stack[i]);

@@ -24,6 +24,8 @@ struct mod_state {
     PyObject *str_isoformat;
     PyObject *str_value;
     PyObject *str_strip;
+    PyObject *ajax_error_create; /* b24hook._errors.AjaxError.create, or
+                                    NULL until first needed */
 };
 
 /* convert.c */
@@ -42,6 +44,23 @@ PyObject *conv_decode_json(const char *text, size_t len);
 
 /* actions.c: lists, batches, export (b24_qs, b24_list, b24_batch) */
 int actions_register(PyObject *module);
+
+/* errors.c: the one mapping from a core classification to an exception.
+ *
+ * Set the Python exception of a core status and return NULL:
+ * B24_E_NOMEM -> MemoryError; refused input (B24_E_USAGE, B24_E_JSON,
+ * B24_E_LIMIT) -> `refused` (NULL: ValueError) with `message`; any other
+ * status -> RuntimeError naming it. */
+PyObject *ext_raise_status(enum b24_status rc, const char *message,
+                           PyObject *refused);
+/* New reference: AjaxError.create(code or "JSSDK_UNKNOWN_ERROR", status,
+ * message, RuntimeError(detail) or None, query,
+ * maybe_committed=maybe_committed); NULL with an exception set.  code,
+ * message, detail, query: borrowed, str/None (query: a mapping). */
+PyObject *ext_ajax_error(struct mod_state *st, PyObject *code,
+                         PyObject *message, long status, PyObject *detail,
+                         int maybe_committed, PyObject *query);
+int errors_register(PyObject *module);
 
 /* transport.c */
 int transport_register(PyObject *module, struct mod_state *st);

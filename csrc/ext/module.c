@@ -67,12 +67,9 @@ mod_parse_webhook_url(PyObject *module, PyObject *url)
     rc = b24_url_parse_webhook(PyBytes_AS_STRING(bytes),
                                (size_t)PyBytes_GET_SIZE(bytes), &wh, &err);
     Py_DECREF(bytes);
-    if (rc == B24_E_NOMEM)
-        return PyErr_NoMemory();
-    if (rc != B24_OK) {
-        PyErr_SetString(PyExc_ValueError, err.message);
-        return NULL;
-    }
+    if (rc != B24_OK)
+        return ext_raise_status(rc, rc == B24_E_NOMEM ? NULL : err.message,
+                                NULL);
     uid = PyLong_FromString(wh.user_id, NULL, 10);
     if (uid != NULL) {
         res = Py_BuildValue("(sNs)", wh.origin, uid, wh.secret);
@@ -404,6 +401,8 @@ mod_exec(PyObject *module)
         return -1;
     if (actions_register(module) < 0)
         return -1;
+    if (errors_register(module) < 0)
+        return -1;
 
     date = import_attr("datetime", "date");
     time_ = date ? import_attr("datetime", "time") : NULL;
@@ -459,6 +458,7 @@ mod_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->date_types);
     Py_VISIT(st->decimal_type);
     Py_VISIT(st->enum_type);
+    Py_VISIT(st->ajax_error_create);
     return 0;
 }
 
@@ -477,6 +477,7 @@ mod_clear(PyObject *module)
     Py_CLEAR(st->str_isoformat);
     Py_CLEAR(st->str_value);
     Py_CLEAR(st->str_strip);
+    Py_CLEAR(st->ajax_error_create);
     return 0;
 }
 

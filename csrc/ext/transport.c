@@ -215,12 +215,7 @@ transport_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     memset(&err, 0, sizeof(err));
     self->http = b24_http_new(&cfg, &err);
     if (self->http == NULL) {
-        if (err.status == B24_E_NOMEM)
-            PyErr_NoMemory();
-        else if (err.status == B24_E_USAGE)
-            PyErr_SetString(PyExc_ValueError, err.message);
-        else
-            PyErr_SetString(PyExc_RuntimeError, err.message);
+        ext_raise_status(err.status, err.message, NULL);
         goto fail;
     }
     return (PyObject *)self;
@@ -493,10 +488,7 @@ build_request(TransportObject *self, PyObject *method_obj, PyObject *params,
     rc = b24_request_set_headers(req, self->user_agent, hrefs, (size_t)nh,
                                  ikey, &err);
     if (rc != B24_OK) {
-        if (rc == B24_E_NOMEM)
-            PyErr_NoMemory();
-        else
-            PyErr_SetString(PyExc_ValueError, err.message);
+        ext_raise_status(rc, rc == B24_E_NOMEM ? NULL : err.message, NULL);
         goto done;
     }
     req->timeout_ms = (long)ceil(timeout * 1000.0);
@@ -515,11 +507,8 @@ static PyObject *
 outcome_or_raise(struct mod_state *st, enum b24_status rc,
                  struct b24_outcome *out)
 {
-    if (rc == B24_E_NOMEM)
-        return PyErr_NoMemory();
     if (rc != B24_OK)
-        return PyErr_Format(PyExc_RuntimeError, "transport failure (%s)",
-                            b24_status_name(rc));
+        return ext_raise_status(rc, "transport failure", NULL);
     return build_outcome(st, out);
 }
 
@@ -720,15 +709,11 @@ apply_params(PyObject *params, struct b24_limiter **lim)
     if (*lim == NULL) {
         *lim = b24_limiter_new(&c, NULL, NULL, NULL, NULL, &err);
         if (*lim == NULL) {
-            PyErr_SetString(err.status == B24_E_NOMEM ? PyExc_MemoryError
-                                                      : PyExc_ValueError,
-                            err.message);
+            ext_raise_status(err.status, err.message, NULL);
             goto done;
         }
     } else if (b24_limiter_configure(*lim, &c, &err) != B24_OK) {
-        PyErr_SetString(err.status == B24_E_NOMEM ? PyExc_MemoryError
-                                                  : PyExc_ValueError,
-                        err.message);
+        ext_raise_status(err.status, err.message, NULL);
         goto done;
     }
     ret = 0;

@@ -111,3 +111,24 @@ def test_bytes_after_a_body_are_never_the_next_answer(cert: Any, ca_path: str, m
             assert res.get_data()["result"] == {"id": i}
             time.sleep(0.3)
         assert srv.requests == 4
+
+
+@pytest.mark.parametrize("surface", ["call", "batch"])
+def test_an_answer_error_is_classified_once_by_the_core(cert: Any, ca_path: str, surface: str) -> None:
+    """A call's AjaxResult takes code and message from the core's reading of
+    the wire bytes, a batch sub-answer from the same C rules (issue 10 item
+    3): a null error_description reads as absent (JS ``??``) in both."""
+    if surface == "call":
+        body = b'{"error":"X_GONE","error_description":null}'
+    else:
+        body = (b'{"result":{"result":{},"result_error":{"a":{"error":"X_GONE",'
+                b'"error_description":null}},"result_total":{},"result_next":{},'
+                b'"result_time":{}},"time":{"start":1,"finish":1,"duration":0}}')
+    with S.TLSServer(S.fixed(body), cert) as srv, _hook(srv, ca_path) as b24:
+        if surface == "call":
+            res: Any = b24.actions.v2.call.make("crm.item.get", {"id": 1})
+        else:
+            res = b24.actions.v2.batch.make({"a": ["crm.item.get", {"id": 1}]}, is_halt_on_error=False)
+        assert not res.is_success
+        err = next(iter(res.errors.values()))
+        assert (err.code, err.message) == ("X_GONE", "Some error in response")
