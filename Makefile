@@ -34,7 +34,7 @@ setup:
 .PHONY: typecheck
 typecheck: setup-test
 	$(VPY) -m mypy
-	$(VPY) -m mypy.stubtest b24hook._core
+	$(VPY) -m mypy.stubtest --mypy-config-file pyproject.toml b24hook._core
 
 setup-test:
 	@scripts/bootstrap.sh test
