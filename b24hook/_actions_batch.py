@@ -514,7 +514,7 @@ class BatchByChunkAction:
         data: Any = {} if named else []
         if not items:
             return out.set_data(data)
-        for start, length in _core.batch_chunks(len(items), 50):
+        for start, length in _core.batch_chunks(len(items), _core.BATCH_MAX_COMMANDS):
             chunk = items[start:start + length]
             if named:
                 _, commands = parse_calls(dict(chunk), halt)

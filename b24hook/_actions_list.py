@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 import os
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Final, Generator, Iterator, Literal, Mapping
 
 from . import _core
 from ._enums import ApiVersion
@@ -33,7 +33,9 @@ __all__ = [
     "Aggregate", "Progress", "make_progress", "Pages",
 ]
 
-V2_PAGE = 50
+#: Rows of a v2 page and the default v3 ``limit`` (csrc/core/b24_protocol.h).
+V2_PAGE: Final = _core.V2_PAGE_SIZE
+V3_LIMIT: Final = _core.V3_PAGE_DEFAULT
 _STEP_STOP, _STEP_LAST, _STEP_MORE = 0, 1, 2
 ProgressArg = Callable[[int, "int | None"], Any] | bool | None
 Walk = Generator[list[Any], None, AjaxResult | None]
@@ -428,7 +430,7 @@ class CallListV3(_Action):
 
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "id",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
-             request_id: str | None = None, limit: int = 50, *,
+             request_id: str | None = None, limit: int = V3_LIMIT, *,
              progress: ProgressArg = None) -> Result[list[Any]]:
         walk = _v3_list_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
                              request_id, limit, "callFastListMethod")
@@ -442,7 +444,7 @@ class FetchListV3(_Action):
 
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "id",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
-             request_id: str | None = None, limit: int = 50, *,
+             request_id: str | None = None, limit: int = V3_LIMIT, *,
              progress: ProgressArg = None) -> Pages:
         if custom_key_for_result is None:
             raise TypeError(f"{method}: custom_key_for_result is required on v3 lists "
@@ -505,7 +507,7 @@ class CallTail(_Action):
 
     def make(self, method: str, params: Mapping[str, Any] | None = None, cursor_field: str = "id",
              order: str = "ASC", custom_key_for_result: str = "items",
-             request_id: str | None = None, limit: int = 50, initial_value: Any = None, *,
+             request_id: str | None = None, limit: int = V3_LIMIT, initial_value: Any = None, *,
              progress: ProgressArg = None) -> Result[list[Any]]:
         _check_desc(order, initial_value, "JSSDK_CORE_B24_CALL_TAIL_DESC_REQUIRES_INITIAL_VALUE")
         walk = _tail_walk(self, method, params, cursor_field, order, custom_key_for_result,
@@ -520,7 +522,7 @@ class FetchTail(_Action):
 
     def make(self, method: str, params: Mapping[str, Any] | None = None, cursor_field: str = "id",
              order: str = "ASC", custom_key_for_result: str = "items",
-             request_id: str | None = None, limit: int = 50, initial_value: Any = None, *,
+             request_id: str | None = None, limit: int = V3_LIMIT, initial_value: Any = None, *,
              progress: ProgressArg = None) -> Pages:
         def gen() -> Iterator[list[Any]]:
             _check_desc(order, initial_value, "JSSDK_CORE_B24_FETCH_TAIL_DESC_REQUIRES_INITIAL_VALUE")

@@ -19,6 +19,11 @@ OK: Final[int]        # 2xx with a JSON body and no error member
 FAILED: Final[int]    # 2xx JSON body whose `error` yields an error (spec §4.4 A)
 ERROR: Final[int]     # transport failure, non-2xx, non-JSON 2xx (spec §4.4 B)
 
+# Protocol numbers, each defined once in csrc/core/b24_protocol.h
+V2_PAGE_SIZE: Final[int]        # 50: rows of a REST v2 list page (fixed by the portal)
+V3_PAGE_DEFAULT: Final[int]     # 50: the default `limit` of a REST v3 page
+BATCH_MAX_COMMANDS: Final[int]  # 50: commands of one batch request, at most
+
 REDACTED_PLACEHOLDER: Final[str]  # "***REDACTED***"
 SENSITIVE_PARAM_KEYS: Final[tuple[str, ...]]
 BUILT_IN_HARD_ERROR_CODES: Final[tuple[str, ...]]  # raised, never retried (spec §9.5)

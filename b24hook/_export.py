@@ -154,7 +154,7 @@ class _Walk:
             raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export of {self.method}: the answer has no "
                            f"list{' under ' + repr(self.container) if self.container else ''}; "
                            f"set custom_key_for_result")
-        if len(page) < 50:
+        if len(page) < _core.V2_PAGE_SIZE:
             return page, None
         hi = _core.parse_cursor(top[0].get(self.id_key) if top and isinstance(top[0], Mapping) else None)
         lo = _core.parse_cursor(page[-1].get(self.id_key) if isinstance(page[-1], Mapping) else None)

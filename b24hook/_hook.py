@@ -291,7 +291,7 @@ class B24Hook:
     """
 
     #: Maximum commands of one batch (JS ``AbstractB24.batchSize``).
-    batch_size = 50
+    batch_size: int = _core.BATCH_MAX_COMMANDS
 
     def __init__(
         self,

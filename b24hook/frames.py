@@ -67,7 +67,7 @@ MONEY_PRECISION = 18
 MONEY_SCALE = 2
 
 _INT_TYPES = frozenset((
-    "integer", "int", "user", "employee", "enumeration", "enum", "crm_company", "crm_contact",
+    "integer", "int", "user", "employee", "enumeration", "crm_company", "crm_contact",
     "crm_lead", "crm_deal", "crm_quote", "crm_category", "crm_entity", "crm_requisite",
     "crm_mycompany", "iblock_element", "iblock_section", "group", "location",
 ))
@@ -94,8 +94,19 @@ def _kind_of(portal_type: str | None) -> Kind:
         return "datetime"
     if t == "crm_multifield":
         return "multifield"
-    if t in ("file", "address", "crm_file", "diskfile", "disk_file"):
+    if t in ("file", "address", "crm_file", "diskfile", "disk_file", "array", "object"):
         return "raw"
+    return "string"
+
+
+def _enum_kind(values: Any) -> Kind:
+    """``enum`` fields (tasks) by their values map: numeric keys are ints
+    (PRIORITY, STATUS), Y/N flags booleans (MULTITASK), other codes text (MARK)."""
+    keys = [str(k) for k in values] if isinstance(values, (Mapping, list)) else []
+    if keys and all(k.lstrip("-").isdigit() for k in keys):
+        return "int"
+    if keys and set(keys) <= {"Y", "N"}:
+        return "bool"
     return "string"
 
 
@@ -213,6 +224,8 @@ class Schema:
             else:  # user.fields: {NAME: title}, no types
                 ptype, multiple, title = None, False, desc
             kind = _kind_of(ptype)
+            if (ptype or "").lower() == "enum":
+                kind = _enum_kind(desc.get("values") if isinstance(desc, Mapping) else None)
             cols.append(Column(str(name), kind, multiple and kind != "multifield", ptype,
                                str(title) if title is not None else None))
         return cls(cols, method, aliases)
@@ -382,14 +395,14 @@ def _blank_to_null(pa: Any, pc: Any, arr: Any) -> Any:
     return arr
 
 
-def _fail(name: str, kind: str, arr: Any, exc: Exception) -> ValueError:
+def _fail(name: str, kind: str, exc: Exception) -> ValueError:
     return ValueError(f"column {name!r}: cannot read the values as {kind} ({exc}); "
                       f"convert it differently with schema.override({{{name!r}: 'string'}})")
 
 
 def _scalar(pa: Any, pc: Any, arr: Any, kind: str, name: str) -> tuple[Any, Any]:
     """(converted array, currency array or None) for one scalar column."""
-    if kind in ("raw",):
+    if kind == "raw":
         return arr, None
     if kind == "multifield":
         return _multifield(pa, pc, arr, name), None
@@ -443,7 +456,7 @@ def _scalar(pa: Any, pc: Any, arr: Any, kind: str, name: str) -> tuple[Any, Any]
             arr = _blank_to_null(pa, pc, arr)
         return arr.cast(target), None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError) as exc:
-        raise _fail(name, kind, arr, exc) from None
+        raise _fail(name, kind, exc) from None
 
 
 def _datetimes_one_by_one(pa: Any, arr: Any, target: Any) -> Any:
@@ -463,7 +476,7 @@ def _multifield(pa: Any, pc: Any, arr: Any, name: str) -> Any:
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), target)
     if not (pa.types.is_list(arr.type) and pa.types.is_struct(arr.type.value_type)):
-        raise _fail(name, "multifield", arr, ValueError("expected lists of {VALUE, VALUE_TYPE}"))
+        raise _fail(name, "multifield", ValueError("expected lists of {VALUE, VALUE_TYPE}"))
     values = arr.values
     have = {values.type.field(i).name for i in range(values.type.num_fields)}
     parts = []
@@ -479,10 +492,8 @@ def _convert(pa: Any, pc: Any, name: str, raw: Any, col: Column) -> list[tuple[s
         raw = pa.array(_normalise(raw.values, col))
     kind = col.kind
     if col.multiple and kind != "multifield":
-        if pa.types.is_null(raw.type):
-            items, cur = _scalar(pa, pc, pa.array([], pa.null()), kind, name)
-            raw = pa.nulls(len(raw), pa.list_(items.type))
-            out = [(name, raw)]
+        if pa.types.is_null(raw.type):  # no row has a value
+            out = [(name, pa.nulls(len(raw), col.arrow_type()))]
             if kind == "money":
                 out.append((name + "_currency", pa.nulls(len(raw), pa.list_(pa.string()))))
             return out

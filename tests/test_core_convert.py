@@ -6,6 +6,7 @@ import decimal
 import enum
 import json
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -163,3 +164,57 @@ def test_decode_matches_json_loads(value):
 @given(json_values)
 def test_encode_roundtrip(value):
     assert json.loads(_core.encode_json(value)) == value
+
+
+def test_protocol_numbers_have_one_definition() -> None:
+    """csrc/core/b24_protocol.h defines each number once; the face reads it (issue 10 item 5)."""
+    import inspect
+
+    from b24hook import B24Hook
+    from b24hook._actions_list import V2_PAGE, CallListV3
+
+    assert (_core.V2_PAGE_SIZE, _core.V3_PAGE_DEFAULT, _core.BATCH_MAX_COMMANDS) == (50, 50, 50)
+    assert V2_PAGE == _core.V2_PAGE_SIZE
+    assert B24Hook.batch_size == _core.BATCH_MAX_COMMANDS
+    assert inspect.signature(CallListV3.make).parameters["limit"].default == _core.V3_PAGE_DEFAULT
+    assert _core.batch_count_error(_core.BATCH_MAX_COMMANDS) is None
+    assert f"max: {_core.BATCH_MAX_COMMANDS}" in (_core.batch_count_error(_core.BATCH_MAX_COMMANDS + 1) or "")
+    assert [n for _, n in _core.batch_chunks(120, _core.BATCH_MAX_COMMANDS)] == [50, 50, 20]
+
+
+def _nest(n: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(n):
+        node["k"] = {}
+        node = node["k"]
+    node["x"] = 1
+    return root
+
+
+def test_bracket_encoding_is_the_core_walker_with_the_python_visitor() -> None:
+    """qs_encode / batch_command walk Python objects with b24_qs_walk, the walker the
+    core's own tests drive with cJSON trees (issue 10 item 5): conversions, the
+    depth rule, cycles and refusals come out as before."""
+    class Colour(enum.Enum):
+        RED = "red"
+
+    params = {"a": [1, {"b": None}], "d": dt.date(2024, 1, 2), "t": (True, 1.5, False),
+              "e": Colour.RED, "m": decimal.Decimal("1.10"), "empty": [], "none": {}}
+    assert _core.qs_encode(params) == (
+        "a%5B0%5D=1&a%5B1%5D%5Bb%5D=&d=2024-01-02&t%5B0%5D=true&t%5B1%5D=1.5&t%5B2%5D=false"
+        "&e=red&m=1.10")
+    assert _core.batch_command("crm.x", {1: 2, 2.5: "x"}) == "crm.x?1=2&2.5=x"
+    assert _core.qs_encode(_nest(62)).endswith("%5Bx%5D=1")
+    with pytest.raises(_core.ParamsError, match="nesting deeper than 63 levels"):
+        _core.qs_encode(_nest(63))
+    cyc: dict[str, Any] = {}
+    cyc["a"] = [cyc]
+    with pytest.raises(_core.ParamsError, match="circular reference"):
+        _core.qs_encode(cyc)
+    with pytest.raises(_core.ParamsError, match="lone surrogate"):
+        _core.qs_encode({"k\ud800": 1})
+    with pytest.raises(_core.ParamsError, match="a set cannot be sent"):
+        _core.qs_encode({"s": {1, 2}})
+    # a failure mid-walk leaves no container marked as being walked
+    assert _core.qs_encode({"again": [cyc["a"][0] is cyc]}) == "again%5B0%5D=true"

@@ -99,6 +99,34 @@ def test_schema_for_crm_item_sends_entity_type_and_knows_upper_names(hook: B24Ho
         frames.schema_for(hook, "crm.item.list", {"entityTypeId": 999})
 
 
+def test_tasks_schema_from_get_fields_types_the_camel_case_rows(hook: B24Hook, fp: EmulatorPortal) -> None:
+    for i in range(3):
+        task = {"TITLE": f"Task {i}", "RESPONSIBLE_ID": 1, "DEADLINE": f"2025-0{i + 1}-15T18:00:00+03:00"}
+        assert hook.actions.v2.call.make("tasks.task.add", {"fields": task}).is_success
+    pages = hook.actions.v2.fetch_list.make(
+        "tasks.task.list", {"select": ["ID", "TITLE", "STATUS", "DEADLINE", "RESPONSIBLE_ID"]},
+        id_key="id", cursor_id_key="ID", custom_key_for_result="tasks")
+    raw = hook.actions.v2.call.make("tasks.task.list", {"select": ["ID", "DEADLINE"], "order": {"ID": "ASC"}})
+    src = raw.get_data()["result"]["tasks"]
+    assert isinstance(src[0]["id"], str)  # v2 tasks: ids as strings, camelCase keys
+    t = pages.to_arrow()
+    types = {f.name: f.type for f in t.schema}
+    assert types == {"id": pa.int64(), "title": pa.string(), "status": pa.int64(),
+                     "deadline": pa.timestamp("us", tz="UTC"), "responsibleId": pa.int64()}
+    assert t.column("id").to_pylist() == [int(r["id"]) for r in src]
+    assert t.column("deadline").to_pylist() == [datetime.fromisoformat(r["deadline"]) for r in src]
+
+
+def test_enum_fields_by_their_values() -> None:
+    s = frames.Schema.from_fields({"fields": {  # the shape of a real tasks.task.getFields answer
+        "PRIORITY": {"title": "Priority", "type": "enum", "values": {"2": "High", "1": "Normal", "0": "Low"}},
+        "MULTITASK": {"title": "Multiple task", "type": "enum", "values": {"Y": "Yes", "N": "No"}},
+        "MARK": {"title": "Mark", "type": "enum", "values": {"N": "Negative", "P": "Positive"}},
+    }})
+    assert [s[n].kind for n in ("PRIORITY", "MULTITASK", "MARK")] == ["int", "bool", "string"]
+    assert s["multitask"].kind == "bool"  # rows name it in camelCase
+
+
 def test_fields_method_for() -> None:
     assert frames.fields_method_for("crm.deal.list") == "crm.deal.fields"
     assert frames.fields_method_for("crm.item.list") == "crm.item.fields"

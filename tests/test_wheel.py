@@ -57,7 +57,7 @@ def test_wheel_is_manylinux_and_self_contained(tmp_path: Path, portal: Any) -> N
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH")}
-    # its one pure-Python dependency (typing_extensions, below 3.13) comes from
+    # its pure-Python dependencies (click; typing_extensions below 3.13) come from
     # the configured index, as for any `pip install`; the C libraries must not
     subprocess.run([str(py), "-m", "pip", "install", "-q",
                     "--disable-pip-version-check", str(wheel)],
@@ -97,3 +97,12 @@ def test_wheel_is_manylinux_and_self_contained(tmp_path: Path, portal: Any) -> N
     assert out["ok"] is True and out["id"] == str(portal.user_id)
     assert out["version"] == out["core"] == b24hook.__version__
     assert out["file"].startswith(str(env_dir))
+
+    # the console script: installed, and working with the wheel's declared dependencies only
+    cli = subprocess.run([str(env_dir / "bin" / "b24hook"), "call", "profile"], cwd=tmp_path,
+                         env={**env, "B24_WEBHOOK_URL": portal.v2_url + "/",
+                              "B24HOOK_CA_BUNDLE": portal.ca_path},
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr.replace(portal.secret, "***")
+    assert json.loads(cli.stdout)["ID"] == str(portal.user_id)
+    assert portal.secret not in cli.stdout + cli.stderr

@@ -69,6 +69,35 @@ def _write(call: Call, values: dict[str, Any], id_: int | None) -> int:
 
 # ================================================================ v2
 
+# What tasks.task.getFields says of each column: UPPER names, "enum" with the
+# values map for PRIORITY and STATUS, as the real portal answers.
+_TASK_ENUMS = {
+    "PRIORITY": {"2": "High", "1": "Normal", "0": "Low"},
+    "STATUS": {"2": "Pending", "3": "In progress", "4": "Supposedly completed", "5": "Completed",
+               "6": "Deferred"},
+}
+_TASK_TITLES = {"ID": "ID", "TITLE": "Name", "DESCRIPTION": "Description", "PRIORITY": "Priority",
+                "STATUS": "Status", "RESPONSIBLE_ID": "Assignee", "CREATED_BY": "Created by",
+                "GROUP_ID": "Project", "DEADLINE": "Deadline", "CREATED_DATE": "Created on",
+                "CHANGED_DATE": "Modified on", "CLOSED_DATE": "Completed on"}
+
+
+@REGISTRY.method("tasks.task.getFields", scope="task", style="controller")
+def tasks_task_getfields(call: Call) -> Any:
+    out: dict[str, Any] = {}
+    for _, upper, _, typ in TASK_COLUMNS:
+        d: dict[str, Any] = {"title": _TASK_TITLES.get(upper, upper), "type": typ}
+        if upper == "ID":
+            d["primary"] = True
+        if upper in _TASK_ENUMS:
+            d.update(type="enum", values=_TASK_ENUMS[upper])
+        if upper == "TITLE":
+            d["required"] = True
+        out[upper] = d
+    out["TAGS"] = {"title": "Tags", "type": "array"}
+    return {"fields": out}
+
+
 def render_v2(row: Any, select: set[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for col, upper, camel, _ in TASK_COLUMNS:

@@ -31,10 +31,10 @@ b24_batch_check_count(size_t n, struct b24_error *err)
     if (n == 0)
         return b24_error_set(err, B24_E_USAGE,
                              "Batch must contain at least one command");
-    if (n > B24_BATCH_LIMIT)
+    if (n > B24_BATCH_MAX_COMMANDS)
         return b24_error_set(err, B24_E_USAGE,
                              "Batch too large: %zu commands (max: %d)", n,
-                             B24_BATCH_LIMIT);
+                             B24_BATCH_MAX_COMMANDS);
     return B24_OK;
 }
 
@@ -42,7 +42,7 @@ size_t
 b24_batch_chunk_count(size_t n, size_t size)
 {
     if (size == 0)
-        size = B24_BATCH_LIMIT;
+        size = B24_BATCH_MAX_COMMANDS;
     return n / size + (n % size ? 1 : 0);
 }
 
@@ -51,7 +51,7 @@ b24_batch_chunk(size_t n, size_t size, size_t i, size_t *start, size_t *len)
 {
     size_t s;
     if (size == 0)
-        size = B24_BATCH_LIMIT;
+        size = B24_BATCH_MAX_COMMANDS;
     s = i * size;
     if (s > n)
         s = n;

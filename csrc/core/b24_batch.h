@@ -6,8 +6,7 @@
 #include <stddef.h>
 
 #include "b24.h"
-
-#define B24_BATCH_LIMIT 50
+#include "b24_protocol.h"
 
 enum b24_cmd_form {
     B24_CMD_LIST = 0,   /* no command has an alias: JSON list */

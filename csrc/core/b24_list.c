@@ -57,7 +57,7 @@ void
 b24_keyset_init(struct b24_keyset *k, int v3_rule, size_t page_size)
 {
     k->v3_rule = v3_rule;
-    k->page_size = page_size ? page_size : B24_V2_PAGE;
+    k->page_size = page_size ? page_size : B24_V2_PAGE_SIZE;
     k->max_page = 0;
 }
 
@@ -78,13 +78,13 @@ b24_export_commands(long long cursor, long long hi)
 {
     long long span, n;
     if (hi < 0)
-        return B24_BATCH_MAX;
+        return B24_BATCH_MAX_COMMANDS;
     if (hi <= cursor)
         return 1;
     span = hi - cursor;
-    n = span / B24_V2_PAGE + (span % B24_V2_PAGE ? 1 : 0);
-    if (n > B24_BATCH_MAX)
-        n = B24_BATCH_MAX;
+    n = span / B24_V2_PAGE_SIZE + (span % B24_V2_PAGE_SIZE ? 1 : 0);
+    if (n > B24_BATCH_MAX_COMMANDS)
+        n = B24_BATCH_MAX_COMMANDS;
     return n < 1 ? 1 : (size_t)n;
 }
 
@@ -144,7 +144,7 @@ b24_export_ref(struct b24_buf *out, const char *prev, const char *container,
         p = dot ? dot + 1 : NULL;
     }
     if (rc == B24_OK)
-        rc = b24_buf_printf(out, "[%d]", B24_V2_PAGE - 1);
+        rc = b24_buf_printf(out, "[%d]", B24_V2_PAGE_SIZE - 1);
     if (rc == B24_OK)
         rc = bracket(out, id_key, strlen(id_key));
     return rc;

@@ -9,9 +9,7 @@
 
 #include "b24.h"
 #include "b24_buf.h"
-
-#define B24_V2_PAGE 50     /* fixed v2 page size */
-#define B24_BATCH_MAX 50   /* commands per batch */
+#include "b24_protocol.h"
 
 /* JS parseInt(String(x)) on a text: optional leading whitespace, optional
  * sign, then decimal digits (or 0x/0X hex digits).  1 and *out set when at

@@ -110,46 +110,161 @@ b24_qs_value(struct b24_qs *q, const char *v, size_t n)
     return b24_qs_pct(q->out, v, n);
 }
 
+/* ---- the walker -------------------------------------------------------- */
+
+static enum b24_status walk(struct b24_qs *q, const struct b24_qs_visitor *v,
+                            void *ctx, void *node, int depth,
+                            struct b24_error *err);
+
 static enum b24_status
-enc_json(struct b24_qs *q, const cJSON *item)
+walk_children(struct b24_qs *q, const struct b24_qs_visitor *v, void *ctx,
+              void *node, int is_map, int depth, struct b24_error *err)
 {
-    enum b24_status rc = B24_OK;
-    const cJSON *c;
-    char num[64];
-    size_t i = 0;
-    if (cJSON_IsObject(item) || cJSON_IsArray(item)) {
-        for (c = item->child; c != NULL; c = c->next, i++) {
-            if (cJSON_IsObject(item))
-                rc = b24_qs_push_key(q, c->string, strlen(c->string));
-            else
-                rc = b24_qs_push_index(q, i);
-            if (rc == B24_OK)
-                rc = enc_json(q, c);
-            b24_qs_pop(q);
-            if (rc != B24_OK)
-                return rc;
-        }
-        return B24_OK;
+    struct b24_qs_iter it;
+    enum b24_status rc;
+    memset(&it, 0, sizeof(it));
+    it.node = node;
+    for (;;) {
+        void *child = NULL;
+        const char *key = NULL;
+        size_t klen = 0;
+        int more = 0;
+        rc = v->next(ctx, &it, &child, &key, &klen, &more);
+        if (rc != B24_OK || !more)
+            break;
+        rc = is_map ? b24_qs_push_key(q, key, klen)
+                    : b24_qs_push_index(q, it.pos);
+        it.pos++;
+        if (rc == B24_OK)
+            rc = walk(q, v, ctx, child, depth + 1, err);
+        b24_qs_pop(q);
+        if (rc != B24_OK)
+            break;
     }
-    if (cJSON_IsNull(item))
-        return b24_qs_value(q, "", 0);
-    if (cJSON_IsTrue(item))
-        return b24_qs_value(q, "true", 4);
-    if (cJSON_IsFalse(item))
-        return b24_qs_value(q, "false", 5);
-    if (cJSON_IsString(item))
-        return b24_qs_value(q, item->valuestring, strlen(item->valuestring));
-    if (cJSON_IsNumber(item)) {
+    v->end(ctx, &it);
+    return rc;
+}
+
+static enum b24_status
+walk(struct b24_qs *q, const struct b24_qs_visitor *v, void *ctx, void *node,
+     int depth, struct b24_error *err)
+{
+    struct b24_qs_node n;
+    enum b24_status rc;
+    if (depth > B24_QS_MAX_DEPTH - 1)
+        return b24_error_set(err, B24_E_USAGE, "nesting deeper than %d levels",
+                             B24_QS_MAX_DEPTH - 1);
+    memset(&n, 0, sizeof(n));
+    rc = v->read(ctx, node, &n);
+    if (rc == B24_OK) {
+        switch (n.kind) {
+        case B24_QS_NULL:
+            rc = b24_qs_value(q, "", 0);
+            break;
+        case B24_QS_TRUE:
+            rc = b24_qs_value(q, "true", 4);
+            break;
+        case B24_QS_FALSE:
+            rc = b24_qs_value(q, "false", 5);
+            break;
+        case B24_QS_TEXT:
+            rc = b24_qs_value(q, n.text, n.len);
+            break;
+        case B24_QS_MAP:
+        case B24_QS_LIST:
+            rc = walk_children(q, v, ctx, node, n.kind == B24_QS_MAP, depth,
+                               err);
+            break;
+        case B24_QS_REPLACED:
+            rc = walk(q, v, ctx, n.inner, depth + 1, err);
+            break;
+        case B24_QS_SKIP:
+            break;
+        }
+    }
+    if (n.hold != NULL)
+        v->release(ctx, n.hold);
+    return rc;
+}
+
+enum b24_status
+b24_qs_walk(struct b24_qs *q, const struct b24_qs_visitor *v, void *ctx,
+            void *root, struct b24_error *err)
+{
+    return walk(q, v, ctx, root, 0, err);
+}
+
+/* ---- the cJSON visitor -------------------------------------------------- */
+
+static enum b24_status
+json_read(void *ctx, void *node, struct b24_qs_node *out)
+{
+    const cJSON *item = node;
+    (void)ctx;
+    if (cJSON_IsObject(item)) {
+        out->kind = B24_QS_MAP;
+    } else if (cJSON_IsArray(item)) {
+        out->kind = B24_QS_LIST;
+    } else if (cJSON_IsNull(item)) {
+        out->kind = B24_QS_NULL;
+    } else if (cJSON_IsTrue(item)) {
+        out->kind = B24_QS_TRUE;
+    } else if (cJSON_IsFalse(item)) {
+        out->kind = B24_QS_FALSE;
+    } else if (cJSON_IsString(item)) {
+        out->kind = B24_QS_TEXT;
+        out->text = item->valuestring;
+        out->len = strlen(item->valuestring);
+    } else if (cJSON_IsNumber(item)) {
         double d = item->valuedouble;
         int len;
         if (d == floor(d) && fabs(d) < 9007199254740992.0)
-            len = snprintf(num, sizeof(num), "%lld", (long long)d);
+            len = snprintf(out->scratch, sizeof(out->scratch), "%lld",
+                           (long long)d);
         else
-            len = snprintf(num, sizeof(num), "%.17g", d);
-        return b24_qs_value(q, num, (size_t)len);
-    }
-    return B24_OK; /* raw / invalid: nothing */
+            len = snprintf(out->scratch, sizeof(out->scratch), "%.17g", d);
+        out->kind = B24_QS_TEXT;
+        out->text = out->scratch;
+        out->len = (size_t)len;
+    } /* raw / invalid: SKIP */
+    return B24_OK;
 }
+
+static enum b24_status
+json_next(void *ctx, struct b24_qs_iter *it, void **child, const char **key,
+          size_t *klen, int *more)
+{
+    const cJSON *c = it->pos == 0 ? ((const cJSON *)it->node)->child
+                                  : ((const cJSON *)it->hold)->next;
+    (void)ctx;
+    it->hold = (void *)c;
+    *more = c != NULL;
+    if (c != NULL) {
+        *child = (void *)c;
+        if (c->string != NULL) {
+            *key = c->string;
+            *klen = strlen(c->string);
+        }
+    }
+    return B24_OK;
+}
+
+static void
+json_end(void *ctx, struct b24_qs_iter *it)
+{
+    (void)ctx;
+    (void)it;
+}
+
+static void
+json_release(void *ctx, void *hold)
+{
+    (void)ctx;
+    (void)hold;
+}
+
+static const struct b24_qs_visitor json_visitor = {json_read, json_next,
+                                                   json_end, json_release};
 
 enum b24_status
 b24_qs_encode_json(struct b24_buf *out, const cJSON *obj)
@@ -159,7 +274,7 @@ b24_qs_encode_json(struct b24_buf *out, const cJSON *obj)
     if (!cJSON_IsObject(obj))
         return B24_OK;
     b24_qs_init(&q, out);
-    rc = enc_json(&q, obj);
+    rc = b24_qs_walk(&q, &json_visitor, NULL, (void *)obj, NULL);
     b24_qs_free(&q);
     return rc;
 }

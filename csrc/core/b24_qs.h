@@ -1,8 +1,9 @@
 /* b24_qs.h - PHP-style bracket encoding of nested parameters (spec §6.6.2).
  *
  * The encoder writes `key=value` pairs joined by `&` into a caller-owned
- * buffer.  The caller walks its own tree (Python objects in csrc/ext, cJSON
- * here for the core's tests) and drives a path stack:
+ * buffer.  One walker, b24_qs_walk(), turns a tree into pairs; a visitor
+ * tells it what each node is (Python objects in csrc/ext, cJSON trees here
+ * for the core's tests and fuzzing).  Underneath, a path stack:
  *
  *     push_key("filter") push_key(">ID") value("5") pop() pop()
  *     -> filter%5B%3EID%5D=5
@@ -49,9 +50,66 @@ enum b24_status b24_qs_value(struct b24_qs *q, const char *v, size_t n);
  * without its `!'()*` exceptions). */
 enum b24_status b24_qs_pct(struct b24_buf *out, const char *s, size_t n);
 
-/* Encode a cJSON object (NULL or a non-object gives an empty string):
- * null -> `k=`, true/false -> `true`/`false`, integral numbers below 2**53
- * as integers, other numbers with %.17g.  Mainly for tests and C callers. */
+/* ---- the walker ---------------------------------------------------------
+ *
+ * b24_qs_walk(q, visitor, ctx, root) writes the pairs of the tree `root`:
+ * a map's children under their keys, a list's under their indices, a
+ * scalar as one pair (null -> `k=`, true/false -> `true`/`false`), empty
+ * maps and lists as nothing.  The visitor's `read` says what a node is;
+ * `next` gives a map's or a list's children one by one; `end` closes a
+ * map/list that `read` opened (always called once, also on an error);
+ * `release` frees what a node's `hold` keeps (always called once when
+ * non-NULL).  A node may stand for another (B24_QS_REPLACED: a date for its
+ * ISO text, a mapping for a dict): the replacement is read one level
+ * deeper.  A visitor failure is returned as is (a binding keeps its own
+ * exception); the walker's own: B24_E_USAGE for a tree nested deeper than
+ * B24_QS_MAX_DEPTH - 1 levels (err says so), B24_E_NOMEM / B24_E_LIMIT
+ * from the buffers. */
+enum b24_qs_kind {
+    B24_QS_SKIP = 0, /* nothing to write (e.g. a cJSON raw item) */
+    B24_QS_NULL,
+    B24_QS_TRUE,
+    B24_QS_FALSE,
+    B24_QS_TEXT,     /* `text`, `len` bytes */
+    B24_QS_MAP,
+    B24_QS_LIST,
+    B24_QS_REPLACED  /* walk `inner` instead, one level deeper */
+};
+
+struct b24_qs_node {
+    enum b24_qs_kind kind;
+    const char *text; /* TEXT: valid until `hold` is released */
+    size_t len;
+    void *inner;      /* REPLACED: the node standing for this one */
+    void *hold;       /* the visitor's, given back to `release` */
+    char scratch[64]; /* room for a number's text */
+};
+
+struct b24_qs_iter {
+    void *node;       /* the map or list */
+    size_t pos;       /* children given so far */
+    long long cursor; /* the visitor's position, starts at 0 */
+    void *hold;       /* the visitor's (a list's items, a key, a child) */
+    void *hold2;
+};
+
+struct b24_qs_visitor {
+    enum b24_status (*read)(void *ctx, void *node, struct b24_qs_node *out);
+    /* The next child: *more = 1 with *child (and, for a map, the key's
+     * `*klen` bytes at *key, valid until the next call), *more = 0 at the
+     * end. */
+    enum b24_status (*next)(void *ctx, struct b24_qs_iter *it, void **child,
+                            const char **key, size_t *klen, int *more);
+    void (*end)(void *ctx, struct b24_qs_iter *it);
+    void (*release)(void *ctx, void *hold);
+};
+
+enum b24_status b24_qs_walk(struct b24_qs *q, const struct b24_qs_visitor *v,
+                            void *ctx, void *root, struct b24_error *err);
+
+/* Encode a cJSON object (NULL or a non-object gives an empty string) with
+ * b24_qs_walk: integral numbers below 2**53 as integers, other numbers
+ * with %.17g.  For tests, fuzzing and C callers. */
 enum b24_status b24_qs_encode_json(struct b24_buf *out, const cJSON *obj);
 
 #endif /* B24_QS_H */

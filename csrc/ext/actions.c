@@ -11,18 +11,14 @@
 #include "b24_list.h"
 #include "b24_qs.h"
 
-/* ---- bracket encoding of Python objects -------------------------------- */
-
-static int
-qs_fail(enum b24_status rc)
-{
-    ext_raise_status(rc, "query string exceeds the size cap",
-                     PyExc_MemoryError);
-    return -1;
-}
+/* ---- bracket encoding of Python objects: the visitor of b24_qs_walk ------
+ *
+ * A failure sets its Python exception and returns B24_E_API, which the
+ * walker hands back untouched (it never makes that status itself). */
+#define QS_PYERR B24_E_API
 
 /* A str UTF-8 cannot carry (a lone surrogate) is refused input. */
-static int
+static enum b24_status
 qs_unicode_fail(struct mod_state *st)
 {
     if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
@@ -30,111 +26,67 @@ qs_unicode_fail(struct mod_state *st)
         PyErr_SetString(st->params_error,
                         "string is not valid Unicode (lone surrogate)");
     }
-    return -1;
+    return QS_PYERR;
 }
 
-static int
-qs_text(struct mod_state *st, struct b24_qs *q, PyObject *s)
+/* TEXT of a str (borrowed from it). */
+static enum b24_status
+qs_str(struct mod_state *st, PyObject *s, struct b24_qs_node *out)
 {
     Py_ssize_t n;
     const char *u = PyUnicode_AsUTF8AndSize(s, &n);
-    enum b24_status rc;
     if (u == NULL)
         return qs_unicode_fail(st);
-    rc = b24_qs_value(q, u, (size_t)n);
-    return rc == B24_OK ? 0 : qs_fail(rc);
+    out->kind = B24_QS_TEXT;
+    out->text = u;
+    out->len = (size_t)n;
+    return B24_OK;
 }
 
-static int qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj,
-                   int depth);
-
-static int
-qs_push_obj_key(struct mod_state *st, struct b24_qs *q, PyObject *key)
+static enum b24_status
+qs_float(struct mod_state *st, double d, struct b24_qs_node *out)
 {
-    PyObject *s = PyUnicode_Check(key) ? Py_NewRef(key) : PyObject_Str(key);
-    Py_ssize_t n;
-    const char *u;
-    enum b24_status rc;
-    if (s == NULL)
-        return -1;
-    u = PyUnicode_AsUTF8AndSize(s, &n);
-    if (u == NULL) {
-        Py_DECREF(s);
-        return qs_unicode_fail(st);
-    }
-    rc = b24_qs_push_key(q, u, (size_t)n);
-    Py_DECREF(s);
-    return rc == B24_OK ? 0 : qs_fail(rc);
-}
-
-static int
-qs_walk_container(struct mod_state *st, struct b24_qs *q, PyObject *obj,
-                  int depth)
-{
-    if (PyDict_Check(obj)) {
-        Py_ssize_t pos = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(obj, &pos, &k, &v)) {
-            int r;
-            Py_INCREF(k);
-            Py_INCREF(v);
-            r = qs_push_obj_key(st, q, k);
-            if (r == 0)
-                r = qs_walk(st, q, v, depth + 1);
-            b24_qs_pop(q);
-            Py_DECREF(k);
-            Py_DECREF(v);
-            if (r < 0)
-                return -1;
-        }
-        return 0;
-    }
-    if (PyList_Check(obj) || PyTuple_Check(obj)) {
-        PyObject *fast = PySequence_Fast(obj, "sequence");
-        Py_ssize_t i, n;
-        if (fast == NULL)
-            return -1;
-        n = PySequence_Fast_GET_SIZE(fast);
-        for (i = 0; i < n; i++) {
-            enum b24_status rc = b24_qs_push_index(q, (size_t)i);
-            int r = rc == B24_OK ? 0 : qs_fail(rc);
-            if (r == 0)
-                r = qs_walk(st, q, PySequence_Fast_GET_ITEM(fast, i),
-                            depth + 1);
-            b24_qs_pop(q);
-            if (r < 0) {
-                Py_DECREF(fast);
-                return -1;
-            }
-        }
-        Py_DECREF(fast);
-        return 0;
-    }
-    return 0;
-}
-
-static int
-qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj, int depth)
-{
-    char num[64];
+    char *r;
     int len;
-    if (depth > B24_QS_MAX_DEPTH - 1) {
-        PyErr_Format(st->params_error, "nesting deeper than %d levels",
-                     B24_QS_MAX_DEPTH - 1);
-        return -1;
+    if (d != d || d - d != 0) {
+        PyErr_SetString(st->params_error, "NaN/Infinity in params");
+        return QS_PYERR;
     }
-    if (obj == Py_None)
-        return b24_qs_value(q, "", 0) == B24_OK ? 0 : qs_fail(B24_E_NOMEM);
-    if (obj == Py_True)
-        return b24_qs_value(q, "true", 4) == B24_OK ? 0 : qs_fail(B24_E_NOMEM);
-    if (obj == Py_False)
-        return b24_qs_value(q, "false", 5) == B24_OK ? 0
-                                                      : qs_fail(B24_E_NOMEM);
+    if (d == (double)(long long)d && d > -1e18 && d < 1e18) {
+        /* JS String(1.0) = "1" */
+        len = snprintf(out->scratch, sizeof(out->scratch), "%lld",
+                       (long long)d);
+    } else {
+        r = PyOS_double_to_string(d, 'r', 0, 0, NULL);
+        if (r == NULL)
+            return QS_PYERR;
+        len = snprintf(out->scratch, sizeof(out->scratch), "%s", r);
+        PyMem_Free(r);
+    }
+    out->kind = B24_QS_TEXT;
+    out->text = out->scratch;
+    out->len = (size_t)len; /* a repr of a double is < 32 bytes */
+    return B24_OK;
+}
+
+static enum b24_status
+qs_py_read(void *ctx, void *node, struct b24_qs_node *out)
+{
+    struct mod_state *st = ctx;
+    PyObject *obj = node, *conv = NULL;
+    int r;
+    if (obj == Py_None) {
+        out->kind = B24_QS_NULL;
+        return B24_OK;
+    }
+    if (obj == Py_True || obj == Py_False) {
+        out->kind = obj == Py_True ? B24_QS_TRUE : B24_QS_FALSE;
+        return B24_OK;
+    }
     if (PyUnicode_Check(obj))
-        return qs_text(st, q, obj);
+        return qs_str(st, obj, out);
     if (PyLong_Check(obj)) {
         PyObject *s = PyLong_Type.tp_repr(obj);
-        int r;
         if (s == NULL) {
             /* over sys.get_int_max_str_digits(): refused as input */
             if (PyErr_ExceptionMatches(PyExc_ValueError)) {
@@ -143,81 +95,132 @@ qs_walk(struct mod_state *st, struct b24_qs *q, PyObject *obj, int depth)
                                 "integer has more digits than "
                                 "sys.get_int_max_str_digits() allows");
             }
-            return -1;
+            return QS_PYERR;
         }
-        r = qs_text(st, q, s);
-        Py_DECREF(s);
-        return r;
+        out->hold = s;
+        return qs_str(st, s, out);
     }
-    if (PyFloat_Check(obj)) {
-        double d = PyFloat_AS_DOUBLE(obj);
-        char *r;
-        enum b24_status rc;
-        if (d != d || d - d != 0) {
-            PyErr_SetString(st->params_error, "NaN/Infinity in params");
-            return -1;
-        }
-        if (d == (double)(long long)d && d > -1e18 && d < 1e18) {
-            len = snprintf(num, sizeof(num), "%lld", (long long)d);
-            rc = b24_qs_value(q, num, (size_t)len); /* JS String(1.0) = "1" */
-            return rc == B24_OK ? 0 : qs_fail(rc);
-        }
-        r = PyOS_double_to_string(d, 'r', 0, 0, NULL);
-        if (r == NULL)
-            return -1;
-        rc = b24_qs_value(q, r, strlen(r));
-        PyMem_Free(r);
-        return rc == B24_OK ? 0 : qs_fail(rc);
-    }
+    if (PyFloat_Check(obj))
+        return qs_float(st, PyFloat_AS_DOUBLE(obj), out);
     if (PyDict_Check(obj) || PyList_Check(obj) || PyTuple_Check(obj)) {
         /* a container already being walked on this thread: a cycle, named
-         * as such (issue 9 item 2), not "nested too deeply" */
-        int r = Py_ReprEnter(obj);
+         * as such (issue 9 item 2), not "nested too deeply"; the walker's
+         * `end` leaves it */
+        r = Py_ReprEnter(obj);
         if (r != 0) {
             if (r > 0)
                 PyErr_SetString(st->params_error,
                                 "circular reference detected");
-            return -1;
+            return QS_PYERR;
         }
-        r = qs_walk_container(st, q, obj, depth);
-        Py_ReprLeave(obj);
-        return r;
+        out->kind = PyDict_Check(obj) ? B24_QS_MAP : B24_QS_LIST;
+        return B24_OK;
     }
-    {
-        int r = PyObject_IsInstance(obj, st->date_types);
-        PyObject *conv = NULL;
+    r = PyObject_IsInstance(obj, st->date_types);
+    if (r < 0)
+        return QS_PYERR;
+    if (r) {
+        conv = PyObject_CallMethodNoArgs(obj, st->str_isoformat);
+    } else if ((r = PyObject_IsInstance(obj, st->decimal_type)) != 0) {
         if (r < 0)
-            return -1;
-        if (r) {
-            conv = PyObject_CallMethodNoArgs(obj, st->str_isoformat);
-        } else if ((r = PyObject_IsInstance(obj, st->decimal_type)) != 0) {
-            if (r < 0)
-                return -1;
-            conv = PyObject_Str(obj);
-        } else if ((r = PyObject_IsInstance(obj, st->enum_type)) != 0) {
-            if (r < 0)
-                return -1;
-            conv = PyObject_GetAttr(obj, st->str_value);
-        } else if (PyMapping_Check(obj) && PyObject_HasAttrString(obj, "items")) {
-            PyObject *d = PyDict_New();
-            if (d == NULL || PyDict_Update(d, obj) < 0) {
-                Py_XDECREF(d);
-                return -1;
-            }
-            conv = d;
-        } else {
-            PyErr_Format(st->params_error,
-                         "a %.100s cannot be sent as a parameter",
-                         Py_TYPE(obj)->tp_name);
-            return -1;
-        }
-        if (conv == NULL)
-            return -1;
-        r = qs_walk(st, q, conv, depth + 1);
-        Py_DECREF(conv);
-        return r;
+            return QS_PYERR;
+        conv = PyObject_Str(obj);
+    } else if ((r = PyObject_IsInstance(obj, st->enum_type)) != 0) {
+        if (r < 0)
+            return QS_PYERR;
+        conv = PyObject_GetAttr(obj, st->str_value);
+    } else if (PyMapping_Check(obj) && PyObject_HasAttrString(obj, "items")) {
+        conv = PyDict_New();
+        if (conv != NULL && PyDict_Update(conv, obj) < 0)
+            Py_CLEAR(conv);
+    } else {
+        PyErr_Format(st->params_error,
+                     "a %.100s cannot be sent as a parameter",
+                     Py_TYPE(obj)->tp_name);
+        return QS_PYERR;
     }
+    if (conv == NULL)
+        return QS_PYERR;
+    out->kind = B24_QS_REPLACED;
+    out->inner = conv;
+    out->hold = conv;
+    return B24_OK;
 }
+
+static void
+hold_clear(void **hold)
+{
+    PyObject *o = *hold;
+    *hold = NULL;
+    Py_XDECREF(o);
+}
+
+/* it->hold: the list's items (PySequence_Fast) or the current key text;
+ * it->hold2: the current child (a dict's key and value are held while
+ * they are walked: a __str__ may change the dict). */
+static enum b24_status
+qs_py_next(void *ctx, struct b24_qs_iter *it, void **child, const char **key,
+           size_t *klen, int *more)
+{
+    struct mod_state *st = ctx;
+    PyObject *obj = it->node;
+    *more = 0;
+    hold_clear(&it->hold2);
+    if (PyDict_Check(obj)) {
+        Py_ssize_t pos = (Py_ssize_t)it->cursor, n;
+        PyObject *k, *v, *s;
+        const char *u;
+        hold_clear(&it->hold);
+        if (!PyDict_Next(obj, &pos, &k, &v))
+            return B24_OK;
+        it->cursor = (long long)pos;
+        it->hold2 = Py_NewRef(v);
+        Py_INCREF(k);
+        s = PyUnicode_Check(k) ? Py_NewRef(k) : PyObject_Str(k);
+        Py_DECREF(k);
+        if (s == NULL)
+            return QS_PYERR;
+        it->hold = s;
+        u = PyUnicode_AsUTF8AndSize(s, &n);
+        if (u == NULL)
+            return qs_unicode_fail(st);
+        *key = u;
+        *klen = (size_t)n;
+        *child = v;
+        *more = 1;
+        return B24_OK;
+    }
+    if (it->hold == NULL) {
+        it->hold = PySequence_Fast(obj, "sequence");
+        if (it->hold == NULL)
+            return QS_PYERR;
+    }
+    if ((Py_ssize_t)it->pos < PySequence_Fast_GET_SIZE((PyObject *)it->hold)) {
+        *child = PySequence_Fast_GET_ITEM((PyObject *)it->hold,
+                                          (Py_ssize_t)it->pos);
+        *more = 1;
+    }
+    return B24_OK;
+}
+
+static void
+qs_py_end(void *ctx, struct b24_qs_iter *it)
+{
+    (void)ctx;
+    hold_clear(&it->hold);
+    hold_clear(&it->hold2);
+    Py_ReprLeave((PyObject *)it->node);
+}
+
+static void
+qs_py_release(void *ctx, void *hold)
+{
+    (void)ctx;
+    Py_DECREF((PyObject *)hold);
+}
+
+static const struct b24_qs_visitor qs_py_visitor = {qs_py_read, qs_py_next,
+                                                    qs_py_end, qs_py_release};
 
 /* Append qs(params) to `out`; `pairs` continues an earlier string. */
 static int
@@ -225,19 +228,30 @@ qs_append(struct mod_state *st, struct b24_buf *out, PyObject *params,
           size_t pairs)
 {
     struct b24_qs q;
-    int r = 0;
+    struct b24_error err;
+    enum b24_status rc = B24_OK;
+    if (params == Py_None)
+        return 0;
+    if (!PyDict_Check(params) && !PyMapping_Check(params)) {
+        PyErr_SetString(PyExc_TypeError, "params must be a mapping");
+        return -1;
+    }
+    memset(&err, 0, sizeof(err));
     b24_qs_init(&q, out);
     q.pairs = pairs;
-    if (params != Py_None) {
-        if (!PyDict_Check(params) && !PyMapping_Check(params)) {
-            PyErr_SetString(PyExc_TypeError, "params must be a mapping");
-            r = -1;
-        } else if (PyDict_Check(params) || PyMapping_Check(params)) {
-            r = qs_walk(st, &q, params, 0);
-        }
-    }
+    rc = b24_qs_walk(&q, &qs_py_visitor, st, params, &err);
     b24_qs_free(&q);
-    return r;
+    if (rc == B24_OK)
+        return 0;
+    if (rc != QS_PYERR) {
+        /* too deep: refused input; a cap of the buffer: too large */
+        if (rc == B24_E_USAGE)
+            ext_raise_status(rc, err.message, st->params_error);
+        else
+            ext_raise_status(rc, "query string exceeds the size cap",
+                             PyExc_MemoryError);
+    }
+    return -1;
 }
 
 static PyObject *
@@ -496,8 +510,9 @@ act_export_batch(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "UOsLnzs", &method, &base, &gt_key, &cursor,
                           &n, &container, &id_key))
         return NULL;
-    if (n < 1 || n > B24_BATCH_MAX) {
-        PyErr_SetString(PyExc_ValueError, "1..50 commands");
+    if (n < 1 || n > B24_BATCH_MAX_COMMANDS) {
+        PyErr_Format(PyExc_ValueError, "1..%d commands",
+                     B24_BATCH_MAX_COMMANDS);
         return NULL;
     }
     m = PyUnicode_AsUTF8AndSize(method, &mlen);
@@ -696,7 +711,7 @@ act_export_collect(PyObject *Py_UNUSED(module), PyObject *args)
                 goto fail;
         }
         cursor = b;
-        if (len < B24_V2_PAGE || (hi >= 0 && cursor >= hi)) {
+        if (len < B24_V2_PAGE_SIZE || (hi >= 0 && cursor >= hi)) {
             done = 1;
             break;
         }

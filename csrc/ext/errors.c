@@ -119,15 +119,6 @@ done:
     return res;
 }
 
-/* New reference: str of a core text (NULL -> None). */
-static PyObject *
-core_text(const char *s)
-{
-    if (s == NULL)
-        Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
-}
-
 /* answer_error(answer, query, status=200, /) -> AjaxError | None */
 static PyObject *
 err_answer_error(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -187,8 +178,8 @@ err_answer_error(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         res = Py_NewRef(Py_None);
         goto done;
     }
-    code = core_text(o.code);
-    msg = code ? core_text(o.message) : NULL;
+    code = ext_text_or_none(o.code);
+    msg = code ? ext_text_or_none(o.message) : NULL;
     if (msg != NULL)
         res = ext_ajax_error(st, code, msg, status, NULL, 0, query);
 done:
@@ -206,7 +197,7 @@ err_outcome_error(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"", "", "is_write", NULL};
     struct mod_state *st = (struct mod_state *)PyModule_GetState(module);
-    PyObject *outcome, *query;
+    PyObject *outcome, *query, *code, *msg;
     long kind, status;
     int is_write = 0, maybe_sent;
 
@@ -214,25 +205,25 @@ err_outcome_error(PyObject *module, PyObject *args, PyObject *kwargs)
                                      kwlist, st->outcome_type, &outcome,
                                      &query, &is_write))
         return NULL;
-    kind = PyLong_AsLong(PyStructSequence_GetItem(outcome, 0));
+#define FIELD(f_) PyStructSequence_GetItem(outcome, (f_)) /* borrowed */
+    kind = PyLong_AsLong(FIELD(OUTCOME_KIND));
     if (kind == -1 && PyErr_Occurred())
         return NULL;
     if (kind == B24_KIND_OK)
         Py_RETURN_NONE;
-    status = PyLong_AsLong(PyStructSequence_GetItem(outcome, 1));
+    status = PyLong_AsLong(FIELD(OUTCOME_STATUS));
     if (status == -1 && PyErr_Occurred())
         return NULL;
+    code = FIELD(OUTCOME_CODE);
+    msg = FIELD(OUTCOME_MESSAGE);
     if (kind == B24_KIND_FAILED) /* a 2xx answer: nothing was lost */
-        return ext_ajax_error(st, PyStructSequence_GetItem(outcome, 3),
-                              PyStructSequence_GetItem(outcome, 4), status,
-                              NULL, 0, query);
-    maybe_sent = PyObject_IsTrue(PyStructSequence_GetItem(outcome, 5));
+        return ext_ajax_error(st, code, msg, status, NULL, 0, query);
+    maybe_sent = PyObject_IsTrue(FIELD(OUTCOME_MAYBE_SENT));
     if (maybe_sent < 0)
         return NULL;
-    return ext_ajax_error(st, PyStructSequence_GetItem(outcome, 3),
-                          PyStructSequence_GetItem(outcome, 4), status,
-                          PyStructSequence_GetItem(outcome, 7),
+    return ext_ajax_error(st, code, msg, status, FIELD(OUTCOME_DETAIL),
                           maybe_sent && is_write, query);
+#undef FIELD
 }
 
 static PyMethodDef err_methods[] = {

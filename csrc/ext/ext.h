@@ -62,7 +62,77 @@ PyObject *ext_ajax_error(struct mod_state *st, PyObject *code,
                          int maybe_committed, PyObject *query);
 int errors_register(PyObject *module);
 
-/* transport.c */
+/* outcome.c: the Outcome structseq and b24_outcome -> Outcome. */
+enum outcome_field {
+    OUTCOME_KIND,
+    OUTCOME_STATUS,
+    OUTCOME_ANSWER,
+    OUTCOME_CODE,
+    OUTCOME_MESSAGE,
+    OUTCOME_MAYBE_SENT,
+    OUTCOME_ELAPSED_MS,
+    OUTCOME_DETAIL,
+    OUTCOME_HEADERS,
+    OUTCOME_NFIELDS
+};
+struct b24_outcome;
+/* New reference: an Outcome of `o` (its answer decoded once; a body that is
+ * not valid UTF-8 turns `o` into ERROR_UNEXPECTED_ANSWER first); NULL with
+ * an exception set. */
+PyObject *ext_outcome_new(struct mod_state *st, struct b24_outcome *o);
+/* New reference: str of a core text (invalid UTF-8 replaced), None for
+ * NULL. */
+PyObject *ext_text_or_none(const char *s);
+int outcome_register(PyObject *module, struct mod_state *st);
+
+/* limiter.c: the Limiter type. */
+struct b24_limiter;
+struct b24_call_methods;
+/* The core limiter of a Limiter (borrowed), or NULL when `o` is not one. */
+struct b24_limiter *limiter_core(PyObject *o);
+/* batch_methods (None or a sequence of str) -> names; *hold keeps the
+ * strings alive until ext_batch_names_free.  0, or -1 with an exception. */
+int ext_batch_names(PyObject *obj, struct b24_call_methods *bm,
+                    PyObject **hold);
+void ext_batch_names_free(struct b24_call_methods *bm, PyObject *hold);
+/* Static name of an enum b24_retry_reason ("rate", "hard", ...). */
+const char *ext_retry_reason_name(int reason);
+int limiter_register(PyObject *module);
+
+/* cancel.c: the CancelToken type. */
+/* New reference to the token bound to the calling thread, or NULL. */
+PyObject *cancel_bound_token(void);
+/* Nonzero once `token` (a CancelToken or NULL) is cancelled; no GIL
+ * needed. */
+int cancel_token_is_set(PyObject *token);
+int cancel_register(PyObject *module);
+
+/* events.c: what a call running without the GIL shares with Python. */
+struct b24_event;
+struct call_ctx {
+    PyThreadState *ts;       /* saved thread state while the GIL is out */
+    PyObject *on_event;      /* borrowed, or NULL */
+    int details;             /* also deliver the per-attempt events */
+    struct mod_state *st;
+    int main_thread;
+    int stop;
+    int cancelled;           /* stopped by the CancelToken */
+    PyObject *cancel;        /* owned: the thread's token at call start */
+    double last_check;
+    PyObject *et, *ev, *etb; /* owned: the exception that stopped the call */
+};
+/* Fill `c` for one call (GIL held; takes the thread's CancelToken). */
+void ext_call_begin(struct call_ctx *c, struct mod_state *st,
+                    PyObject *on_event, int details);
+/* b24_pipeline callbacks (called without the GIL, ctx = struct call_ctx). */
+int ext_call_interrupted(void *ctx);
+void ext_call_event(void *ctx, const struct b24_event *ev);
+/* After the pipeline (GIL held): releases what `c` holds; -1 with the
+ * exception that stopped the call set (KeyboardInterrupt, CancelledError,
+ * a BaseException of on_event), else 0.  Safe to call twice. */
+int ext_call_end(struct call_ctx *c);
+
+/* transport.c: the Transport type. */
 int transport_register(PyObject *module, struct mod_state *st);
 
 #endif /* B24_EXT_H */

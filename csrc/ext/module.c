@@ -8,6 +8,7 @@
 #include "b24_envelope.h"
 #include "b24_http.h"
 #include "b24_limiter.h"
+#include "b24_protocol.h"
 #include "b24_redact.h"
 #include "b24_url.h"
 
@@ -266,24 +267,6 @@ static PyMethodDef mod_methods[] = {
      "numbers -> float, or int when integral and below 2**53)."},
     {NULL, NULL, 0, NULL}};
 
-/* ---- Outcome structseq ------------------------------------------------- */
-
-static PyStructSequence_Field outcome_fields[] = {
-    {"kind", "OK, FAILED or ERROR"},
-    {"status", "HTTP status; 0 without response; 408 on timeout"},
-    {"answer", "parsed JSON body or None"},
-    {"code", "error code or None"},
-    {"message", "error message or None (secret-free)"},
-    {"maybe_sent", "the request may have reached the server"},
-    {"elapsed_ms", "wall time of the exchange"},
-    {"detail", "libcurl/OS text, secret scrubbed, or None"},
-    {"headers", "response headers, lower-cased names"},
-    {NULL, NULL}};
-
-static PyStructSequence_Desc outcome_desc = {
-    "b24hook._core.Outcome", "Result of Transport.perform.", outcome_fields,
-    9};
-
 /* ---- init -------------------------------------------------------------- */
 
 static int
@@ -384,20 +367,10 @@ mod_exec(PyObject *module)
         PyModule_AddObjectRef(module, "CancelledError",
                               st->cancelled_error) < 0)
         return -1;
-    st->outcome_type = PyStructSequence_NewType(&outcome_desc);
-    /* One extra reference, never released: a structseq instance reads its
-     * field count from its type's dict when it is freed, and the cyclic GC
-     * clears that dict when the type looks unreachable at interpreter
-     * shutdown ("SystemError: Objects/longobject.c:575" from tp_clear).
-     * An outside reference keeps the type out of the garbage set, so an
-     * Outcome that outlives the module still dies cleanly.  Cost: one type
-     * object per module instance is left to the OS at exit. */
-    Py_XINCREF(st->outcome_type);
-    if (st->outcome_type == NULL ||
-        PyModule_AddObjectRef(module, "Outcome",
-                              (PyObject *)st->outcome_type) < 0)
+    if (outcome_register(module, st) < 0)
         return -1;
-    if (transport_register(module, st) < 0)
+    if (transport_register(module, st) < 0 || limiter_register(module) < 0 ||
+        cancel_register(module) < 0)
         return -1;
     if (actions_register(module) < 0)
         return -1;
@@ -433,6 +406,12 @@ mod_exec(PyObject *module)
         PyModule_AddIntConstant(module, "OK", B24_KIND_OK) < 0 ||
         PyModule_AddIntConstant(module, "FAILED", B24_KIND_FAILED) < 0 ||
         PyModule_AddIntConstant(module, "ERROR", B24_KIND_ERROR) < 0 ||
+        PyModule_AddIntConstant(module, "V2_PAGE_SIZE", B24_V2_PAGE_SIZE) <
+            0 ||
+        PyModule_AddIntConstant(module, "V3_PAGE_DEFAULT",
+                                B24_V3_PAGE_DEFAULT) < 0 ||
+        PyModule_AddIntConstant(module, "BATCH_MAX_COMMANDS",
+                                B24_BATCH_MAX_COMMANDS) < 0 ||
         PyModule_AddStringConstant(module, "REDACTED_PLACEHOLDER",
                                    B24_REDACTED) < 0)
         return -1;
