@@ -15,10 +15,12 @@ SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-po
 demo: setup
 	$(VPY) -m b24hook.demo
 
-# The whole suite: the C core's tests (plain, ASan+UBSan, valgrind), the
-# hardening runs (Python subsets under ASan and valgrind, fuzz smoke, TSan),
-# then the full pytest suite last, so its summary closes the output.
+# The whole suite: the static typing checks, the C core's tests (plain,
+# ASan+UBSan, valgrind), the hardening runs (Python subsets under ASan and
+# valgrind, fuzz smoke, TSan), then the full pytest suite last, so its
+# summary closes the output.
 test: setup-test
+	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory ctest ctest-asan ctest-valgrind
 	$(MAKE) --no-print-directory hardening-ci
 	$(MAKE) --no-print-directory docs
@@ -26,6 +28,14 @@ test: setup-test
 
 setup:
 	@scripts/bootstrap.sh demo
+
+# Static typing (issue 13 item 2): mypy --strict on the whole package (the
+# configuration is [tool.mypy] in pyproject.toml), then stubtest: the stub
+# b24hook/_core.pyi against the built extension.
+.PHONY: typecheck
+typecheck: setup-test
+	$(VPY) -m mypy
+	$(VPY) -m mypy.stubtest --mypy-config-file pyproject.toml b24hook._core
 
 setup-test:
 	@scripts/bootstrap.sh test

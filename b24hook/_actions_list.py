@@ -83,7 +83,7 @@ def make_progress(progress: Any, desc: str, total: int | None = None) -> Progres
         return None
     if progress is True:
         try:
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+            from tqdm.auto import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
         except ImportError:
             warnings.warn("progress=True needs tqdm (pip install tqdm); no bar shown",
                           RuntimeWarning, stacklevel=3)

@@ -324,8 +324,7 @@ def schema_for(b24: "B24Hook", method: str, params: Mapping[str, Any] | None = N
     if not res.is_success:
         raise SdkError("B24HOOK_FRAMES_SCHEMA", 500, f"{fm} failed: "
                        + "; ".join(res.get_error_messages()))
-    data: Any = res.get_data() or {}
-    payload = data.get("result") if isinstance(data, Mapping) else None
+    payload = res.get_data_or_raise()["result"]  # success: checked above
     if not isinstance(payload, Mapping):
         raise SdkError("B24HOOK_FRAMES_SCHEMA", 500, f"{fm} answered no map of fields")
     return Schema.from_fields(payload, method)

@@ -6,6 +6,8 @@ import logging
 import signal
 import sys
 import threading
+from types import FrameType
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                             overload=args.overload, free_plan=args.free_plan)
     for spec in args.fault:
         kind, *pairs = spec.split(",")
-        kw: dict = {}
+        kw: dict[str, Any] = {}
         for pair in pairs:
             k, _, v = pair.partition("=")
             k = k.strip()
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         portal.inject(kind.strip(), **kw)
     done = threading.Event()
 
-    def on_signal(signum, frame):  # noqa: ARG001
+    def on_signal(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
         done.set()
 
     signal.signal(signal.SIGINT, on_signal)

@@ -57,7 +57,7 @@ def _php_string(v: Any) -> str | None:
     return None
 
 
-def substitute(value: str, acc: dict) -> Any:
+def substitute(value: str, acc: dict[str, Any]) -> Any:
     """CORE ``processBatchElement``: ``$result[key][path…]`` and friends.
 
     A reference filling the whole value is replaced by the node as is (maybe
@@ -86,7 +86,7 @@ def substitute(value: str, acc: dict) -> Any:
     return out
 
 
-def substitute_tree(params: Any, acc: dict) -> Any:
+def substitute_tree(params: Any, acc: dict[str, Any]) -> Any:
     if isinstance(params, dict):
         return {k: substitute_tree(v, acc) for k, v in params.items()}
     if isinstance(params, str):
@@ -108,15 +108,15 @@ def batch_v2(call: Call) -> Any:
     d = p.dispatcher
     params = call.upper_params()
     halt = php_truthy(params.get("HALT", False))
-    acc: dict[str, dict] = {a: {} for a in _ACCUMULATORS}
+    acc: dict[str, dict[str, Any]] = {a: {} for a in _ACCUMULATORS}
     observed = p.settings.batch_billing == "observed"
-    patch: list[dict] = []
+    patch: list[dict[str, Any]] = []
     call.extra["patch_operating"] = patch if observed else ()
     n = 0
     for key, command in _cmd_items(params.get("CMD")):
         n += 1
         if n > MAX_COMMANDS:
-            res: dict = {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
+            res: dict[str, Any] = {"error": "ERROR_BATCH_LENGTH_EXCEEDED",
                          "error_description": "Max batch length exceeded"}
         elif not isinstance(command, str):
             continue
@@ -138,7 +138,7 @@ def batch_v2(call: Call) -> Any:
             "result_next": acc["next"], "result_time": acc["time"]}
 
 
-def _run_v2_command(call: Call, command: str, acc: dict, observed: bool) -> dict:
+def _run_v2_command(call: Call, command: str, acc: dict[str, Any], observed: bool) -> dict[str, Any]:
     p = call.portal
     d = p.dispatcher
     url = urlsplit(command)
@@ -161,7 +161,7 @@ def _run_v2_command(call: Call, command: str, acc: dict, observed: bool) -> dict
     if not isinstance(params, dict):
         params = {}
     start = params.pop("start", None)
-    extra: dict = {}
+    extra: dict[str, Any] = {}
     t_start = p.clock.now()
     try:
         result, processing, finish = d.execute(call.webhook, spec, params, start, "v2", "POST",
@@ -174,7 +174,7 @@ def _run_v2_command(call: Call, command: str, acc: dict, observed: bool) -> dict
         log.exception("internal error in batch command %s", method)
         return {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}
     call.cost += extra.get("sim_cost", 0.0)
-    out: dict = {}
+    out: dict[str, Any] = {}
     if isinstance(result, Reply):
         out["result"] = result.result
         out["next"], out["total"] = result.next, result.total
@@ -262,7 +262,7 @@ def batch_v3(call: Call) -> Any:
     return out
 
 
-def _run_v3(call: Call, body: list) -> list:
+def _run_v3(call: Call, body: list[Any]) -> list[Any]:
     p = call.portal
     d = p.dispatcher
     observed = p.settings.batch_billing == "observed"
@@ -286,7 +286,7 @@ def _run_v3(call: Call, body: list) -> list:
         if not isinstance(query, dict):
             raise _bad_select(f"`query` of command {i} must be an object")
         query = resolve_refs(query, results)
-        extra: dict = {}
+        extra: dict[str, Any] = {}
         try:
             result, _proc, _fin = d.execute(call.webhook, spec, query, None, "v3", "POST",
                                             charge=not observed, check=not observed, extra=extra)

@@ -7,6 +7,7 @@ UPPER_SNAKE name (``crm.deal.*`` …).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Field:
     items: tuple[tuple[int, str], ...] = ()   # enumeration: (ID, VALUE) of each list item
 
 
-def F(col, camel, upper, typ, title, **kw) -> Field:
+def F(col: str, camel: str, upper: str, typ: str, title: str, **kw: Any) -> Field:
     return Field(col, camel, upper, typ, title, **kw)
 
 
@@ -112,7 +113,7 @@ def spa_fields(type_id: int, uf_suffix: str = "1712074666") -> list[Field]:
 
 
 # Smart processes of the emulated portal: entityTypeId -> description.
-SPA_TYPES = {
+SPA_TYPES: dict[int, dict[str, Any]] = {
     128: {"id": 1, "title": "Projects"},
     1256: {"id": 2, "title": "Events"},
 }

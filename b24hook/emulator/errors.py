@@ -15,7 +15,7 @@ class RestError(Exception):
         self.status = status
         self.extra = extra
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         b = {"error": self.code, "error_description": self.description}
         b.update(self.extra)
         return b
@@ -28,15 +28,15 @@ class V3Error(Exception):
     """A REST 3.0 error: ``{"error": {"code", "message", "validation"?}}`` (§8.3)."""
 
     def __init__(self, code: str, message: str, status: int = 400,
-                 validation: list[dict] | None = None) -> None:
+                 validation: list[dict[str, Any]] | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code if code.startswith(V3) else V3 + code
         self.message = message
         self.status = status
         self.validation = validation
 
-    def body(self) -> dict:
-        err: dict = {"code": self.code, "message": self.message}
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.validation is not None:
             err["validation"] = self.validation
         return {"error": err}

@@ -22,7 +22,7 @@ EVENTLOG_FIELDS = {
 _DEFAULT_SELECT = list(EVENTLOG_FIELDS)
 
 
-def _render(row: Any, fields: list[str], m: dict) -> dict:
+def _render(row: Any, fields: list[str], m: dict[str, Any]) -> dict[str, Any]:
     return {f: row[m[f][0]] for f in fields}
 
 
@@ -43,8 +43,8 @@ def _filter_fields(filt: Any) -> set[str]:
     return out
 
 
-def run_tail(call: Call, table: str, fields: dict, entity: str, base_where: str = "1",
-             base_args: list | None = None) -> list:
+def run_tail(call: Call, table: str, fields: dict[str, Any], entity: str, base_where: str = "1",
+             base_args: list[Any] | None = None) -> list[Any]:
     """``cursor {field = id, order = ASC, value = 0, limit = 50}``: rows after
     ``value`` in ``order`` (DESC walks below ``value``; with the default 0 it
     finds nothing, so DESC needs a start value)."""
@@ -91,8 +91,8 @@ _AGG = {"sum": "SUM({})", "avg": "AVG({})", "min": "MIN({})", "max": "MAX({})",
         "count": "COUNT({})", "countDistinct": "COUNT(DISTINCT {})"}
 
 
-def run_aggregate(call: Call, table: str, fields: dict, entity: str, base_where: str = "1",
-                  base_args: list | None = None) -> dict:
+def run_aggregate(call: Call, table: str, fields: dict[str, Any], entity: str, base_where: str = "1",
+                  base_args: list[Any] | None = None) -> dict[str, Any]:
     """``select: {func: [field…] | {field: alias}}`` -> ``{"result": {func: {alias: v}}}``."""
     sel = call.params.get("select")
     if not isinstance(sel, dict) or not sel:
@@ -116,12 +116,12 @@ def run_aggregate(call: Call, table: str, fields: dict, entity: str, base_where:
                 raise V3Error("UNKNOWNDTOPROPERTYEXCEPTION", f"Unknown field `{f}` for entity `{entity}`")
             exprs.append((func, alias, _AGG[func].format(r[0])))
     where, args = compile_v3(call.params.get("filter"), fields.get, entity)
-    row = call.store.one(f"SELECT {', '.join(e for _, _, e in exprs)} FROM {table} "
-                         f"WHERE ({base_where}) AND {where}", [*(base_args or []), *args])
-    n = call.store.one(f"SELECT COUNT(*) FROM {table} WHERE ({base_where}) AND {where}",
-                       [*(base_args or []), *args])[0]
+    row = call.store.one_row(f"SELECT {', '.join(e for _, _, e in exprs)} FROM {table} "
+                             f"WHERE ({base_where}) AND {where}", [*(base_args or []), *args])
+    n = call.store.one_row(f"SELECT COUNT(*) FROM {table} WHERE ({base_where}) AND {where}",
+                           [*(base_args or []), *args])[0]
     call.cost += n * call.portal.settings.count_cost_per_row     # a full scan, like COUNT
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for i, (func, alias, _) in enumerate(exprs):
         v = row[i]
         if func in ("count", "countDistinct"):

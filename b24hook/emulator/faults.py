@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 KINDS = ("html", "non_json", "no_time", "null_result", "hang", "status", "latency", "error500",
          "reset_before", "reset_after", "truncate")
@@ -58,7 +59,7 @@ class Fault:
             return False
         return self.method is None or (method is not None and self.method == method)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return dict(kind=self.kind, method=self.method, remaining=self.remaining,
                     status=self.status, delay=self.delay, fraction=self.fraction,
                     truncate_at=self.truncate_at, fired=self.fired, seen=self.seen)
@@ -113,7 +114,7 @@ class FaultPlan:
                 return f
         return None
 
-    def pending(self) -> list[dict]:
+    def pending(self) -> list[dict[str, Any]]:
         with self._lock:
             return [f.describe() for f in self._faults]
 

@@ -53,13 +53,13 @@ def _like_escape(s: str) -> str:
 
 def compile_v2(filt: Any, resolve: Resolver, *, upper: bool = False,
                strict: Callable[[str], RestError] | None = None,
-               groups: bool = False) -> tuple[str, list]:
+               groups: bool = False) -> tuple[str, list[Any]]:
     """Compile a v2 filter map into (sql, args).  Unknown fields are ignored
     unless ``strict`` returns the error to raise."""
     if not isinstance(filt, dict):
         return "1", []
     parts: list[str] = []
-    args: list = []
+    args: list[Any] = []
     logic = "AND"
     if groups:
         for k, v in filt.items():
@@ -116,7 +116,7 @@ def compile_v2(filt: Any, resolve: Resolver, *, upper: bool = False,
             parts.append(f"{col} {base} ?")
             args.append(v)
         elif base in ("%", "=%", "%="):
-            items = vals if multi else [v]
+            items = vals if vals is not None else [v]   # vals is set when multi
             sub = []
             for item in items:
                 s = str(item if item is not None else "")
@@ -138,7 +138,7 @@ _V3_OPS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<=", "in
            "between": "BETWEEN"}
 
 
-def compile_v3(filt: Any, resolve: Resolver, entity: str) -> tuple[str, list]:
+def compile_v3(filt: Any, resolve: Resolver, entity: str) -> tuple[str, list[Any]]:
     """``[[field, op, value], [field, value], {"logic":"or","conditions":[...]},
     {"negative":true,"conditions":[...]}]`` -> (sql, args)."""
     if filt is None:
@@ -147,12 +147,12 @@ def compile_v3(filt: Any, resolve: Resolver, entity: str) -> tuple[str, list]:
         filt = [filt]
     if not isinstance(filt, list):
         raise V3Error("INVALIDFILTEREXCEPTION", "Filter must be an array of conditions")
-    args: list = []
+    args: list[Any] = []
     sql = _v3_group(filt, "AND", resolve, entity, args)
     return sql, args
 
 
-def _v3_group(conds: list, logic: str, resolve: Resolver, entity: str, args: list) -> str:
+def _v3_group(conds: list[Any], logic: str, resolve: Resolver, entity: str, args: list[Any]) -> str:
     parts = []
     for c in conds:
         parts.append(_v3_cond(c, resolve, entity, args))
@@ -161,7 +161,7 @@ def _v3_group(conds: list, logic: str, resolve: Resolver, entity: str, args: lis
     return "(" + f" {logic} ".join(parts) + ")"
 
 
-def _v3_cond(c: Any, resolve: Resolver, entity: str, args: list) -> str:
+def _v3_cond(c: Any, resolve: Resolver, entity: str, args: list[Any]) -> str:
     if isinstance(c, dict):
         conds = c.get("conditions")
         if not isinstance(conds, list):

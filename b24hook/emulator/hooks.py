@@ -8,7 +8,7 @@ portal) and ``after(portal, req, resp) -> Response`` (rewrite the answer).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import RestError
 from .faults import STATUS_ERRORS
@@ -111,7 +111,7 @@ class LeakyBucket:
             level, last = self._state.get(key, (0.0, now))
             return max(0.0, level - max(0.0, now - last) * rate)
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {k: round(v[0], 6) for k, v in self._state.items()}
 

@@ -39,9 +39,9 @@ class IdempotencyStore:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._items: dict[tuple, Stored] = {}
+        self._items: dict[tuple[Any, ...], Stored] = {}
 
-    def get(self, key: tuple, ttl: float) -> Stored | None:
+    def get(self, key: tuple[Any, ...], ttl: float) -> Stored | None:
         now = self._clock()
         with self._lock:
             item = self._items.get(key)
@@ -50,7 +50,7 @@ class IdempotencyStore:
                 item = None
             return item
 
-    def put(self, key: tuple, fingerprint: str, status: int, body: bytes, ctype: str) -> None:
+    def put(self, key: tuple[Any, ...], fingerprint: str, status: int, body: bytes, ctype: str) -> None:
         with self._lock:
             self._items.setdefault(key, Stored(fingerprint, self._clock(), status, body, ctype))
 

@@ -35,8 +35,8 @@ def page_plan(call: Call, *, controller: bool) -> tuple[int, bool]:
     return start, True
 
 
-def run_list(call: Call, *, table: str, where: str, args: list, order: str,
-             controller: bool, page_size: int = PAGE) -> tuple[list, int | None, int | None, bool]:
+def run_list(call: Call, *, table: str, where: str, args: list[Any], order: str,
+             controller: bool, page_size: int = PAGE) -> tuple[list[Any], int | None, int | None, bool]:
     """Runs COUNT (only when counting) and the page query.
 
     -> (rows, next, total, counted).  The simulated cost makes counting
@@ -46,13 +46,13 @@ def run_list(call: Call, *, table: str, where: str, args: list, order: str,
     store = call.store
     total = None
     if count:
-        total = store.one(f"SELECT COUNT(*) FROM {table} WHERE {where}", args)[0]
+        total = store.one_row(f"SELECT COUNT(*) FROM {table} WHERE {where}", args)[0]
         call.cost += total * s.count_cost_per_row
     rows = store.query(f"SELECT * FROM {table} WHERE {where} ORDER BY {order} "
                        f"LIMIT ? OFFSET ?", [*args, page_size, offset])
     call.rows(len(rows))
     nxt = None
-    if count and offset + len(rows) < total:
+    if total is not None and offset + len(rows) < total:   # total is set when counting
         nxt = offset + len(rows)
     return rows, nxt, total, count
 

@@ -3,6 +3,7 @@ app.info, feature.get, user.current, user.get."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .catalog import USER_COLUMNS
@@ -17,7 +18,7 @@ def server_time(call: Call) -> Any:
     return call.store.now_iso()
 
 
-def _user_row(call: Call, uid: int):
+def _user_row(call: Call, uid: int) -> sqlite3.Row | None:
     return call.store.one("SELECT * FROM users WHERE id=?", (uid,))
 
 
@@ -35,8 +36,8 @@ def profile(call: Call) -> Any:
             "TIME_ZONE": r["time_zone"] or "", "TIME_ZONE_OFFSET": _tz_offset(call)}
 
 
-def render_user(call: Call, r: Any) -> dict:
-    out: dict = {}
+def render_user(call: Call, r: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for col, upper, typ in USER_COLUMNS:
         v = r[col]
         if typ == "bool":

@@ -3,11 +3,12 @@ legacy ``crm.{lead,deal,contact,company}.*`` (classic, UPPER_SNAKE, strings)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .catalog import ENTITY_NAMES, SPA_TYPES, Field, fields_for
 from .errors import RestError, legacy_error
-from .filters import compile_v2
+from .filters import Resolver, compile_v2
 from .listing import list_reply, run_list
 from .registry import REGISTRY, Call, as_int, as_list
 
@@ -34,8 +35,8 @@ def item_name(f: Field, original_uf: bool) -> str:
 
 
 def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
-                original_uf: bool = False) -> dict:
-    out: dict = {}
+                original_uf: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in fields:
         if f.type == "crm_multifield":
             continue
@@ -58,7 +59,7 @@ def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
     return out
 
 
-def _resolver(fields: list[Field], *, legacy: bool):
+def _resolver(fields: list[Field], *, legacy: bool) -> Resolver:
     m: dict[str, tuple[str, str]] = {}
     for f in fields:
         if legacy:
@@ -71,7 +72,7 @@ def _resolver(fields: list[Field], *, legacy: bool):
     return m.get
 
 
-def _order_sql(order: Any, resolve, *, strict: bool, default: str = "id ASC") -> str:
+def _order_sql(order: Any, resolve: Resolver, *, strict: bool, default: str = "id ASC") -> str:
     if not isinstance(order, dict) or not order:
         return default
     parts = []
@@ -144,7 +145,7 @@ def crm_deleted(call: Call, et: int, id_: int) -> None:
     call.wrote(crm_table(et), crm_audit(et, "DELETE"), "crm", id_, created=False)
 
 
-def _write(call: Call, et: int, fields: list[Field], data: dict, *, item: bool,
+def _write(call: Call, et: int, fields: list[Field], data: dict[str, Any], *, item: bool,
            id_: int | None) -> int:
     if not isinstance(data, dict):
         data = {}
@@ -192,7 +193,7 @@ def _write(call: Call, et: int, fields: list[Field], data: dict, *, item: bool,
     return id_
 
 
-def _fetch(call: Call, et: int, id_: int):
+def _fetch(call: Call, et: int, id_: int) -> sqlite3.Row | None:
     return call.store.one("SELECT * FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
 
 
@@ -291,8 +292,8 @@ def crm_item_delete(call: Call) -> Any:
 # ================================================================ legacy
 
 def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
-                  multifields: bool, user_fields: bool = True) -> dict:
-    out: dict = {}
+                  multifields: bool, user_fields: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in fields:
         if f.dynamic and not user_fields and (select is None or f.upper not in select):
             continue
@@ -323,7 +324,7 @@ def render_legacy(row: Any, fields: list[Field], select: set[str] | None, *,
     return out
 
 
-def _legacy_id(p: dict) -> int:
+def _legacy_id(p: dict[str, Any]) -> int:
     i = as_int(p.get("ID"))
     if i is None or i <= 0:
         raise legacy_error("ID is not defined or invalid.")

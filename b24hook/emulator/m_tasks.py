@@ -3,6 +3,7 @@ string ids) and v3 shapes (``{"item"}``, ``{"items"}``, ``{"result": true}``).""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from .catalog import TASK_COLUMNS
@@ -25,11 +26,11 @@ def _task_err() -> RestError:
     return RestError("ERROR_CORE", "Task not found or access denied", 400)
 
 
-def _fetch(call: Call, id_: int):
+def _fetch(call: Call, id_: int) -> sqlite3.Row | None:
     return call.store.one("SELECT * FROM tasks WHERE id=?", (id_,))
 
 
-def _write(call: Call, values: dict, id_: int | None) -> int:
+def _write(call: Call, values: dict[str, Any], id_: int | None) -> int:
     store = call.store
     now = store.now_iso()
     cols = dict(values)
@@ -97,8 +98,8 @@ def tasks_task_getfields(call: Call) -> Any:
     return {"fields": out}
 
 
-def render_v2(row: Any, select: set[str] | None) -> dict:
-    out: dict = {}
+def render_v2(row: Any, select: set[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for col, upper, camel, _ in TASK_COLUMNS:
         if select is not None and upper != "ID" and upper not in select:
             continue
@@ -116,7 +117,7 @@ def _v2_select(call: Call) -> set[str] | None:
     return None if (not sel or "*" in sel) else set(sel)
 
 
-def _v2_fields(call: Call) -> dict:
+def _v2_fields(call: Call) -> dict[str, Any]:
     data = call.require("fields")
     if not isinstance(data, dict):
         raise RestError("ERROR_CORE", "Fields must be an array", 400)
@@ -197,8 +198,8 @@ _WRITABLE_V3 = {"title", "description", "status", "priority", "creatorId", "resp
                 "groupId", "deadline"}
 
 
-def render_v3(call: Call, row: Any, fields: list[str], rels: dict[str, list[str]]) -> dict:
-    out: dict = {}
+def render_v3(call: Call, row: Any, fields: list[str], rels: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for f in fields:
         out[f] = row[_V3_FIELDS[f][0]]
     for rel, subs in rels.items():
@@ -207,7 +208,7 @@ def render_v3(call: Call, row: Any, fields: list[str], rels: dict[str, list[str]
     return out
 
 
-def _v3_values(call: Call) -> dict:
+def _v3_values(call: Call) -> dict[str, Any]:
     data = call.params.get("fields")
     if not isinstance(data, dict):
         raise V3Error("VALIDATION_REQUESTVALIDATIONEXCEPTION", "Required field `fields` is not specified",

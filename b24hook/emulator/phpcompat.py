@@ -62,7 +62,7 @@ _HEX = {"<": "\\u003C", ">": "\\u003E", "&": "\\u0026", "'": "\\u0027"}
 _ESC_RE = re.compile(r'\\(.)|([<>&\'/])')
 
 
-def _fix(m: re.Match) -> str:
+def _fix(m: re.Match[str]) -> str:
     esc = m.group(1)
     if esc is not None:
         if esc == '"':
@@ -90,7 +90,7 @@ def php_json_encode(value: Any) -> bytes:
 
 # ---------------------------------------------------------------- parse_str
 
-def _next_index(arr: dict) -> str:
+def _next_index(arr: dict[str, Any]) -> str:
     n = -1
     for k in arr:
         if _INT_KEY.match(k):
@@ -132,7 +132,7 @@ def _split_key(key: str) -> tuple[str, list[str | None]] | None:
     return base, subs
 
 
-def parse_str_into(target: dict, qs: str | bytes, *, max_depth: int = 64) -> dict:
+def parse_str_into(target: dict[str, Any], qs: str | bytes, *, max_depth: int = 64) -> dict[str, Any]:
     if isinstance(qs, bytes):
         qs = qs.decode("utf-8", "replace")
     for part in qs.split("&"):
@@ -166,7 +166,7 @@ def parse_str_into(target: dict, qs: str | bytes, *, max_depth: int = 64) -> dic
     return target
 
 
-def parse_str(qs: str | bytes) -> dict:
+def parse_str(qs: str | bytes) -> dict[str, Any]:
     """PHP ``parse_str``: bracket syntax, ``a[]=`` appends, last scalar wins.
 
     Arrays come back as dicts with string keys (PHP arrays); integer-like
@@ -201,7 +201,7 @@ def _xml_node(name: str, value: Any, out: list[str]) -> None:
     out.append(f"</{name}>")
 
 
-def to_xml(body: dict) -> bytes:
+def to_xml(body: dict[str, Any]) -> bytes:
     """Minimal XML transport: root <response>, numeric keys as <item>."""
     out = ['<?xml version="1.0" encoding="utf-8"?>']
     _xml_node("response", body, out)

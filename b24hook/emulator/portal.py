@@ -12,14 +12,19 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
-from .faults import FaultPlan
+from .faults import Fault, FaultPlan
 from .hooks import FaultHook, LeakyBucket, RateLimitHook, html_page
 from .idempotency import IdempotencyStore
 from .server import Dispatcher, Request, Response, _TLSServer, JSON_CT
 from .store import Store
 from .timing import Clock, OperatingLedger, make_tz
+
+if TYPE_CHECKING:  # pragma: no cover
+    import ssl
+
+    import trustme
 
 PLANS = {"standard": (50.0, 2.0), "enterprise": (250.0, 5.0)}
 
@@ -91,7 +96,7 @@ class Settings:
 class Webhook:
     user_id: int
     secret: str
-    scopes: frozenset
+    scopes: frozenset[str]
 
     @property
     def key(self) -> str:
@@ -159,18 +164,18 @@ class EmulatorPortal:
         self._tmpdir: str | None = None
         self._ca_path_req = ca_path
         self.ca_path: str = ""
-        self._ca = None
+        self._ca: trustme.CA | None = None
         self._seeded = 0
         if seed_demo:
             self.seed_demo(seed_demo)
         self.snapshot()
 
     # ------------------------------------------------------------ lifecycle
-    def _make_tls(self):
+    def _make_tls(self) -> ssl.SSLContext:
         import ssl
         import trustme
-        self._ca = trustme.CA(organization_name="b24hook emulator CA")
-        cert = self._ca.issue_cert("127.0.0.1", "localhost", "::1")
+        ca = self._ca = trustme.CA(organization_name="b24hook emulator CA")
+        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(ctx)
         if self._ca_path_req:
@@ -178,7 +183,7 @@ class EmulatorPortal:
         else:
             self._tmpdir = tempfile.mkdtemp(prefix="b24emu-")
             path = os.path.join(self._tmpdir, "ca.pem")
-        self._ca.cert_pem.write_to_path(path)
+        ca.cert_pem.write_to_path(path)
         self.ca_path = path
         return ctx
 
@@ -257,7 +262,7 @@ class EmulatorPortal:
             return self._webhooks.get((uid, secret))
 
     # ------------------------------------------------------------ data
-    def seed_demo(self, n: int) -> dict:
+    def seed_demo(self, n: int) -> dict[str, Any]:
         """Fill the CRM with ``n`` realistic records (deterministic per seed)."""
         out = self.store.seed_demo(int(n), seed=self.seed + self._seeded)
         self._seeded += 1
@@ -297,7 +302,7 @@ class EmulatorPortal:
         with self._stats_lock:
             self._rows[table] = self._rows.get(table, 0) + n
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """``requests`` {method: {status: n}}, ``total``, ``by_status`` {status: n},
         ``query_limit_exceeded`` (503 refusals by the leaky bucket),
         ``operation_time_limit`` (429 refusals), ``rows_created`` {table: n},
@@ -370,7 +375,7 @@ class EmulatorPortal:
         self.reset_stats()
 
     # ------------------------------------------------------------ limits
-    def configure(self, **switches: Any) -> dict:
+    def configure(self, **switches: Any) -> dict[str, Any]:
         """Change ``Settings`` fields on a running portal, e.g.
         ``portal.configure(rate_limit=(50, 2), operating_limit=480)``.
         Returns the resulting settings as a dict."""
@@ -381,7 +386,7 @@ class EmulatorPortal:
         self.settings = new
         return self.settings_dict()
 
-    def settings_dict(self) -> dict:
+    def settings_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self.settings)
         if d["rate_limit"] is not None:
             d["rate_limit"] = list(d["rate_limit"])
@@ -409,7 +414,7 @@ class EmulatorPortal:
             return Response(0, b"", close=True, reset=True)
         return html_page(504)
 
-    def limits_state(self) -> dict:
+    def limits_state(self) -> dict[str, Any]:
         led = {}
         for k, v in self.ledger.snapshot().items():
             parts = k.split(" ")
@@ -420,7 +425,7 @@ class EmulatorPortal:
 
     # ------------------------------------------------------------ faults
     def inject(self, kind: str, method: str | None = None, count: int | None = None,
-               status: int | None = None, delay: float | None = None, **kw: Any):
+               status: int | None = None, delay: float | None = None, **kw: Any) -> Fault:
         """Inject a fault (faults.py): ``count`` next matching requests, or each
         with probability ``fraction`` (deterministic per seed); extra keywords
         ``code``, ``description``, ``fraction``, ``truncate_at``, ``seed``."""
@@ -432,7 +437,7 @@ class EmulatorPortal:
 
     # ------------------------------------------------------------ pipeline
     def pipeline(self, req: Request) -> Response:
-        done: list = []
+        done: list[Any] = []
         resp: Response | None = None
         for h in self.hooks:
             done.append(h)
@@ -456,7 +461,7 @@ class EmulatorPortal:
         path = req.path.rstrip("/")
         def ok(obj: Any, status: int = 200) -> Response:
             return Response(status, json.dumps(obj).encode(), JSON_CT)
-        def body() -> dict:
+        def body() -> dict[str, Any]:
             data = json.loads(req.body or b"{}")
             if not isinstance(data, dict):
                 raise ValueError("body must be a JSON object")

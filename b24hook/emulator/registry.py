@@ -9,14 +9,18 @@ never touches HTTP: it gets a :class:`Call` and returns a value or a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from .errors import param_invalid, param_missing
 
 if TYPE_CHECKING:  # pragma: no cover
     from .portal import EmulatorPortal, Webhook
+    from .store import Store
 
 GLOBAL = None  # scope of methods that need no scope
+
+#: a method handler (kept as is by ``Registry.method``)
+H = TypeVar("H", bound=Callable[["Call"], Any])
 
 
 @dataclass
@@ -45,14 +49,14 @@ class Call:
     webhook: "Webhook"
     method: str
     api: str
-    params: dict
+    params: dict[str, Any]
     start: Any = None            # raw lower-case ``start`` (v2), removed from params
     cost: float = 0.0            # simulated server seconds (COUNT rows etc.)
     http_method: str = "POST"
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def store(self):
+    def store(self) -> Store:
         return self.portal.store
 
     def rows(self, n: int) -> None:
@@ -85,9 +89,9 @@ class Call:
             raise param_invalid(_show(self.params[name]), name, "int")
         return v
 
-    def upper_params(self) -> dict:
+    def upper_params(self) -> dict[str, Any]:
         """Classic methods upper-case their top-level keys (§2.3)."""
-        out: dict = {}
+        out: dict[str, Any] = {}
         for k, v in self.params.items():
             out[str(k).upper()] = v
         return out
@@ -116,7 +120,7 @@ def as_int(v: Any) -> int | None:
     return None
 
 
-def as_list(v: Any) -> list:
+def as_list(v: Any) -> list[Any]:
     """A PHP array (dict with 0..n-1 keys, or any dict) or list as a list of values."""
     if v is None:
         return []
@@ -150,10 +154,10 @@ class Registry:
 
     def method(self, name: str, *, scope: str | None, style: str = "classic",
                api: str | tuple[str, ...] = "v2", description: str = "",
-               batch: bool = True):
+               batch: bool = True) -> Callable[[H], H]:
         apis = (api,) if isinstance(api, str) else api
 
-        def deco(fn: Callable[[Call], Any]):
+        def deco(fn: H) -> H:
             for a in apis:
                 self.add(MethodSpec(name, fn, scope, style, a, description, batch))
             return fn

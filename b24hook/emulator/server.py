@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from .errors import RestError, V3Error, method_not_found
 from .phpcompat import EncodingError, parse_str, parse_str_into, php_json_encode, to_xml
-from .registry import REGISTRY, Call, Reply
+from .registry import REGISTRY, Call, MethodSpec, Reply
 from .timing import time_block
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,7 +50,7 @@ class Request:
     transport: str = "json"
     webhook: Any = None
     client: str = ""                # source IP (leaky bucket key)
-    notes: dict = field(default_factory=dict)   # hooks' scratch space
+    notes: dict[str, Any] = field(default_factory=dict)   # hooks' scratch space
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Response:
     status: int
     body: bytes
     content_type: str = JSON_CT
-    headers: dict = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
     close: bool = False             # drop the connection without answering
     envelope: Any = None            # the dict before encoding (hooks may rewrite)
     reset: bool = False             # with close: SO_LINGER 0, the peer sees a TCP RST
@@ -68,6 +68,8 @@ class Response:
 def parse_route(path: str) -> tuple[str | None, str | None, str | None, str | None, str]:
     """-> (api, uid, secret, method, transport); api None if not a REST path."""
     segs = [unquote(s) for s in path.split("/")]
+    uid: str | None
+    secret: str | None
     if len(segs) < 3 or segs[0] != "" or segs[1] != "rest":
         return None, None, None, None, "json"
     segs = segs[2:]
@@ -97,29 +99,33 @@ def _content_type(headers: Any) -> str:
     return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
 
-def _parse_multipart(body: bytes, ctype_full: str) -> dict:
+def _parse_multipart(body: bytes, ctype_full: str) -> dict[str, Any]:
     from email.parser import BytesParser
     from email.policy import HTTP
+    from email.utils import collapse_rfc2231_value
     msg = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + ctype_full.encode("latin-1") + b"\r\n\r\n" + body)
     qs_parts = []
     from urllib.parse import quote
-    out: dict = {}
+    out: dict[str, Any] = {}
     for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if name is None:
+        raw_name = part.get_param("name", header="content-disposition")
+        if raw_name is None:
             continue
+        # typed str | tuple (RFC 2231 under the compat32 policy); the HTTP policy gives a str
+        name = collapse_rfc2231_value(raw_name) if isinstance(raw_name, tuple) else raw_name
         filename = part.get_filename()
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         value = filename if filename else payload.decode("utf-8", "replace")
         qs_parts.append(f"{quote(name, safe='[]')}={quote(value, safe='')}")
     return parse_str_into(out, "&".join(qs_parts))
 
 
-def v2_params(req: Request) -> dict:
+def v2_params(req: Request) -> dict[str, Any]:
     """§2.1: query merged with body; body keys win (shallow)."""
     params = parse_str(req.query) if req.query else {}
-    body: dict = {}
+    body: dict[str, Any] = {}
     if req.body:
         ctype = _content_type(req.headers)
         if ctype == "application/json":
@@ -178,7 +184,7 @@ class Dispatcher:
             return self.json_response(500, {"error": "INTERNAL_SERVER_ERROR",
                                             "error_description": "Internal server error"})
 
-    def _auth(self, req: Request, spec) -> None:
+    def _auth(self, req: Request, spec: MethodSpec) -> None:
         p = self.portal
         if req.uid is None:
             raise RestError("NO_AUTH_FOUND", "Wrong authorization data", 401)
@@ -213,9 +219,9 @@ class Dispatcher:
             return float(e.get(method, e.get("*", 0.0)) or 0.0)
         return float(e or 0.0)
 
-    def execute(self, webhook: Any, spec: Any, params: dict, start: Any, api: str,
+    def execute(self, webhook: Any, spec: Any, params: dict[str, Any], start: Any, api: str,
                 http_method: str = "POST", *, charge: bool = True, check: bool = True,
-                extra: dict | None = None) -> tuple[Any, float, float]:
+                extra: dict[str, Any] | None = None) -> tuple[Any, float, float]:
         """Run one method call: operating-limit check, handler, simulated cost,
         ledger.  -> (result, processing seconds, finish time).  Used by the
         HTTP path and by both batches."""
@@ -248,13 +254,13 @@ class Dispatcher:
         return result, processing, finish
 
     def time_for(self, webhook: Any, method: str, start: float, processing: float,
-                 finish: float, *, v3: bool = False) -> dict:
+                 finish: float, *, v3: bool = False) -> dict[str, Any]:
         p = self.portal
         op = p.ledger.state((webhook.key, method)) if p.settings.operating else None
         return time_block(start, max(finish, start), processing, p.tz, op,
                           integer=v3 and p.settings.v3_integer_times)
 
-    def _time(self, req: Request, processing: float, finish: float, *, v3: bool = False) -> dict:
+    def _time(self, req: Request, processing: float, finish: float, *, v3: bool = False) -> dict[str, Any]:
         return self.time_for(req.webhook, req.method or "", req.t_start, processing, finish, v3=v3)
 
     def _billing(self, name: str) -> tuple[bool, bool]:
@@ -288,13 +294,13 @@ class Dispatcher:
         for k in ("auth", "state", "aplogin", "ap"):
             params.pop(k, None)
         charge, check = self._billing(spec.name)
-        extra: dict = {"t_start": req.t_start}
+        extra: dict[str, Any] = {"t_start": req.t_start}
         result, processing, finish = self.execute(req.webhook, spec, params, start, "v2", req.verb,
                                                   charge=charge, check=check, extra=extra)
         cut = self._cut_off(req, processing, finish)
         if cut is not None:
             return cut
-        body: dict
+        body: dict[str, Any]
         if isinstance(result, Reply):
             body = {"result": result.result}
             if result.next is not None:
@@ -310,8 +316,8 @@ class Dispatcher:
                 blk["operating_reset_at"] = body["time"]["operating_reset_at"]
         return self.json_response(200, body, req.transport)
 
-    def v3_body(self, req: Request, spec: Any) -> tuple[dict, Any]:
-        params: dict = {}
+    def v3_body(self, req: Request, spec: Any) -> tuple[dict[str, Any], Any]:
+        params: dict[str, Any] = {}
         data: Any = None
         if req.body.strip():
             if _content_type(req.headers) != "application/json":
@@ -338,7 +344,7 @@ class Dispatcher:
             raise V3Error("METHODNOTFOUNDEXCEPTION",
                           f"Method `{req.method}` not found", s.v3_method_not_found_status)
         self._auth(req, spec)
-        echo: dict = {}
+        echo: dict[str, Any] = {}
         ikey = None
         fp = ""
         idem = req.headers.get("Idempotency-Key")
@@ -363,7 +369,7 @@ class Dispatcher:
         try:
             params, raw = self.v3_body(req, spec)
             charge, check = self._billing(spec.name)
-            extra: dict = {"body": raw, "t_start": req.t_start}
+            extra: dict[str, Any] = {"body": raw, "t_start": req.t_start}
             result, processing, finish = self.execute(req.webhook, spec, params, None, "v3", req.verb,
                                                       charge=charge, check=check, extra=extra)
         except (RestError, V3Error) as exc:
@@ -397,8 +403,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_TLSServer"
 
     def setup(self) -> None:
-        self.timeout = self.server.portal.settings.idle_timeout
         super().setup()
+        # the portal's idle timeout on this connection (what the class-level
+        # `timeout` of StreamRequestHandler would do, per portal)
+        idle = self.server.portal.settings.idle_timeout
+        if idle is not None:
+            self.connection.settimeout(idle)
         # Headers and body go out in two writes: without TCP_NODELAY, Nagle's
         # algorithm and the client's delayed ACK add ~40 ms to every answer.
         try:
@@ -500,16 +510,17 @@ class _TLSServer(ThreadingHTTPServer):
     block_on_close = True
     allow_reuse_address = True
 
-    def __init__(self, addr, portal: "EmulatorPortal", ctx: ssl.SSLContext) -> None:
+    def __init__(self, addr: tuple[str, int], portal: "EmulatorPortal", ctx: ssl.SSLContext) -> None:
         self.portal = portal
         self.ssl_ctx = ctx
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(addr, _Handler)
 
-    def finish_request(self, request, client_address) -> None:
-        if self.portal._stopping.is_set():
-            return
+    def finish_request(self, request: socket.socket | tuple[bytes, socket.socket],
+                       client_address: Any) -> None:
+        if self.portal._stopping.is_set() or not isinstance(request, socket.socket):
+            return  # (a TCP server's request is always a socket)
         request.settimeout(10.0)
         try:
             tls = self.ssl_ctx.wrap_socket(request, server_side=True,
@@ -522,7 +533,7 @@ class _TLSServer(ThreadingHTTPServer):
             if self.portal._stopping.is_set():
                 return
             tls.do_handshake()
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except (ssl.SSLError, OSError, ConnectionError):
             pass
         finally:
@@ -533,7 +544,8 @@ class _TLSServer(ThreadingHTTPServer):
             except OSError:
                 pass
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket],
+                     client_address: Any) -> None:
         log.debug("connection error from %s", client_address, exc_info=True)
 
     def kick_connections(self) -> None:

@@ -121,7 +121,15 @@ class Store:
 
     def one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
         with self.lock:
-            return self.conn.execute(sql, tuple(args)).fetchone()
+            row: sqlite3.Row | None = self.conn.execute(sql, tuple(args)).fetchone()
+            return row
+
+    def one_row(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row:
+        """The first row of a query that always has one (an aggregate, a row just written)."""
+        row = self.one(sql, args)
+        if row is None:
+            raise LookupError(f"no row for {sql!r}")
+        return row
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self.lock:
@@ -151,7 +159,9 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (self.now_iso(), severity, audit_type, module, str(item_id), remote_addr,
                  "b24hook-emulator", request_uri, "s1", user_id, None, description))
-            return int(cur.lastrowid)
+            rowid = cur.lastrowid
+            assert rowid is not None  # set by every INSERT
+            return rowid
 
     def ensure_user(self, user_id: int) -> None:
         with self.lock:
@@ -180,7 +190,7 @@ class Store:
             " user_type, personal_birthday) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     # ------------------------------------------------------------ seeding
-    def seed_demo(self, n: int, seed: int = 24) -> dict:
+    def seed_demo(self, n: int, seed: int = 24) -> dict[str, Any]:
         """Fill the CRM with ``n`` realistic records, deterministic for a seed.
 
         Split: 15 % companies, 30 % contacts, 25 % leads, 20 % deals,
@@ -220,7 +230,7 @@ class Store:
         idx = {c: i for i, c in enumerate(cols)}
         sql = f"INSERT INTO crm_item({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
-        def row(etype: int, id_: int, **kv: Any) -> tuple:
+        def row(etype: int, id_: int, **kv: Any) -> tuple[Any, ...]:
             r: list[Any] = [None] * len(cols)
             r[idx["entity_type_id"]] = etype
             r[idx["id"]] = id_
@@ -245,7 +255,7 @@ class Store:
                                       (first + count - 1, f"crm{etype}"))
             return first
 
-        rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
         companies: list[int] = []
         first = start_ids(4, n_co)
         for i in range(n_co):

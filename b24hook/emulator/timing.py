@@ -5,7 +5,7 @@ import threading
 import time as _time
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Hashable
+from typing import Any, Callable, Hashable
 
 BUCKET_SECONDS = 60
 BUCKETS = 10
@@ -69,7 +69,7 @@ class OperatingLedger:
         self._lock = threading.Lock()
         self._buckets: dict[Hashable, deque[list[float]]] = {}
 
-    def _expire(self, dq: deque, now: float) -> None:
+    def _expire(self, dq: deque[list[float]], now: float) -> None:
         while dq and dq[0][0] + WINDOW <= now:
             dq.popleft()
 
@@ -101,7 +101,7 @@ class OperatingLedger:
             return False
         return self.state(key)[0] > limit
 
-    def snapshot(self, now: float | None = None) -> dict:
+    def snapshot(self, now: float | None = None) -> dict[str, Any]:
         """{"webhook-key method": seconds} of every live key (admin endpoint)."""
         now = self._clock() if now is None else now
         out = {}
@@ -128,8 +128,8 @@ def make_tz(offset_minutes: int) -> timezone:
 
 
 def time_block(start: float, finish: float, processing: float, tz: timezone,
-               operating: tuple[float, int] | None, *, integer: bool = False) -> dict:
-    block: dict = {
+               operating: tuple[float, int] | None, *, integer: bool = False) -> dict[str, Any]:
+    block: dict[str, Any] = {
         "start": int(start) if integer else round(start, 6),
         "finish": round(finish, 6),
         "duration": finish - start,

@@ -3,15 +3,26 @@ the v3 forms of ``crm.item.*`` (§8)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 from .catalog import fields_for
 from .errors import V3Error, v3_validation
 from .filters import compile_v3
 from .registry import GLOBAL, REGISTRY, Call, Reply, as_int
 
+if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
+    from .catalog import Field
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+
+
+@overload
+def v3_int(call: Call, name: str, *, required: Literal[True] = ...) -> int: ...
+@overload
+def v3_int(call: Call, name: str, *, required: bool) -> int | None: ...
 
 
 def v3_int(call: Call, name: str, *, required: bool = True) -> int | None:
@@ -109,8 +120,8 @@ def rest_scope_list(call: Call) -> Any:
     return {"items": [{"scope": k, "methods": v} for k, v in sorted(by.items())]}
 
 
-def openapi_document(call: Call) -> dict:
-    paths: dict = {}
+def openapi_document(call: Call) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
     tags: set[str] = set()
     for s in REGISTRY.specs("v3"):
         if s.scope is not None and not call.webhook.has_scope(s.scope):
@@ -143,7 +154,7 @@ REGISTRY.method("documentation", scope=GLOBAL, api="v3",
 
 # ================================================================ crm.item (v3)
 
-def _crm_type(call: Call):
+def _crm_type(call: Call) -> tuple[int, list[Field]]:
     et = v3_int(call, "entityTypeId")
     fields = fields_for(et)
     if fields is None:
@@ -152,7 +163,7 @@ def _crm_type(call: Call):
     return et, fields
 
 
-def _crm_render(row, fields, et, sel: list[str] | None) -> dict:
+def _crm_render(row: sqlite3.Row, fields: list[Field], et: int, sel: list[str] | None) -> dict[str, Any]:
     from .m_crm import render_item
     return render_item(row, fields, et, set(sel) if sel is not None else None)
 
@@ -195,7 +206,7 @@ def _crm_write(call: Call, update: bool) -> Any:
     data = call.params.get("fields")
     if not isinstance(data, dict):
         raise v3_validation("fields", "Required field `fields` is not specified")
-    if update and call.store.one("SELECT 1 FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_)) is None:
+    if id_ is not None and call.store.one("SELECT 1 FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_)) is None:
         raise _crm_nf(id_)
     try:
         new_id = _write(call, et, fields, data, item=True, id_=id_)
@@ -208,7 +219,7 @@ def _crm_write(call: Call, update: bool) -> Any:
 @REGISTRY.method("crm.item.add", scope="crm", api="v3", description="Create a CRM item")
 def v3_crm_item_add(call: Call) -> Any:
     id_, et, fields = _crm_write(call, False)
-    row = call.store.one("SELECT * FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
+    row = call.store.one_row("SELECT * FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
     return {"item": _crm_render(row, fields, et, None)}
 
 
