@@ -590,17 +590,10 @@ fail:
 
 /* ---- the exchange ------------------------------------------------------ */
 
-struct xfer {
-    struct b24_buf body;
-    struct b24_outcome *out;
-    int overflow;
-    int nomem;
-};
-
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    struct xfer *x = userdata;
+    struct b24_xfer_io *x = userdata;
     size_t n = size * nmemb;
     enum b24_status st = b24_buf_append(&x->body, ptr, n);
     if (st != B24_OK) {
@@ -616,7 +609,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 static size_t
 on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    struct xfer *x = userdata;
+    struct b24_xfer_io *x = userdata;
     size_t n = size * nmemb, nl, vs, ve;
     const char *colon;
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
@@ -797,7 +790,7 @@ setup_constant(struct b24_http *h, CURL *c)
  * on a pooled handle. */
 static void
 setup_handle(CURL *c, const char *url, const struct b24_request *req,
-             long timeout_ms, struct xfer *x, char *errbuf)
+             long timeout_ms, struct b24_xfer_io *x, char *errbuf)
 {
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, b24_buf_cstr(&req->body));
@@ -832,132 +825,184 @@ unset_call_pointers(CURL *c)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 }
 
+/* Set up the handle for the next hop; B24_OK, or the outcome's status
+ * when the time budget is spent (a timeout outcome, *done = 1). */
+static void
+xfer_setup_hop(struct b24_xfer *xf, int *done)
+{
+    long left = xf->req->timeout_ms - (long)(now_ms() - xf->t0);
+    *done = 0;
+    b24_buf_reset(&xf->x.body);
+    b24_outcome_clear_headers(xf->out);
+    xf->x.overflow = xf->x.nomem = 0;
+    xf->errbuf[0] = '\0';
+    if (left <= 0) {
+        xf->st = b24_envelope_timeout(xf->out);
+        xf->out->maybe_sent = 1; /* an earlier hop reached the server */
+        *done = 1;
+        return;
+    }
+    setup_handle(xf->c, b24_buf_cstr(&xf->url), xf->req, left, &xf->x,
+                 xf->errbuf);
+}
+
+enum b24_status
+b24_xfer_begin(struct b24_http *h, const struct b24_request *req,
+               struct b24_outcome *out, struct b24_xfer *xf)
+{
+    int done;
+    memset(xf, 0, sizeof(*xf));
+    xf->h = h;
+    xf->req = req;
+    xf->out = out;
+    xf->t0 = now_ms();
+    xf->c = pool_acquire(h, &xf->gen);
+    if (xf->c == NULL)
+        return B24_E_CURL;
+    b24_buf_init(&xf->url, 0);
+    b24_buf_init(&xf->x.body, h->max_body);
+    xf->x.out = out;
+    if (b24_buf_append(&xf->url, b24_buf_cstr(&req->url), req->url.len)) {
+        xf->st = B24_E_NOMEM;
+        xf->finished = 1;
+        return B24_OK;
+    }
+    xfer_setup_hop(xf, &done);
+    xf->finished = done;
+    return B24_OK;
+}
+
+CURL *
+b24_xfer_handle(struct b24_xfer *xf)
+{
+    return xf->c;
+}
+
+int
+b24_xfer_finish(struct b24_xfer *xf, int curl_rc)
+{
+    struct b24_http *h = xf->h;
+    struct b24_outcome *out = xf->out;
+    CURL *c = xf->c;
+    CURLcode rc = (CURLcode)curl_rc;
+    long status = 0;
+    curl_off_t pretransfer = 0;
+    long nconn = 0;
+    char *redirect = NULL;
+    int done;
+
+    xf->finished = 1;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nconn);
+    if (nconn > 0)
+        atomic_fetch_add(&h->connections, (unsigned long long)nconn);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (xf->x.nomem) {
+        xf->st = B24_E_NOMEM;
+        return 0;
+    }
+    if (xf->x.overflow) {
+        char m[128];
+        snprintf(m, sizeof(m),
+                 "Unexpected answer: the body exceeds %zu bytes",
+                 h->max_body);
+        out->status = status;
+        out->maybe_sent = 1;
+        xf->st = b24_outcome_set(out, B24_KIND_ERROR,
+                                 "ERROR_UNEXPECTED_ANSWER", m);
+        return 0;
+    }
+    if (rc != CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+        out->curl_code = (int)rc;
+        out->maybe_sent =
+            (!failed_before_send(rc) && pretransfer > 0) || xf->hops > 0;
+        xf->st = rc == CURLE_OPERATION_TIMEDOUT
+                     ? b24_envelope_timeout(out)
+                     : b24_envelope_network_error(out);
+        if (xf->st == B24_OK)
+            xf->st = set_detail(h, out, rc, xf->errbuf);
+        return 0;
+    }
+    out->maybe_sent = 1;
+    if (status >= 300 && status <= 399 &&
+        curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK &&
+        redirect != NULL) {
+        struct b24_url_origin to = {NULL, NULL, -1};
+        enum b24_status ps =
+            b24_url_origin_parse(redirect, strlen(redirect), &to);
+        if (ps == B24_E_NOMEM) {
+            xf->st = ps;
+            return 0;
+        }
+        if (ps != B24_OK || !b24_url_origin_equal(&h->origin, &to)) {
+            struct b24_buf m;
+            enum b24_status st;
+            b24_buf_init(&m, 0);
+            st = b24_buf_appends(&m, "Portal moved to ");
+            if (st == B24_OK)
+                st = ps == B24_OK ? b24_url_origin_format(&to, &m)
+                                  : b24_buf_appends(&m, "another address");
+            out->status = status;
+            if (st == B24_OK)
+                st = b24_outcome_set(out, B24_KIND_ERROR, "PORTAL_MOVED",
+                                     b24_buf_cstr(&m));
+            xf->st = st;
+            b24_buf_free(&m);
+            b24_url_origin_clear(&to);
+            return 0;
+        }
+        b24_url_origin_clear(&to);
+        if (xf->hops >= h->max_redirects) {
+            out->status = status;
+            xf->st = b24_outcome_set(out, B24_KIND_ERROR,
+                                     "ERR_FR_TOO_MANY_REDIRECTS",
+                                     "Maximum number of redirects exceeded");
+            return 0;
+        }
+        b24_buf_reset(&xf->url);
+        if (b24_buf_appends(&xf->url, redirect)) {
+            xf->st = B24_E_NOMEM;
+            return 0;
+        }
+        xf->hops++;
+        xfer_setup_hop(xf, &done);
+        if (done)
+            return 0;
+        xf->finished = 0;
+        return 1;
+    }
+    xf->st = b24_envelope_classify(out, status, b24_buf_cstr(&xf->x.body),
+                                   xf->x.body.len);
+    return 0;
+}
+
+enum b24_status
+b24_xfer_end(struct b24_xfer *xf)
+{
+    enum b24_status st = xf->st;
+    if (xf->c == NULL)
+        return st;
+    if (st == B24_OK)
+        st = scrub_outcome(xf->h, xf->out);
+    xf->out->elapsed_ms = now_ms() - xf->t0;
+    b24_buf_free(&xf->x.body);
+    b24_buf_free(&xf->url);
+    unset_call_pointers(xf->c);
+    pool_release(xf->h, xf->c, xf->gen);
+    xf->c = NULL;
+    return st;
+}
+
 enum b24_status
 b24_http_perform(struct b24_http *h, const struct b24_request *req,
                  struct b24_outcome *out)
 {
-    char errbuf[CURL_ERROR_SIZE];
-    struct xfer x;
-    struct b24_buf url;
-    double t0 = now_ms();
-    enum b24_status st = B24_OK;
-    CURL *c;
-    int hops;
-    unsigned gen;
-
-    c = pool_acquire(h, &gen);
-    if (c == NULL)
-        return B24_E_CURL;
-    b24_buf_init(&url, 0);
-    b24_buf_init(&x.body, h->max_body);
-    x.out = out;
-    if (b24_buf_append(&url, b24_buf_cstr(&req->url), req->url.len)) {
-        st = B24_E_NOMEM;
-        goto done;
-    }
-    for (hops = 0;; hops++) {
-        CURLcode rc;
-        long status = 0, left;
-        curl_off_t pretransfer = 0;
-        long nconn = 0;
-        char *redirect = NULL;
-
-        left = req->timeout_ms - (long)(now_ms() - t0);
-        b24_buf_reset(&x.body);
-        b24_outcome_clear_headers(out);
-        x.overflow = x.nomem = 0;
-        errbuf[0] = '\0';
-        if (left <= 0) {
-            st = b24_envelope_timeout(out);
-            out->maybe_sent = 1; /* an earlier hop reached the server */
-            break;
-        }
-        setup_handle(c, b24_buf_cstr(&url), req, left, &x, errbuf);
-        rc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nconn);
-        if (nconn > 0)
-            atomic_fetch_add(&h->connections, (unsigned long long)nconn);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (x.nomem) {
-            st = B24_E_NOMEM;
-            break;
-        }
-        if (x.overflow) {
-            char m[128];
-            snprintf(m, sizeof(m),
-                     "Unexpected answer: the body exceeds %zu bytes",
-                     h->max_body);
-            out->status = status;
-            out->maybe_sent = 1;
-            st = b24_outcome_set(out, B24_KIND_ERROR,
-                                 "ERROR_UNEXPECTED_ANSWER", m);
-            break;
-        }
-        if (rc != CURLE_OK) {
-            curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
-            out->curl_code = (int)rc;
-            out->maybe_sent =
-                (!failed_before_send(rc) && pretransfer > 0) || hops > 0;
-            st = rc == CURLE_OPERATION_TIMEDOUT
-                     ? b24_envelope_timeout(out)
-                     : b24_envelope_network_error(out);
-            if (st == B24_OK)
-                st = set_detail(h, out, rc, errbuf);
-            break;
-        }
-        out->maybe_sent = 1;
-        if (status >= 300 && status <= 399 &&
-            curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &redirect) ==
-                CURLE_OK &&
-            redirect != NULL) {
-            struct b24_url_origin to = {NULL, NULL, -1};
-            enum b24_status ps =
-                b24_url_origin_parse(redirect, strlen(redirect), &to);
-            if (ps == B24_E_NOMEM) {
-                st = ps;
-                break;
-            }
-            if (ps != B24_OK || !b24_url_origin_equal(&h->origin, &to)) {
-                struct b24_buf m;
-                b24_buf_init(&m, 0);
-                st = b24_buf_appends(&m, "Portal moved to ");
-                if (st == B24_OK)
-                    st = ps == B24_OK ? b24_url_origin_format(&to, &m)
-                                      : b24_buf_appends(&m, "another address");
-                out->status = status;
-                if (st == B24_OK)
-                    st = b24_outcome_set(out, B24_KIND_ERROR, "PORTAL_MOVED",
-                                         b24_buf_cstr(&m));
-                b24_buf_free(&m);
-                b24_url_origin_clear(&to);
-                break;
-            }
-            b24_url_origin_clear(&to);
-            if (hops >= h->max_redirects) {
-                out->status = status;
-                st = b24_outcome_set(out, B24_KIND_ERROR,
-                                     "ERR_FR_TOO_MANY_REDIRECTS",
-                                     "Maximum number of redirects exceeded");
-                break;
-            }
-            b24_buf_reset(&url);
-            if (b24_buf_appends(&url, redirect)) {
-                st = B24_E_NOMEM;
-                break;
-            }
-            continue;
-        }
-        st = b24_envelope_classify(out, status, b24_buf_cstr(&x.body),
-                                   x.body.len);
-        break;
-    }
-done:
-    if (st == B24_OK)
-        st = scrub_outcome(h, out);
-    out->elapsed_ms = now_ms() - t0;
-    b24_buf_free(&x.body);
-    b24_buf_free(&url);
-    unset_call_pointers(c);
-    pool_release(h, c, gen);
-    return st;
+    struct b24_xfer xf;
+    enum b24_status st = b24_xfer_begin(h, req, out, &xf);
+    if (st != B24_OK)
+        return st;
+    while (!xf.finished &&
+           b24_xfer_finish(&xf, (int)curl_easy_perform(xf.c)))
+        ;
+    return b24_xfer_end(&xf);
 }

@@ -102,4 +102,47 @@ enum b24_status b24_http_perform(struct b24_http *h,
                                  const struct b24_request *req,
                                  struct b24_outcome *out);
 
+/* ---- one exchange, step by step (the multi driver, b24_drive.h) ----
+ *
+ * b24_http_perform is begin, then curl_easy_perform + finish while finish
+ * asks for another hop (a same-origin redirect), then end.  A multi driver
+ * adds b24_xfer_handle() to its CURLM instead and calls finish with the
+ * CURLcode of each completed transfer.  The struct is public only so that
+ * it can be embedded; its fields are the transport's. */
+struct b24_xfer_io {
+    struct b24_buf body;
+    struct b24_outcome *out;
+    int overflow;
+    int nomem;
+};
+
+struct b24_xfer {
+    struct b24_http *h;             /* borrowed */
+    const struct b24_request *req;  /* borrowed, alive until end */
+    struct b24_outcome *out;        /* borrowed */
+    CURL *c;                        /* from the pool, until end */
+    unsigned gen;
+    struct b24_xfer_io x;
+    struct b24_buf url;             /* the current hop's URL */
+    char errbuf[CURL_ERROR_SIZE];
+    double t0;
+    int hops;
+    int finished;                   /* no transfer to run: call end */
+    enum b24_status st;
+};
+
+/* Take a handle and set up the first hop.  B24_E_CURL when no handle
+ * could be made (nothing to end); else B24_OK, and xf->finished tells
+ * whether a transfer is to run. */
+enum b24_status b24_xfer_begin(struct b24_http *h,
+                               const struct b24_request *req,
+                               struct b24_outcome *out, struct b24_xfer *xf);
+CURL *b24_xfer_handle(struct b24_xfer *xf);
+/* The transfer ended with `curl_rc` (a CURLcode): 1 when another hop is
+ * set up (run the handle again), 0 when the outcome is complete. */
+int b24_xfer_finish(struct b24_xfer *xf, int curl_rc);
+/* Scrub, time and release the handle; the exchange's status (B24_OK
+ * whenever `out` describes the result). */
+enum b24_status b24_xfer_end(struct b24_xfer *xf);
+
 #endif /* B24_HTTP_H */
