@@ -148,6 +148,7 @@ class EmulatorPortal:
         self.dispatcher = Dispatcher(self)
         self._webhooks: dict[tuple[str, str], Webhook] = {}
         self._busy = 0
+        self._busy_peak = 0
         self._wh_lock = threading.Lock()
         self.add_webhook(self.user_id, self.secret, scopes=scopes)
         self._stats: dict[str, dict[int, int]] = {}
@@ -308,7 +309,9 @@ class EmulatorPortal:
         ``operation_time_limit`` (429 refusals), ``rows_created`` {table: n},
         ``idempotent_replays``, ``faults_fired`` {kind: n}, ``cutoffs``,
         ``overload_refused``, ``free_plan_refused``, ``in_flight`` (requests
-        being processed right now, e.g. one held by a ``hang`` fault)."""
+        being processed right now, e.g. one held by a ``hang`` fault),
+        ``in_flight_peak`` (the most requests processed at once since the start or
+        the last reset)."""
         with self._stats_lock:
             by_status: dict[int, int] = {}
             for per in self._stats.values():
@@ -323,11 +326,13 @@ class EmulatorPortal:
                 out[k] = self._notes.get(k, 0)
             out["faults_fired"] = dict(self._notes.get("faults_fired", {}))
             out["in_flight"] = self._busy
+            out["in_flight_peak"] = self._busy_peak
             return out
 
     def _in_flight(self, delta: int) -> None:
         with self._stats_lock:
             self._busy += delta
+            self._busy_peak = max(self._busy_peak, self._busy)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Wait until no request is being processed (a test's leftovers, such as
@@ -346,6 +351,7 @@ class EmulatorPortal:
         with self._stats_lock:
             self._stats.clear()
             self._stats_total = 0
+            self._busy_peak = self._busy
             self._notes.clear()
             self._rows.clear()
             self._log.clear()

@@ -136,5 +136,22 @@ int ext_call_end(struct call_ctx *c);
 
 /* transport.c: the Transport type. */
 int transport_register(PyObject *module, struct mod_state *st);
+struct b24_request;
+struct b24_http;
+/* Build `req` for one call on the real Transport `t` (GIL held); *http is
+ * its core client (borrowed).  0, or -1 with an exception set (TypeError
+ * for a scripted transport, ParamsError, ClosedError, ...). */
+int ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
+                        PyObject *rid, PyObject *ikey, PyObject *timeout,
+                        struct b24_request *req, struct b24_http **http);
+/* Minimal METH_FASTCALL|METH_KEYWORDS parser: `names` lists every
+ * parameter; the first `npos` may be positional; the first `nreq` are
+ * required.  out[] receives borrowed references (NULL when absent). */
+int parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames, const char *const *names, int nnames,
+               int npos, int nreq, PyObject **out);
+
+/* multi.c: the Multi type (many calls at once on one thread). */
+int multi_register(PyObject *module);
 
 #endif /* B24_EXT_H */

@@ -279,7 +279,7 @@ transport_tp_dealloc(TransportObject *self)
 /* Minimal METH_FASTCALL|METH_KEYWORDS parser: `names` lists every
  * parameter; the first `npos` may be positional; the first `nreq` are
  * required.  out[] receives borrowed references (NULL when absent). */
-static int
+int
 parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
            PyObject *kwnames, const char *const *names, int nnames,
            int npos, int nreq, PyObject **out)
@@ -433,6 +433,29 @@ done:
     Py_XDECREF(hitems);
     PyMem_Free(hrefs);
     return ret;
+}
+
+int
+ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
+                     PyObject *rid, PyObject *ikey, PyObject *timeout,
+                     struct b24_request *req, struct b24_http **http)
+{
+    struct mod_state *st = PyType_GetModuleState(Py_TYPE(t));
+    TransportObject *self = (TransportObject *)t;
+    if (st == NULL || !PyObject_TypeCheck(t, st->transport_type)) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "transport must be a Transport");
+        return -1;
+    }
+    if (self->script != NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a scripted transport has no concurrent driver");
+        return -1;
+    }
+    if (build_request(self, method, params, rid, ikey, timeout, req) < 0)
+        return -1;
+    *http = self->http;
+    return 0;
 }
 
 /* The result of a perform/call: the outcome dict, or the exception for a
