@@ -26,6 +26,10 @@ __all__ = ["BatchAction", "BatchByChunkAction", "JsonArray", "parse_calls", "Com
 
 _ABSENT: Any = object()
 #: `$result[name]`, `$next[name]`, ... inside a v2 parameter value (portal.md §7.2)
+#: Batch requests of one ``batch_by_chunk`` in flight at once (each still takes
+#: its token from the limiter; a raised error stops new ones from starting).
+CHUNKS_IN_FLIGHT = 16
+
 _V2_REF = re.compile(r"\$(?:result|next|total|time|error)\[([^\]]*)\]", re.IGNORECASE)
 
 
@@ -228,10 +232,9 @@ class _BatchCore:
             cmd_field = encoded
         return {"halt": 1 if halt else 0, "cmd": cmd_field}
 
-    def _v2(self, commands: list[Command], halt: bool, request_id: str | None) -> Result[Any]:
+    def _v2(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
+        """The answer of one v2 batch request, command by command."""
         http = self.http
-        body = self._v2_body(commands, halt)
-        answer = http.call("batch", body, request_id)
         rid = answer.get_query()["request_id"]
         out: Result[Any] = Result()
         if not answer.is_success:
@@ -315,8 +318,7 @@ class _BatchCore:
         return out
 
     # -- v3 -----------------------------------------------------------------
-    def _v3(self, commands: list[Command], request_id: str | None) -> Result[Any]:
-        http = self.http
+    def _v3_body(self, commands: list[Command]) -> JsonArray:
         known: set[str] = set()
         body = JsonArray()
         for cmd in commands:
@@ -335,7 +337,10 @@ class _BatchCore:
                 known.add(cmd.alias)
             row["parallel"] = cmd.parallel
             body.append(row)
-        answer = http.call("batch", body, request_id)
+        return body
+
+    def _v3(self, commands: list[Command], answer: AjaxResult) -> Result[Any]:
+        """The answer of one v3 batch request, command by command."""
         out: Result[Any] = Result()
         if not answer.is_success:
             for key, err in answer.errors.items():
@@ -360,20 +365,59 @@ class _BatchCore:
         out.set_data({"result": results, "time": tm})
         return out
 
-    def run(self, commands: list[Command], halt: bool, request_id: str | None) -> Result[Any]:
-        logger = self.http.logger
-        emit(logger, LogLevel.DEBUG, "http batch request starting",
-             {"call_count": len(commands), "is_halt_on_error": halt}, area="batch")
+    def body(self, commands: list[Command], halt: bool) -> Any:
+        """The checked body of one batch request (refusals raised before any I/O)."""
         if self._version is ApiVersion.V3:
-            res = self._v3(commands, request_id)
+            return self._v3_body(commands)
+        return self._v2_body(commands, halt)
+
+    def shape(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
+        """The ``Result`` of one batch request's answer (§6.6.4), logged."""
+        if self._version is ApiVersion.V3:
+            res = self._v3(commands, answer)
         else:
-            res = self._v2(commands, halt, request_id)
+            res = self._v2(commands, halt, answer)
         ok = len((res.get_data() or {"result": ()})["result"]) - len(res.errors)
-        emit(logger, LogLevel.DEBUG, "http batch request completed", {
+        emit(self.http.logger, LogLevel.DEBUG, "http batch request completed", {
             "total_calls": len(commands), "successful": max(ok, 0), "failed": len(res.errors),
             "success_rate": round(100.0 * max(ok, 0) / len(commands), 2) if commands else 0,
         }, area="batch")
         return res
+
+    def _starting(self, commands: list[Command], halt: bool) -> None:
+        emit(self.http.logger, LogLevel.DEBUG, "http batch request starting",
+             {"call_count": len(commands), "is_halt_on_error": halt}, area="batch")
+
+    def run(self, commands: list[Command], halt: bool, request_id: str | None) -> Result[Any]:
+        """One batch request: body, the call, the shaped answer."""
+        body = self.body(commands, halt)
+        self._starting(commands, halt)
+        return self.shape(commands, halt, self.http.call("batch", body, request_id))
+
+    def run_many(self, chunks: list[list[Command]], halt: bool,
+                 request_id: str | None) -> list[Result[Any]]:
+        """Several batch requests at once on this thread (the multi driver), at
+        most CHUNKS_IN_FLIGHT in flight; every body is checked before the first
+        is sent. A raised error stops new requests from starting; once those in
+        flight have answered, the first error in chunk order is raised."""
+        bodies = [self.body(commands, halt) for commands in chunks]
+        answers: list[AjaxResult | AjaxError | None] = [None] * len(chunks)
+        with self.http.flights() as flights:
+            nxt = 0
+            failed = False
+            while flights.active or (nxt < len(chunks) and not failed):
+                while not failed and nxt < len(chunks) and flights.active < CHUNKS_IN_FLIGHT:
+                    self._starting(chunks[nxt], halt)
+                    flights.add(nxt, "batch", bodies[nxt], request_id)
+                    nxt += 1
+                for key, done in flights.run():
+                    answers[key] = done
+                    failed = failed or isinstance(done, AjaxError)
+        for got in answers:
+            if isinstance(got, AjaxError):
+                raise got
+        return [self.shape(commands, halt, got) for commands, got in zip(chunks, answers)
+                if isinstance(got, AjaxResult)]
 
 
 def _hook_http(hook: "B24Hook", version: ApiVersion) -> "Callable[[], Http]":
@@ -492,7 +536,8 @@ class BatchByChunkAction:
         is_halt_on_error: bool | None = None,
         request_id: str | None = None,
     ) -> Result[Any]:
-        """Any number of commands, sent sequentially in chunks of 50.
+        """Any number of commands, in chunks of 50 sent concurrently on this thread
+        (at most ``CHUNKS_IN_FLIGHT`` requests at once, each through the limiter).
 
         Data: the results of every successful command, in order (a list; a
         dict ``name → result`` for named calls). Errors are keyed by the global
@@ -514,13 +559,18 @@ class BatchByChunkAction:
         data: Any = {} if named else []
         if not items:
             return out.set_data(data)
+        starts: list[int] = []
+        chunks: list[list[Command]] = []
         for start, length in _core.batch_chunks(len(items), _core.BATCH_MAX_COMMANDS):
             chunk = items[start:start + length]
             if named:
                 _, commands = parse_calls(dict(chunk), halt)
             else:
                 _, commands = parse_calls(chunk, halt)
-            core = self._core.run(commands, halt, opts["request_id"])
+            starts.append(start)
+            chunks.append(commands)
+        cores = self._core.run_many(chunks, halt, opts["request_id"])
+        for start, commands, core in zip(starts, chunks, cores):
 
             def key_of(key: str, _cmds: list[Command] = commands, _start: int = start) -> str:
                 if key == "base-error" or named:

@@ -244,6 +244,40 @@ class Transport:
 
 
 @final
+@final
+class Multi:
+    """Many calls at once on one thread: the engine's call machines on one libcurl
+    multi handle. Used by one thread at a time."""
+
+    def __new__(cls, transport: Transport, limiter: Limiter) -> Self: ...
+    @property
+    def active(self) -> int:
+        """Calls added and not yet returned by run()."""
+    @property
+    def peak(self) -> int:
+        """The most exchanges this Multi had running at once."""
+    def add(
+        self,
+        key: Any,
+        method: str,
+        params: Any,
+        request_id: str,
+        *,
+        idempotency_key: str | None = None,
+        is_write: bool = False,
+        batch_methods: Sequence[str] | None = None,
+        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+        timeout: float | None = None,
+        event_details: bool = True,
+    ) -> None:
+        """Start one call (the arguments of Transport.call)."""
+    def run(self) -> list[tuple[Any, Outcome]]:
+        """Drive every call with the GIL released until at least one is done."""
+    def close(self) -> None:
+        """Stop the calls still running. Idempotent."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+
 def scripted_transport(
     *outcomes: Outcome | BaseException,
     timeout: float = 30.0,

@@ -30,32 +30,35 @@ Correctness guards (the C core's ``export_collect``):
 
 Sharding: one probe request (a batch of two commands) reads the first page
 ascending and the largest id (a one-page descending read); the id range
-between them is split into ``shards`` ranges ``(lo, hi]`` walked by threads
-sharing the B24Hook (so the rate bucket and the operating budget of the
-pipeline apply to all of them). A bounded shard ends when it reaches its
-upper id, so no request is spent on a confirmation page.
+between them is split into ``shards`` ranges ``(lo, hi]`` walked at once on
+the caller's thread: each shard has one batch request in flight on the
+engine's multi driver (``Http.flights``, libcurl's multi interface), every
+request through the transport's limiter and retry rules. When a shard's answer
+arrives its next request is started before its rows are handed to the
+consumer, so the portal keeps working while the caller processes a chunk; a
+consumer that stops (Ctrl-C, an error, the iterator closed) stops every
+request in flight. A bounded shard ends when it reaches its upper id, so no
+request is spent on a confirmation page.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import _core
 from ._actions_list import ProgressArg, make_progress
 from ._enums import ApiVersion
-from ._errors import SdkError
+from ._errors import AjaxError, SdkError
 from ._logging import LogLevel, emit
 from ._pipeline import closed_error
 
 if TYPE_CHECKING:
     from ._hook import B24Hook
     from ._http import Http
+    from ._result import AjaxResult
 
 __all__ = ["export_v2"]
 
 _MIN_SHARD_SPAN = 2500  # ids per shard at least: one full batch
-_DONE = object()
 
 
 def _container(payload: Any, path: str | None) -> Any:
@@ -104,8 +107,12 @@ class _Walk:
         return self.hook.get_http_client(ApiVersion.V2)
 
     def batch(self, cmd: dict[str, str]) -> Mapping[str, Any]:
+        return self.envelope(self.http.call("batch", {"halt": 1, "cmd": cmd}, self.request_id))
+
+    def envelope(self, res: AjaxResult) -> Mapping[str, Any]:
+        """The ``result`` envelope of a batch answer; its commands' times fed to
+        the operating limiter."""
         http = self.http
-        res = http.call("batch", {"halt": 1, "cmd": cmd}, self.request_id)
         if not res.is_success:
             raise SdkError("JSSDK_EXPORT_FAILED", 500,
                            f"export of {self.method}: the batch failed: "
@@ -168,48 +175,57 @@ class _Walk:
                         f"{self.id_key!r}; set id_key to the id field of the rows (and cursor_id_key "
                         f"to the one used in filter/order)")
 
-    def shard(self, lo: int, hi: int, out: "queue.Queue[Any]", stop: threading.Event) -> None:
-        """Walk (lo, hi] and put row chunks on ``out``."""
-        cursor = lo
-        base = {**self.base, "filter": {**self.filter, self.le: hi}}
-        while not stop.is_set():
-            n = _core.export_commands(cursor, hi)
-            cmd = _core.export_batch(self.method, base, self.ckey, cursor, n, self.container, self.id_key)
-            env = self.batch(cmd)
-            rows, new_cursor, done, bad, reason = _core.export_collect(
-                env.get("result"), n, self.container, self.id_key, cursor, hi)
-            if rows:
-                _put(out, rows, stop)
-            if done:
-                return
-            if bad >= 0:
-                name = f"p{bad}"
-                err = self.command_error(env, name)
-                where = f"command {name!r} ({self.method}, ids after {new_cursor})"
-                if err is not None:
-                    raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where} failed: {err}")
-                if reason == "no numeric id":
-                    raise self.bad_id(where)
-                if reason in ("not a list", "no container"):
-                    raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: the answer has no "
-                                   f"list of rows; set custom_key_for_result")
-                if bad == 0:
-                    raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
-                emit(self.hook.get_logger(), LogLevel.NOTICE, "export: batch cut short, resuming",
-                     {"method": self.method, "command": name, "reason": reason}, area="export")
-            if new_cursor <= cursor:
-                raise SdkError("JSSDK_EXPORT_FAILED", 500,
-                               f"export of {self.method}: no progress after id {cursor}")
-            cursor = new_cursor
+    def bad_page(self, env: Mapping[str, Any], bad: int, new_cursor: int, reason: str | None) -> None:
+        """A batch cut short at command ``bad``: raise, or log and go on."""
+        name = f"p{bad}"
+        err = self.command_error(env, name)
+        where = f"command {name!r} ({self.method}, ids after {new_cursor})"
+        if err is not None:
+            raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where} failed: {err}")
+        if reason == "no numeric id":
+            raise self.bad_id(where)
+        if reason in ("not a list", "no container"):
+            raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: the answer has no "
+                           f"list of rows; set custom_key_for_result")
+        if bad == 0:
+            raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
+        emit(self.hook.get_logger(), LogLevel.NOTICE, "export: batch cut short, resuming",
+             {"method": self.method, "command": name, "reason": reason}, area="export")
 
 
-def _put(out: "queue.Queue[Any]", item: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+class _Shard:
+    """The walk of one id range ``(lo, hi]``: one batch request at a time."""
+
+    __slots__ = ("walk", "cursor", "hi", "n", "base")
+
+    def __init__(self, walk: _Walk, lo: int, hi: int) -> None:
+        self.walk = walk
+        self.cursor = lo
+        self.hi = hi
+        self.n = 0
+        self.base = {**walk.base, "filter": {**walk.filter, walk.le: hi}}
+
+    def request(self) -> dict[str, Any]:
+        """The body of the next batch: up to 50 chained pages after the cursor."""
+        w = self.walk
+        self.n = _core.export_commands(self.cursor, self.hi)
+        return {"halt": 1, "cmd": _core.export_batch(w.method, self.base, w.ckey, self.cursor, self.n,
+                                                      w.container, w.id_key)}
+
+    def take(self, env: Mapping[str, Any]) -> tuple[list[Any], bool]:
+        """The rows of an answer in walk order, and whether the shard is done."""
+        w = self.walk
+        rows, new_cursor, done, bad, reason = _core.export_collect(
+            env.get("result"), self.n, w.container, w.id_key, self.cursor, self.hi)
+        if done:
+            return rows, True
+        if bad >= 0:
+            w.bad_page(env, bad, new_cursor, reason)
+        if new_cursor <= self.cursor:
+            raise SdkError("JSSDK_EXPORT_FAILED", 500,
+                           f"export of {w.method}: no progress after id {self.cursor}")
+        self.cursor = new_cursor
+        return rows, False
 
 
 def export_v2(hook: "B24Hook", method: str, params: Mapping[str, Any] | None = None, *,
@@ -248,46 +264,21 @@ def _run(walk: _Walk, shards: int, progress: ProgressArg) -> Iterator[list[Any]]
         if hi <= lo:
             return
         bounds = _core.export_shards(lo, hi, shards, _MIN_SHARD_SPAN)
-        out: "queue.Queue[Any]" = queue.Queue(maxsize=2 * len(bounds))
-        stop = threading.Event()
-        # polled by the C core in the shard threads' waits and transfers: when
-        # the consumer stops (Ctrl-C, an error, the iterator closed) their
-        # requests end within tens of ms instead of running to completion
-        cancel = _core.CancelToken()
-        threads = []
-        starts = [lo, *bounds[:-1]]
-
-        def run(a: int, b: int) -> None:
-            cancel.bind()
-            try:
-                walk.shard(a, b, out, stop)
-                _put(out, _DONE, stop)
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-                _put(out, exc, stop)
-            finally:
-                cancel.unbind()
-
-        for a, b in zip(starts, bounds):
-            t = threading.Thread(target=run, args=(a, b), name=f"b24hook-export-{a}", daemon=True)
-            threads.append(t)
-            t.start()
-        remaining = len(threads)
-        try:
-            while remaining:
-                item = out.get()
-                if item is _DONE:
-                    remaining -= 1
-                    continue
-                if isinstance(item, BaseException):
-                    raise item
-                if prog is not None:
-                    prog.add(len(item))
-                yield item
-        finally:
-            stop.set()
-            cancel.cancel()
-            for t in threads:
-                t.join()
+        walks = [_Shard(walk, a, b) for a, b in zip([lo, *bounds[:-1]], bounds)]
+        with walk.http.flights() as flights:
+            for i, shard in enumerate(walks):
+                flights.add(i, "batch", shard.request(), walk.request_id)
+            while flights.active:
+                for i, res in flights.run():
+                    if isinstance(res, AjaxError):
+                        raise res
+                    rows, done = walks[i].take(walk.envelope(res))
+                    if not done:  # the portal works on it while the consumer reads
+                        flights.add(i, "batch", walks[i].request(), walk.request_id)
+                    if rows:
+                        if prog is not None:
+                            prog.add(len(rows))
+                        yield rows
     finally:
         if prog is not None:
             prog.close()

@@ -12,7 +12,7 @@ from ._actions_batch import transport_batch
 from ._enums import ApiVersion
 from ._logging import DefaultLogger, LoggerInterface, adapt_logger
 from ._params import RestrictionManager, RestrictionParams
-from ._pipeline import WRITE_METHOD_VERBS, run_call
+from ._pipeline import WRITE_METHOD_VERBS, Flights, run_call
 from ._request_id import RequestIdGenerator
 from ._result import AjaxResult, Result
 
@@ -83,6 +83,12 @@ class Http:
     def call(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
         """One REST call through the pipeline (§5). Soft errors → failed result."""
         return run_call(self, method, params, request_id)
+
+    def flights(self) -> Flights:
+        """Several calls at once on this thread (libcurl's multi interface, the
+        GIL released): ``with http.flights() as f: f.add(key, method, params)``,
+        then ``f.run()`` until ``f.active`` is 0. See :class:`Flights`."""
+        return Flights(self)
 
     # -- restriction manager ------------------------------------------------
     def batch(self, calls: Any, options: Mapping[str, Any] | None = None) -> Result[Any]:

@@ -40,6 +40,7 @@ __all__ = [
     "is_write_method",
     "is_write_call",
     "run_call",
+    "Flights",
     "closed_error",
     "invalid_params_error",
 ]
@@ -335,55 +336,138 @@ def _raise(err: BaseException) -> NoReturn:
 
 
 # ---------------------------------------------------------------- driver
+class _Prepared:
+    """One call made ready for a driver: checked, its request id, query,
+    write class, Idempotency-Key and event sink."""
+
+    __slots__ = ("method", "params", "rid", "query", "is_write", "idem", "sink", "verbose")
+
+    def __init__(self, http: "Http", method: str, params: Any, request_id: str | None) -> None:
+        if http.closed:
+            raise closed_error()
+        check_method(method)
+        check_request_id(request_id)
+        rid = request_id or http._request_ids.get_request_id()
+        if params is None:
+            params = {}
+        query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
+        logger = http.logger
+        verbose = wants_details(logger)
+        # serialisability check (the transport repeats it before any I/O)
+        if verbose:
+            try:
+                _core.encode_json(params, list_as_object=True)
+            except _core.ParamsError as exc:
+                raise invalid_params_error(query, exc) from None
+            emit(logger, LogLevel.DEBUG, "http request starting", {
+                "request_id": rid, "method": method, "params": redact_sensitive_params(params),
+                "api": str(http.api_version), "timestamp": int(time.time() * 1000),
+            }, area="http")
+        is_write = is_write_call(method, params, http.write_verbs)
+        self.method = method
+        self.params = params
+        self.rid = rid
+        self.query = query
+        self.is_write = is_write
+        self.verbose = verbose
+        self.idem = http._request_ids.get_request_id() if (
+            str(http.api_version) == "v3" and is_write) else None
+        _client_side_warning(http)
+        # The core builds and delivers an event only for a logger that records it:
+        # none at all for a quiet one, no per-attempt details unless INFO is on.
+        self.sink = _EventSink(http, method, rid, params) if wants_events(logger) else None
+
+    def kwargs(self, http: "Http") -> dict[str, Any]:
+        return {"idempotency_key": self.idem, "is_write": self.is_write,
+                "batch_methods": batch_method_names(self.method, self.params),
+                "on_event": self.sink, "event_details": self.verbose}
+
+    def finish(self, http: "Http", outcome: _core.Outcome) -> AjaxResult:
+        """The final Outcome as the face gives it: an AjaxResult (success, a
+        2xx error answer, a soft code) or the raised AjaxError."""
+        if outcome.kind != _core.ERROR:
+            return AjaxResult._from_outcome(outcome, self.query)
+        err = _core.outcome_error(outcome, self.query, is_write=self.is_write)
+        assert err is not None
+        if err.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
+            _raise(err)  # never soft: no attempt was made
+        return _fail(http, err, self.query)
+
+    def refused(self, exc: BaseException) -> NoReturn:
+        """A transport's refusal before any I/O, as the face raises it."""
+        if isinstance(exc, _core.ParamsError):
+            raise invalid_params_error(self.query, exc) from None
+        if isinstance(exc, _core.ClosedError):
+            raise closed_error() from None
+        raise exc
+
+
 def run_call(http: "Http", method: str, params: Any, request_id: str | None = None) -> AjaxResult:
-    """Run one REST call through the pipeline; see the module docstring."""
-    if http.closed:
-        raise closed_error()
-    check_method(method)
-    check_request_id(request_id)
-    rid = request_id or http._request_ids.get_request_id()
-    if params is None:
-        params = {}
-    query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
-    logger = http.logger
-    verbose = wants_details(logger)
-
-    # 1. serialisability check (the transport repeats it before any I/O)
-    if verbose:
-        try:
-            _core.encode_json(params, list_as_object=True)
-        except _core.ParamsError as exc:
-            raise invalid_params_error(query, exc) from None
-        emit(logger, LogLevel.DEBUG, "http request starting", {
-            "request_id": rid, "method": method, "params": redact_sensitive_params(params),
-            "api": str(http.api_version), "timestamp": int(time.time() * 1000),
-        }, area="http")
-
-    is_write = is_write_call(method, params, http.write_verbs)
-    idem = None
-    if str(http.api_version) == "v3" and is_write:
-        idem = http._request_ids.get_request_id()
-
-    transport = http._transport
-    _client_side_warning(http)
-    # The core builds and delivers an event only for a logger that records it:
-    # none at all for a quiet one, no per-attempt details unless INFO is on.
-    sink = _EventSink(http, method, rid, params) if wants_events(logger) else None
+    """Run one REST call through the engine (blocking driver); see the module docstring."""
+    p = _Prepared(http, method, params, request_id)
     try:
-        outcome = transport.call(
-            method, params, rid, limiter=http.restriction.limiter, idempotency_key=idem,
-            is_write=is_write, batch_methods=batch_method_names(method, params), on_event=sink,
-            event_details=verbose,
-        )
-    except _core.ParamsError as exc:
-        raise invalid_params_error(query, exc) from None
-    except _core.ClosedError:
-        raise closed_error() from None
-    if outcome.kind != _core.ERROR:
-        return AjaxResult._from_outcome(outcome, query)
-    err = _core.outcome_error(outcome, query, is_write=is_write)
-    assert err is not None
-    if err.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
-        _raise(err)  # never soft: no attempt was made
-    return _fail(http, err, query)
+        outcome = http._transport.call(p.method, p.params, p.rid, limiter=http.restriction.limiter,
+                                       **p.kwargs(http))
+    except (_core.ParamsError, _core.ClosedError) as exc:
+        p.refused(exc)
+    return p.finish(http, outcome)
 
+
+class Flights:
+    """Several calls at once on one thread: the engine's multi driver
+    (``_core.Multi``, libcurl's multi interface, the GIL released while it
+    runs). Each call gets the whole pipeline of a single call: limiter, retries,
+    safe writes, events.
+
+    ``add(key, method, params, request_id)`` starts a call; ``run()`` blocks
+    until at least one is done and returns ``[(key, AjaxResult | AjaxError)]``
+    (a call's raised error is returned in its slot: the caller decides).
+    Used by one thread at a time; ``close()`` (or ``with``) stops what is left.
+    """
+
+    __slots__ = ("_http", "_multi", "_prepared")
+
+    def __init__(self, http: "Http") -> None:
+        if http.closed:
+            raise closed_error()
+        self._http = http
+        self._multi = _core.Multi(http._transport, http.restriction.limiter)
+        self._prepared: dict[Any, _Prepared] = {}
+
+    @property
+    def active(self) -> int:
+        """Calls started and not yet returned by :meth:`run`."""
+        return self._multi.active
+
+    @property
+    def peak(self) -> int:
+        """The most exchanges that ran at once."""
+        return self._multi.peak
+
+    def add(self, key: Any, method: str, params: Any = None, request_id: str | None = None) -> None:
+        p = _Prepared(self._http, method, params, request_id)
+        try:
+            self._multi.add(key, p.method, p.params, p.rid, **p.kwargs(self._http))
+        except (_core.ParamsError, _core.ClosedError) as exc:
+            p.refused(exc)
+        self._prepared[key] = p
+
+    def run(self) -> list[tuple[Any, "AjaxResult | AjaxError"]]:
+        out: list[tuple[Any, AjaxResult | AjaxError]] = []
+        for key, outcome in self._multi.run():
+            p = self._prepared.pop(key)
+            try:
+                out.append((key, p.finish(self._http, outcome)))
+            except AjaxError as err:
+                out.append((key, err))
+        return out
+
+    def close(self) -> None:
+        self._multi.close()
+        self._prepared.clear()
+
+    def __enter__(self) -> "Flights":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
