@@ -194,7 +194,7 @@ class Pages(Iterator[list[Any]]):
         return next(self._it)
 
     def close(self) -> None:
-        """Stop the walk (an export's shard threads are cancelled and joined)."""
+        """Stop the walk (an export's requests in flight are stopped)."""
         close = getattr(self._it, "close", None)
         if close is not None:
             close()

@@ -236,7 +236,7 @@ def export_v2(hook: "B24Hook", method: str, params: Mapping[str, Any] | None = N
 
     Chunks of one shard come in ascending id order; with ``shards > 1`` the
     chunks of different shards interleave (``shards=1`` gives one ascending
-    stream). Memory holds at most ``2 * shards`` chunks at a time.
+    stream). Memory holds at most ``shards`` answers at a time.
     """
     if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= 64:
         raise ValueError("shards must be an integer between 1 and 64")
