@@ -170,6 +170,13 @@ class Transport:
     @property
     def connections_opened(self) -> int:
         """Total new TCP connections made so far (keep-alive check)."""
+    @property
+    def script(self) -> list[Outcome | BaseException] | None:
+        """A scripted transport's answers still to give (live list); None for a real one."""
+    @property
+    def calls(self) -> list[dict[str, Any]] | None:
+        """A scripted transport's exchanges: one dict (method, params, request_id,
+        idempotency_key) per SEND; None for a real one."""
 
     def perform(
         self,
@@ -237,6 +244,15 @@ class Transport:
 
 
 @final
+def scripted_transport(
+    *outcomes: Outcome | BaseException,
+    timeout: float = 30.0,
+    headers: Mapping[str, str] | None = None,
+) -> Transport:
+    """A Transport for tests: ``call()`` runs the real engine and driver loop, each
+    exchange replaced by the next scripted Outcome (or raising the next scripted
+    exception). ``.script`` holds what is left, ``.calls`` what was taken."""
+
 class Limiter:
     """The restriction manager of one transport (spec §9), state in C behind
     its own mutex, shared by every thread using the transport. v2 and v3
@@ -257,21 +273,11 @@ class Limiter:
         metrics; clears the rate limiter's error/success histories."""
     def is_hard(self, code: str, /) -> bool: ...
     def is_soft(self, code: str, /) -> bool: ...
-    def reserve(self) -> float:
-        """Rate gate (§9.2): 0 when a token was taken, else ms to wait."""
     def operating_wait(self, method: str, batch_methods: Sequence[str] | None = None, /) -> tuple[float, str]:
         """(ms, limiter title): time_to_free (§9.3), else the adaptive delay (§9.4, counted)."""
     def record_success(self, method: str, time: Any, /) -> tuple[bool, bool]:
         """Feed an answer's ``time`` dict under ``method`` (``batch::<m>`` for a
         batch command: operating only). Returns (rates_restored, heavy)."""
-    def retry_wait(self, status: int, code: str | None, message: str | None, attempt: int,
-                   method: str, is_write: bool = False, idempotent: bool = False,
-                   maybe_sent: bool = False, batch_methods: Sequence[str] | None = None
-                   ) -> tuple[float, str, bool]:
-        """§9.5: (ms to wait, reason, rate_lowered); 0 ms = do not retry."""
-    def note_attempt(self, method: str, ok: bool, message: str | None, elapsed_ms: float, /) -> None: ...
-    def note_limit_hit(self) -> None: ...
-    def note_retry(self) -> None: ...
     def stats(self) -> dict[str, Any]:
         """Every key of §9.6 (limiter and metrics)."""
     def reset(self) -> None:

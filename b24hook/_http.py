@@ -26,30 +26,6 @@ __all__ = ["Http", "HttpRegistry"]
 
 
 
-class _Metrics:
-    """Request counters of one transport (§9.6), kept in the C limiter.
-
-    The C pipeline updates them itself; this adapter serves the Python
-    driver used with a non-core transport (test seam)."""
-
-    __slots__ = ("_limiter",)
-
-    def __init__(self, limiter: Any) -> None:
-        self._limiter = limiter
-
-    def success(self, method: str, elapsed_ms: float) -> None:
-        self._limiter.note_attempt(method, True, None, float(elapsed_ms))
-
-    def failure(self, method: str, message: str, elapsed_ms: float) -> None:
-        self._limiter.note_attempt(method, False, message, float(elapsed_ms))
-
-    def limit_hit(self) -> None:
-        self._limiter.note_limit_hit()
-
-    def retry(self) -> None:
-        self._limiter.note_retry()
-
-
 class Http:
     """REST transport of one API version (JS ``HttpV2``/``HttpV3``).
 
@@ -72,7 +48,6 @@ class Http:
         self._auth = auth
         self._transport = transport
         self.restriction = RestrictionManager(restriction_params)
-        self._metrics = _Metrics(self.restriction.limiter)
         self._request_ids = RequestIdGenerator()
         self._logger: LoggerInterface = logger if logger is not None else DefaultLogger()
         self._client_side_warning = False

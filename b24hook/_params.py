@@ -243,27 +243,6 @@ class RestrictionManager:
         wait, _title = self._limiter.operating_wait(method, batch_method_names(method, params))
         return float(wait)
 
-    def rate_wait_ms(self) -> float:
-        """Rate gate: 0 when a token was taken, else ms to wait."""
-        return float(self._limiter.reserve())
-
-    def retry_wait_ms(self, error: Any, attempt: int, method: str, maybe_sent: bool, *,
-                      is_write: bool = False, idempotent: bool = False, params: Any = None) -> float:
-        """Retry policy (§9.5 + Decisions item 8): ms to wait before the next attempt, 0 = stop."""
-        if error is None:
-            return 0.0
-        wait, _reason, _lowered = self._limiter.retry_wait(
-            int(getattr(error, "status", 0) or 0), str(getattr(error, "code", "") or ""),
-            getattr(error, "message", None), int(attempt), method,
-            is_write=is_write, idempotent=idempotent, maybe_sent=maybe_sent,
-            batch_methods=batch_method_names(method, params),
-        )
-        return float(wait)
-
-    def record_success(self, method: str, answer_time: Any) -> None:
-        """Feed a successful answer's ``time`` to the limiters."""
-        self._limiter.record_success(method, answer_time)
-
     def feed_time(self, name: str, answer_time: Any) -> None:
         """Feed a ``time`` dict under ``name`` (e.g. ``batch::crm.item.list``)."""
         self._limiter.record_success(name, answer_time)

@@ -13,9 +13,9 @@ This module only prepares the call (params, request id, write detection,
 Idempotency-Key), turns C events into the log lines of §11.3 while the call
 runs, and turns the final Outcome into an AjaxResult or an AjaxError.
 
-A transport that is not a ``_core.Transport`` (a test seam, see
-``set_http_client``) is driven by :func:`_run_call_py`, the same loop in
-Python using the same C restriction manager.
+Every rule of the loop is the C engine's (``csrc/core/b24_engine.c``); the
+tests drive the same engine through ``_core.scripted_transport`` (scripted
+answers in place of exchanges), never through a Python copy of it.
 """
 from __future__ import annotations
 
@@ -41,7 +41,6 @@ __all__ = ["run_call"]
 Http = PipelineHttp
 
 
-_AUTH_RETRY_CODES = frozenset({"expired_token", "invalid_token"})
 _TRUNCATE_OVER = 300
 _TRUNCATE_KEEP = 100
 _MISSING = object()
@@ -61,11 +60,6 @@ def _text(value: Any, secret: str) -> str:
     if len(text) > _TRUNCATE_OVER:
         text = text[:_TRUNCATE_KEEP] + "..."
     return text
-
-
-def _sleep_ms(ms: float) -> None:
-    if ms > 0:
-        time.sleep(ms / 1000.0)
 
 
 # ---------------------------------------------------------------- events
@@ -186,53 +180,11 @@ class _EventSink:
                  {"request_id": self.rid, "method": m}, area="http")
 
 
-# ---------------------------------------------------------------- steps (Python driver)
-def _operating_gate(http: "Http", method: str, params: Any) -> None:
-    wait = http.restriction.operating_wait_ms(method, params)
-    if wait > 0:
-        http._metrics.limit_hit()
-        _sleep_ms(wait)
-
-
+# ---------------------------------------------------------------- face
 def _client_side_warning(http: "Http") -> None:
     if http._client_side_warning and sys.platform == "emscripten":
         emit(http.logger, LogLevel.WARNING, http._client_side_warning_message,
              {"code": "JSSDK_CLIENT_SIDE_WARNING"}, event="client side warning", area="http")
-
-
-def _rate_gate(http: "Http") -> None:
-    while True:
-        wait = http.restriction.rate_wait_ms()
-        if wait <= 0:
-            return
-        http._metrics.limit_hit()
-        _sleep_ms(wait)
-
-
-def _post(
-    http: "Http", method: str, params: Any, request_id: str, query: dict[str, Any],
-    idempotency_key: str | None, verbose: bool,
-) -> Any:
-    """One POST. Returns an Outcome, or an AjaxError for an unexpected failure."""
-    if verbose:
-        emit(http.logger, LogLevel.INFO, "post/send",
-             {"request_id": request_id, "method": method, "params": _text(params, http._auth._secret)}, area="http")
-    try:
-        return http._transport.perform(method, params, request_id, idempotency_key=idempotency_key)
-    except _core.ParamsError as exc:
-        raise invalid_params_error(query, exc) from None
-    except _core.ClosedError:
-        raise closed_error() from None
-    except Exception as exc:  # noqa: BLE001 - §4.4: anything else is JSSDK_UNKNOWN_ERROR
-        text = _core.scrub_secret(str(exc), http._auth._secret)
-        return AjaxError("JSSDK_UNKNOWN_ERROR", 0, text or type(exc).__name__, None, query)
-
-
-def _classify_failure(outcome: Any, query: dict[str, Any], is_write: bool) -> AjaxError:
-    """The AjaxError of an ERROR Outcome (the C mapping, ``_core.outcome_error``)."""
-    err = _core.outcome_error(outcome, query, is_write=is_write)
-    assert err is not None
-    return err
 
 
 def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
@@ -243,10 +195,6 @@ def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
 
 def _raise(err: BaseException) -> NoReturn:
     raise err from None
-
-
-def _exhausted_error(query: dict[str, Any]) -> AjaxError:
-    return AjaxError("JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED", 500, "All attempts exhausted", None, query)
 
 
 # ---------------------------------------------------------------- driver
@@ -280,9 +228,6 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
         idem = http._request_ids.get_request_id()
 
     transport = http._transport
-    if not isinstance(transport, _core.Transport):
-        return _run_call_py(http, method, params, rid, query, is_write, idem)
-
     _client_side_warning(http)
     # The core builds and delivers an event only for a logger that records it:
     # none at all for a quiet one, no per-attempt details unless INFO is on.
@@ -299,106 +244,9 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
         raise closed_error() from None
     if outcome.kind != _core.ERROR:
         return AjaxResult._from_outcome(outcome, query)
-    err = _classify_failure(outcome, query, is_write)
+    err = _core.outcome_error(outcome, query, is_write=is_write)
+    assert err is not None
     if err.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
         _raise(err)  # never soft: no attempt was made
     return _fail(http, err, query)
 
-
-def _run_call_py(
-    http: "Http", method: str, params: Any, rid: str, query: dict[str, Any],
-    is_write: bool, idem: str | None,
-) -> AjaxResult:
-    """The §5 loop in Python, for a transport that only has ``perform``."""
-    max_retries = http.restriction.max_retries
-    if max_retries < 1:
-        raise _exhausted_error(query)
-
-    started = time.monotonic()
-    metrics = http._metrics
-    err: AjaxError | None = None
-    exhausted = False
-    for attempt in range(max_retries):
-        logger = http.logger
-        verbose = wants_details(logger)
-        if verbose:
-            emit(logger, LogLevel.INFO, "http request attempt", {
-                "request_id": rid, "method": method,
-                "attempt": {"current": attempt + 1, "max": max_retries},
-            }, area="http")
-        _operating_gate(http, method, params)
-        _client_side_warning(http)
-        _rate_gate(http)
-
-        outcome = _post(http, method, params, rid, query, idem, verbose)
-        if (
-            not isinstance(outcome, AjaxError)
-            and outcome.kind == _core.ERROR
-            and outcome.status == 401
-            and outcome.code in _AUTH_RETRY_CODES
-        ):
-            emit(logger, LogLevel.INFO, "http auth error detected", {"request_id": rid, "method": method},
-                 area="http")
-            http._auth.refresh_auth()
-            emit(logger, LogLevel.INFO, "http refreshing auth token", {"request_id": rid, "method": method},
-                 area="http")
-            _rate_gate(http)
-            outcome = _post(http, method, params, rid, query, idem, verbose)
-
-        elapsed_ms = (time.monotonic() - started) * 1000.0
-        if not isinstance(outcome, AjaxError) and outcome.kind != _core.ERROR:
-            # success path: OK, or a 2xx answer carrying an error (never retried)
-            answer = outcome.answer
-            secret = http._auth._secret
-            if verbose:
-                res = answer.get("result", _MISSING) if isinstance(answer, dict) else _MISSING
-                tm = answer.get("time", _MISSING) if isinstance(answer, dict) else _MISSING
-                emit(logger, LogLevel.INFO, "post/response", {
-                    "request_id": rid, "result": _text(res, secret), "time": _text(tm, secret),
-                }, area="http")
-            result = AjaxResult._from_outcome(outcome, query)
-            if result.is_success and isinstance(answer, dict) and isinstance(answer.get("time"), dict):
-                http.restriction.record_success(method, answer["time"])
-            metrics.success(method, elapsed_ms)
-            if verbose:
-                emit(logger, LogLevel.DEBUG, "http request successful", {
-                    "request_id": rid, "method": method,
-                    "duration": {"ms": round(elapsed_ms, 3), "sec": round(elapsed_ms / 1000.0, 3)},
-                }, area="http")
-            return result
-
-        # failure path
-        if isinstance(outcome, AjaxError):
-            err = outcome
-        else:
-            if verbose:
-                emit(logger, LogLevel.INFO, "post/catchError", {
-                    "request_id": rid, "status": outcome.status,
-                    "response_data": _text(outcome.answer, http._auth._secret),
-                }, area="http")
-            err = _classify_failure(outcome, query, is_write)
-        metrics.failure(method, err.message, elapsed_ms)
-        if verbose:
-            emit(logger, LogLevel.DEBUG, "http request failed", {
-                "request_id": rid, "method": method, "attempt": attempt + 1,
-                "error": {"code": err.code, "message": err.message, "status": err.status},
-            }, area="http")
-        if attempt + 1 >= max_retries:
-            exhausted = max_retries > 1
-            break
-        maybe_sent = bool(getattr(outcome, "maybe_sent", False))
-        wait = http.restriction.retry_wait_ms(err, attempt, method, maybe_sent, is_write=is_write,
-                                              idempotent=idem is not None, params=params)
-        if wait <= 0:
-            break
-        metrics.limit_hit()
-        emit(logger, LogLevel.DEBUG, f"http wait {wait / 1000.0:.2f} sec.", {"wait": wait, "attempt": attempt + 1},
-             event="http wait", area="http")
-        _sleep_ms(wait)
-        metrics.retry()
-
-    assert err is not None
-    if exhausted:
-        emit(http.logger, LogLevel.WARNING, "http all retry attempts exhausted",
-             {"request_id": rid, "method": method, "code": err.code}, area="http")
-    return _fail(http, err, query)

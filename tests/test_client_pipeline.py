@@ -12,29 +12,6 @@ from b24hook import _core
 from tests.conftest import CLIENT_LOGGER, UNIT_SECRET
 
 
-class ScriptedTransport:
-    """Stands in for ``_core.Transport``: returns the scripted outcomes in order."""
-
-    def __init__(self, *outcomes: Any) -> None:
-        self.outcomes = list(outcomes)
-        self.calls: list[dict[str, Any]] = []
-        self.timeout = 30.0
-        self.headers: dict[str, str] = {}
-        self.closed = False
-
-    def perform(self, method: str, params: Any, request_id: str, *, idempotency_key: str | None = None,
-                timeout: float | None = None) -> Any:
-        self.calls.append({"method": method, "params": params, "request_id": request_id,
-                           "idempotency_key": idempotency_key})
-        item = self.outcomes.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def outcome(kind: int, status: int = 200, answer: Any = None, code: str | None = None,
             message: str | None = None, maybe_sent: bool = False, detail: str | None = None) -> Any:
     return _core.Outcome((kind, status, answer, code, message, maybe_sent, 1.0, detail, {}))
@@ -48,10 +25,25 @@ def hook() -> Any:
     h.close()
 
 
-def script(hook: B24Hook, version: str, *outcomes: Any) -> ScriptedTransport:
-    t = ScriptedTransport(*outcomes)
-    hook.get_http_client(version)._transport = t  # type: ignore[assignment]
-    return t
+class Script:
+    """The C scripted transport (``_core.scripted_transport``) put in place of a
+    client's transport: the real engine and driver run, each exchange replaced
+    by the next scripted answer."""
+
+    def __init__(self, transport: _core.Transport) -> None:
+        self.transport = transport
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        calls = self.transport.calls
+        assert calls is not None
+        return calls
+
+
+def script(hook: B24Hook, version: str, *outcomes: Any) -> Script:
+    t = _core.scripted_transport(*outcomes)
+    hook.get_http_client(version)._transport = t
+    return Script(t)
 
 
 def test_ok_outcome(hook: B24Hook) -> None:
@@ -124,6 +116,7 @@ def test_401_expired_token_posts_once_more_within_the_attempt(hook: B24Hook) -> 
     [("crm.item.add", True, True), ("crm.item.add", False, False), ("crm.item.get", True, False)],
 )
 def test_maybe_committed(hook: B24Hook, method: str, maybe_sent: bool, expected: bool) -> None:
+    hook.set_restriction_manager_params({"max_retries": 1})  # one answer: the flag's mapping only
     script(hook, "v2", outcome(_core.ERROR, 408, None, "REQUEST_TIMEOUT", "Request timeout exceeded", maybe_sent))
     with pytest.raises(AjaxError) as info:
         hook.actions.v2.call.make(method)
@@ -145,16 +138,6 @@ def test_v3_writes_carry_an_idempotency_key(hook: B24Hook) -> None:
     hook.actions.v3.call.make("tasks.task.get", {"id": 1})
     assert t.calls[0]["idempotency_key"] and len(t.calls[0]["idempotency_key"]) == 36
     assert t.calls[1]["idempotency_key"] is None
-
-
-def test_unexpected_exception_becomes_unknown_error_scrubbed(hook: B24Hook) -> None:
-    script(hook, "v2", RuntimeError(f"boom at https://x/rest/1/{UNIT_SECRET}/m"))
-    with pytest.raises(AjaxError) as info:
-        hook.actions.v2.call.make("server.time")
-    err = info.value
-    assert (err.code, err.status) == ("JSSDK_UNKNOWN_ERROR", 0)
-    assert UNIT_SECRET not in err.message and "***REDACTED***" in err.message
-    assert err.__cause__ is None and err.__suppress_context__
 
 
 def test_params_error_from_transport(hook: B24Hook) -> None:
@@ -215,7 +198,7 @@ def test_post_payload_truncation(hook: B24Hook, secret_guard: Any) -> None:
 
 
 def test_scripted_transport_gets_the_retry_policy(hook: B24Hook) -> None:
-    """A non-core transport runs the Python driver with the same C limiter."""
+    """The scripted transport runs the C engine: retries, metrics, operating time."""
     hook.set_restriction_manager_params({"retry_delay": 10})
     t = script(hook, "v2", outcome(_core.ERROR, 500, None, "ERR_BAD_RESPONSE", "x"),
                outcome(_core.ERROR, 502, None, "ERR_BAD_RESPONSE", "y"),
@@ -225,11 +208,29 @@ def test_scripted_transport_gets_the_retry_policy(hook: B24Hook) -> None:
     stats = hook.get_http_client("v2").get_stats()
     assert stats["retries"] == 2 and stats["failed_requests"] == 2 and stats["successful_requests"] == 1
     assert stats["operating_stats"] == {"server.time": 0.5}
-    http = hook.get_http_client("v2")
-    assert http.restriction.retry_wait_ms(None, 0, "m", False) == 0.0
 
 
 def test_ajax_result_type(hook: B24Hook) -> None:
     script(hook, "v2", outcome(_core.OK, 201, {"result": True}))
     res = hook.actions.v2.call.make("x.y")
     assert isinstance(res, AjaxResult) and res.get_status() == 201
+
+
+def test_write_failed_before_send_is_retried_once_sent_is_not(hook: B24Hook) -> None:
+    """The safe-write rule as the engine applies it (Decisions item 8)."""
+    hook.set_restriction_manager_params({"retry_delay": 10})
+    t = script(hook, "v2", outcome(_core.ERROR, 0, None, "NETWORK_ERROR", "refused", False),
+               outcome(_core.OK, 200, {"result": 7}))
+    assert hook.actions.v2.call.make("crm.item.add", {"fields": {}}).get_data()["result"] == 7
+    assert len(t.calls) == 2
+    t = script(hook, "v2", outcome(_core.ERROR, 0, None, "NETWORK_ERROR", "reset", True),
+               outcome(_core.OK, 200, {"result": 8}))
+    with pytest.raises(AjaxError) as info:
+        hook.actions.v2.call.make("crm.item.add", {"fields": {}})
+    assert info.value.maybe_committed is True and len(t.calls) == 1
+
+
+def test_an_exhausted_script_says_so(hook: B24Hook) -> None:
+    script(hook, "v2")
+    with pytest.raises(RuntimeError, match="no scripted answer left"):
+        hook.actions.v2.call.make("server.time")

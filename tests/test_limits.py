@@ -140,15 +140,33 @@ def test_per_method_state_stays_bounded_with_many_method_names() -> None:
     """Issue 9 item 10: 30,000 distinct method names keep the limiter's per-method
     tables bounded (metrics fold the names past 1,000 into one row; the operating
     table drops entries that cannot cause a wait) and a blocked method is kept."""
-    from b24hook._params import RestrictionManager
+    from b24hook import AjaxError, B24Hook, _core
 
-    rm = RestrictionManager()
-    lim = rm.limiter
     reset = time.time() + 300
-    lim.record_success("hot.method", {"operating": 479.0, "operating_reset_at": reset})
+    hook = B24Hook("x.bitrix24.com", 1, "s3cr3tvalue1234", restriction_params={
+        "rate_limit": {"burst_limit": 10**9, "drain_rate": 10**9},
+        "adaptive_config": {"enabled": False}, "max_retries": 1})
+    http = hook.get_http_client("v2")
+    rm = http.restriction
+    rm.limiter.record_success("hot.method", {"operating": 479.0, "operating_reset_at": reset})
+
+    def answer(i: int) -> Any:
+        if i % 7 == 0:
+            return _core.Outcome((_core.ERROR, 400, {"error": "E", "error_description": "e"}, "E", "e",
+                                  False, 1.0, None, {}))
+        return _core.Outcome((_core.OK, 200, {"result": 1, "time": {"operating": 0.01, "operating_reset_at": reset}},
+                              None, None, False, 1.0, None, {}))
+
+    # 30,000 calls through the real engine, the scripted transport in place of the portal
+    http._transport = _core.scripted_transport(*(answer(i) for i in range(30_000)))
+    failed = 0
     for i in range(30_000):
-        lim.record_success(f"m.{i}", {"operating": 0.01, "operating_reset_at": reset})
-        lim.note_attempt(f"m.{i}", i % 7 != 0, "e", 1.0)
+        try:
+            http.call(f"m.{i}")
+        except AjaxError:
+            failed += 1
+    hook.close()
+    assert failed == len(range(0, 30_000, 7))
     stats = rm.get_stats()
     assert stats["total_requests"] == 30_000
     assert len(stats["operating_stats"]) <= 1024

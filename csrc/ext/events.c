@@ -50,6 +50,12 @@ ctx_stash(struct call_ctx *c)
     c->stop = 1;
 }
 
+void
+ext_call_fail(struct call_ctx *c)
+{
+    ctx_stash(c);
+}
+
 int
 ext_call_interrupted(void *vctx)
 {

@@ -126,6 +126,8 @@ void ext_call_begin(struct call_ctx *c, struct mod_state *st,
                     PyObject *on_event, int details);
 /* b24_pipeline callbacks (called without the GIL, ctx = struct call_ctx). */
 int ext_call_interrupted(void *ctx);
+/* With the GIL held: stop the call with the exception now set. */
+void ext_call_fail(struct call_ctx *c);
 void ext_call_event(void *ctx, const struct b24_event *ev);
 /* After the pipeline (GIL held): releases what `c` holds; -1 with the
  * exception that stopped the call set (KeyboardInterrupt, CancelledError,

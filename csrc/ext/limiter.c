@@ -244,12 +244,6 @@ limiter_is_soft(LimiterObject *self, PyObject *code)
     return PyBool_FromLong(b24_limiter_is_soft(self->lim, c));
 }
 
-static PyObject *
-limiter_reserve(LimiterObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyFloat_FromDouble(b24_limiter_reserve(self->lim));
-}
-
 int
 ext_batch_names(PyObject *obj, struct b24_call_methods *bm, PyObject **hold)
 {
@@ -377,66 +371,6 @@ ext_retry_reason_name(int r)
     default:
         return "backoff";
     }
-}
-
-static PyObject *
-limiter_retry_wait(LimiterObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"status", "code", "message", "attempt",
-                             "method", "is_write", "idempotent",
-                             "maybe_sent", "batch_methods", NULL};
-    struct b24_retry_input in;
-    struct b24_retry_decision d;
-    struct b24_call_methods bm;
-    PyObject *bobj = Py_None, *hold;
-    const char *code = NULL, *msg = NULL;
-    unsigned int attempt;
-    long status;
-    memset(&in, 0, sizeof(in));
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "lzzIs|pppO:retry_wait",
-                                     kwlist, &status, &code, &msg, &attempt,
-                                     &in.method, &in.is_write,
-                                     &in.idempotent, &in.maybe_sent, &bobj))
-        return NULL;
-    if (ext_batch_names(bobj, &bm, &hold) < 0)
-        return NULL;
-    in.status = status;
-    in.code = code ? code : "";
-    in.message = msg;
-    in.attempt = attempt;
-    in.batch = &bm;
-    b24_retry_decide(self->lim, &in, &d);
-    ext_batch_names_free(&bm, hold);
-    return Py_BuildValue("(dsO)", d.wait_ms,
-                         ext_retry_reason_name((int)d.reason),
-                         d.rate_lowered ? Py_True : Py_False);
-}
-
-static PyObject *
-limiter_note_attempt(LimiterObject *self, PyObject *args)
-{
-    const char *method, *msg = NULL;
-    int ok;
-    double elapsed;
-    if (!PyArg_ParseTuple(args, "spzd:note_attempt", &method, &ok, &msg,
-                          &elapsed))
-        return NULL;
-    b24_metrics_attempt(self->lim, method, ok, msg, elapsed);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-limiter_note_limit_hit(LimiterObject *self, PyObject *Py_UNUSED(ignored))
-{
-    b24_metrics_limit_hit(self->lim);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-limiter_note_retry(LimiterObject *self, PyObject *Py_UNUSED(ignored))
-{
-    b24_metrics_retry(self->lim);
-    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -623,25 +557,12 @@ static PyMethodDef limiter_methods[] = {
      "is_hard($self, code, /)\n--\n\n"},
     {"is_soft", (PyCFunction)limiter_is_soft, METH_O,
      "is_soft($self, code, /)\n--\n\n"},
-    {"reserve", (PyCFunction)limiter_reserve, METH_NOARGS,
-     "reserve($self, /)\n--\n\nRate gate: 0 (token taken) or ms to wait."},
     {"operating_wait", (PyCFunction)limiter_operating_wait, METH_VARARGS,
      "operating_wait($self, method, batch_methods=None, /)\n--\n\n"
      "(ms, limiter title): operating gate, else the adaptive delay."},
     {"record_success", (PyCFunction)limiter_record_success, METH_VARARGS,
      "record_success($self, method, time, /)\n--\n\nFeed a successful "
      "answer's time dict; returns (rates_restored, heavy)."},
-    {"retry_wait", (PyCFunction)(void (*)(void))limiter_retry_wait,
-     METH_VARARGS | METH_KEYWORDS,
-     "retry_wait($self, status, code, message, attempt, method, is_write="
-     "False, idempotent=False, maybe_sent=False, batch_methods=None)\n--\n\n"
-     "(ms, reason, rate_lowered): the §9.5 policy; 0 ms = stop."},
-    {"note_attempt", (PyCFunction)limiter_note_attempt, METH_VARARGS,
-     "note_attempt($self, method, ok, message, elapsed_ms, /)\n--\n\n"},
-    {"note_limit_hit", (PyCFunction)limiter_note_limit_hit, METH_NOARGS,
-     "note_limit_hit($self, /)\n--\n\n"},
-    {"note_retry", (PyCFunction)limiter_note_retry, METH_NOARGS,
-     "note_retry($self, /)\n--\n\n"},
     {"stats", (PyCFunction)limiter_stats, METH_NOARGS,
      "stats($self, /)\n--\n\nEvery key of spec §9.6."},
     {"reset", (PyCFunction)limiter_reset, METH_NOARGS,

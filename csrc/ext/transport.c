@@ -27,6 +27,11 @@ typedef struct {
     char *user_agent;        /* owned (PyMem) */
     char *sdk_type;          /* owned (PyMem) */
     char *sdk_version;       /* owned (PyMem) */
+    /* A ScriptedTransport (the test seam, below): the answers still to
+     * give, in order (Outcome or BaseException instances), and one record
+     * per exchange taken.  NULL for a real transport. */
+    PyObject *script;        /* owned list, or NULL */
+    PyObject *calls;         /* owned list, or NULL */
 } TransportObject;
 
 static char *
@@ -236,6 +241,8 @@ transport_tp_traverse(TransportObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->verify);
     Py_VISIT(self->headers);
+    Py_VISIT(self->script);
+    Py_VISIT(self->calls);
     return 0;
 }
 
@@ -244,6 +251,8 @@ transport_tp_clear(TransportObject *self)
 {
     Py_CLEAR(self->verify);
     Py_CLEAR(self->headers);
+    Py_CLEAR(self->script);
+    Py_CLEAR(self->calls);
     return 0;
 }
 
@@ -473,6 +482,129 @@ done:
     return result;
 }
 
+/* ---- the scripted driver ---------------------------------------------- */
+
+/* One SEND of a ScriptedTransport: the next scripted answer instead of an
+ * exchange.  Runs inside b24_pipeline_drive without the GIL, so it takes
+ * the GIL for its few steps.  An exception in the script stops the call
+ * with that exception (what the real transport raises before any I/O). */
+struct scripted {
+    TransportObject *self;
+    struct call_ctx *cc;
+    PyObject *record; /* borrowed: the dict appended per exchange */
+};
+
+static int
+scripted_fill(struct mod_state *st, PyObject *o, struct b24_outcome *out)
+{
+    PyObject *f[OUTCOME_NFIELDS];
+    struct b24_buf body;
+    const char *code = NULL, *message = NULL, *detail = NULL;
+    long kind, status;
+    Py_ssize_t i, pos = 0;
+    PyObject *k, *v;
+    int ret = -1;
+
+    for (i = 0; i < OUTCOME_NFIELDS; i++)
+        f[i] = PyStructSequence_GetItem(o, i);
+    kind = PyLong_AsLong(f[OUTCOME_KIND]);
+    status = PyLong_AsLong(f[OUTCOME_STATUS]);
+    if (PyErr_Occurred())
+        return -1;
+    if ((f[OUTCOME_CODE] != Py_None &&
+         (code = PyUnicode_AsUTF8(f[OUTCOME_CODE])) == NULL) ||
+        (f[OUTCOME_MESSAGE] != Py_None &&
+         (message = PyUnicode_AsUTF8(f[OUTCOME_MESSAGE])) == NULL) ||
+        (f[OUTCOME_DETAIL] != Py_None &&
+         (detail = PyUnicode_AsUTF8(f[OUTCOME_DETAIL])) == NULL))
+        return -1;
+    b24_buf_init(&body, 0);
+    if (f[OUTCOME_ANSWER] != Py_None &&
+        conv_encode(st, f[OUTCOME_ANSWER], &body, 0) < 0)
+        goto done;
+    /* the answer and its envelope as the reader would give them, then
+     * the scripted classification over them */
+    if (b24_envelope_classify(out, status, b24_buf_cstr(&body), body.len) !=
+            B24_OK ||
+        b24_outcome_set(out, (enum b24_outcome_kind)kind, code, message) !=
+            B24_OK) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (f[OUTCOME_ANSWER] == Py_None) {
+        free(out->answer);
+        out->answer = NULL;
+        out->answer_len = 0;
+    }
+    out->status = status;
+    out->maybe_sent = PyObject_IsTrue(f[OUTCOME_MAYBE_SENT]);
+    out->elapsed_ms = PyFloat_AsDouble(f[OUTCOME_ELAPSED_MS]);
+    if (PyErr_Occurred())
+        goto done;
+    if (detail != NULL && (out->detail = strdup(detail)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (PyDict_Check(f[OUTCOME_HEADERS])) {
+        while (PyDict_Next(f[OUTCOME_HEADERS], &pos, &k, &v)) {
+            Py_ssize_t nk, nv;
+            const char *ks = PyUnicode_AsUTF8AndSize(k, &nk);
+            const char *vs = ks ? PyUnicode_AsUTF8AndSize(v, &nv) : NULL;
+            if (vs == NULL)
+                goto done;
+            if (b24_outcome_add_header(out, ks, (size_t)nk, vs, (size_t)nv) !=
+                B24_OK) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+    }
+    ret = 0;
+done:
+    b24_buf_free(&body);
+    return ret;
+}
+
+static enum b24_status
+scripted_perform(void *vctx, struct b24_request *req, struct b24_outcome *out)
+{
+    struct scripted *sc = vctx;
+    TransportObject *self = sc->self;
+    PyObject *item = NULL, *rec;
+    int failed = 1;
+    (void)req;
+
+    PyEval_RestoreThread(sc->cc->ts);
+    rec = PyDict_Copy(sc->record);
+    if (rec == NULL || PyList_Append(self->calls, rec) < 0)
+        goto done;
+    if (PyList_GET_SIZE(self->script) == 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "ScriptedTransport: no scripted answer left");
+        goto done;
+    }
+    item = Py_NewRef(PyList_GET_ITEM(self->script, 0));
+    if (PySequence_DelItem(self->script, 0) < 0)
+        goto done;
+    if (PyExceptionInstance_Check(item)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(item), item);
+        goto done;
+    }
+    if (!PyObject_TypeCheck(item, self->state->outcome_type)) {
+        PyErr_SetString(PyExc_TypeError, "ScriptedTransport: a script item "
+                                         "must be an Outcome or an exception");
+        goto done;
+    }
+    failed = scripted_fill(self->state, item, out) < 0;
+done:
+    if (failed)
+        ext_call_fail(sc->cc); /* stops the call with the exception */
+    Py_XDECREF(item);
+    Py_XDECREF(rec);
+    sc->cc->ts = PyEval_SaveThread();
+    return B24_OK;
+}
+
 static PyObject *
 transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
                PyObject *kwnames)
@@ -521,6 +653,23 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     p.interrupted = ext_call_interrupted;
     p.ctx = &ctx;
 
+    if (self->script != NULL) {
+        struct scripted sc;
+        sc.self = self;
+        sc.cc = &ctx;
+        sc.record = Py_BuildValue("{s:O,s:O,s:O,s:O}", "method", a[0],
+                                  "params", a[1], "request_id", a[2],
+                                  "idempotency_key",
+                                  a[4] != NULL ? a[4] : Py_None);
+        if (sc.record == NULL)
+            goto done;
+        ctx.ts = PyEval_SaveThread();
+        rc = b24_pipeline_drive(&p, scripted_perform, &sc, &req, &out);
+        PyEval_RestoreThread(ctx.ts);
+        Py_DECREF(sc.record);
+        ran = 1;
+        goto done;
+    }
     http = self->http;
     b24_http_incref(http);
     ctx.ts = PyEval_SaveThread();
@@ -628,7 +777,25 @@ transport_get_connections(TransportObject *self, void *Py_UNUSED(c))
         self->http ? b24_http_connections_opened(self->http) : 0);
 }
 
+static PyObject *
+transport_get_script(TransportObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef(self->script != NULL ? self->script : Py_None);
+}
+
+static PyObject *
+transport_get_calls(TransportObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef(self->calls != NULL ? self->calls : Py_None);
+}
+
 static PyGetSetDef transport_getset[] = {
+    {"script", (getter)transport_get_script, NULL,
+     "A scripted transport's answers still to give (a live list); None "
+     "for a real one.", NULL},
+    {"calls", (getter)transport_get_calls, NULL,
+     "A scripted transport's exchanges taken: one dict (method, params, "
+     "request_id, idempotency_key) per SEND; None for a real one.", NULL},
     {"timeout", (getter)transport_get_timeout, (setter)transport_set_timeout,
      "Total seconds for one exchange (> 0).", NULL},
     {"headers", (getter)transport_get_headers, (setter)transport_set_headers,
@@ -686,12 +853,73 @@ static PyType_Spec transport_spec = {
     .slots = transport_slots,
 };
 
+/* _core.scripted_transport(*outcomes, timeout=30.0, headers=None): a
+ * Transport whose call() runs the same engine and driver loop
+ * (b24_pipeline_drive) with the scripted answers in place of exchanges. */
+static PyObject *
+scripted_transport(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    struct mod_state *st = PyModule_GetState(module);
+    PyObject *targs = NULL, *tkw = NULL, *v;
+    TransportObject *self = NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k;
+
+    tkw = Py_BuildValue("{s:s,s:s,s:s}", "user_agent", "b24hook-scripted",
+                        "sdk_type", "b24hook", "sdk_version", "0");
+    targs = Py_BuildValue("(ss)", "https://scripted.invalid/rest/1/scripted",
+                          "scripted");
+    if (tkw == NULL || targs == NULL)
+        goto done;
+    while (kwds != NULL && PyDict_Next(kwds, &pos, &k, &v)) {
+        if (PyUnicode_CompareWithASCIIString(k, "timeout") != 0 &&
+            PyUnicode_CompareWithASCIIString(k, "headers") != 0) {
+            PyErr_Format(PyExc_TypeError, "scripted_transport() got an "
+                                          "unexpected keyword argument '%U'",
+                         k);
+            goto done;
+        }
+        if (PyDict_SetItem(tkw, k, v) < 0)
+            goto done;
+    }
+    self = (TransportObject *)transport_tp_new(st->transport_type, targs, tkw);
+    if (self == NULL)
+        goto done;
+    if ((self->script = PySequence_List(args)) == NULL ||
+        (self->calls = PyList_New(0)) == NULL)
+        Py_CLEAR(self);
+done:
+    Py_XDECREF(targs);
+    Py_XDECREF(tkw);
+    return (PyObject *)self;
+}
+
+static PyMethodDef scripted_def = {
+    "scripted_transport", (PyCFunction)(void (*)(void))scripted_transport,
+    METH_VARARGS | METH_KEYWORDS,
+    "scripted_transport(*outcomes, timeout=30.0, headers=None)\n--\n\n"
+    "A Transport for tests: call() runs the real engine and driver, each "
+    "exchange replaced by the next scripted Outcome (or raising the next "
+    "scripted exception).  .script holds what is left, .calls what was "
+    "taken."};
+
 int
 transport_register(PyObject *module, struct mod_state *st)
 {
+    PyObject *f;
     st->transport_type = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &transport_spec, NULL);
     if (st->transport_type == NULL)
         return -1;
-    return PyModule_AddType(module, st->transport_type);
+    if (PyModule_AddType(module, st->transport_type) < 0)
+        return -1;
+    f = PyCFunction_NewEx(&scripted_def, module, NULL);
+    if (f == NULL)
+        return -1;
+    if (PyModule_AddObjectRef(module, "scripted_transport", f) < 0) {
+        Py_DECREF(f);
+        return -1;
+    }
+    Py_DECREF(f);
+    return 0;
 }

@@ -15,6 +15,7 @@ main(void)
     test_list();
     test_limiter();
     test_retry();
+    test_engine();
     printf("%d passed, %d failed\n", t_passed, t_failed);
     return t_failed ? 1 : 0;
 }
