@@ -61,9 +61,6 @@ class PipelineHttp(Protocol):
     def _request_ids(self) -> RequestIdGenerator: ...
 
     @property
-    def _metrics(self) -> Any: ...
-
-    @property
     def _client_side_warning(self) -> bool: ...
 
     @property
