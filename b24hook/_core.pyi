@@ -243,7 +243,6 @@ class Transport:
     def __exit__(self, *exc: object) -> None: ...
 
 
-@final
 def scripted_transport(
     *outcomes: Outcome | BaseException,
     timeout: float = 30.0,
@@ -253,6 +252,8 @@ def scripted_transport(
     exchange replaced by the next scripted Outcome (or raising the next scripted
     exception). ``.script`` holds what is left, ``.calls`` what was taken."""
 
+
+@final
 class Limiter:
     """The restriction manager of one transport (spec §9), state in C behind
     its own mutex, shared by every thread using the transport. v2 and v3
