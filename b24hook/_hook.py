@@ -332,7 +332,7 @@ class B24Hook:
         params = fill_restriction_params(restriction_params)
         verify = _resolve_verify(verify)
         # the transports by version and the closed flag, shared with the actions
-        self._https = HttpRegistry()
+        self._https = HttpRegistry(self)
         try:
             for version in (ApiVersion.V2, ApiVersion.V3):
                 transport = _core.Transport(

@@ -162,13 +162,16 @@ class HttpRegistry:
     the actions see the swap at once. ``B24Hook.destroy`` sets ``closed``.
     """
 
-    __slots__ = ("by_version", "closed")
+    __slots__ = ("by_version", "closed", "_owner")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: object) -> None:
         #: ``ApiVersion`` -> transport (an ``Http``, or any test double given
         #: to ``set_http_client``).
         self.by_version: dict[ApiVersion, Any] = {}
         self.closed = False
+        # The client that owns these transports, never read: held so that an
+        # action or namespace kept alive keeps its client alive too.
+        self._owner = owner
 
     def get(self, version: ApiVersion) -> Http:
         """The transport of ``version``, closed client or not (``get_http_client``)."""
