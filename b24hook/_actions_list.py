@@ -10,88 +10,33 @@ in Python (pages are extended in C).
 """
 from __future__ import annotations
 
-import warnings
 import os
 from typing import TYPE_CHECKING, Any, Callable, Final, Generator, Iterator, Literal, Mapping
 
 from . import _core
 from ._enums import ApiVersion
 from ._errors import SdkError
+from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface, LogLevel, emit
-from ._pipeline import closed_error
+from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from ._hook import B24Hook
     from .frames import Schema
 
 __all__ = [
     "CallListV2", "FetchListV2", "CallListV3", "FetchListV3", "CallTail", "FetchTail",
-    "Aggregate", "Progress", "make_progress", "Pages",
+    "Aggregate", "Pages",
 ]
 
 #: Rows of a v2 page and the default v3 ``limit`` (csrc/core/b24_protocol.h).
 V2_PAGE: Final = _core.V2_PAGE_SIZE
 V3_LIMIT: Final = _core.V3_PAGE_DEFAULT
 _STEP_STOP, _STEP_LAST, _STEP_MORE = 0, 1, 2
-ProgressArg = Callable[[int, "int | None"], Any] | bool | None
 Walk = Generator[list[Any], None, AjaxResult | None]
-
-
-# ---------------------------------------------------------------- progress
-class Progress:
-    """Reports rows fetched so far to a callback and/or a tqdm bar."""
-
-    __slots__ = ("_cb", "_bar", "fetched", "total")
-
-    def __init__(self, cb: Callable[[int, int | None], Any] | None, bar: Any, total: int | None) -> None:
-        self._cb = cb
-        self._bar = bar
-        self.fetched = 0
-        self.total = total
-
-    def set_total(self, total: int | None) -> None:
-        self.total = total
-        if self._bar is not None and total is not None:
-            self._bar.total = max(total, self.fetched)
-            self._bar.refresh()
-
-    def add(self, n: int) -> None:
-        self.fetched += n
-        if self.total is not None and self.fetched > self.total:
-            self.set_total(self.fetched)
-        if self._bar is not None:
-            self._bar.update(n)
-        if self._cb is not None:
-            self._cb(self.fetched, self.total)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            if self.total is None or self.total != self.fetched:
-                self._bar.total = self.fetched
-                self._bar.refresh()
-            self._bar.close()
-            self._bar = None
-
-
-def make_progress(progress: Any, desc: str, total: int | None = None) -> Progress | None:
-    """None, a callback ``(fetched, total_or_None)``, or True for a tqdm bar."""
-    if progress is None or progress is False:
-        return None
-    if progress is True:
-        try:
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
-        except ImportError:
-            warnings.warn("progress=True needs tqdm (pip install tqdm); no bar shown",
-                          RuntimeWarning, stacklevel=3)
-            return None
-        return Progress(None, tqdm(total=total, desc=desc, unit="rows"), total)
-    if callable(progress):
-        return Progress(progress, None, total)
-    raise TypeError("progress must be None, True or a callable(fetched, total)")
 
 
 def _fail_log(logger: LoggerInterface, label: str, method: str, request_id: str | None,
@@ -106,22 +51,29 @@ def _api_error(code: str, res: AjaxResult) -> SdkError:
 
 
 class _Action:
-    """Base of every action and tool (``actions.v2.call``, the list walks, ``tools.ping``...)."""
+    """Base of every action and tool (``actions.v2.call``, the list walks, ``tools.ping``...).
 
-    __slots__ = ("_hook", "_version")
+    It holds its client's :class:`~b24hook._http.HttpRegistry` and its version,
+    and reads its ``Http`` there at each use (a transport may be swapped).
+    """
 
-    def __init__(self, hook: "B24Hook", version: ApiVersion) -> None:
-        self._hook = hook
+    __slots__ = ("_https", "_version")
+
+    def __init__(self, https: HttpRegistry, version: ApiVersion) -> None:
+        self._https = https
         self._version = version
 
     @property
+    def _http(self) -> Http:
+        """The current transport of this action's version (the client may be closed)."""
+        return self._https.get(self._version)
+
+    @property
     def _logger(self) -> LoggerInterface:
-        return self._hook.get_logger()
+        return self._http.logger
 
     def _call(self, method: str, params: Any, request_id: str | None) -> AjaxResult:
-        if self._hook._closed:
-            raise closed_error()
-        return self._hook.get_http_client(self._version).call(method, params, request_id)
+        return self._https.live(self._version).call(method, params, request_id)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._version.value}>"
@@ -201,9 +153,10 @@ class Pages(Iterator[list[Any]]):
 
     def schema(self) -> "Schema":
         """The method's schema, read from its ``*.fields`` answer (one request)."""
-        from .frames import schema_for
+        from .frames import _schema_from
 
-        return schema_for(self._act._hook, self._method, self._params)
+        v2 = self._act._https.getter(ApiVersion.V2)
+        return _schema_from(lambda fm, send, rid: v2().call(fm, send, rid), self._method, self._params)
 
     def _schema(self, schema: "Schema | Literal['auto'] | None") -> "Schema | None":
         if schema != "auto":
@@ -342,7 +295,7 @@ class FetchListV2(_Action):
         if fast:
             from ._export import export_v2
 
-            return Pages(export_v2(self._hook, method, params, id_key=id_key,
+            return Pages(export_v2(self._https, method, params, id_key=id_key,
                                    cursor_id_key=cursor_id_key,
                                    custom_key_for_result=custom_key_for_result,
                                    request_id=request_id, progress=progress, shards=shards),

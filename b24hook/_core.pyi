@@ -244,7 +244,6 @@ class Transport:
 
 
 @final
-@final
 class Multi:
     """Many calls at once on one thread: the engine's call machines on one libcurl
     multi handle. Used by one thread at a time."""
@@ -287,6 +286,8 @@ def scripted_transport(
     exchange replaced by the next scripted Outcome (or raising the next scripted
     exception). ``.script`` holds what is left, ``.calls`` what was taken."""
 
+
+@final
 class Limiter:
     """The restriction manager of one transport (spec §9), state in C behind
     its own mutex, shared by every thread using the transport. v2 and v3

@@ -45,15 +45,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from . import _core
-from ._actions_list import ProgressArg, make_progress
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
+from ._http import Http, HttpRegistry
 from ._logging import LogLevel, emit
-from ._pipeline import closed_error
+from ._progress import ProgressArg, make_progress
 
 if TYPE_CHECKING:
-    from ._hook import B24Hook
-    from ._http import Http
     from ._result import AjaxResult
 
 __all__ = ["export_v2"]
@@ -74,9 +72,9 @@ def _container(payload: Any, path: str | None) -> Any:
 class _Walk:
     """What every shard shares: the request template and the transport."""
 
-    def __init__(self, hook: "B24Hook", method: str, params: Mapping[str, Any] | None, id_key: str,
+    def __init__(self, https: HttpRegistry, method: str, params: Mapping[str, Any] | None, id_key: str,
                  cursor_id_key: str | None, container: str | None, request_id: str | None) -> None:
-        self.hook = hook
+        self.https = https
         self.method = method
         self.id_key = id_key
         self.ckey = cursor_id_key or id_key
@@ -101,10 +99,8 @@ class _Walk:
         self.base = base
 
     @property
-    def http(self) -> "Http":
-        if self.hook._closed:
-            raise closed_error()
-        return self.hook.get_http_client(ApiVersion.V2)
+    def http(self) -> Http:
+        return self.https.live(ApiVersion.V2)
 
     def batch(self, cmd: dict[str, str]) -> Mapping[str, Any]:
         return self.envelope(self.http.call("batch", {"halt": 1, "cmd": cmd}, self.request_id))
@@ -189,7 +185,7 @@ class _Walk:
                            f"list of rows; set custom_key_for_result")
         if bad == 0:
             raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
-        emit(self.hook.get_logger(), LogLevel.NOTICE, "export: batch cut short, resuming",
+        emit(self.https.get(ApiVersion.V2).logger, LogLevel.NOTICE, "export: batch cut short, resuming",
              {"method": self.method, "command": name, "reason": reason}, area="export")
 
 
@@ -228,7 +224,7 @@ class _Shard:
         return rows, False
 
 
-def export_v2(hook: "B24Hook", method: str, params: Mapping[str, Any] | None = None, *,
+def export_v2(https: HttpRegistry, method: str, params: Mapping[str, Any] | None = None, *,
               id_key: str = "ID", cursor_id_key: str | None = None,
               custom_key_for_result: str | None = None, request_id: str | None = None,
               progress: ProgressArg = None, shards: int = 4) -> Iterator[list[Any]]:
@@ -240,7 +236,7 @@ def export_v2(hook: "B24Hook", method: str, params: Mapping[str, Any] | None = N
     """
     if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= 64:
         raise ValueError("shards must be an integer between 1 and 64")
-    walk = _Walk(hook, method, params, id_key, cursor_id_key, custom_key_for_result, request_id)
+    walk = _Walk(https, method, params, id_key, cursor_id_key, custom_key_for_result, request_id)
     return _run(walk, shards, progress)
 
 

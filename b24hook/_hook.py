@@ -21,7 +21,7 @@ from ._actions_list import (
 )
 from ._enums import ApiVersion
 from ._errors import SdkError
-from ._http import Http
+from ._http import Http, HttpRegistry
 from ._logging import DefaultLogger, LoggerInterface, LogLevel, adapt_logger, emit
 from ._params import RestrictionManager, fill_restriction_params
 from ._result import AjaxResult, Result
@@ -161,12 +161,12 @@ class ActionsV2:
 
     __slots__ = ("call", "call_list", "fetch_list", "batch", "batch_by_chunk")
 
-    def __init__(self, hook: "B24Hook") -> None:
-        self.call = CallAction(hook, ApiVersion.V2)
-        self.call_list = CallListV2(hook, ApiVersion.V2)
-        self.fetch_list = FetchListV2(hook, ApiVersion.V2)
-        self.batch = BatchAction(hook, ApiVersion.V2)
-        self.batch_by_chunk = BatchByChunkAction(hook, ApiVersion.V2)
+    def __init__(self, https: HttpRegistry) -> None:
+        self.call = CallAction(https, ApiVersion.V2)
+        self.call_list = CallListV2(https, ApiVersion.V2)
+        self.fetch_list = FetchListV2(https, ApiVersion.V2)
+        self.batch = BatchAction(https, ApiVersion.V2)
+        self.batch_by_chunk = BatchByChunkAction(https, ApiVersion.V2)
 
     def __repr__(self) -> str:
         return "<ActionsV2>"
@@ -178,15 +178,15 @@ class ActionsV3:
     __slots__ = ("call", "call_list", "fetch_list", "call_tail", "fetch_tail", "aggregate",
                  "batch", "batch_by_chunk")
 
-    def __init__(self, hook: "B24Hook") -> None:
-        self.call = CallAction(hook, ApiVersion.V3)
-        self.call_list = CallListV3(hook, ApiVersion.V3)
-        self.fetch_list = FetchListV3(hook, ApiVersion.V3)
-        self.call_tail = CallTail(hook, ApiVersion.V3)
-        self.fetch_tail = FetchTail(hook, ApiVersion.V3)
-        self.aggregate = Aggregate(hook, ApiVersion.V3)
-        self.batch = BatchAction(hook, ApiVersion.V3)
-        self.batch_by_chunk = BatchByChunkAction(hook, ApiVersion.V3)
+    def __init__(self, https: HttpRegistry) -> None:
+        self.call = CallAction(https, ApiVersion.V3)
+        self.call_list = CallListV3(https, ApiVersion.V3)
+        self.fetch_list = FetchListV3(https, ApiVersion.V3)
+        self.call_tail = CallTail(https, ApiVersion.V3)
+        self.fetch_tail = FetchTail(https, ApiVersion.V3)
+        self.aggregate = Aggregate(https, ApiVersion.V3)
+        self.batch = BatchAction(https, ApiVersion.V3)
+        self.batch_by_chunk = BatchByChunkAction(https, ApiVersion.V3)
 
     def __repr__(self) -> str:
         return "<ActionsV3>"
@@ -197,9 +197,9 @@ class ActionsManager:
 
     __slots__ = ("v2", "v3")
 
-    def __init__(self, hook: "B24Hook") -> None:
-        self.v2 = ActionsV2(hook)
-        self.v3 = ActionsV3(hook)
+    def __init__(self, https: HttpRegistry) -> None:
+        self.v2 = ActionsV2(https)
+        self.v3 = ActionsV3(https)
 
     def __repr__(self) -> str:
         return "<ActionsManager v2, v3>"
@@ -213,7 +213,7 @@ class HealthCheckTool(_Action):
     def make(self, request_id: str | None = None) -> bool:
         """True when v2 ``server.time`` succeeds; never raises."""
         try:
-            return self._hook.actions.v2.call.make("server.time", {}, request_id).is_success
+            return self._call("server.time", {}, request_id).is_success
         except Exception:  # noqa: BLE001 - a tool never raises
             return False
 
@@ -227,7 +227,7 @@ class PingTool(_Action):
         """Milliseconds around a v2 ``server.time`` call; -1 if it raises."""
         start = time.monotonic()
         try:
-            self._hook.actions.v2.call.make("server.time", {}, request_id)
+            self._call("server.time", {}, request_id)
         except Exception:  # noqa: BLE001 - a tool never raises
             return -1
         return int(round((time.monotonic() - start) * 1000.0))
@@ -238,9 +238,9 @@ class ToolsManager:
 
     __slots__ = ("health_check", "ping")
 
-    def __init__(self, hook: "B24Hook") -> None:
-        self.health_check = HealthCheckTool(hook, ApiVersion.V2)
-        self.ping = PingTool(hook, ApiVersion.V2)
+    def __init__(self, https: HttpRegistry) -> None:
+        self.health_check = HealthCheckTool(https, ApiVersion.V2)
+        self.ping = PingTool(https, ApiVersion.V2)
 
     def __repr__(self) -> str:
         return "<ToolsManager health_check, ping>"
@@ -328,11 +328,11 @@ class B24Hook:
 
         self._auth = AuthHookManager(domain, user_id, secret)
         self._logger: LoggerInterface = DefaultLogger()
-        self._closed = False
         self._is_init = True
         params = fill_restriction_params(restriction_params)
         verify = _resolve_verify(verify)
-        self._http: dict[ApiVersion, Any] = {}
+        # the transports by version and the closed flag, shared with the actions
+        self._https = HttpRegistry(self)
         try:
             for version in (ApiVersion.V2, ApiVersion.V3):
                 transport = _core.Transport(
@@ -353,8 +353,8 @@ class B24Hook:
                 http.close()
             raise
         self.auth = self._auth
-        self.actions = ActionsManager(self)
-        self.tools = ToolsManager(self)
+        self.actions = ActionsManager(self._https)
+        self.tools = ToolsManager(self._https)
 
     @classmethod
     def from_webhook_url(
@@ -392,13 +392,18 @@ class B24Hook:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._https.closed
+
+    @property
+    def _http(self) -> dict[ApiVersion, Any]:
+        """The transports by version (the registry's own dict)."""
+        return self._https.by_version
 
     def destroy(self) -> None:
         """Release connections and buffers; later calls raise SdkError. Idempotent."""
-        if self._closed:
+        if self._https.closed:
             return
-        self._closed = True
+        self._https.closed = True
         for http in self._http.values():
             try:
                 http.close()
@@ -425,11 +430,7 @@ class B24Hook:
     # -- transports ----------------------------------------------------------
     def get_http_client(self, version: ApiVersion | str) -> Http:
         """The transport of ``version`` ("v2"/"v3")."""
-        v = _version_of(version)
-        http = self._http.get(v)
-        if http is None:
-            raise SdkError(f"JSSDK_CORE_B24_HTTP_{v.name}_NOT_INIT", 500, f"HTTP client {v.value} is not initialised")
-        return http  # type: ignore[no-any-return]
+        return self._https.get(_version_of(version))
 
     def set_http_client(self, version: ApiVersion | str, client: Any) -> None:
         """Replace the transport of ``version`` (test seam)."""
@@ -567,7 +568,7 @@ class B24Hook:
         return self.actions.v2.batch_by_chunk.make(calls, {"is_halt_on_error": is_halt_on_error})
 
     def __repr__(self) -> str:
-        state = ", closed" if self._closed else ""
+        state = ", closed" if self.closed else ""
         return f"B24Hook(domain={self._auth._domain!r}, user_id={self._auth._user_id}{state})"
 
 

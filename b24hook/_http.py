@@ -2,24 +2,27 @@
 
 It wraps one ``_core.Transport`` (a v2 or v3 base URL), its restriction
 manager, its metrics and its logger; ``call`` runs the pipeline of §5.
+:class:`HttpRegistry` holds a client's current ``Http`` of each version for
+its actions.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+import functools
+from typing import Any, Callable, Mapping
 
 from . import _core
-from ._actions_batch import transport_batch
+from ._batch import transport_batch
+from ._checks import WRITE_METHOD_VERBS, closed_error
 from ._enums import ApiVersion
+from ._errors import SdkError
 from ._logging import DefaultLogger, LoggerInterface, adapt_logger
 from ._params import RestrictionManager, RestrictionParams
-from ._pipeline import WRITE_METHOD_VERBS, Flights, run_call
+from ._pipeline import Flights, run_call
+from ._protocols import WebhookAuth
 from ._request_id import RequestIdGenerator
 from ._result import AjaxResult, Result
 
-if TYPE_CHECKING:
-    from ._hook import AuthHookManager
-
-__all__ = ["Http"]
+__all__ = ["Http", "HttpRegistry"]
 
 
 
@@ -36,7 +39,7 @@ class Http:
     def __init__(
         self,
         api_version: ApiVersion | str,
-        auth: "AuthHookManager",
+        auth: WebhookAuth,
         transport: _core.Transport,
         restriction_params: Mapping[str, Any] | None = None,
         logger: LoggerInterface | None = None,
@@ -153,3 +156,47 @@ class Http:
 
     def __repr__(self) -> str:
         return f"Http(api_version='{self._version.value}', domain={self._auth._domain!r})"
+
+
+class HttpRegistry:
+    """The current :class:`Http` of each API version of one client, and whether
+    the client is closed.
+
+    ``B24Hook`` owns one and hands it to its actions, which hold it with their
+    version (never the hook) and look their ``Http`` up at each call:
+    ``B24Hook.set_http_client`` may swap a transport after construction, and
+    the actions see the swap at once. ``B24Hook.destroy`` sets ``closed``.
+    """
+
+    __slots__ = ("by_version", "closed", "_owner")
+
+    def __init__(self, owner: object) -> None:
+        #: ``ApiVersion`` -> transport (an ``Http``, or any test double given
+        #: to ``set_http_client``).
+        self.by_version: dict[ApiVersion, Any] = {}
+        self.closed = False
+        # The client that owns these transports, never read: held so that an
+        # action or namespace kept alive keeps its client alive too.
+        self._owner = owner
+
+    def get(self, version: ApiVersion) -> Http:
+        """The transport of ``version``, closed client or not (``get_http_client``)."""
+        http = self.by_version.get(version)
+        if http is None:
+            raise SdkError(f"JSSDK_CORE_B24_HTTP_{version.name}_NOT_INIT", 500,
+                           f"HTTP client {version.value} is not initialised")
+        return http  # type: ignore[no-any-return]
+
+    def live(self, version: ApiVersion) -> Http:
+        """The transport to call on: the error of a closed client first, then :meth:`get`."""
+        if self.closed:
+            raise closed_error()
+        return self.get(version)
+
+    def getter(self, version: ApiVersion) -> Callable[[], Http]:
+        """A zero-argument :meth:`live` of ``version``."""
+        return functools.partial(self.live, version)
+
+    def __repr__(self) -> str:
+        state = ", closed" if self.closed else ""
+        return f"<HttpRegistry {', '.join(v.value for v in self.by_version)}{state}>"

@@ -5,7 +5,7 @@ import json
 import sys
 import traceback
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Iterable, Iterator, Literal, Mapping, NoReturn, cast, overload
+from typing import Any, Generic, Iterable, Iterator, Literal, Mapping, NoReturn, Protocol, cast, overload
 
 if sys.version_info >= (3, 13):
     from typing import Self, TypedDict, TypeVar
@@ -15,9 +15,6 @@ else:  # TypeVar defaults (PEP 696), generic TypedDict on 3.10
 from . import _core
 from ._errors import AjaxError, SdkError
 from ._request_id import _uuid7
-
-if TYPE_CHECKING:
-    from ._http import Http
 
 __all__ = ["Result", "AjaxResult", "Payload", "PayloadTime"]
 
@@ -328,7 +325,7 @@ class AjaxResult(Result[Payload[T]]):
         except (TypeError, ValueError):
             return 0
 
-    def get_next(self, http: "Http") -> "AjaxResult | Literal[False]":
+    def get_next(self, http: "Caller") -> "AjaxResult | Literal[False]":
         """The next v2 page (same method, ``start=next``, fresh request id) or False."""
         if str(getattr(http, "api_version", "v2")) == "v3":
             raise SdkError("JSSDK_CORE_METHOD_NOT_SUPPORT_IN_API_V3", 500, "Method not supported in API v3")
@@ -340,7 +337,7 @@ class AjaxResult(Result[Payload[T]]):
         params["start"] = int(nxt)
         return http.call(self._query["method"], params)
 
-    def fetch_next(self, http: "Http") -> "AjaxResult | None":
+    def fetch_next(self, http: "Caller") -> "AjaxResult | None":
         """Like :meth:`get_next` but None at the end."""
         res = self.get_next(http)
         return res if res is not False else None
@@ -348,3 +345,10 @@ class AjaxResult(Result[Payload[T]]):
     def __repr__(self) -> str:
         state = "success" if self.is_success else "failure"
         return f"<AjaxResult {state} method={self._query['method']!r} status={self._status}>"
+
+
+class Caller(Protocol):
+    """What :meth:`AjaxResult.get_next` needs of its transport: ``call`` (the
+    ``Http`` of ``B24Hook.get_http_client``; its ``api_version`` is read if it has one)."""
+
+    def call(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult: ...

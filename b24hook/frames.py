@@ -38,7 +38,7 @@ import re
 import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping, Protocol, cast
 
 from ._errors import SdkError
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pyarrow import Schema as _ArrowSchema
     from pyarrow import Table as _Table
 
-    from ._hook import B24Hook
+    from ._result import AjaxResult
 
 __all__ = [
     "Column", "Schema", "Kind", "schema_for", "fields_method_for", "to_arrow", "to_pandas",
@@ -304,7 +304,29 @@ def fields_method_for(method: str) -> str:
     return head + ".fields"
 
 
-def schema_for(b24: "B24Hook", method: str, params: Mapping[str, Any] | None = None, *,
+class _CallAction(Protocol):
+    def make(self, method: str, params: Any = None, request_id: str | None = None) -> "AjaxResult": ...
+
+
+class _VersionActions(Protocol):
+    @property
+    def call(self) -> _CallAction: ...
+
+
+class _Actions(Protocol):
+    @property
+    def v2(self) -> _VersionActions: ...
+
+
+class _Client(Protocol):
+    """What :func:`schema_for` needs of its client: ``b24.actions.v2.call.make``
+    (a :class:`~b24hook.B24Hook`)."""
+
+    @property
+    def actions(self) -> _Actions: ...
+
+
+def schema_for(b24: _Client, method: str, params: Mapping[str, Any] | None = None, *,
                fields_method: str | None = None, request_id: str | None = None) -> Schema:
     """Call the ``*.fields`` method matching ``method`` and read its answer.
 
@@ -314,13 +336,23 @@ def schema_for(b24: "B24Hook", method: str, params: Mapping[str, Any] | None = N
     REST 3.0 lists (``actions.v3``) use the same field names, so their schema
     comes from the same v2 methods. Raises :class:`SdkError` when the call fails.
     """
+    return _schema_from(
+        lambda fm, send, rid: b24.actions.v2.call.make(method=fm, params=send, request_id=rid),
+        method, params, fields_method=fields_method, request_id=request_id)
+
+
+def _schema_from(call: Callable[[str, dict[str, Any], str | None], "AjaxResult"], method: str,
+                 params: Mapping[str, Any] | None = None, *, fields_method: str | None = None,
+                 request_id: str | None = None) -> Schema:
+    """:func:`schema_for` with the v2 call given as ``call(method, params, request_id)``
+    (``Pages.schema`` passes its transport's)."""
     fm = fields_method or fields_method_for(method)
     send: dict[str, Any] = {}
     p = params or {}
     for key in ("entityTypeId", "useOriginalUfNames"):
         if key in p:
             send[key] = p[key]
-    res = b24.actions.v2.call.make(method=fm, params=send, request_id=request_id)
+    res = call(fm, send, request_id)
     if not res.is_success:
         raise SdkError("B24HOOK_FRAMES_SCHEMA", 500, f"{fm} failed: "
                        + "; ".join(res.get_error_messages()))

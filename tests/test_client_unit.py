@@ -430,7 +430,7 @@ def test_exhausted_attempts_when_max_retries_zero() -> None:
 
 
 def test_write_method_detection() -> None:
-    from b24hook._pipeline import is_write_method
+    from b24hook._checks import is_write_method
     for m in ("crm.item.add", "crm.deal.update", "tasks.task.delete", "crm.item.productrows.set",
               "im.message.send", "tasks.task.complete", "task.commentitem.add", "disk.file.uploadversion"):
         assert is_write_method(m), m
