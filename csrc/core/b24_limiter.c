@@ -1,11 +1,12 @@
 /* b24_limiter.c - the restriction manager of one transport (spec §9):
- * its lifetime and configuration, the code sets, the clocks and the
- * jitter source, and the front of the rate and operating limiters (feeding
+ * its lifetime and configuration, the code sets, the jitter source, and
+ * the front of the rate and operating limiters (feeding
  * answers back, the stats snapshot, reset).  The parts, one file each:
  *   b24_rate.c       §9.2 the rate limiter's state (in-process backend)
  *   b24_operating.c  §9.3 the operating entries (in-process backend)
  *   b24_gates.c      §9.3 time_to_free, §9.4 adaptive delay, the gate order
  *   b24_metrics.c    §9.6 the request metrics
+ *   b24_clock.c      the clocks and b24_round2 (a leaf all of them use)
  * Rate and operating state are reached only through the ops tables of
  * b24_limiter_ops.h.  See b24_limiter.h for the interface and the locking
  * rule (one mutex per limiter; nothing blocks or sleeps). */
@@ -15,7 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "b24_buf.h"
 #include "b24_limiter_impl.h"
@@ -43,30 +43,6 @@ const char *const b24_builtin_soft_codes[] = {
     "BITRIX_REST_V3_EXCEPTION_VALIDATION_DTOVALIDATIONEXCEPTION", NULL};
 
 /* ---- small helpers ----------------------------------------------------- */
-
-double
-b24_round2(double x)
-{
-    return floor(x * 100.0 + 0.5) / 100.0;
-}
-
-double
-b24_clock_wall_ms(void *ctx)
-{
-    struct timespec ts;
-    (void)ctx;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-double
-b24_clock_mono_ms(void *ctx)
-{
-    struct timespec ts;
-    (void)ctx;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 const char *
 b24_gate_title(enum b24_gate g)
