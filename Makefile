@@ -122,11 +122,10 @@ build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard csrc/core/*.h)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $< $(CORE_SRC) $(CORE_LIBS)
 
-build/fuzz/fuzz_convert: csrc/fuzz/fuzz_convert.c csrc/ext/convert.c csrc/ext/errors.c csrc/ext/outcome.c $(CORE_SRC) $(wildcard csrc/core/*.h csrc/ext/*.h)
+build/fuzz/fuzz_convert: csrc/fuzz/fuzz_convert.c csrc/ext/convert.c csrc/ext/status.c $(CORE_SRC) $(wildcard csrc/core/*.h csrc/ext/*.h)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icsrc/ext -I$(PY_INC) $(FUZZ_SAN) -o $@ $< csrc/ext/convert.c \
-		csrc/ext/errors.c csrc/ext/outcome.c csrc/core/b24_envelope.c \
-		csrc/core/b24_json.c csrc/core/b24_buf.c $(CORE_LIBS) \
+		csrc/ext/status.c csrc/core/b24_json.c csrc/core/b24_buf.c $(CORE_LIBS) \
 		-L$(PY_LIBDIR) -Wl,-rpath,$(PY_LIBDIR) -l$(PY_LDLIB) -ldl -lutil
 
 fuzz-build: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))

@@ -4,7 +4,9 @@
  * Two kinds of failure leave the core:
  *  - a status of a core function (enum b24_status: out of memory, refused
  *    input, a cap, a transport failure with no outcome): ext_raise_status()
- *    is the only place that turns one into a Python exception;
+ *    is the only place that turns one into a Python exception (it lives in
+ *    the leaf status.c, so convert.c can raise without depending on this
+ *    file, which encodes with convert.c);
  *  - the classification of an answer or an exchange (code, message, HTTP
  *    status, libcurl detail, maybe committed): ext_ajax_error() is the only
  *    place that builds the b24hook.AjaxError for it.  The answer rules
@@ -19,39 +21,6 @@
 #include <string.h>
 
 #include "b24_envelope.h"
-
-PyObject *
-ext_raise_status(enum b24_status rc, const char *message, PyObject *refused)
-{
-    switch (rc) {
-    case B24_OK:
-        PyErr_SetString(PyExc_SystemError, "core status B24_OK raised");
-        break;
-    case B24_E_NOMEM:
-        if (message != NULL && message[0] != '\0')
-            PyErr_SetString(PyExc_MemoryError, message);
-        else
-            PyErr_NoMemory();
-        break;
-    case B24_E_USAGE:
-    case B24_E_JSON:
-    case B24_E_LIMIT:
-        PyErr_SetString(refused != NULL ? refused : PyExc_ValueError,
-                        message != NULL && message[0] != '\0'
-                            ? message
-                            : b24_status_name(rc));
-        break;
-    default:
-        if (message != NULL && message[0] != '\0')
-            PyErr_Format(PyExc_RuntimeError, "%s (%s)", message,
-                         b24_status_name(rc));
-        else
-            PyErr_Format(PyExc_RuntimeError, "core failure (%s)",
-                         b24_status_name(rc));
-        break;
-    }
-    return NULL;
-}
 
 /* Borrowed: AjaxError.create, imported once per module state. */
 static PyObject *

@@ -45,15 +45,22 @@ PyObject *conv_decode_json(const char *text, size_t len);
 /* actions.c: lists, batches, export (b24_qs, b24_list, b24_batch) */
 int actions_register(PyObject *module);
 
-/* errors.c: the one mapping from a core classification to an exception.
+/* status.c: the leaf (uses nothing else of csrc/ext).
  *
- * Set the Python exception of a core status and return NULL:
- * B24_E_NOMEM -> MemoryError; refused input (B24_E_USAGE, B24_E_JSON,
- * B24_E_LIMIT) -> `refused` (NULL: ValueError) with `message`; any other
- * status -> RuntimeError naming it. */
+ * Set the Python exception of a core status and return NULL (the one
+ * mapping of an enum b24_status): B24_E_NOMEM -> MemoryError; refused input
+ * (B24_E_USAGE, B24_E_JSON, B24_E_LIMIT) -> `refused` (NULL: ValueError)
+ * with `message`; any other status -> RuntimeError naming it. */
 PyObject *ext_raise_status(enum b24_status rc, const char *message,
                            PyObject *refused);
-/* New reference: AjaxError.create(code or "JSSDK_UNKNOWN_ERROR", status,
+/* New reference: str of a core text (invalid UTF-8 replaced), None for
+ * NULL. */
+PyObject *ext_text_or_none(const char *s);
+
+/* errors.c: the one mapping from an answer's classification to an
+ * exception.
+ *
+ * New reference: AjaxError.create(code or "JSSDK_UNKNOWN_ERROR", status,
  * message, RuntimeError(detail) or None, query,
  * maybe_committed=maybe_committed); NULL with an exception set.  code,
  * message, detail, query: borrowed, str/None (query: a mapping). */
@@ -80,9 +87,6 @@ struct b24_outcome;
  * not valid UTF-8 turns `o` into ERROR_UNEXPECTED_ANSWER first); NULL with
  * an exception set. */
 PyObject *ext_outcome_new(struct mod_state *st, struct b24_outcome *o);
-/* New reference: str of a core text (invalid UTF-8 replaced), None for
- * NULL. */
-PyObject *ext_text_or_none(const char *s);
 int outcome_register(PyObject *module, struct mod_state *st);
 
 /* limiter.c: the Limiter type. */

@@ -7,14 +7,6 @@
 
 #include "b24_envelope.h"
 
-PyObject *
-ext_text_or_none(const char *s)
-{
-    if (s == NULL)
-        Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
-}
-
 static PyObject *
 header_text(const char *s)
 {

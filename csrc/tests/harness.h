@@ -39,6 +39,7 @@ void test_qs(void);
 void test_list(void);
 void test_limiter(void);
 void test_engine(void);
+void test_limiter_ops(void);
 void test_retry(void);
 
 #endif

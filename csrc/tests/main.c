@@ -14,6 +14,7 @@ main(void)
     test_qs();
     test_list();
     test_limiter();
+    test_limiter_ops();
     test_retry();
     test_engine();
     printf("%d passed, %d failed\n", t_passed, t_failed);

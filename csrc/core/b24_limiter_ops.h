@@ -1,0 +1,113 @@
+/* b24_limiter_ops.h - the state-keeping seam of the limiter (core-private;
+ * the public interface is b24_limiter.h and does not change with it).
+ *
+ * The limiter's rules (the gate order of §5 step 3.2, §9.3 time_to_free,
+ * §9.4 adaptive delay, heavy requests, the metrics) are computed in the
+ * front end (b24_limiter.c, b24_gates.c).  The STATE of the rate limiter
+ * (§9.2: the bucket, its rate-limit error and success history, the lowered
+ * rates) and of the operating limiter (§9.3: per-method operating time and
+ * reset time) is kept by a backend, reached only through the two ops
+ * tables below.  The in-process backend (b24_rate.c, b24_operating.c) is
+ * the only one today and the one b24_limiter_new() selects; a shared-memory
+ * or Redis backend is one new pair of tables passed to
+ * b24_limiter_new_backend(), with no caller changed.
+ *
+ * Contract of every op:
+ *  - it is called with the limiter's mutex held, never concurrently for
+ *    one limiter; a backend whose state is shared between processes takes
+ *    its own short lock inside the op;
+ *  - it never blocks or sleeps (it returns milliseconds, the caller waits);
+ *  - `now` is the limiter's injected clock (wall ms): a backend reads no
+ *    clock of its own, so tests and the JS-fidelity rules stay exact;
+ *  - `self` is what create() returned; destroy(NULL) is never called. */
+#ifndef B24_LIMITER_OPS_H
+#define B24_LIMITER_OPS_H
+
+#include <stddef.h>
+
+#include "b24_limiter.h"
+
+/* ---- rate limiter state (§9.2) ---- */
+struct b24_rate_ops {
+    const char *name;
+    /* A full bucket (tokens = burst_limit, last refill = now) for cfg;
+     * NULL on failure (err filled). */
+    void *(*create)(const struct b24_limits_config *cfg, double now,
+                    struct b24_error *err);
+    void (*destroy)(void *self);
+    /* New rates (current = original = cfg's), tokens clamped to the new
+     * burst, error/success histories cleared, cfg->rate_adaptive kept. */
+    void (*configure)(void *self, const struct b24_limits_config *cfg);
+    /* Refill, then take a token (0) or return the ms to wait
+     * (b24_limiter_reserve). */
+    double (*reserve)(void *self, double now);
+    /* A rate-limit answer: record it, maybe lower the rates (*lowered = 1),
+     * empty the bucket; the ms to wait (b24_limiter_rate_exceeded). */
+    double (*exceeded)(void *self, double now, int *lowered);
+    /* A successful answer of a non-batch-command name: count it, maybe
+     * restore the rates; 1 when restored. */
+    int (*success)(void *self, double now);
+    /* Fill the rate fields of a snapshot: tokens, burst_limit,
+     * original_burst_limit, drain_rate, original_drain_rate,
+     * refill_interval_ms, last_refill, recent_errors, recent_successes. */
+    void (*stats)(void *self, double now, struct b24_limiter_stats *out);
+    /* b24_limiter_reset: tokens = the current burst, then the original
+     * rates back, last refill = now, histories cleared. */
+    void (*reset)(void *self, double now);
+};
+
+/* ---- operating limiter state (§9.3) ---- */
+
+/* One method's entry as the backend keeps it (ms, wall clock). */
+struct b24_op_entry {
+    double operating_ms;
+    double reset_at_ms; /* meaningful when have_reset */
+    int have_reset;
+};
+
+struct b24_operating_ops {
+    const char *name;
+    void *(*create)(const struct b24_limits_config *cfg,
+                    struct b24_error *err);
+    void (*destroy)(void *self);
+    /* The backend reads window_ms (an entry expires window_ms + 10 s after
+     * its last update) and limit_ms/threshold_percent (which entries are
+     * harmless enough to evict when the table is full). */
+    void (*configure)(void *self, const struct b24_limits_config *cfg);
+    /* Store (replace) the entry of `method`, updated at `now`.  1 = stored,
+     * 0 = not (out of memory: the answer is then not counted). */
+    int (*record)(void *self, const char *method,
+                  const struct b24_op_entry *e, double now);
+    /* The live entry whose name is `prefix` followed by the first `n`
+     * bytes of `name` (the batch rule looks up "batch::" + a command name
+     * cut at '?'): 1 and *out filled, or 0 (none, or expired at now). */
+    int (*get)(void *self, const char *prefix, const char *name, size_t n,
+               double now, struct b24_op_entry *out);
+    /* Drop expired entries, then copy the live ones: name and operating
+     * seconds (b24_round2) as count.  On failure *out is NULL and *n 0. */
+    enum b24_status (*stats)(void *self, double now,
+                             struct b24_method_count **out, size_t *n);
+    void (*reset)(void *self); /* forget every entry */
+};
+
+/* The in-process backend: state in this process's memory. */
+extern const struct b24_rate_ops b24_rate_inproc;
+extern const struct b24_operating_ops b24_operating_inproc;
+
+struct b24_limiter_backend {
+    const struct b24_rate_ops *rate;
+    const struct b24_operating_ops *operating;
+};
+
+/* b24_limiter_new with a chosen backend; backend NULL (or a NULL member)
+ * = the in-process one.  b24_limiter_new is this with NULL. */
+struct b24_limiter *b24_limiter_new_backend(
+    const struct b24_limits_config *cfg, b24_clock_fn clock, void *clock_ctx,
+    b24_rng_fn rng, void *rng_ctx, const struct b24_limiter_backend *backend,
+    struct b24_error *err);
+
+/* The backend names a limiter runs with (for tests and diagnostics). */
+const char *b24_limiter_rate_backend(struct b24_limiter *l);
+const char *b24_limiter_operating_backend(struct b24_limiter *l);
+
+#endif /* B24_LIMITER_OPS_H */
