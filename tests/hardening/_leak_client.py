@@ -1,6 +1,10 @@
 """Leak probe (its own process): N calls through one B24Hook.
 
-    python _leak_client.py URL CA_PATH N
+    python _leak_client.py URL CA_PATH N [flights]
+
+With ``flights``, the calls go 10 at a time through ``Http.flights()`` (the
+multi driver); every 7th round is closed after its first answers, with the
+rest still in flight (the abandon path).
 
 Warms up, then measures RSS (/proc/self/statm), tracemalloc's traced size
 and sys.getrefcount of the objects every call touches, at 20 checkpoints.
@@ -17,6 +21,7 @@ import tracemalloc
 from b24hook import B24Hook
 
 url, ca, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mode = sys.argv[4] if len(sys.argv) > 4 else "call"
 page = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -32,18 +37,37 @@ fast = {"rate_limit": {"burst_limit": 10**9, "drain_rate": 10**9, "adaptive_enab
         "adaptive_config": {"enabled": False}, "max_retries": 1}
 b24 = B24Hook.from_webhook_url(url, verify=ca, timeout=10, restriction_params=fast)
 call = b24.actions.v2.call
-for _ in range(2000):  # warm-up: pools, caches, first connection
-    call.make(method, params)
+http = b24.get_http_client("v2")
+
+
+def one_round(k):
+    """10 calls at once; every 7th round is closed after the first answers."""
+    with http.flights() as f:
+        for j in range(10):
+            f.add(j, method, params)
+        got = f.run()
+        if k % 7 != 6:
+            while f.active:
+                got += f.run()
+    return got[0][1]
+
+
+def make(i):
+    return call.make(method, params) if mode == "call" else one_round(i // 10)
+
+
+for _ in range(2000 if mode == "call" else 200):  # warm-up: pools, caches, first connection
+    make(_ * 10)
 tracemalloc.start()
 gc.collect()
 samples = []
 t0 = time.monotonic()
 step = max(n // 20, 1)
-for i in range(n):
-    r = call.make(method, params)
+for i in range(0, n, 1 if mode == "call" else 10):
+    r = make(i)
     if i % 3 == 0:
         r.get_data()
-    if i % step == 0 or i == n - 1:
+    if i % step < (1 if mode == "call" else 10) or i >= n - (1 if mode == "call" else 10):
         del r
         gc.collect()
         samples.append({
