@@ -83,6 +83,7 @@ def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int, listing: bo
             "cpu_us_per_call": _med([x["cpu"] / x["calls"] * 1e6 for x in rs]),
             "wall_us_per_call": _med([x["wall"] / x["calls"] * 1e6 for x in rs]),
             "all_calls_per_s": [x["calls"] / x["wall"] for x in rs],
+            "all_cpu_us_per_call": [x["cpu"] / x["calls"] * 1e6 for x in rs],
         }
     for k in runs:
         if k in errors and k in rows and "error" not in rows[k]:
