@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only percall,threads,decode,export,memory] [--out FILE]``
+"""``python -m bench [--quick] [--only percall,list,threads,decode,export,memory] [--out FILE]``
 
 Runs the four workloads of docs/benchmarks.md and writes the report and charts.
 ``make bench`` runs the full set (about 20-30 minutes), ``make bench-quick`` the
@@ -50,10 +50,14 @@ def _rotate(items: list[Any], r: int) -> list[Any]:
 # --------------------------------------------------------------------------- workload 1
 
 
-def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int) -> dict[str, Any]:
+def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int, listing: bool = False) -> dict[str, Any]:
+    """Workload 1: sequential (or threaded) calls of server.time, or (``listing``)
+    of the static 50-row crm.item.list page, by every contestant of the workload."""
     n = cfg["percall_n"] if threads == 1 else cfg["threads_n"]
     reps = cfg["percall_reps"] if threads == 1 else cfg["threads_reps"]
-    who = [c for c in C.PERCALL if threads == 1 or c.key in C.THREADED]
+    who = [c for c in C.PERCALL if (threads == 1 or c.key in C.THREADED) and (not listing or c.key in C.LIST)]
+    call = ({"method": servers.LIST_METHOD, "params": servers.LIST_PARAMS} if listing
+            else {"method": "server.time", "params": None})
     who = [c for c in who if not (c.kind == "js" and "js" in skip)]
     runs: dict[str, list[dict[str, Any]]] = {c.key: [] for c in who}
     errors: dict[str, str] = {}
@@ -61,12 +65,12 @@ def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int) -> dict[str
         for r in range(reps):           # round robin, order rotated each repetition
             for c in _rotate(who, r):
                 res = C.run(c, {"task": "percall", "url": srv.v2_url, "ca": srv.ca_path, "n": n,
-                                "threads": threads}, timeout=300)
+                                "threads": threads, **call}, timeout=300)
                 if "error" in res or res.get("ok") != n:
                     errors[c.key] = res.get("error") or f"{res.get('ok')} of {n} calls succeeded"
                     continue
                 runs[c.key].append(res)
-            log(f"per-call x{threads}: repetition {r + 1}/{reps} done")
+            log(f"per-call{' list page' if listing else ''} x{threads}: repetition {r + 1}/{reps} done")
     rows = {}
     for c in who:
         rs = runs[c.key]
@@ -79,11 +83,17 @@ def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int) -> dict[str
             "cpu_us_per_call": _med([x["cpu"] / x["calls"] * 1e6 for x in rs]),
             "wall_us_per_call": _med([x["wall"] / x["calls"] * 1e6 for x in rs]),
             "all_calls_per_s": [x["calls"] / x["wall"] for x in rs],
+            "all_cpu_us_per_call": [x["cpu"] / x["calls"] * 1e6 for x in rs],
         }
     for k in runs:
         if k in errors and k in rows and "error" not in rows[k]:
             rows[k]["note"] = errors[k]
-    return {"n": n, "reps": reps, "threads": threads, "rows": rows, "skipped": {k: v for k, v in skip.items()}}
+    out = {"n": n, "reps": reps, "threads": threads, "rows": rows, "skipped": {k: v for k, v in skip.items()},
+           "method": call["method"], "params": call["params"]}
+    if listing:
+        page = servers.list_page()
+        out["page_bytes"], out["page_rows"] = len(page), servers.LIST_ROWS
+    return out
 
 
 # --------------------------------------------------------------------------- workload 3
@@ -209,13 +219,19 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, fewer repetitions (< 2 minutes)")
-    ap.add_argument("--only", default="percall,threads,decode,export,memory")
+    ap.add_argument("--only", default="percall,list,threads,decode,export,memory")
+    ap.add_argument("--percall-n", type=int, default=None, help="calls per run of workload 1 (overrides the mode)")
+    ap.add_argument("--percall-reps", type=int, default=None, help="runs per contestant of workload 1")
     ap.add_argument("--out", default=str(env.REPO / "docs" / "benchmarks.md"),
                     help="the report (charts go to <dir of out>/benchmarks/)")
     ap.add_argument("--results", default=None, help="raw JSON results (default .cache/bench/results-<mode>.json)")
     args = ap.parse_args(argv)
     mode = "quick" if args.quick else "full"
-    cfg = MODES[mode]
+    cfg = dict(MODES[mode])
+    if args.percall_n:
+        cfg["percall_n"] = args.percall_n
+    if args.percall_reps:
+        cfg["percall_reps"] = args.percall_reps
     only = set(args.only.split(","))
     t0 = time.monotonic()
     skip = env.setup_all()
@@ -224,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"mode": mode, "config": cfg, "machine": env.machine(), "skipped": skip}
     if "percall" in only:
         results["percall"] = percall(cfg, skip, 1)
+    if "list" in only:
+        results["list"] = percall(cfg, skip, 1, listing=True)
     if "threads" in only:
         results["threads"] = percall(cfg, skip, 8)
     if "decode" in only:

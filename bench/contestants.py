@@ -23,6 +23,7 @@ PERCALL = [
     Contestant("floor", "C floor (libcurl + cJSON)", "floor"),
     Contestant("b24hook", "b24hook `call.make`", "py", "b24hook"),
     Contestant("b24hook-core", "b24hook `_core.Transport.perform` (no Python layer)", "py", "b24hook-core"),
+    Contestant("stdlib", "stdlib `http.client` keep-alive loop", "py", "stdlib"),
     Contestant("requests", "requests.Session", "py", "requests"),
     Contestant("httpx", "httpx.Client", "py", "httpx"),
     Contestant("js", "JS SDK 2.1.0 `call.make` (Node)", "js"),
@@ -30,6 +31,8 @@ PERCALL = [
     Contestant("fast_bitrix24", "fast_bitrix24 `call(raw=True)`", "py", "fast_bitrix24"),
 ]
 THREADED = {"floor", "b24hook", "b24hook-core", "requests", "httpx", "js"}
+# who calls the 50-row crm.item.list page (workload 1b)
+LIST = {"floor", "b24hook", "b24hook-core", "stdlib", "js"}
 
 
 def fast_export_entry() -> tuple[str, dict[str, Any]] | None:
@@ -102,7 +105,8 @@ def run(c: Contestant, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     if c.kind == "floor":
         if spec["task"] != "percall":
             return {"error": "the floor only runs workload 1"}
-        cmd = [str(FLOOR_BIN), spec["url"] + "/server.time", str(spec["n"]), str(spec.get("threads", 1)), spec["ca"]]
+        cmd = [str(FLOOR_BIN), spec["url"] + "/" + spec.get("method", "server.time"), str(spec["n"]),
+               str(spec.get("threads", 1)), spec["ca"], json.dumps(spec.get("params") or {}, separators=(",", ":"))]
     elif c.kind == "js":
         if c.client:
             spec["mode"] = c.client

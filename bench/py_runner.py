@@ -3,8 +3,8 @@
 SPEC is JSON: ``{"task": "percall"|"export", "client": ..., "url": <v2 webhook base>,
 "ca": <CA file>, ...}``. Prints one JSON line with the measurement:
 
-* percall: ``{"calls", "ok", "wall", "cpu"}`` — ``n`` sequential ``server.time``
-  calls (or ``n`` split over ``threads`` threads sharing one client) after a
+* percall: ``{"calls", "ok", "wall", "cpu"}`` — ``n`` sequential calls of
+  ``method`` (default ``server.time``) with ``params`` (default none) (or ``n`` split over ``threads`` threads sharing one client) after a
   short untimed warm-up; ``cpu`` is user+sys of this process over the timed part.
 * export:  ``{"rows", "wall", "cpu", "rss0_kb", "rss_kb"}`` — every contact of
   ``crm.item.list`` (entityTypeId 3); ``collect`` keeps them in a list (the peers'
@@ -92,13 +92,18 @@ def _fast_bitrix(spec: dict[str, Any]) -> Any:
 def percall_factory(spec: dict[str, Any]) -> tuple[Callable[[], bool], Callable[[], None]]:
     """(call, close) for one client; call() returns True when the answer had a result."""
     client, url, ca = spec["client"], spec["url"], spec["ca"]
-    target = f"{url}/server.time"
+    method = spec.get("method") or "server.time"
+    params = spec.get("params") or None
+    target = f"{url}/{method}"
     if client == "b24hook":
         b24 = _b24hook(spec)
         make = b24.actions.v2.call.make
-
-        def call() -> bool:
-            return make(method="server.time").get_data()["result"] is not None
+        if params is None:
+            def call() -> bool:
+                return make(method=method).get_data()["result"] is not None
+        else:
+            def call() -> bool:
+                return make(method=method, params=params).get_data()["result"] is not None
         return call, b24.destroy
     if client == "b24hook-core":
         from b24hook import _core
@@ -108,8 +113,29 @@ def percall_factory(spec: dict[str, Any]) -> tuple[Callable[[], bool], Callable[
         perform = t.perform
 
         def call() -> bool:
-            return perform("server.time", None, "r").answer["result"] is not None
+            return perform(method, params, "r").answer["result"] is not None
         return call, t.close
+    if client == "stdlib":
+        # the best plain-Python client with only the standard library: one
+        # keep-alive HTTPSConnection (http.client sets TCP_NODELAY and sends the
+        # headers and a bytes body in one send), json.dumps body, json.loads answer
+        import http.client
+        import ssl
+
+        parts = urlsplit(target)
+        conn = http.client.HTTPSConnection(parts.hostname, parts.port,
+                                           context=ssl.create_default_context(cafile=ca))
+        path = parts.path
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        payload = params or {}
+        dumps, loads = json.dumps, json.loads
+
+        def call() -> bool:
+            conn.request("POST", path, dumps(payload).encode(), headers)
+            resp = conn.getresponse()
+            answer = loads(resp.read())
+            return resp.status == 200 and answer["result"] is not None
+        return call, conn.close
     if client == "requests":
         import requests
 
@@ -118,7 +144,7 @@ def percall_factory(spec: dict[str, Any]) -> tuple[Callable[[], bool], Callable[
         s.trust_env = False
 
         def call() -> bool:
-            return s.post(target, json={}).json()["result"] is not None
+            return s.post(target, json=params or {}).json()["result"] is not None
         return call, s.close
     if client == "httpx":
         import httpx
@@ -126,7 +152,7 @@ def percall_factory(spec: dict[str, Any]) -> tuple[Callable[[], bool], Callable[
         h = httpx.Client(verify=ca, trust_env=False)
 
         def call() -> bool:
-            return h.post(target, json={}).json()["result"] is not None
+            return h.post(target, json=params or {}).json()["result"] is not None
         return call, h.close
     if client == "b24pysdk":
         c = _pysdk_client(spec)

@@ -6,6 +6,8 @@ from typing import Any
 
 TARGETS = {
     "percall_floor": 1.15, "percall_js": 3.0, "percall_pysdk": 5.0,
+    # issue 10, on client CPU per call: b24hook ÷ floor, stdlib ÷ b24hook, JS ÷ b24hook
+    "cpu_floor_time": 1.3, "cpu_floor_list": 1.15, "cpu_stdlib": 2.0, "cpu_js": 5.0,
     "decode_json": 1.0, "decode_orjson": 1.5,
     "export_floor": 1.2, "export_js": 20.0,
     "memory_growth_mb_per_1m": 30.0,
@@ -63,6 +65,7 @@ def _charts(results: dict[str, Any], outdir: Path) -> list[str]:
         made.append(name)
 
     for key, title in (("percall", "Per-call: sequential server.time calls/s (higher is better)"),
+                       ("list", "Per-call: sequential 50-row crm.item.list pages/s (higher is better)"),
                        ("threads", "8 threads sharing one client: calls/s (higher is better)")):
         w = results.get(key)
         if w:
@@ -89,15 +92,38 @@ def _percall_table(w: dict[str, Any]) -> list[str]:
     rows = w["rows"]
     base = rows.get("b24hook", {}).get("calls_per_s")
     floor = rows.get("floor", {}).get("calls_per_s")
-    out = ["| contestant | calls/s | µs/call (wall) | CPU µs/call | b24hook ÷ it | it ÷ floor |",
-           "|---|---:|---:|---:|---:|---:|"]
+    cpu_base = rows.get("b24hook", {}).get("cpu_us_per_call")
+    cpu_floor = rows.get("floor", {}).get("cpu_us_per_call")
+    out = ["| contestant | calls/s | µs/call (wall) | CPU µs/call | b24hook ÷ it | it ÷ floor "
+           "| CPU: it ÷ b24hook | CPU: it ÷ floor |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows.values():
         if "error" in r:
-            out.append(f"| {r['label']} | failed: {_err(r['error'])} | | | | |")
+            out.append(f"| {r['label']} | failed: {_err(r['error'])} | | | | | | |")
             continue
         out.append(f"| {r['label']} | {_f(r['calls_per_s'])} | {_f(r['wall_us_per_call'], 1)} | "
                    f"{_f(r['cpu_us_per_call'], 1)} | {_ratio(base, r['calls_per_s'])} | "
-                   f"{_ratio(r['calls_per_s'], floor)} |")
+                   f"{_ratio(r['calls_per_s'], floor)} | {_ratio(r['cpu_us_per_call'], cpu_base)} | "
+                   f"{_ratio(r['cpu_us_per_call'], cpu_floor)} |")
+    return out
+
+
+def _cpu_targets(w: dict[str, Any], what: str, floor_goal: float) -> list[str]:
+    """Issue 10's targets on client CPU per call (user+sys), for one workload."""
+    r = w["rows"]
+    cpu = {k: v.get("cpu_us_per_call") for k, v in r.items()}
+    b = cpu.get("b24hook")
+    out = []
+    for name, other, goal, b_over in ((f"{what}: b24hook ÷ floor (CPU)", "floor", floor_goal, True),
+                                      (f"{what}: stdlib ÷ b24hook (CPU)", "stdlib", TARGETS["cpu_stdlib"], False),
+                                      (f"{what}: JS SDK ÷ b24hook (CPU)", "js", TARGETS["cpu_js"], False)):
+        o = cpu.get(other)
+        if not b or not o:
+            out.append(f"| {name} | {'≤' if b_over else '≥'} {goal}× | not measured |")
+            continue
+        x = b / o if b_over else o / b
+        ok = x <= goal if b_over else x >= goal
+        out.append(f"| {name} | {'≤' if b_over else '≥'} {goal}× | {x:.2f}× {'✅' if ok else '❌ miss'} |")
     return out
 
 
@@ -136,7 +162,9 @@ def write(results: dict[str, Any], out: Path) -> None:
               "CPU is user+sys of the contestant's process over the timed part (`getrusage`, "
               "Node `process.cpuUsage()`). Clients' own limiters are opened wide (limits off). "
               "b24pysdk opens a new connection per call (it calls `requests.post`, no session); "
-              "fast_bitrix24's sync facade runs an asyncio loop per call.", "",
+              "fast_bitrix24's sync facade runs an asyncio loop per call. The stdlib contestant is the best "
+              "plain-Python client with only the standard library: one keep-alive `http.client.HTTPSConnection`, "
+              "`json.dumps` body, POST, `read()`, `json.loads`, check `result`.", "",
               *_percall_table(w)]
         if "percall" in charts:
             L += ["", f"![per-call]({rel}/percall.png)"]
@@ -153,6 +181,21 @@ def write(results: dict[str, Any], out: Path) -> None:
         tgt("floor ÷ b24hook (calls/s)", "floor", TARGETS["percall_floor"], invert=True)
         tgt("b24hook ÷ JS SDK", "js", TARGETS["percall_js"])
         tgt("b24hook ÷ b24pysdk", "b24pysdk", TARGETS["percall_pysdk"])
+        summary.extend(_cpu_targets(w, "server.time", TARGETS["cpu_floor_time"]))
+    w = results.get("list")
+    if w:
+        L += ["", "### A 50-row list page", "",
+              f"{w['n']:,} sequential `{w['method']}` calls per run (params `{w.get('params')}`), {w['reps']} runs per "
+              f"contestant, against the same nginx answering with a fixed {w.get('page_rows', 50)}-row page "
+              f"({w.get('page_bytes', 0) / 1e3:,.1f} kB; 56 `crm.item` fields per deal the way a cloud portal "
+              "answers `select: [\"*\"]`: int ids, `\"Y\"/\"N\"`, datetimes with offset, nulls, id lists, "
+              "money user fields, Cyrillic titles from the recorded answers, PHP `\\uXXXX`/`\\/` escaping; "
+              "envelope of `crm_item_list.json` with `next`, `total`, `time`), served from a file. "
+              "Every contestant decodes the whole page into its own objects.", "",
+              *_percall_table(w)]
+        if "list" in charts:
+            L += ["", f"![list]({rel}/list.png)"]
+        summary.extend(_cpu_targets(w, "50-row page", TARGETS["cpu_floor_list"]))
     w = results.get("threads")
     if w:
         L += ["", "### 8 threads sharing one client", "",
@@ -271,7 +314,7 @@ def write(results: dict[str, Any], out: Path) -> None:
                            f"{'✅' if per_m < 30 else '❌ miss'} ({s['rows']:,} rows streamed) |")
     if summary:
         i = L.index("## Machine")
-        L[i:i] = ["## Targets (issue 5) — where b24hook stands in this run", "",
+        L[i:i] = ["## Targets (issues 5 and 10) — where b24hook stands in this run", "",
                   "| target | goal | this run |", "|---|---|---|", *summary, ""]
     notes = Path(__file__).with_name("profile_notes.md")
     if notes.is_file():

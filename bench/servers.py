@@ -1,14 +1,17 @@
 """The servers of the bench, all on 127.0.0.1.
 
 * :class:`StaticTLS`: nginx (Debian) answering every ``/rest/...`` POST with a
-  fixed ``server.time`` envelope, HTTP/1.1 keep-alive, TLS with a CA made by
+  fixed ``server.time`` envelope, and ``/rest/.../crm.item.list`` with a fixed
+  50-row page (:func:`list_page`), HTTP/1.1 keep-alive, TLS with a CA made by
   trustme, one worker process, no access log, no limits.
 * :func:`emulator`: the embedded emulator portal with ``crm.item.list`` rows
   (contacts, entityTypeId 3) seeded quickly and, on request, the standard limits.
 """
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -50,13 +53,153 @@ http {{
         ssl_certificate_key {dir}/server.key;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:1m;
+        root {dir}/static;
+        etag off;
+        max_ranges 0;
         location /rest/ {{
             default_type "application/json; charset=utf-8";
             return 200 '{body}';
         }}
+        # the 50-row crm.item.list page: too long for `return` (nginx caps a config
+        # token at 4 kB), so a file under the server's root; the static module
+        # answers POST with 405, which error_page turns into a 200 with that file
+        location ~ ^/rest/.*/crm\\.item\\.list$ {{
+            default_type "application/json; charset=utf-8";
+            try_files /crm.item.list =404;
+            error_page 405 =200 /crm.item.list;
+        }}
+        location = /crm.item.list {{
+            default_type "application/json; charset=utf-8";
+        }}
     }}
 }}
 """
+
+
+# --------------------------------------------------------------------------- the 50-row page
+
+FIXTURES = Path("/work/shared/fixtures/real-responses")
+LIST_METHOD = "crm.item.list"
+LIST_PARAMS = {"entityTypeId": 2, "select": ["*"], "order": {"id": "ASC"}, "start": 0}
+LIST_ROWS = 50
+
+# The fields a real portal returns for a deal from crm.item.list with select ["*"]
+# (camelCase crm.item names, in the portal's order) and the kind of value each holds.
+_DEAL_ITEM_FIELDS = [
+    ("id", "id"), ("xmlId", "null"), ("title", "title"), ("createdBy", "user"), ("updatedBy", "user"),
+    ("movedBy", "user"), ("createdTime", "datetime"), ("updatedTime", "datetime"), ("movedTime", "datetime"),
+    ("categoryId", "small"), ("opened", "yn"), ("stageId", "stage"), ("previousStageId", "stage"),
+    ("begindate", "date"), ("closedate", "date"), ("companyId", "idornull"), ("opportunity", "money"),
+    ("isManualOpportunity", "yn"), ("taxValue", "zero"), ("currencyId", "currency"), ("mycompanyId", "small"),
+    ("sourceId", "source"), ("sourceDescription", "textornull"), ("webformId", "zero"), ("closed", "yn"),
+    ("comments", "textornull"), ("assignedById", "user"), ("lastActivityBy", "user"),
+    ("lastActivityTime", "datetime"), ("lastCommunicationTime", "datetimeornull"),
+    ("lastCommunicationCallTime", "datetimeornull"), ("lastCommunicationEmailTime", "datetimeornull"),
+    ("lastCommunicationImolTime", "datetimeornull"), ("lastCommunicationWebformTime", "datetimeornull"),
+    ("contactId", "idornull"), ("contactIds", "ids"), ("observers", "users"), ("utmSource", "utm"),
+    ("utmMedium", "utm"), ("utmCampaign", "utm"), ("utmContent", "null"), ("utmTerm", "null"),
+    ("stageSemanticId", "semantic"), ("typeId", "dealtype"), ("probability", "probability"), ("isNew", "yn"),
+    ("isRecurring", "n"), ("isReturnCustomer", "yn"), ("isRepeatedApproach", "yn"), ("entityTypeId", "two"),
+    ("locationId", "null"), ("originatorId", "null"), ("originId", "null"),
+    ("ufCrm_1594289659496", "ufmoney"), ("ufCrm_1594290129890", "url"), ("ufCrm11_1712074666", "datetimeornull"),
+]
+
+
+def _titles() -> list[str]:
+    """Titles the real portals sent (Cyrillic; crm_item_list.json, the lead list pages)."""
+    titles: list[str] = []
+    for name, key in (("crm_item_list.json", "title"), ("crm_lead_list_one_page_success.json", "TITLE")):
+        try:
+            d = json.loads((FIXTURES / name).read_text("utf-8"))["response"]["result"]
+        except (OSError, ValueError, KeyError):
+            continue
+        rows = d.get("items", []) if isinstance(d, dict) else d
+        titles += [r[key] for r in rows if isinstance(r, dict) and isinstance(r.get(key), str)]
+    return titles or ["Сделка с сайта", "Заявка: поставка оборудования / 2024"]
+
+
+def list_page(rows: int = LIST_ROWS, seed: int = 10) -> bytes:
+    """A ``crm.item.list`` page of ``rows`` deals the way a real cloud portal answers
+    ``select: ["*"]``: the envelope of fixtures/real-responses/crm_item_list.json
+    (``result.items``, ``next``, ``total``, ``time`` with the operating fields),
+    ~55 camelCase fields per row, int ids, ``"Y"/"N"``, datetimes with offset, nulls,
+    id lists, money user fields, Cyrillic titles; PHP ``json_encode`` escaping
+    (``\\uXXXX``, ``\\/``). About 100 kB."""
+    rng = random.Random(seed)
+    titles = _titles()
+    stages = ["NEW", "PREPARATION", "PREPAYMENT_INVOICE", "EXECUTING", "FINAL_INVOICE", "WON", "LOSE", "C1:NEW"]
+
+    def dt() -> str:
+        return (f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T{rng.randrange(0, 24):02d}:"
+                f"{rng.randrange(0, 60):02d}:{rng.randrange(0, 60):02d}+03:00")
+
+    def value(kind: str, rid: int) -> Any:
+        if kind == "id":
+            return rid
+        if kind == "title":
+            return rng.choice(titles)
+        if kind == "null":
+            return None
+        if kind in ("user",):
+            return rng.choice([1, 6511, 6512, 7, 15, 233])
+        if kind == "users":
+            return rng.sample([1, 7, 15, 233, 6511], rng.randrange(0, 3))
+        if kind == "small":
+            return rng.randrange(0, 3)
+        if kind == "yn":
+            return rng.choice("YN")
+        if kind == "n":
+            return "N"
+        if kind == "zero":
+            return 0
+        if kind == "two":
+            return 2
+        if kind == "stage":
+            return rng.choice(stages)
+        if kind == "date":
+            return f"2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T03:00:00+03:00"
+        if kind == "datetime":
+            return dt()
+        if kind == "datetimeornull":
+            return dt() if rng.random() < 0.5 else None
+        if kind == "idornull":
+            return rng.randrange(1, 400_000) if rng.random() < 0.7 else 0
+        if kind == "ids":
+            return [rng.randrange(1, 400_000) for _ in range(rng.randrange(0, 3))]
+        if kind == "money":
+            return rng.randrange(0, 10**7) / 100
+        if kind == "ufmoney":
+            return f"{rng.randrange(0, 10**6) / 100:.2f}|RUB" if rng.random() < 0.6 else ""
+        if kind == "currency":
+            return rng.choice(["RUB", "RUB", "USD", "EUR"])
+        if kind == "source":
+            return rng.choice(["WEB", "CALL", "EMAIL", "ADVERTISING", "PARTNER", "OTHER"])
+        if kind == "textornull":
+            return rng.choice(titles) + " (комментарий менеджера)" if rng.random() < 0.4 else None
+        if kind == "utm":
+            return rng.choice(["yandex", "google", "cpc", "newsletter_2024/11", None, None])
+        if kind == "semantic":
+            return rng.choice(["P", "P", "S", "F"])
+        if kind == "dealtype":
+            return rng.choice(["SALE", "COMPLEX", "GOODS", "SERVICES"])
+        if kind == "probability":
+            return rng.choice([None, 10, 50, 90])
+        if kind == "url":
+            return f"https://example.ru/deal/{rng.randrange(1, 10**6)}/?utm_source=crm&x=1" if rng.random() < 0.3 else ""
+        raise ValueError(kind)
+
+    items = []
+    rid = 20_000
+    for _ in range(rows):
+        rid += rng.randrange(1, 4)
+        items.append({name: value(kind, rid) for name, kind in _DEAL_ITEM_FIELDS})
+    body = {"result": {"items": items}, "next": rows, "total": 12_345,
+            "time": {"start": 1767214800.1234, "finish": 1767214800.2241, "duration": 0.10069704055786133,
+                     "processing": 0.08712005615234375, "date_start": "2026-01-01T00:00:00+03:00",
+                     "date_finish": "2026-01-01T00:00:00+03:00", "operating_reset_at": 1767215400,
+                     "operating": 0.3167290687561035}}
+    # PHP json_encode: ASCII only (\uXXXX) and escaped slashes
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/").encode()
 
 
 def _free_port() -> int:
@@ -66,7 +209,8 @@ def _free_port() -> int:
 
 
 class StaticTLS:
-    """nginx with a `return 200` server.time location under /rest/<uid>/<secret>/ and /rest/api/..."""
+    """nginx with a `return 200` server.time location under /rest/<uid>/<secret>/ and /rest/api/...,
+    and the 50-row page (:func:`list_page`) for any ``.../crm.item.list``."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="nginx-", dir=CACHE))
@@ -96,8 +240,9 @@ class StaticTLS:
         cert.cert_chain_pems[0].write_to_path(str(self.dir / "server.pem"))
         for blob in cert.cert_chain_pems[1:]:
             blob.write_to_path(str(self.dir / "server.pem"), append=True)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "static"):
             (self.dir / sub).mkdir(exist_ok=True)
+        (self.dir / "static" / LIST_METHOD).write_bytes(list_page())
         conf = self.dir / "nginx.conf"
         conf.write_text(NGINX_CONF.format(user="user root;" if os.geteuid() == 0 else "",
                                           dir=self.dir, port=self.port, body=SERVER_TIME))

@@ -50,6 +50,20 @@ def test_per_call_every_contestant(quick: dict) -> None:
             assert _is_number(r["calls_per_s"]) and _is_number(r["cpu_us_per_call"]), (key, k, r)
 
 
+def test_list_page_every_contestant(quick: dict) -> None:
+    from bench.contestants import LIST, PERCALL
+
+    js = "js" not in quick["skipped"]
+    rows = quick["list"]["rows"]
+    want = {c.key for c in PERCALL if c.key in LIST and (js or c.kind != "js")}
+    assert {"floor", "b24hook", "b24hook-core", "stdlib"} <= want
+    assert want <= set(rows), want - set(rows)
+    for k in want:
+        assert "error" not in rows[k], (k, rows[k])
+        assert _is_number(rows[k]["calls_per_s"]) and _is_number(rows[k]["cpu_us_per_call"]), (k, rows[k])
+    assert "### A 50-row list page" in quick["_report"] and "stdlib `http.client`" in quick["_report"]
+
+
 def test_decode_every_decoder(quick: dict) -> None:
     med = quick["decode"]["median_s"]
     assert {"b24hook", "json.loads", "orjson"} <= set(med)
@@ -87,4 +101,4 @@ def test_report_has_every_section(quick: dict) -> None:
     for head in ("## Machine", "## 1. Per-call overhead", "## 2. Decoding", "## 3. Export under the real limits",
                  "## 4. Memory"):
         assert head in text
-    assert {"percall.png", "threads.png", "decode.png", "export.png", "memory.png"} <= set(quick["_charts"])
+    assert {"percall.png", "list.png", "threads.png", "decode.png", "export.png", "memory.png"} <= set(quick["_charts"])

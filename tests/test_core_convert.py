@@ -218,3 +218,25 @@ def test_bracket_encoding_is_the_core_walker_with_the_python_visitor() -> None:
         _core.qs_encode({"s": {1, 2}})
     # a failure mid-walk leaves no container marked as being walked
     assert _core.qs_encode({"again": [cyc["a"][0] is cyc]}) == "again%5B0%5D=true"
+
+
+def test_decode_key_prediction_any_order():
+    """The decoder predicts each key from the one before it (list pages repeat
+    their keys in order); rows whose keys change order, length, escapes, or
+    that outgrow the memo mid-answer must still decode exactly like json.loads."""
+    import random
+
+    rng = random.Random(10)
+    keys = ["a", "ab", "abc", "b", "id", "ID", "title", "k" * 40, ""]
+    for _ in range(500):
+        rows = []
+        for _ in range(rng.randrange(0, 20)):
+            ks = rng.sample(keys, rng.randrange(0, len(keys)))
+            if rng.random() < 0.3:
+                ks.reverse()
+            rows.append({k: rng.choice([1, "v", None, {"a": 1, "x\u00e9": 2}]) for k in ks})
+        text = json.dumps({"result": rows, "x\\u0041": 1}, ensure_ascii=rng.random() < 0.5)
+        assert _core.decode_json(text.encode()) == json.loads(text)
+    big = {f"key{i}": i for i in range(3000)}
+    text = json.dumps([big, {"key2999": 1, "key0": 2}, big])
+    assert _core.decode_json(text.encode()) == json.loads(text)

@@ -1,9 +1,10 @@
 /* The floor of workload 1: what libcurl + cJSON cost with nothing else.
  *
- * usage: floor URL CALLS THREADS CAFILE
+ * usage: floor URL CALLS THREADS CAFILE [BODY]
  * Each thread owns one curl easy handle (keep-alive, TLS verified against
- * CAFILE) and POSTs "{}" with Content-Type: application/json CALLS/THREADS
- * times, parsing every answer with cJSON and checking it has "result".
+ * CAFILE) and POSTs BODY (default "{}") with Content-Type: application/json
+ * CALLS/THREADS times, parsing every answer with cJSON and checking it has
+ * "result".
  * Prints one JSON line: {"calls":n,"ok":n,"wall":s,"cpu":s,"maxrss_kb":n}.
  */
 #include <cjson/cJSON.h>
@@ -16,7 +17,7 @@
 #include <time.h>
 
 typedef struct { char *p; size_t n, cap; } buf_t;
-typedef struct { const char *url, *ca; long calls, ok; } job_t;
+typedef struct { const char *url, *ca, *body; long calls, ok; } job_t;
 static pthread_barrier_t start_line;
 
 static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud) {
@@ -39,8 +40,8 @@ static void *run(void *arg) {
     buf_t b = {0};
     curl_easy_setopt(h, CURLOPT_URL, j->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 2L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, j->body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
     curl_easy_setopt(h, CURLOPT_CAINFO, j->ca);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -76,7 +77,8 @@ static double cpu(long *maxrss) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) { fprintf(stderr, "usage: floor URL CALLS THREADS CAFILE\n"); return 2; }
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: floor URL CALLS THREADS CAFILE [BODY]\n"); return 2; }
+    const char *body = argc == 6 ? argv[5] : "{}";
     long calls = atol(argv[2]); int threads = atoi(argv[3]);
     if (threads < 1 || threads > 64 || calls < 1) return 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -85,7 +87,7 @@ int main(int argc, char **argv) {
     job_t jobs[64]; pthread_t th[64];
     pthread_barrier_init(&start_line, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (job_t){argv[1], argv[4], calls / threads + (i < calls % threads), 0};
+        jobs[i] = (job_t){argv[1], argv[4], body, calls / threads + (i < calls % threads), 0};
         pthread_create(&th[i], NULL, run, &jobs[i]);
     }
     pthread_barrier_wait(&start_line);

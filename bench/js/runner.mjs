@@ -3,8 +3,9 @@
 // npm prefix in B24_PEERS_JS through its package.json "exports"; nothing is patched.
 //
 // argv[2] = JSON spec:
-//   {"task": "percall", "url", "n", "threads"}      n server.time calls; `threads`
-//       promises in flight at once (each awaits its calls in turn)
+//   {"task": "percall", "url", "n", "threads", "method", "params"}  n calls of
+//       `method` (default server.time); `threads` promises in flight at once
+//       (each awaits its calls in turn)
 //   {"task": "export", "url", "mode": "callList"|"fetchList", "collect", "limits"}
 // Prints one JSON line: percall {calls, ok, wall, cpu}; export {rows, wall, cpu,
 // rss0_kb, rss_kb}. cpu = process.cpuUsage() user+system over the timed part;
@@ -53,8 +54,10 @@ async function main () {
   // quiet logger: the SDK's default logger is a null logger; keep it.
   let out
   if (spec.task === 'percall') {
+    const method = spec.method ?? 'server.time'
+    const params = spec.params ?? {}
     const call = async () => {
-      const r = await b24.actions.v2.call.make({ method: 'server.time', params: {} })
+      const r = await b24.actions.v2.call.make({ method, params })
       return r.isSuccess && r.getData().result != null
     }
     for (let i = 0; i < Math.min(20, spec.n); i++) await call()

@@ -433,13 +433,17 @@ conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
  * array's items and an object's key/value pairs stay on the stack until
  * the container ends; the list is then created at its exact size and the
  * dict presized.  Keys are memoized per answer by their raw bytes, so each
- * distinct key of a page is created and hashed once. */
+ * distinct key of a page is created and hashed once.  Each entry also
+ * remembers the key that followed it last time: the rows of a list page
+ * repeat their keys in the same order, so the next key is nearly always
+ * the predicted one, checked with one memcmp and no hashing. */
 
 struct memo_entry {
     uint64_t hash;
     const char *s; /* into the text being decoded (keys without escapes) */
     size_t n;
     PyObject *key; /* owned */
+    size_t next;   /* 1 + index of the key that followed this one; 0: none */
 };
 
 #define MEMO_MAX ((size_t)1 << 16) /* distinct keys memoized per answer */
@@ -450,6 +454,7 @@ struct dec {
     int depth;
     struct memo_entry *memo; /* open addressing, power-of-two size */
     size_t memo_size, memo_used;
+    struct memo_entry *last; /* the entry of the previous key, or NULL */
     /* stack base of open containers; last, and not zeroed: frames[i] is
      * written by dec_open before dec_end_* reads it (8 KB a call saved) */
     size_t frames[B24_JSON_MAX_DEPTH + 1];
@@ -562,10 +567,12 @@ memo_grow(struct dec *d)
              j = (j + 1) & (ns - 1))
             ;
         nm[j] = *e;
+        nm[j].next = 0; /* indices changed: the predictions start over */
     }
     PyMem_Free(d->memo);
     d->memo = nm;
     d->memo_size = ns;
+    d->last = NULL;
     return 0;
 }
 
@@ -576,16 +583,29 @@ dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     size_t i, j;
     PyObject *k;
-    if (escaped) /* s is the reader's scratch buffer: not memoized */
+    if (escaped) { /* s is the reader's scratch buffer: not memoized */
+        d->last = NULL;
         return dec_push(d, dec_text(s, n, ascii));
+    }
+    if (d->last != NULL && d->last->next != 0) {
+        struct memo_entry *e = &d->memo[d->last->next - 1];
+        if (e->n == n && memcmp(e->s, s, n) == 0) {
+            d->last = e;
+            return dec_push(d, Py_NewRef(e->key));
+        }
+    }
     for (i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     if (d->memo_size > 0) {
         for (j = (size_t)h & (d->memo_size - 1); d->memo[j].key != NULL;
              j = (j + 1) & (d->memo_size - 1)) {
             struct memo_entry *e = &d->memo[j];
-            if (e->hash == h && e->n == n && memcmp(e->s, s, n) == 0)
+            if (e->hash == h && e->n == n && memcmp(e->s, s, n) == 0) {
+                if (d->last != NULL)
+                    d->last->next = j + 1;
+                d->last = e;
                 return dec_push(d, Py_NewRef(e->key));
+            }
         }
     }
     k = dec_text(s, n, ascii);
@@ -608,7 +628,13 @@ dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
         d->memo[j].s = s;
         d->memo[j].n = n;
         d->memo[j].key = Py_NewRef(k);
+        d->memo[j].next = 0;
         d->memo_used++;
+        if (d->last != NULL)
+            d->last->next = j + 1;
+        d->last = &d->memo[j];
+    } else {
+        d->last = NULL;
     }
     return dec_push(d, k);
 }
