@@ -118,6 +118,8 @@ def params_refusal_text(exc: BaseException | None, where: str = "params") -> str
 METHOD_MAX_LEN: Final = 200
 _METHOD_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:")
 REQUEST_ID_MAX_LEN: Final = 256
+#: Method names that passed check_method (exact str objects' values), at most 4,096.
+_GOOD_METHODS: set[str] = set()
 
 
 def check_method(method: Any, name: str = "method") -> str:
@@ -127,6 +129,8 @@ def check_method(method: Any, name: str = "method") -> str:
     no empty or dot-only segment (``.``/``..`` would let a URL normaliser drop
     the secret's path segment). ``TypeError``/``ValueError`` naming ``name``.
     """
+    if type(method) is str and method in _GOOD_METHODS:
+        return method  # checked before: a program uses few names (issue 10 profile)
     if not isinstance(method, str):
         raise TypeError(f"{name} must be a str, not {type(method).__name__}")
     if not method:
@@ -139,6 +143,8 @@ def check_method(method: Any, name: str = "method") -> str:
         raise ValueError(f"{name} may contain only ASCII letters, digits and . _ - : (found {shown})")
     if any(seg == "" for seg in method.split(".")):
         raise ValueError(f"{name} has an empty segment (leading, trailing or doubled '.')")
+    if type(method) is str and len(_GOOD_METHODS) < 4096:
+        _GOOD_METHODS.add(method)
     return method
 
 

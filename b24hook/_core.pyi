@@ -101,6 +101,10 @@ def outcome_error(outcome: Outcome, query: Mapping[str, Any], /, *, is_write: bo
     ``original_error=RuntimeError(detail)`` and ``maybe_committed`` =
     ``maybe_sent and is_write``; no code gives JSSDK_UNKNOWN_ERROR."""
 
+def uuid7() -> str:
+    """A new RFC 9562 UUIDv7 string (request ids, spec §10): monotonic within the
+    process, random bits from getrandom(2)."""
+
 def parse_webhook_url(url: str, /) -> tuple[str, int, str]:
     """Validate a webhook URL (spec §2.1) -> (origin, user_id, secret).
 

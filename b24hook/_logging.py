@@ -256,6 +256,23 @@ def wants_details(logger: object, area: str | None = "http") -> bool:
     return True
 
 
+def log_wants(logger: object) -> tuple[bool, bool]:
+    """``(wants_events(logger), wants_details(logger))`` in as few level checks
+    as the call path can afford (it runs on every call): INFO on ``http``
+    implies WARNING there."""
+    if type(logger) is NullLogger:
+        return False, False
+    if isinstance(logger, StdlibLoggerAdapter):
+        try:
+            if logger.enabled_for(LogLevel.INFO, "http"):
+                return True, True
+            return (logger.enabled_for(LogLevel.WARNING, "limiter")
+                    or logger.enabled_for(LogLevel.WARNING, "http")), False
+        except Exception:  # noqa: BLE001
+            return False, False
+    return True, True
+
+
 def wants_events(logger: object) -> bool:
     """False when no pipeline event at all would be recorded: the null
     logger, or stdlib loggers (``http`` and ``limiter`` areas) above WARNING.

@@ -27,7 +27,8 @@ from typing import Any, NoReturn
 from . import _core
 from ._checks import check_method, check_request_id, closed_error, invalid_params_error, is_write_call
 from ._errors import AjaxError
-from ._logging import LogLevel, emit, wants_details, wants_events
+from ._enums import ApiVersion
+from ._logging import LogLevel, emit, log_wants, wants_details
 from ._params import batch_method_names
 from ._protocols import PipelineHttp
 from ._redact import redact_sensitive_params
@@ -202,7 +203,7 @@ class _Prepared:
     """One call made ready for a driver: checked, its request id, query,
     write class, Idempotency-Key and event sink."""
 
-    __slots__ = ("method", "params", "rid", "query", "is_write", "idem", "sink", "verbose")
+    __slots__ = ("method", "params", "rid", "query", "is_write", "idem", "sink", "verbose", "batch")
 
     def __init__(self, http: "Http", method: str, params: Any, request_id: str | None) -> None:
         if http.closed:
@@ -214,7 +215,7 @@ class _Prepared:
             params = {}
         query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
         logger = http.logger
-        verbose = wants_details(logger)
+        events, verbose = log_wants(logger)
         # serialisability check (the transport repeats it before any I/O)
         if verbose:
             try:
@@ -233,16 +234,13 @@ class _Prepared:
         self.is_write = is_write
         self.verbose = verbose
         self.idem = http._request_ids.get_request_id() if (
-            str(http.api_version) == "v3" and is_write) else None
-        _client_side_warning(http)
+            is_write and http.api_version is ApiVersion.V3) else None
+        self.batch = batch_method_names(method, params) if method == "batch" else None
+        if http._client_side_warning:
+            _client_side_warning(http)
         # The core builds and delivers an event only for a logger that records it:
         # none at all for a quiet one, no per-attempt details unless INFO is on.
-        self.sink = _EventSink(http, method, rid, params) if wants_events(logger) else None
-
-    def kwargs(self, http: "Http") -> dict[str, Any]:
-        return {"idempotency_key": self.idem, "is_write": self.is_write,
-                "batch_methods": batch_method_names(self.method, self.params),
-                "on_event": self.sink, "event_details": self.verbose}
+        self.sink = _EventSink(http, method, rid, params) if events else None
 
     def finish(self, http: "Http", outcome: _core.Outcome) -> AjaxResult:
         """The final Outcome as the face gives it: an AjaxResult (success, a
@@ -268,8 +266,9 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     """Run one REST call through the engine (blocking driver); see the module docstring."""
     p = _Prepared(http, method, params, request_id)
     try:
-        outcome = http._transport.call(p.method, p.params, p.rid, limiter=http.restriction.limiter,
-                                       **p.kwargs(http))
+        outcome = http._transport.call(
+            p.method, p.params, p.rid, limiter=http.restriction.limiter, idempotency_key=p.idem,
+            is_write=p.is_write, batch_methods=p.batch, on_event=p.sink, event_details=p.verbose)
     except (_core.ParamsError, _core.ClosedError) as exc:
         p.refused(exc)
     return p.finish(http, outcome)
@@ -309,7 +308,9 @@ class Flights:
     def add(self, key: Any, method: str, params: Any = None, request_id: str | None = None) -> None:
         p = _Prepared(self._http, method, params, request_id)
         try:
-            self._multi.add(key, p.method, p.params, p.rid, **p.kwargs(self._http))
+            self._multi.add(key, p.method, p.params, p.rid, idempotency_key=p.idem,
+                            is_write=p.is_write, batch_methods=p.batch, on_event=p.sink,
+                            event_details=p.verbose)
         except (_core.ParamsError, _core.ClosedError) as exc:
             p.refused(exc)
         self._prepared[key] = p

@@ -285,9 +285,10 @@ class AjaxResult(Result[Payload[T]]):
         classified them (``_core.outcome_error``); the answer is not re-read."""
         self = cls.__new__(cls)
         self._setup(outcome.answer, query, outcome.status)
-        err = _core.outcome_error(outcome, self._query)
-        if err is not None:
-            self._errors["base-error"] = err
+        if outcome.kind != _core.OK:
+            err = _core.outcome_error(outcome, self._query)
+            if err is not None:
+                self._errors["base-error"] = err
         return self
 
     @classmethod

@@ -70,22 +70,14 @@ static void
 feed_success(struct b24_call *c)
 {
     const struct b24_outcome *out = c->out;
-    const cJSON *t, *op, *ra;
     int restored = 0, heavy = 0;
-    if (out->kind != B24_KIND_OK || !cJSON_IsObject(out->envelope))
+    if (out->kind != B24_KIND_OK || !out->have_time)
         return;
-    t = b24_json_member(out->envelope, "time");
-    if (!cJSON_IsObject(t))
-        return;
-    op = b24_json_member(t, "operating");
-    ra = b24_json_member(t, "operating_reset_at");
-    b24_limiter_record_success(c->limiter, c->method, cJSON_IsNumber(op),
-                               cJSON_IsNumber(op) ? op->valuedouble : 0,
-                               cJSON_IsNumber(ra),
-                               cJSON_IsNumber(ra) ? ra->valuedouble : 0,
-                               &restored, &heavy);
+    b24_limiter_record_success(c->limiter, c->method, out->have_operating,
+                               out->operating, out->have_reset_at,
+                               out->reset_at, &restored, &heavy);
     if (heavy)
-        emit_wait(c, B24_EV_HEAVY, B24_GATE_NONE, op->valuedouble * 1000.0, 0,
+        emit_wait(c, B24_EV_HEAVY, B24_GATE_NONE, out->operating * 1000.0, 0,
                   0);
     if (restored)
         emit_kind(c, B24_EV_RATE_RESTORED, 0, NULL);

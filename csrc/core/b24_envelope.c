@@ -258,9 +258,60 @@ force_auth_status(struct b24_outcome *o)
     return B24_OK;
 }
 
-/* o->envelope: the members of `top` parsed from o->answer; the whole
- * answer when a top-level key had an escape (rare: its raw bytes cannot
- * be matched, cJSON's getters would see the decoded name). */
+/* A JSON number at [start, end) of the text: 1 and *out, else 0. */
+static int
+span_number(const char *text, const struct b24_json_span *sp, double *out)
+{
+    char buf[64], *endp;
+    size_t n = sp->end - sp->start;
+    if (!sp->found || n == 0 || n >= sizeof(buf))
+        return 0;
+    if (text[sp->start] != '-' && (text[sp->start] < '0' || text[sp->start] > '9'))
+        return 0;
+    memcpy(buf, text + sp->start, n);
+    buf[n] = '\0';
+    *out = strtod(buf, &endp);
+    return endp == buf + n;
+}
+
+/* The two limiter numbers of the `time` member (span `sp` of o->answer). */
+static void
+time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
+{
+    static const char *const names[] = {"operating", "operating_reset_at"};
+    struct b24_json_top t;
+    struct b24_error err;
+    memset(&t, 0, sizeof(t));
+    memset(&err, 0, sizeof(err));
+    t.names = names;
+    t.nnames = 2;
+    if (b24_json_read(o->answer + sp->start, sp->end - sp->start, NULL, NULL,
+                      &t, &err) != B24_OK || !t.is_object)
+        return;
+    o->have_time = 1;
+    if (t.escaped_key) { /* rare: let cJSON decode the names */
+        const char *end = NULL;
+        cJSON *tm = cJSON_ParseWithLengthOpts(o->answer + sp->start,
+                                              sp->end - sp->start, &end, 0);
+        const cJSON *op = b24_json_member(tm, "operating");
+        const cJSON *ra = b24_json_member(tm, "operating_reset_at");
+        if ((o->have_operating = cJSON_IsNumber(op)))
+            o->operating = op->valuedouble;
+        if ((o->have_reset_at = cJSON_IsNumber(ra)))
+            o->reset_at = ra->valuedouble;
+        cJSON_Delete(tm);
+        return;
+    }
+    o->have_operating =
+        span_number(o->answer + sp->start, &t.spans[0], &o->operating);
+    o->have_reset_at =
+        span_number(o->answer + sp->start, &t.spans[1], &o->reset_at);
+}
+
+/* o->envelope: the members of `top` parsed from o->answer (but `time`,
+ * whose two limiter numbers are read into the outcome); the whole answer
+ * when a top-level key had an escape (rare: its raw bytes cannot be
+ * matched, cJSON's getters would see the decoded name). */
 static enum b24_status
 envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
                  const char *const *names)
@@ -268,9 +319,21 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
     const char *end = NULL;
     size_t k;
     if (top->escaped_key) {
+        const cJSON *tm, *op, *ra;
         o->envelope =
             cJSON_ParseWithLengthOpts(o->answer, o->answer_len, &end, 0);
-        return o->envelope ? B24_OK : B24_E_NOMEM;
+        if (o->envelope == NULL)
+            return B24_E_NOMEM;
+        tm = b24_json_member(o->envelope, "time");
+        o->have_time = cJSON_IsObject(tm);
+        op = cJSON_IsObject(tm) ? b24_json_member(tm, "operating") : NULL;
+        ra = cJSON_IsObject(tm) ? b24_json_member(tm, "operating_reset_at")
+                                : NULL;
+        if ((o->have_operating = cJSON_IsNumber(op)))
+            o->operating = op->valuedouble;
+        if ((o->have_reset_at = cJSON_IsNumber(ra)))
+            o->reset_at = ra->valuedouble;
+        return B24_OK;
     }
     o->envelope = cJSON_CreateObject();
     if (o->envelope == NULL)
@@ -280,6 +343,10 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
         cJSON *sub;
         if (!sp->found)
             continue;
+        if (strcmp(names[k], "time") == 0) {
+            time_numbers(o, sp);
+            continue;
+        }
         sub = cJSON_ParseWithLengthOpts(o->answer + sp->start,
                                         sp->end - sp->start, &end, 0);
         if (sub == NULL)
@@ -312,6 +379,8 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
     o->answer_len = 0;
     cJSON_Delete(o->envelope);
     o->envelope = NULL;
+    o->have_time = o->have_operating = o->have_reset_at = 0;
+    o->operating = o->reset_at = 0;
     memset(&perr, 0, sizeof(perr));
     memset(&top, 0, sizeof(top));
     top.names = names;

@@ -47,6 +47,12 @@ struct b24_outcome {
     double elapsed_ms;  /* wall time of the exchange */
     char *detail;       /* owned; libcurl/OS text, secret-scrubbed; or NULL */
     int curl_code;      /* CURLcode of a transport failure, else 0 */
+    /* time.operating and time.operating_reset_at of an object answer, read
+     * straight from the text (numbers only; the last of duplicate keys),
+     * for the limiter: no tree is built for `time` */
+    int have_time; /* `time` is an object */
+    int have_operating, have_reset_at;
+    double operating, reset_at;
     struct b24_header *headers; /* owned array of `nheaders` */
     size_t nheaders;
     size_t aheaders;

@@ -1,6 +1,14 @@
 /* module.c - b24hook._core: multi-phase init, module state, functions. */
 #include "ext.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -244,7 +252,92 @@ mod_decode_json(PyObject *Py_UNUSED(module), PyObject *data)
     return res;
 }
 
+/* ---- request ids: RFC 9562 UUIDv7 (spec §10) ----------------------------
+ * 48-bit Unix ms, a 12-bit monotonic counter (§6.2 method 1) seeded
+ * randomly each millisecond, 62 random bits.  The random bytes come from
+ * getrandom(2) in blocks (one syscall per 400 ids); a forked child drops
+ * the block it inherited, so parent and child never hand out the same
+ * bytes.  One mutex guards the state (ids from several threads). */
+static pthread_mutex_t rid_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t rid_once = PTHREAD_ONCE_INIT;
+static unsigned char rid_pool[4000];
+static size_t rid_pos = sizeof(rid_pool);
+static uint64_t rid_last_ms;
+static unsigned rid_counter;
+
+static void
+rid_forget(void)
+{
+    pthread_mutex_init(&rid_mu, NULL);
+    rid_pos = sizeof(rid_pool);
+}
+
+static void
+rid_init(void)
+{
+    pthread_atfork(NULL, NULL, rid_forget);
+}
+
+static PyObject *
+mod_uuid7(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
+{
+    unsigned char b[10];
+    struct timespec ts;
+    uint64_t ms, hi, lo, low64;
+    unsigned counter;
+    char out[37];
+    int i;
+
+    pthread_once(&rid_once, rid_init);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    pthread_mutex_lock(&rid_mu);
+    if (rid_pos + sizeof(b) > sizeof(rid_pool)) {
+        size_t got = 0;
+        while (got < sizeof(rid_pool)) {
+            ssize_t n = getrandom(rid_pool + got, sizeof(rid_pool) - got, 0);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                pthread_mutex_unlock(&rid_mu);
+                return PyErr_SetFromErrno(PyExc_OSError);
+            }
+            got += (size_t)n;
+        }
+        rid_pos = 0;
+    }
+    memcpy(b, rid_pool + rid_pos, sizeof(b));
+    rid_pos += sizeof(b);
+    if (ms > rid_last_ms) {
+        rid_last_ms = ms;
+        rid_counter = (((unsigned)b[0] << 4) | ((unsigned)b[1] >> 4)) & 0x7FFu;
+    } else if (++rid_counter > 0xFFFu) {
+        rid_last_ms++;
+        rid_counter = 0;
+    }
+    ms = rid_last_ms;
+    counter = rid_counter;
+    pthread_mutex_unlock(&rid_mu);
+
+    low64 = 0;
+    for (i = 2; i < 10; i++)
+        low64 = (low64 << 8) | b[i];
+    hi = ((ms & 0xFFFFFFFFFFFFull) << 16) | (0x7ull << 12) | counter;
+    lo = (0x2ull << 62) | (low64 & 0x3FFFFFFFFFFFFFFFull);
+    snprintf(out, sizeof(out), "%08llx-%04llx-%04llx-%04llx-%012llx",
+             (unsigned long long)(hi >> 32),
+             (unsigned long long)((hi >> 16) & 0xFFFF),
+             (unsigned long long)(hi & 0xFFFF),
+             (unsigned long long)(lo >> 48),
+             (unsigned long long)(lo & 0xFFFFFFFFFFFFull));
+    return PyUnicode_FromStringAndSize(out, 36);
+}
+
 static PyMethodDef mod_methods[] = {
+    {"uuid7", (PyCFunction)mod_uuid7, METH_NOARGS,
+     "uuid7($module, /)\n--\n\nA new RFC 9562 UUIDv7 string (the request "
+     "ids of spec §10): monotonic within the process, random bits from "
+     "getrandom(2)."},
     {"parse_webhook_url", (PyCFunction)mod_parse_webhook_url, METH_O,
      "parse_webhook_url($module, url, /)\n--\n\n"
      "Validate a webhook URL (spec 2.1) -> (origin, user_id, secret)."},

@@ -4,7 +4,8 @@
  * no crash; kind OK has no code/message, other kinds have both; the
  * answer is present exactly when the body is JSON; message is bounded;
  * the envelope's members (parsed from their spans only) print like the
- * same members of the full cJSON tree (the last of a repeated name). */
+ * same members of the full cJSON tree (the last of a repeated name); the
+ * limiter's numbers of `time` (read from the text) equal the tree's. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((o.envelope != NULL) != cJSON_IsObject(tree))
         abort();
     if (o.envelope != NULL) {
-        static const char *const names[] = {"error", "error_description",
-                                            "time"};
+        static const char *const names[] = {"error", "error_description"};
+        const cJSON *tm = b24_json_member(tree, "time");
+        const cJSON *op = cJSON_IsObject(tm) ? b24_json_member(tm, "operating")
+                                             : NULL;
+        const cJSON *ra = cJSON_IsObject(tm)
+                              ? b24_json_member(tm, "operating_reset_at")
+                              : NULL;
         size_t k;
-        for (k = 0; k < 3; k++) {
+        if (o.have_time != cJSON_IsObject(tm) ||
+            o.have_operating != cJSON_IsNumber(op) ||
+            o.have_reset_at != cJSON_IsNumber(ra) ||
+            (o.have_operating && o.operating != op->valuedouble) ||
+            (o.have_reset_at && o.reset_at != ra->valuedouble))
+            abort();
+        for (k = 0; k < 2; k++) {
             /* duplicate names: the last one wins everywhere (issue 9) */
             const cJSON *a = b24_json_member(tree, names[k]);
             const cJSON *b = b24_json_member(o.envelope, names[k]);

@@ -10,6 +10,7 @@ main(void)
     test_url();
     test_redact();
     test_envelope();
+    test_envelope_time_numbers();
     test_http();
     test_qs();
     test_list();

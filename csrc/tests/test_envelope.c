@@ -252,3 +252,30 @@ test_envelope(void)
         CHECK(err.offset == 6);
     }
 }
+
+/* The limiter's two numbers of `time`, read from the text (issue 10
+ * profile: no cJSON tree for `time`). */
+void
+test_envelope_time_numbers(void)
+{
+    struct b24_outcome o;
+    static const char a[] =
+        "{\"result\":1,\"time\":{\"start\":1,\"operating\":0.5,"
+        "\"operating_reset_at\":1700000000,\"operating\":2.25}}";
+    static const char b[] = "{\"result\":1,\"time\":{\"operating\":\"0.5\"}}";
+    static const char c[] = "{\"result\":1,\"time\":null}";
+    static const char d[] =
+        "{\"result\":1,\"t\\u0069me\":{\"operating\":1e1,\"operating_reset_at\":-2}}";
+    b24_outcome_init(&o);
+    CHECK(b24_envelope_classify(&o, 200, a, strlen(a)) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.have_time);
+    CHECK(o.have_operating && o.operating == 2.25); /* the last one wins */
+    CHECK(o.have_reset_at && o.reset_at == 1700000000.0);
+    CHECK(b24_envelope_classify(&o, 200, b, strlen(b)) == B24_OK);
+    CHECK(o.have_time && !o.have_operating && !o.have_reset_at); /* a string */
+    CHECK(b24_envelope_classify(&o, 200, c, strlen(c)) == B24_OK);
+    CHECK(!o.have_time && !o.have_operating);
+    CHECK(b24_envelope_classify(&o, 200, d, strlen(d)) == B24_OK);
+    CHECK(o.have_time && o.operating == 10.0 && o.reset_at == -2.0);
+    b24_outcome_clear(&o);
+}
