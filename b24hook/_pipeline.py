@@ -306,14 +306,21 @@ class Flights:
         return self._multi.peak
 
     def add(self, key: Any, method: str, params: Any = None, request_id: str | None = None) -> None:
+        """Start one call; ``key`` (hashable, unique among the calls not yet
+        returned) names it in what :meth:`run` returns."""
+        if key in self._prepared:
+            raise ValueError(f"a call with the key {key!r} is still running")
         p = _Prepared(self._http, method, params, request_id)
+        # known before the C side may start it (an event handler's KeyboardInterrupt
+        # can leave the call running; run() still returns it)
+        self._prepared[key] = p
         try:
             self._multi.add(key, p.method, p.params, p.rid, idempotency_key=p.idem,
                             is_write=p.is_write, batch_methods=p.batch, on_event=p.sink,
                             event_details=p.verbose)
         except (_core.ParamsError, _core.ClosedError) as exc:
+            del self._prepared[key]  # refused before it started
             p.refused(exc)
-        self._prepared[key] = p
 
     def run(self) -> list[tuple[Any, "AjaxResult | AjaxError"]]:
         out: list[tuple[Any, AjaxResult | AjaxError]] = []

@@ -159,3 +159,24 @@ def test_flights_need_a_real_transport(hook: B24Hook) -> None:
     http._transport = _core.scripted_transport()
     with pytest.raises(TypeError, match="scripted"):
         http.flights()
+
+
+def test_flights_refuse_a_key_still_running_and_bad_params_start_nothing(
+        hook: B24Hook, slow_portal: EmulatorPortal) -> None:
+    http = hook.get_http_client("v2")
+    with http.flights() as flights:
+        flights.add("a", "server.time")
+        with pytest.raises(ValueError, match="still running"):
+            flights.add("a", "server.time")
+        with pytest.raises(AjaxError) as info:
+            flights.add("b", "crm.item.add", {"fields": {"x": object()}})
+        assert info.value.code == "JSSDK_INVALID_PARAMS"
+        assert flights.active == 1
+        got = []
+        while flights.active:
+            got += flights.run()
+        assert [k for k, _ in got] == ["a"]
+        flights.add("a", "server.time")  # the key is free again once returned
+        while flights.active:
+            got += flights.run()
+    assert slow_portal.stats()["requests"].get("crm.item.add") is None
