@@ -240,12 +240,7 @@ class _BatchCore:
         http = self.http
         rid = answer.get_query()["request_id"]
         out: Result[Any] = Result()
-        if not answer.is_success:
-            for key, err in answer.errors.items():
-                out.add_error(err, key)
-            out.set_data({"result": {}, "time": None})
-            return out
-        data = answer.get_data_or_raise()  # success: checked above
+        data = answer.get_data_or_raise()  # success: checked by shape()
         env = data["result"]
         if not isinstance(env, Mapping) or ("result" not in env and "result_error" not in env):
             # a v2 batch always answers {"result": {"result": ..., "result_error": ...}};
@@ -345,12 +340,7 @@ class _BatchCore:
     def _v3(self, commands: list[Command], answer: AjaxResult) -> Result[Any]:
         """The answer of one v3 batch request, command by command."""
         out: Result[Any] = Result()
-        if not answer.is_success:
-            for key, err in answer.errors.items():
-                out.add_error(err, key)
-            out.set_data({"result": {}, "time": None})
-            return out
-        data = answer.get_data_or_raise()  # success: checked above
+        data = answer.get_data_or_raise()  # success: checked by shape()
         payload = data["result"]
         tm = data["time"]
         rid = answer.get_query()["request_id"]
@@ -376,7 +366,12 @@ class _BatchCore:
 
     def shape(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
         """The ``Result`` of one batch request's answer (§6.6.4), logged."""
-        if self._version is ApiVersion.V3:
+        if not answer.is_success:  # the request itself failed (a soft code)
+            res: Result[Any] = Result()
+            for key, err in answer.errors.items():
+                res.add_error(err, key)
+            res.set_data({"result": {}, "time": None})
+        elif self._version is ApiVersion.V3:
             res = self._v3(commands, answer)
         else:
             res = self._v2(commands, halt, answer)
