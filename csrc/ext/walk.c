@@ -35,7 +35,8 @@ typedef struct {
     int busy;            /* a step is running (the GIL may be out) */
     PyObject *method;    /* str */
     PyObject *base;      /* dict: every page's params but the cursor */
-    PyObject *filter;    /* v2: dict, its >key taken out; v3: list; else NULL */
+    PyObject *filter;    /* v2: dict, its >key taken out; v3: list; else NULL
+                            (None given: empty) */
     PyObject *key;       /* str: the cursor field of the request */
     PyObject *gt;        /* v2: ">" + key */
     PyObject *id_key;    /* the field read from the last row */
@@ -151,11 +152,12 @@ walk_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             return NULL;
         }
     }
-    if (wk == B24_WALK_V2 && !PyDict_Check(filter)) {
+    if (wk == B24_WALK_V2 && filter != Py_None && !PyDict_Check(filter)) {
         PyErr_SetString(PyExc_TypeError, "a v2 walk's filter must be a dict");
         return NULL;
     }
-    if (wk == B24_WALK_V3 && !PyList_Check(filter) && !PyTuple_Check(filter)) {
+    if (wk == B24_WALK_V3 && filter != Py_None && !PyList_Check(filter) &&
+        !PyTuple_Check(filter)) {
         PyErr_SetString(PyExc_TypeError,
                         "a v3 walk's filter must be a list or a tuple");
         return NULL;
@@ -177,7 +179,7 @@ walk_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyObject *mark = PyUnicode_FromString(">");
         self->gt = mark ? PyNumber_Add(mark, key) : NULL; /* ">" + key */
         Py_XDECREF(mark);
-        self->filter = PyDict_Copy(filter);
+        self->filter = filter == Py_None ? PyDict_New() : PyDict_Copy(filter);
         if (self->gt == NULL || self->filter == NULL)
             goto fail;
         own = PyDict_GetItemWithError(self->filter, self->gt);
@@ -200,7 +202,8 @@ walk_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             set_steal(self->base, "start", PyLong_FromLong(-1)) < 0)
             goto fail;
     } else if (wk == B24_WALK_V3) {
-        self->filter = PySequence_List(filter);
+        self->filter = filter == Py_None ? PyList_New(0)
+                                         : PySequence_List(filter);
         if (self->filter == NULL)
             goto fail;
         if (set_steal(self->base, "order",
