@@ -3,10 +3,13 @@
 (§6.5).
 
 Each walker is a generator of pages that returns the failed ``AjaxResult``
-(or None) when it ends. Python only sends the page requests and hands whole
-pages on; cursors (JS ``parseInt``) and the stop rules are in the C core
-(``_core.parse_cursor``, ``_core.keyset_step``); items are never looped over
-in Python (pages are extended in C).
+(or None) when it ends. The page loop is the C core's (``_core.Walk`` over
+the ``b24_walk`` machine): it puts the cursor into each page's params, runs
+each page's call through the engine, reads the page and decides when the
+walk ends and why. Python prepares the base params, warns about the
+caller's input, prepares each call as ``run_call`` does (``_Prepared``) and
+turns the walk's end reasons and failed answers into log lines, results and
+errors; items are never looped over in Python (pages are extended in C).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface, LogLevel, emit
+from ._pipeline import _Prepared
 from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
 
@@ -35,7 +39,6 @@ __all__ = [
 #: Rows of a v2 page and the default v3 ``limit`` (csrc/core/b24_protocol.h).
 V2_PAGE: Final = _core.V2_PAGE_SIZE
 V3_LIMIT: Final = _core.V3_PAGE_DEFAULT
-_STEP_STOP, _STEP_LAST, _STEP_MORE = 0, 1, 2
 Walk = Generator[list[Any], None, AjaxResult | None]
 
 
@@ -198,6 +201,60 @@ class Pages(Iterator[list[Any]]):
         return f"<Pages {self._method}>"
 
 
+# ---------------------------------------------------------------- the page loop
+class _Caller:
+    """The ``prepare`` of a ``_core.Walk``: each page's call made ready as
+    ``run_call`` makes one (the client's current transport, checks, request
+    id, logging, write class, event sink); the last one maps its answer."""
+
+    __slots__ = ("act", "method", "request_id", "http", "prepared")
+
+    def __init__(self, act: _Action, method: str, request_id: str | None) -> None:
+        self.act = act
+        self.method = method
+        self.request_id = request_id
+        self.http: Http | None = None
+        self.prepared: _Prepared | None = None
+
+    def __call__(self, params: dict[str, Any]) -> tuple[_core.Transport, str, dict[str, Any]]:
+        http = self.act._https.live(self.act._version)
+        p = _Prepared(http, self.method, params, self.request_id)
+        self.http, self.prepared = http, p
+        kwargs = p.kwargs(http)
+        kwargs["limiter"] = http.restriction.limiter
+        return http._transport, p.rid, kwargs
+
+
+def _drive(logger: LoggerInterface, walk: _core.Walk, caller: _Caller, label: str,
+           warn: Callable[[str], None]) -> Walk:
+    """Hand on the pages of a ``_core.Walk``; ``warn(reason)`` logs a named end."""
+    while True:
+        try:
+            item = next(walk)
+        except StopIteration:
+            return None
+        except (_core.ParamsError, _core.ClosedError) as exc:
+            assert caller.prepared is not None
+            caller.prepared.refused(exc)
+        if item[0] == "page":
+            yield item[1]
+        elif item[0] == "end":
+            if item[1] is not None:
+                warn(item[1])
+            return None
+        else:  # "answer": the page's call did not succeed
+            assert caller.http is not None and caller.prepared is not None
+            res = caller.prepared.finish(caller.http, item[1])
+            _fail_log(logger, label, caller.method, caller.request_id, res)
+            return res
+
+
+def _warning(logger: LoggerInterface, label: str, method: str, request_id: str | None, text: str,
+             event: str, **ctx: Any) -> None:
+    emit(logger, LogLevel.WARNING, f"{label}: {text}",
+         {"method": method, "request_id": request_id, **ctx}, event=f"{label}: {event}", area="list")
+
+
 # ---------------------------------------------------------------- v2 keyset
 def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
              cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
@@ -206,64 +263,32 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
     ckey = cursor_id_key or id_key
     base = dict(params or {})
     if base.pop("order", None):
-        emit(logger, LogLevel.WARNING, f"{label}: the order parameter is ignored; pages are "
-             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id},
-             event=f"{label}: order ignored", area="list")
+        _warning(logger, label, method, request_id, f"the order parameter is ignored; pages are "
+                 f"ordered by {ckey} ascending", "order ignored")
     caller_filter = base.pop("filter", None) or {}
     if not isinstance(caller_filter, Mapping):
         raise TypeError(f"{method}: v2 params['filter'] must be a mapping")
-    caller_filter = dict(caller_filter)
-    gt = ">" + ckey
-    cursor = 0
-    if gt in caller_filter:  # [DIVERGE] keep the caller's own lower bound
-        own = _core.parse_cursor(caller_filter.pop(gt))
-        cursor = own if own is not None else 0
-    base["order"] = {ckey: "ASC"}
-    base["start"] = -1
-    while True:
-        send = dict(base)
-        send["filter"] = {**caller_filter, gt: cursor}
-        res = act._call(method, send, request_id)
-        if not res.is_success:
-            _fail_log(logger, label, method, request_id, res)
-            return res
-        data = res.get_data()
-        if not data:
-            return None
-        page = data.get("result") if isinstance(data, Mapping) else None
-        if page is None:
-            # [DIVERGE] §6.2 step 3: a null or missing `result` ends the walk, with a warning
-            emit(logger, LogLevel.WARNING, f"{label}: the answer carries no result (null); "
-                 "stopping", {"method": method, "request_id": request_id},
-                 event=f"{label}: no result", area="list")
-            return None
-        if custom_key is not None:
-            page = page.get(custom_key) if isinstance(page, Mapping) else None
-            if not isinstance(page, list):
-                emit(logger, LogLevel.WARNING, f"{label}: the answer has no list under "
-                     f"{custom_key!r}; stopping", {"method": method, "request_id": request_id},
-                     event=f"{label}: no list under the key", area="list")
-                return None
-        if not isinstance(page, list):
-            emit(logger, LogLevel.WARNING, f"{label}: the answer is not a list; pass "
-                 "custom_key_for_result; stopping", {"method": method, "request_id": request_id},
-                 event=f"{label}: answer not a list", area="list")
-            return None
-        if not page:
-            return None
-        yield page
-        if len(page) < V2_PAGE:
-            return None
-        last = page[-1]
-        nxt = _core.parse_cursor(last.get(id_key) if isinstance(last, Mapping) else None)
-        if nxt is None or nxt <= cursor:
-            emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
-                 f"set id_key to the field the answer carries (and cursor_id_key to the field "
-                 f"used in filter/order); stopping", {"method": method, "request_id": request_id,
-                                                      "id_key": id_key},
-                 event=f"{label}: unreadable cursor", area="list")
-            return None
-        cursor = nxt
+    # [DIVERGE] the caller's own >ID bound is kept as the first cursor (in C)
+    caller = _Caller(act, method, request_id)
+    walk = _core.Walk("v2", method, base, caller, key=ckey, id_key=id_key,
+                      custom_key=custom_key, filter=dict(caller_filter))
+    ends = {
+        # [DIVERGE] §6.2 step 3: a null or missing `result` ends the walk, with a warning
+        "no_result": ("the answer carries no result (null); stopping", "no result", {}),
+        "no_list": (f"the answer has no list under {custom_key!r}; stopping",
+                    "no list under the key", {}),
+        "not_a_list": ("the answer is not a list; pass custom_key_for_result; stopping",
+                       "answer not a list", {}),
+        "no_int_id": (f"rows have no increasing integer {id_key!r}; set id_key to the field the "
+                      f"answer carries (and cursor_id_key to the field used in filter/order); "
+                      f"stopping", "unreadable cursor", {"id_key": id_key}),
+    }
+
+    def warn(reason: str) -> None:
+        text, event, ctx = ends[reason]
+        _warning(logger, label, method, request_id, text, event, **ctx)
+
+    return (yield from _drive(logger, walk, caller, label, warn))
 
 
 class CallListV2(_Action):
@@ -308,35 +333,6 @@ class FetchListV2(_Action):
 
 
 # ---------------------------------------------------------------- v3
-def _v3_pages(act: _Action, method: str, request_id: str | None, label: str, custom_key: Any,
-              limit: int, cursor: Any, send_at: Callable[[Any], dict[str, Any]],
-              advance: Callable[[Any, Any], Any]) -> Walk:
-    """The page loop of the v3 list and tail walks: ``send_at(cursor)`` is the
-    request, the rows are under ``result[custom_key]``, ``advance(last_row,
-    cursor)`` is the next cursor, or None (it has logged why) to stop."""
-    logger = act._logger
-    max_page = 0
-    while True:
-        res = act._call(method, send_at(cursor), request_id)
-        if not res.is_success:
-            _fail_log(logger, label, method, request_id, res)
-            return res
-        data = res.get_data()
-        payload = data.get("result") if data else None
-        page = payload.get(custom_key) if isinstance(payload, Mapping) else None
-        if not isinstance(page, list):
-            return None
-        step, max_page = _core.keyset_step(True, len(page), max_page, limit)
-        if step == _STEP_STOP:
-            return None
-        yield page
-        if step == _STEP_LAST:
-            return None
-        cursor = advance(page[-1], cursor)
-        if cursor is None:
-            return None
-
-
 def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
                   cursor_id_key: str | None, custom_key: Any, request_id: str | None,
                   limit: int, label: str) -> Walk:
@@ -347,33 +343,23 @@ def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, i
     ckey = cursor_id_key or id_key
     base = dict(params or {})
     if base.pop("order", None):
-        emit(logger, LogLevel.WARNING, f"{label}: the order parameter is ignored; pages are "
-             f"ordered by {ckey} ascending", {"method": method, "request_id": request_id},
-             event=f"{label}: order ignored", area="list")
+        _warning(logger, label, method, request_id, f"the order parameter is ignored; pages are "
+                 f"ordered by {ckey} ascending", "order ignored")
     caller_filter = base.pop("filter", None) or []
     if not isinstance(caller_filter, (list, tuple)):
         raise TypeError(f"{method}: v3 params['filter'] must be a list of conditions "
                         f"(see FilterV3)")
-    base["order"] = {ckey: "ASC"}
-    base["pagination"] = {"page": 0, "limit": limit}
+    caller = _Caller(act, method, request_id)
+    walk = _core.Walk("v3", method, base, caller, key=ckey, id_key=id_key, custom_key=custom_key,
+                      filter=caller_filter, limit=limit)
 
-    def send_at(cursor: Any) -> dict[str, Any]:
-        send = dict(base)
-        send["filter"] = [*caller_filter, [ckey, ">", cursor]]
-        return send
+    def warn(reason: str) -> None:  # a missing result or list ends the walk quietly
+        if reason == "no_int_id":
+            _warning(logger, label, method, request_id, f"rows have no increasing integer "
+                     f"{id_key!r}; set id_key/cursor_id_key; stopping", "unreadable cursor",
+                     id_key=id_key)
 
-    def advance(last: Any, cursor: Any) -> Any:
-        nxt = _core.parse_cursor(last.get(id_key) if isinstance(last, Mapping) else None)
-        if nxt is None or nxt <= cursor:
-            emit(logger, LogLevel.WARNING, f"{label}: rows have no increasing integer {id_key!r}; "
-                 f"set id_key/cursor_id_key; stopping", {"method": method, "request_id": request_id,
-                                                         "id_key": id_key},
-                 event=f"{label}: unreadable cursor", area="list")
-            return None
-        return nxt
-
-    return (yield from _v3_pages(act, method, request_id, label, custom_key, limit, 0,
-                                 send_at, advance))
+    return (yield from _drive(logger, walk, caller, label, warn))
 
 
 class CallListV3(_Action):
@@ -418,34 +404,26 @@ def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, curs
     if isinstance(flt, (list, tuple)) and any(
         isinstance(c, (list, tuple)) and c and c[0] == cursor_field for c in flt
     ):
-        emit(logger, LogLevel.WARNING, f"{label}: the filter holds the cursor field "
-             f"{cursor_field!r}; the server rejects it (INVALIDFILTEREXCEPTION)",
-             {"method": method, "request_id": request_id},
-             event=f"{label}: cursor field in filter", area="list")
+        _warning(logger, label, method, request_id, f"the filter holds the cursor field "
+                 f"{cursor_field!r}; the server rejects it (INVALIDFILTEREXCEPTION)",
+                 "cursor field in filter")
     select = base.get("select")
     if isinstance(select, (list, tuple)):
         if cursor_field not in select:
             base["select"] = [*select, cursor_field]
     elif select is None and cursor_field != "id":
-        emit(logger, LogLevel.WARNING, f"{label}: no select given; pass one that includes "
-             f"{cursor_field!r}", {"method": method, "request_id": request_id},
-             event=f"{label}: missing select", area="list")
+        _warning(logger, label, method, request_id, f"no select given; pass one that includes "
+                 f"{cursor_field!r}", "missing select")
+    caller = _Caller(act, method, request_id)
+    walk = _core.Walk("tail", method, base, caller, key=cursor_field, custom_key=custom_key,
+                      limit=limit, order=order, cursor=initial_value)
 
-    def send_at(value: Any) -> dict[str, Any]:
-        send = dict(base)
-        send["cursor"] = {"field": cursor_field, "value": value, "order": order, "limit": limit}
-        return send
+    def warn(reason: str) -> None:  # a missing result or list ends the walk quietly
+        if reason == "no_cursor":
+            _warning(logger, label, method, request_id, f"the last row has no {cursor_field!r}; "
+                     f"stopping", "unreadable cursor")
 
-    def advance(last: Any, _value: Any) -> Any:
-        nxt = last.get(cursor_field) if isinstance(last, Mapping) else None
-        if nxt is None:
-            emit(logger, LogLevel.WARNING, f"{label}: the last row has no {cursor_field!r}; "
-                 f"stopping", {"method": method, "request_id": request_id},
-                 event=f"{label}: unreadable cursor", area="list")
-        return nxt
-
-    return (yield from _v3_pages(act, method, request_id, label, custom_key, limit,
-                                 0 if initial_value is None else initial_value, send_at, advance))
+    return (yield from _drive(logger, walk, caller, label, warn))
 
 
 def _check_desc(order: str, initial_value: Any, code: str) -> None:

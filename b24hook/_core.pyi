@@ -3,7 +3,7 @@
 This file is the contract between the C glue (csrc/ext) and the Python layer
 (b24hook/*.py). The Python layer never reaches past it.
 """
-from typing import Any, Callable, Final, Mapping, Sequence, final
+from typing import Any, Callable, Final, Literal, Mapping, Sequence, final
 
 from _typeshed import structseq
 from typing_extensions import Self
@@ -336,9 +336,47 @@ def parse_cursor(value: object, /) -> int | None:
     """JS ``parseInt(String(value))`` -> int, or None for NaN (None, bool,
     non-numeric text, an int beyond 64 bits)."""
 
-def keyset_step(v3_rule: bool, page_len: int, max_page: int, page_size: int, /) -> tuple[int, int]:
-    """-> (step, max_page); step 0 stop, 1 deliver and stop, 2 deliver and go on.
-    ValueError for a negative size."""
+_WalkItem = (tuple[Literal["page"], list[Any]] | tuple[Literal["end"], str | None]
+            | tuple[Literal["answer"], Outcome])
+
+@final
+class Walk:
+    """The page loop of a list walk (csrc/ext/walk.c over the core's b24_walk):
+    kind ``"v2"`` (filter ``>key``, order ``{key: ASC}``, start -1; a ``>key`` in
+    ``filter`` is the first cursor), ``"v3"`` (``filter`` + ``[key, ">", cursor]``,
+    pagination) or ``"tail"`` (``cursor: {field: key, value, order, limit}``,
+    starting at ``cursor``, None = 0). Each step calls ``prepare(params)`` for
+    (transport, request_id, call keywords), runs that page's call as
+    ``Transport.call`` does (GIL released), and gives ``("page", rows)``, then
+    ``("end", reason)`` (None, or "no_result", "no_list", "not_a_list",
+    "no_int_id", "no_cursor") or ``("answer", Outcome)`` for a call that did not
+    succeed; then StopIteration. Rows are ``result[custom_key]`` (v2 without a
+    custom key: ``result``); the last row's ``id_key`` (default ``key``) is the
+    next cursor."""
+
+    def __new__(
+        cls,
+        kind: Literal["v2", "v3", "tail"],
+        method: str,
+        params: dict[str, Any],
+        prepare: Callable[[dict[str, Any]], tuple[Transport, str, dict[str, Any]]],
+        *,
+        key: str,
+        id_key: str | None = None,
+        custom_key: Any = None,
+        filter: Any = None,
+        limit: int = 50,
+        order: str = "ASC",
+        cursor: Any = None,
+    ) -> Self: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> _WalkItem: ...
+    @property
+    def cursor(self) -> Any:
+        """The cursor of the next request (keyset: an int; tail: the value)."""
+    @property
+    def pages(self) -> int:
+        """Answers read as pages so far."""
 
 def cmd_form(aliases: Sequence[str | None], /) -> tuple[int, int]:
     """-> (form, bad): form 0 list, 1 object, 2 mixed (bad = index of the first offender)."""

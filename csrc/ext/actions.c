@@ -307,8 +307,8 @@ act_batch_command(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 /* ---- cursors ----------------------------------------------------------- */
 
 /* JS parseInt(String(value)); 1 with *out, 0 for NaN, -1 on error. */
-static int
-cursor_of(PyObject *v, long long *out)
+int
+ext_cursor_of(PyObject *v, long long *out)
 {
     PyObject *s;
     Py_ssize_t n;
@@ -348,32 +348,12 @@ static PyObject *
 act_parse_cursor(PyObject *Py_UNUSED(module), PyObject *v)
 {
     long long x = 0;
-    int r = cursor_of(v, &x);
+    int r = ext_cursor_of(v, &x);
     if (r < 0)
         return NULL;
     if (r == 0)
         Py_RETURN_NONE;
     return PyLong_FromLongLong(x);
-}
-
-/* keyset_step(v3_rule, page_len, max_page, page_size) -> (step, max_page) */
-static PyObject *
-act_keyset_step(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    int v3;
-    Py_ssize_t len, maxp, size;
-    struct b24_keyset k;
-    enum b24_page_step step;
-    if (!PyArg_ParseTuple(args, "pnnn", &v3, &len, &maxp, &size))
-        return NULL;
-    if (len < 0 || maxp < 0 || size < 0) {
-        PyErr_SetString(PyExc_ValueError, "negative size");
-        return NULL;
-    }
-    b24_keyset_init(&k, v3, (size_t)size);
-    k.max_page = (size_t)maxp;
-    step = b24_keyset_step(&k, (size_t)len);
-    return Py_BuildValue("(in)", (int)step, (Py_ssize_t)k.max_page);
 }
 
 /* ---- batch planning ---------------------------------------------------- */
@@ -691,8 +671,8 @@ act_export_collect(PyObject *Py_UNUSED(module), PyObject *args)
         lid = PyDict_Check(last) ? PyDict_GetItemWithError(last, idk) : NULL;
         if (lid == NULL && PyErr_Occurred())
             goto fail;
-        ra = cursor_of(fid, &a);
-        rb = ra < 0 ? -1 : cursor_of(lid, &b);
+        ra = ext_cursor_of(fid, &a);
+        rb = ra < 0 ? -1 : ext_cursor_of(lid, &b);
         if (ra < 0 || rb < 0)
             goto fail;
         if (ra == 0 || rb == 0) {
@@ -735,10 +715,6 @@ static PyMethodDef act_methods[] = {
     {"parse_cursor", (PyCFunction)act_parse_cursor, METH_O,
      "parse_cursor($module, value, /)\n--\n\n"
      "JS parseInt(String(value)) -> int, or None for NaN."},
-    {"keyset_step", (PyCFunction)act_keyset_step, METH_VARARGS,
-     "keyset_step($module, v3_rule, page_len, max_page, page_size, /)\n--\n\n"
-     "-> (step, max_page); step 0 stop, 1 deliver and stop, 2 deliver and "
-     "go on."},
     {"cmd_form", (PyCFunction)act_cmd_form, METH_O,
      "cmd_form($module, aliases, /)\n--\n\n"
      "-> (form, bad): 0 list, 1 object, 2 mixed (bad = first offender)."},

@@ -44,6 +44,13 @@ PyObject *conv_decode_json(const char *text, size_t len);
 
 /* actions.c: lists, batches, export (b24_qs, b24_list, b24_batch) */
 int actions_register(PyObject *module);
+/* JS parseInt(String(v)) (b24_parse_int_prefix; None, bools, NaN and
+ * out-of-range ints read as NaN): 1 with *out, 0 for NaN, -1 with an
+ * exception.  v borrowed, may be NULL (NaN). */
+int ext_cursor_of(PyObject *v, long long *out);
+
+/* walk.c: the Walk type (the page walks of lists, b24_walk). */
+int walk_register(PyObject *module);
 
 /* status.c: the leaf (uses nothing else of csrc/ext).
  *
@@ -148,6 +155,13 @@ struct b24_http;
 int ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
                         PyObject *rid, PyObject *ikey, PyObject *timeout,
                         struct b24_request *req, struct b24_http **http);
+/* Transport.call(method, params, rid, **kwargs) on the Transport `t` (a
+ * scripted one too): the same engine and driver with the GIL released.
+ * New reference to the final Outcome, or NULL with the exception (what
+ * call() raises).  Every argument borrowed; kwargs a dict of call()'s
+ * keyword arguments. */
+PyObject *ext_transport_call(PyObject *t, PyObject *method, PyObject *params,
+                             PyObject *rid, PyObject *kwargs);
 /* Minimal METH_FASTCALL|METH_KEYWORDS parser: `names` lists every
  * parameter; the first `npos` may be positional; the first `nreq` are
  * required.  out[] receives borrowed references (NULL when absent). */

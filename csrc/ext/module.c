@@ -467,7 +467,7 @@ mod_exec(PyObject *module)
         return -1;
     if (multi_register(module) < 0)
         return -1;
-    if (actions_register(module) < 0)
+    if (actions_register(module) < 0 || walk_register(module) < 0)
         return -1;
     if (errors_register(module) < 0)
         return -1;

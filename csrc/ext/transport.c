@@ -628,14 +628,19 @@ done:
     return B24_OK;
 }
 
+/* call()'s parameters, in the order of a[] below. */
+#define CALL_NARGS 10
+static const char *const call_names[CALL_NARGS] = {
+    "method", "params", "request_id", "limiter", "idempotency_key",
+    "is_write", "batch_methods", "on_event", "timeout", "event_details"};
+
+/* The whole call of one request (call()'s arguments in a[], NULL when
+ * absent; method, params, request_id given): the Outcome, or NULL with the
+ * exception.  Shared by call() and the walks (walk.c). */
 static PyObject *
-transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
-               PyObject *kwnames)
+transport_run(TransportObject *self, PyObject *const *a)
 {
-    static const char *const names[] = {
-        "method", "params", "request_id", "limiter", "idempotency_key",
-        "is_write", "batch_methods", "on_event", "timeout", "event_details"};
-    PyObject *a[10], *hold = NULL, *result = NULL;
+    PyObject *hold = NULL, *result = NULL;
     struct b24_request req;
     struct b24_outcome out;
     struct b24_pipeline p;
@@ -645,8 +650,6 @@ transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
     enum b24_status rc = B24_OK;
     int is_write = 0, details = 1, ran = 0;
 
-    if (parse_fast("call", args, nargs, kwnames, names, 10, 3, 3, a) < 0)
-        return NULL;
     if ((lim = limiter_core(a[3])) == NULL) {
         PyErr_SetString(PyExc_TypeError, "call() requires limiter=Limiter");
         return NULL;
@@ -707,6 +710,56 @@ done:
     ext_batch_names_free(&p.batch, hold);
     b24_request_clear(&req);
     b24_outcome_clear(&out);
+    return result;
+}
+
+static PyObject *
+transport_call(TransportObject *self, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames)
+{
+    PyObject *a[CALL_NARGS];
+    if (parse_fast("call", args, nargs, kwnames, call_names, CALL_NARGS, 3,
+                   3, a) < 0)
+        return NULL;
+    return transport_run(self, a);
+}
+
+PyObject *
+ext_transport_call(PyObject *t, PyObject *method, PyObject *params,
+                   PyObject *rid, PyObject *kwargs)
+{
+    struct mod_state *st = PyType_GetModuleState(Py_TYPE(t));
+    PyObject *a[CALL_NARGS] = {NULL}, *k, *v, *result = NULL;
+    Py_ssize_t pos = 0;
+    int j;
+    if (st == NULL || !PyObject_TypeCheck(t, st->transport_type)) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "transport must be a Transport");
+        return NULL;
+    }
+    if (!PyDict_Check(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "call keywords must be a dict");
+        return NULL;
+    }
+    a[0] = method;
+    a[1] = params;
+    a[2] = rid;
+    while (PyDict_Next(kwargs, &pos, &k, &v)) {
+        for (j = 3; j < CALL_NARGS; j++)
+            if (PyUnicode_Check(k) &&
+                PyUnicode_CompareWithASCIIString(k, call_names[j]) == 0)
+                break;
+        if (j == CALL_NARGS) {
+            PyErr_Format(PyExc_TypeError,
+                         "call() got an unexpected keyword argument '%S'", k);
+            goto done;
+        }
+        Py_XSETREF(a[j], Py_NewRef(v)); /* owned: the dict may change */
+    }
+    result = transport_run((TransportObject *)t, a);
+done:
+    for (j = 3; j < CALL_NARGS; j++)
+        Py_XDECREF(a[j]);
     return result;
 }
 
