@@ -101,7 +101,7 @@ asan: ctest-asan asan-pytest
 VALGRIND_PY_TESTS ?= tests/test_core_convert.py tests/test_core_url.py tests/test_redaction.py \
 	tests/hardening/test_json_caps.py tests/test_client_pipeline.py tests/test_walks_scripted.py
 valgrind-pytest: setup-test
-	PYTHONMALLOC=malloc valgrind -q --error-exitcode=1 --leak-check=no --undef-value-errors=no \
+	PYTHONPATH=$(CURDIR) PYTHONMALLOC=malloc valgrind -q --error-exitcode=1 --leak-check=no --undef-value-errors=no \
 		--suppressions=tests/hardening/valgrind-python.supp \
 		$(VPY) -P -m pytest -q -p no:cacheprovider -p no:faulthandler $(VALGRIND_PY_TESTS)
 
