@@ -242,6 +242,12 @@ class _Prepared:
         # none at all for a quiet one, no per-attempt details unless INFO is on.
         self.sink = _EventSink(http, method, rid, params) if events else None
 
+    def kwargs(self, http: "Http") -> dict[str, Any]:
+        """The keywords of ``Transport.call`` for this call, without the limiter
+        (the C page walk passes them on for each page)."""
+        return {"idempotency_key": self.idem, "is_write": self.is_write,
+                "batch_methods": self.batch, "on_event": self.sink, "event_details": self.verbose}
+
     def finish(self, http: "Http", outcome: _core.Outcome) -> AjaxResult:
         """The final Outcome as the face gives it: an AjaxResult (success, a
         2xx error answer, a soft code) or the raised AjaxError."""
