@@ -42,8 +42,14 @@ struct aio_item {
 struct aio_sock {
     curl_socket_t fd;
     int reading, writing; /* registered with the loop */
+    int pending;          /* CURL_CSELECT_* put off to a later slice */
     struct aio_sock *prev, *next;
 };
+
+/* The work of one loop iteration: past this, a ready socket or curl's
+ * timer is put off to the next iteration (_slice), so that many answers
+ * arriving at once do not hold the loop for the sum of their work. */
+#define B24_AIO_SLICE_MS 4.0
 
 typedef struct {
     PyObject_HEAD
@@ -59,6 +65,8 @@ typedef struct {
     size_t nsocks;
     PyObject *timer;       /* owned: curl's loop TimerHandle, or NULL */
     int depth;             /* inside curl or the engine */
+    double slice_t0;       /* monotonic ms the open slice began, or < 0 */
+    int timeout_pending;   /* curl's timer fired in a full slice */
     int closing;           /* curl's callbacks are ignored */
     PyObject *fail;        /* owned: a loop call of a callback failed */
 } AioObject;
@@ -309,6 +317,51 @@ settle(AioObject *self)
     Py_DECREF(exc);
 }
 
+/* The socket curl watches as `fd`, or NULL. */
+static struct aio_sock *
+sock_of(AioObject *self, curl_socket_t fd)
+{
+    struct aio_sock *k;
+    for (k = self->socks; k != NULL; k = k->next)
+        if (k->fd == fd)
+            return k;
+    return NULL;
+}
+
+/* Nonzero when this loop iteration's slice of work is used up.  The first
+ * work of an iteration opens a slice and asks the loop for _slice at the
+ * next one (which closes it and runs what was put off). */
+static int
+slice_full(AioObject *self)
+{
+    double now = b24_clock_mono_ms(NULL);
+    PyObject *cb, *h;
+    if (self->slice_t0 >= 0)
+        return now - self->slice_t0 > B24_AIO_SLICE_MS;
+    cb = PyObject_GetAttrString((PyObject *)self, "_slice");
+    h = cb != NULL ? PyObject_CallMethod(self->loop, "call_soon", "O", cb)
+                   : NULL;
+    Py_XDECREF(cb);
+    if (h == NULL) {
+        note_failure(self);
+        return 0; /* the work is done now rather than lost */
+    }
+    Py_DECREF(h);
+    self->slice_t0 = now;
+    return 0;
+}
+
+/* One socket_action and the transfers it finished. */
+static void
+act(AioObject *self, curl_socket_t fd, int flags)
+{
+    int running = 0;
+    self->depth++;
+    curl_multi_socket_action(self->cm, fd, flags, &running);
+    drain(self);
+    self->depth--;
+}
+
 /* ------------------------------------------------------ curl's callbacks */
 
 /* Register or drop one interest (reader or writer) of k with the loop. */
@@ -455,6 +508,7 @@ aio_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->transport = Py_NewRef(t);
     self->limiter = Py_NewRef(lim);
     self->loop = Py_NewRef(loop);
+    self->slice_t0 = -1;
     b24_http_incref(http);
     self->http = http;
     self->cm = curl_multi_init();
@@ -633,7 +687,7 @@ static PyObject *
 aio_io(AioObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     long fd, flags;
-    int running = 0;
+    struct aio_sock *k;
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "_io(fd, flags)");
         return NULL;
@@ -644,13 +698,15 @@ aio_io(AioObject *self, PyObject *const *args, Py_ssize_t nargs)
     flags = PyLong_AsLong(args[1]);
     if (flags == -1 && PyErr_Occurred())
         return NULL;
-    if (self->cm == NULL)
-        Py_RETURN_NONE; /* a callback of a closed driver */
-    self->depth++;
-    curl_multi_socket_action(self->cm, (curl_socket_t)fd, (int)flags,
-                             &running);
-    drain(self);
-    self->depth--;
+    if (self->cm == NULL || (k = sock_of(self, (curl_socket_t)fd)) == NULL)
+        Py_RETURN_NONE; /* a callback of a closed driver or socket */
+    if (slice_full(self)) {
+        k->pending |= (int)flags; /* the next slice runs it */
+    } else {
+        flags |= k->pending;
+        k->pending = 0;
+        act(self, (curl_socket_t)fd, (int)flags);
+    }
     settle(self);
     Py_RETURN_NONE;
 }
@@ -658,14 +714,41 @@ aio_io(AioObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 aio_timeout(AioObject *self, PyObject *Py_UNUSED(ignored))
 {
-    int running = 0;
     Py_CLEAR(self->timer); /* it fired */
     if (self->cm == NULL)
         Py_RETURN_NONE;
-    self->depth++;
-    curl_multi_socket_action(self->cm, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain(self);
-    self->depth--;
+    if (slice_full(self)) {
+        self->timeout_pending = 1;
+    } else {
+        self->timeout_pending = 0;
+        act(self, CURL_SOCKET_TIMEOUT, 0);
+    }
+    settle(self);
+    Py_RETURN_NONE;
+}
+
+/* The next loop iteration: a new slice, the work put off first. */
+static PyObject *
+aio_slice(AioObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->slice_t0 = -1;
+    while (self->cm != NULL && !slice_full(self)) {
+        struct aio_sock *k;
+        if (self->timeout_pending) {
+            self->timeout_pending = 0;
+            act(self, CURL_SOCKET_TIMEOUT, 0);
+            continue;
+        }
+        for (k = self->socks; k != NULL && k->pending == 0; k = k->next)
+            ;
+        if (k == NULL)
+            break;
+        {
+            int flags = k->pending;
+            k->pending = 0; /* k may be gone after the action */
+            act(self, k->fd, flags);
+        }
+    }
     settle(self);
     Py_RETURN_NONE;
 }
@@ -789,6 +872,8 @@ static PyMethodDef aio_methods[] = {
      "_io($self, fd, flags, /)\n--\n\nThe loop's reader/writer callback."},
     {"_timeout", (PyCFunction)aio_timeout, METH_NOARGS,
      "_timeout($self, /)\n--\n\nThe loop timer of libcurl."},
+    {"_slice", (PyCFunction)aio_slice, METH_NOARGS,
+     "_slice($self, /)\n--\n\nThe next loop iteration: the work put off."},
     {"_wake", (PyCFunction)aio_wake, METH_O,
      "_wake($self, future, /)\n--\n\nThe loop timer of a call's WAIT step."},
     {NULL, NULL, 0, NULL}};
