@@ -207,6 +207,17 @@ def test_closing_fails_the_calls_in_flight_and_leaves_no_socket(hang: EmulatorPo
     run(hang, body)
 
 
+def test_an_idle_client_costs_no_cpu(fresh: EmulatorPortal) -> None:
+    """Between calls the driver schedules nothing: the loop sleeps in select()."""
+    async def body(b24: AsyncB24Hook) -> float:
+        await asyncio.gather(*[b24.actions.v2.call.make(method="server.time") for _ in range(20)])
+        t0 = time.thread_time()
+        await asyncio.sleep(0.5)
+        return time.thread_time() - t0
+
+    assert run(fresh, body) < 0.05
+
+
 def test_one_client_belongs_to_one_loop(fresh: EmulatorPortal) -> None:
     b24 = AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path)
 

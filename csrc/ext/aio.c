@@ -727,27 +727,38 @@ aio_timeout(AioObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* The next loop iteration: a new slice, the work put off first. */
+/* The socket with work put off, or NULL. */
+static struct aio_sock *
+sock_pending(AioObject *self)
+{
+    struct aio_sock *k;
+    for (k = self->socks; k != NULL; k = k->next)
+        if (k->pending != 0)
+            return k;
+    return NULL;
+}
+
+/* The next loop iteration: the slice closes; the work put off runs in a
+ * new one (only then: an idle driver schedules nothing). */
 static PyObject *
 aio_slice(AioObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->slice_t0 = -1;
-    while (self->cm != NULL && !slice_full(self)) {
-        struct aio_sock *k;
+    while (self->cm != NULL) {
+        struct aio_sock *k = NULL;
+        int flags;
+        if (!self->timeout_pending && (k = sock_pending(self)) == NULL)
+            break;
+        if (slice_full(self))
+            break; /* the next _slice is scheduled */
         if (self->timeout_pending) {
             self->timeout_pending = 0;
             act(self, CURL_SOCKET_TIMEOUT, 0);
             continue;
         }
-        for (k = self->socks; k != NULL && k->pending == 0; k = k->next)
-            ;
-        if (k == NULL)
-            break;
-        {
-            int flags = k->pending;
-            k->pending = 0; /* k may be gone after the action */
-            act(self, k->fd, flags);
-        }
+        flags = k->pending;
+        k->pending = 0; /* k may be gone after the action */
+        act(self, k->fd, flags);
     }
     settle(self);
     Py_RETURN_NONE;
