@@ -547,9 +547,10 @@ aio_shut(AioObject *self)
     }
     Py_XDECREF(exc);
     drop_handle(&self->timer);
+    /* the loop forgets the sockets before curl closes them (a closed fd
+     * number may be reused at once); curl's callbacks are ignored from
+     * here on, so the freed sockets are never seen again */
     self->closing = 1;
-    curl_multi_cleanup(self->cm);
-    self->cm = NULL;
     while ((k = self->socks) != NULL) {
         int zero = 0;
         self->socks = k->next;
@@ -561,6 +562,8 @@ aio_shut(AioObject *self)
             PyErr_Clear();
         PyMem_Free(k);
     }
+    curl_multi_cleanup(self->cm);
+    self->cm = NULL;
     Py_CLEAR(self->fail);
     self->depth--;
 }
