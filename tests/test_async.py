@@ -334,6 +334,41 @@ def test_cancelling_mid_wait_drops_the_wait_and_the_next_call_works(fresh: Emula
     run(fresh, body, restriction_params=rp)
 
 
+class _Stop(BaseException):
+    """Not an Exception: a logger raising it stops the call (as Ctrl-C would)."""
+
+
+class _Raiser(logging.Handler):
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(logging.DEBUG)
+        self.exc = exc
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "http request attempt":  # an event of the C engine
+            raise self.exc
+
+
+def test_an_event_callback_raising_stops_only_a_base_exception(fresh: EmulatorPortal) -> None:
+    async def body(b24: AsyncB24Hook) -> None:
+        logger = logging.getLogger("tests.async.raiser")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        raiser = _Raiser(RuntimeError("a broken handler"))
+        logger.addHandler(raiser)
+        b24.set_logger(logger)
+        res = await b24.actions.v2.call.make(method="server.time")  # an Exception is swallowed
+        assert res.is_success
+        raiser.exc = _Stop()
+        with pytest.raises(_Stop):
+            await b24.actions.v2.call.make(method="server.time")
+        d = driver(b24)
+        assert (d.active, d.sending) == (0, 0)
+        logger.removeHandler(raiser)
+        assert (await b24.actions.v2.call.make(method="server.time")).is_success
+
+    run(fresh, body)
+
+
 class _Recorder(logging.Handler):
     """Keeps the messages of a logger."""
 
