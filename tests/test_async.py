@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Iterator, TypeVar
 import pytest
 
 from b24hook import AjaxError, AjaxResult, AsyncB24Hook, B24Hook, SdkError, _core
+from b24hook._errors import CLIENT_CLOSED_CODE
 from b24hook._enums import ApiVersion
 from b24hook.emulator import EmulatorPortal
 
@@ -170,7 +171,8 @@ def test_hard_errors_are_raised_as_by_the_sync_client(fresh: EmulatorPortal) -> 
 
     for a, b in zip(sync_errors, run(fresh, body)):
         assert (a.code, a.status, a.message) == (b.code, b.status, b.message)
-        assert b.get_query()["request_id"] == "rid-1" if hasattr(b, "get_query") else True
+        assert b.request_info["request_id"] == "rid-1"
+        assert b.request_info["method"] == a.request_info["method"]
     assert (sync_errors[0].code, sync_errors[0].status) == ("NOT_FOUND", 400)
 
 
@@ -187,8 +189,9 @@ def test_request_id_tools_refusals_and_closing(fresh: EmulatorPortal) -> None:
         await b24.aclose()
         await b24.aclose()  # idempotent
         assert b24.closed
-        with pytest.raises(SdkError):
+        with pytest.raises(SdkError) as closed:
             await b24.actions.v2.call.make(method="server.time")
+        assert closed.value.code == CLIENT_CLOSED_CODE
         assert await b24.tools.health_check.make() is False
 
     run(fresh, body)
@@ -201,7 +204,7 @@ def test_closing_fails_the_calls_in_flight_and_leaves_no_socket(hang: EmulatorPo
         await b24.aclose()
         with pytest.raises(SdkError) as info:
             await task
-        assert info.value.code == "JSSDK_CLIENT_CLOSED" or "closed" in str(info.value)
+        assert info.value.code == CLIENT_CLOSED_CODE
         assert d.closed and d.active == 0 and d.sending == 0 and d.sockets == 0
 
     run(hang, body)
