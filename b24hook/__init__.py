@@ -18,6 +18,7 @@ from ._enums import (
 )
 from ._errors import AjaxError, SdkError
 from ._helpers import BatchRefV3, FilterV3
+from ._aio import AsyncB24Hook
 from ._hook import B24Hook
 from ._logging import LoggerInterface, LogLevel, NullLogger
 from ._params import ParamsFactory, RestrictionManager, RestrictionParams
@@ -33,6 +34,7 @@ from ._version import __version__
 
 __all__ = [
     "B24Hook",
+    "AsyncB24Hook",
     "ApiVersion",
     "Result",
     "AjaxResult",

@@ -3,6 +3,7 @@
 This file is the contract between the C glue (csrc/ext) and the Python layer
 (b24hook/*.py). The Python layer never reaches past it.
 """
+import asyncio
 from typing import Any, Callable, Final, Literal, Mapping, Sequence, final
 
 from _typeshed import structseq
@@ -280,6 +281,53 @@ class Multi:
         """Stop the calls still running. Idempotent."""
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
+
+@final
+class AioMulti:
+    """The engine's calls on an asyncio event loop: libcurl's multi socket interface
+    on the loop's readers, writers and timers. Used from the loop's thread only."""
+
+    def __new__(cls, transport: Transport, limiter: Limiter, loop: asyncio.AbstractEventLoop) -> Self: ...
+    @property
+    def active(self) -> int:
+        """Calls started and not yet done or cancelled."""
+    @property
+    def sending(self) -> int:
+        """Exchanges running on the multi handle now."""
+    @property
+    def sockets(self) -> int:
+        """Sockets curl asked the loop to watch now."""
+    @property
+    def peak(self) -> int:
+        """The most exchanges this AioMulti had running at once."""
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop it runs on."""
+    @property
+    def closed(self) -> bool:
+        """close() was called."""
+    def start(
+        self,
+        method: str,
+        params: Any,
+        request_id: str,
+        *,
+        idempotency_key: str | None = None,
+        is_write: bool = False,
+        batch_methods: Sequence[str] | None = None,
+        on_event: Callable[[str, dict[str, Any]], object] | None = None,
+        timeout: float | None = None,
+        event_details: bool = True,
+    ) -> asyncio.Future[Outcome]:
+        """Start one call on the loop; a future of its Outcome."""
+    def cancel(self, future: asyncio.Future[Outcome], /) -> bool:
+        """Stop the call of ``future`` and cancel the future."""
+    def close(self) -> None:
+        """Fail the calls still running with ClosedError. Idempotent."""
+    def _io(self, fd: int, flags: int, /) -> None: ...
+    def _timeout(self) -> None: ...
+    def _slice(self) -> None: ...
+    def _wake(self, future: asyncio.Future[Outcome], /) -> None: ...
 
 def scripted_transport(
     *outcomes: Outcome | BaseException,

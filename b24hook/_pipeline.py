@@ -19,6 +19,7 @@ answers in place of exchanges), never through a Python copy of it.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -34,7 +35,7 @@ from ._protocols import PipelineHttp
 from ._redact import redact_sensitive_params
 from ._result import AjaxResult
 
-__all__ = ["run_call", "Flights"]
+__all__ = ["run_call", "arun_call", "Flights"]
 
 #: The transport a call runs on, as this module sees it: ``_http.Http`` sits
 #: above this module (``Http.call`` runs the pipeline), so its type here is the
@@ -276,6 +277,29 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
             p.method, p.params, p.rid, limiter=http.restriction.limiter, idempotency_key=p.idem,
             is_write=p.is_write, batch_methods=p.batch, on_event=p.sink, event_details=p.verbose)
     except (_core.ParamsError, _core.ClosedError) as exc:
+        p.refused(exc)
+    return p.finish(http, outcome)
+
+
+async def arun_call(http: "Http", driver: _core.AioMulti, method: str, params: Any,
+                    request_id: str | None = None) -> AjaxResult:
+    """:func:`run_call` on an asyncio loop: the same preparation and mapping,
+    the engine driven by ``driver`` (``_core.AioMulti``, libcurl's multi socket
+    interface on the loop). Cancelling the awaiting task stops the call's
+    transfer or wait; the driver goes on serving the other calls."""
+    p = _Prepared(http, method, params, request_id)
+    try:
+        fut = driver.start(
+            p.method, p.params, p.rid, idempotency_key=p.idem, is_write=p.is_write,
+            batch_methods=p.batch, on_event=p.sink, event_details=p.verbose)
+    except (_core.ParamsError, _core.ClosedError) as exc:
+        p.refused(exc)
+    try:
+        outcome = await fut
+    except asyncio.CancelledError:
+        driver.cancel(fut)
+        raise
+    except _core.ClosedError as exc:  # the client was closed while the call ran
         p.refused(exc)
     return p.finish(http, outcome)
 

@@ -1,6 +1,7 @@
 """Client pieces without network: construction, ids, enums, params, helpers, reprs."""
 from __future__ import annotations
 
+import inspect
 import pickle
 import re
 import threading
@@ -45,11 +46,12 @@ def test_exports() -> None:
         "EnumCrmEntityType", "EnumCrmEntityTypeId", "EnumCrmEntityTypeShort",
         "get_enum_crm_entity_type_short", "redact_sensitive_params", "redact_sensitive_url",
         "SENSITIVE_PARAM_KEYS", "REDACTED_PLACEHOLDER", "LogLevel", "LoggerInterface", "NullLogger",
+        "AsyncB24Hook",
     }
     assert expected <= set(b24hook.__all__)
     for name in b24hook.__all__:
         assert hasattr(b24hook, name), name
-    assert "AsyncB24Hook" not in b24hook.__all__  # not implemented yet: no stub
+    assert inspect.iscoroutinefunction(b24hook.AsyncB24Hook.aclose)  # the real client, not a stub
     assert b24hook.__version__ == "0.1.0"
 
 

@@ -51,16 +51,26 @@ b24_multi_new(struct b24_http *h)
     return m;
 }
 
+void
+b24_flight_stop(struct b24_flight *f, CURLM *cm)
+{
+    if (f->sending) {
+        curl_multi_remove_handle(cm, f->xf.c);
+        curl_easy_setopt(f->xf.c, CURLOPT_PRIVATE, NULL);
+        f->sending = 0;
+        b24_xfer_end(&f->xf);
+    }
+    if (!f->done)
+        b24_call_abandon(&f->call);
+    f->wake_at = -1;
+}
+
 static void
 stop_transfer(struct b24_multi *m, struct b24_flight *f)
 {
-    if (!f->sending)
-        return;
-    curl_multi_remove_handle(m->cm, f->xf.c);
-    curl_easy_setopt(f->xf.c, CURLOPT_PRIVATE, NULL);
-    f->sending = 0;
-    m->sending--;
-    b24_xfer_end(&f->xf);
+    if (f->sending)
+        m->sending--;
+    b24_flight_stop(f, m->cm);
 }
 
 void
@@ -69,12 +79,8 @@ b24_multi_free(struct b24_multi *m)
     size_t i;
     if (m == NULL)
         return;
-    for (i = 0; i < m->nactive; i++) {
-        struct b24_flight *f = m->active[i];
-        stop_transfer(m, f);
-        if (!f->done)
-            b24_call_abandon(&f->call);
-    }
+    for (i = 0; i < m->nactive; i++)
+        stop_transfer(m, m->active[i]);
     curl_multi_cleanup(m->cm);
     b24_http_decref(m->h);
     free(m->active);
@@ -100,7 +106,7 @@ b24_multi_peak(const struct b24_multi *m)
     return m->peak;
 }
 
-static void
+static enum b24_flight_next
 finish(struct b24_flight *f, enum b24_status st)
 {
     if (st != B24_OK)
@@ -108,53 +114,76 @@ finish(struct b24_flight *f, enum b24_status st)
     f->status = st;
     f->done = 1;
     f->wake_at = -1;
+    return B24_FLIGHT_DONE;
+}
+
+enum b24_flight_next
+b24_flight_advance(struct b24_flight *f, struct b24_http *h, CURLM *cm,
+                   double *wait_ms)
+{
+    for (;;) {
+        struct b24_step s;
+        enum b24_status st;
+        st = b24_call_step(&f->call, b24_clock_mono_ms(NULL), &s);
+        if (st != B24_OK || s.kind == B24_STEP_DONE)
+            return finish(f, st);
+        if (s.kind == B24_STEP_WAIT) {
+            *wait_ms = s.wait_ms;
+            f->wake_at = b24_clock_mono_ms(NULL) + s.wait_ms;
+            return B24_FLIGHT_WAITING;
+        }
+        if (f->call.limiter != NULL)
+            f->req.fresh_connect = s.fresh_connect;
+        b24_outcome_clear(&f->out);
+        b24_outcome_init(&f->out);
+        st = b24_xfer_begin(h, &f->req, &f->out, &f->xf);
+        if (st != B24_OK)
+            return finish(f, st);
+        if (f->xf.finished) { /* nothing to run: the outcome is made */
+            st = b24_xfer_end(&f->xf);
+            if (st != B24_OK)
+                return finish(f, st);
+            continue;
+        }
+        curl_easy_setopt(f->xf.c, CURLOPT_PRIVATE, (void *)f);
+        if (curl_multi_add_handle(cm, f->xf.c) != CURLM_OK) {
+            curl_easy_setopt(f->xf.c, CURLOPT_PRIVATE, NULL);
+            b24_xfer_end(&f->xf);
+            return finish(f, B24_E_CURL);
+        }
+        f->sending = 1;
+        return B24_FLIGHT_SENDING;
+    }
+}
+
+enum b24_flight_next
+b24_flight_transfer_done(struct b24_flight *f, struct b24_http *h, CURLM *cm,
+                         int curl_rc, double *wait_ms)
+{
+    enum b24_status st;
+    CURL *c = f->xf.c;
+    curl_multi_remove_handle(cm, c);
+    if (b24_xfer_finish(&f->xf, curl_rc)) {
+        if (curl_multi_add_handle(cm, c) == CURLM_OK)
+            return B24_FLIGHT_SENDING;
+        f->xf.st = B24_E_CURL;
+    }
+    curl_easy_setopt(c, CURLOPT_PRIVATE, NULL);
+    f->sending = 0;
+    st = b24_xfer_end(&f->xf);
+    if (st != B24_OK)
+        return finish(f, st);
+    return b24_flight_advance(f, h, cm, wait_ms);
 }
 
 /* Step the flight's machine until it waits, sends or is done. */
 static void
 advance(struct b24_multi *m, struct b24_flight *f)
 {
-    for (;;) {
-        struct b24_step s;
-        enum b24_status st;
-        st = b24_call_step(&f->call, b24_clock_mono_ms(NULL), &s);
-        if (st != B24_OK || s.kind == B24_STEP_DONE) {
-            finish(f, st);
-            return;
-        }
-        if (s.kind == B24_STEP_WAIT) {
-            f->wake_at = b24_clock_mono_ms(NULL) + s.wait_ms;
-            return;
-        }
-        if (f->call.limiter != NULL)
-            f->req.fresh_connect = s.fresh_connect;
-        b24_outcome_clear(&f->out);
-        b24_outcome_init(&f->out);
-        st = b24_xfer_begin(m->h, &f->req, &f->out, &f->xf);
-        if (st != B24_OK) {
-            finish(f, st);
-            return;
-        }
-        if (f->xf.finished) { /* nothing to run: the outcome is made */
-            st = b24_xfer_end(&f->xf);
-            if (st != B24_OK) {
-                finish(f, st);
-                return;
-            }
-            continue;
-        }
-        curl_easy_setopt(f->xf.c, CURLOPT_PRIVATE, (void *)f);
-        if (curl_multi_add_handle(m->cm, f->xf.c) != CURLM_OK) {
-            curl_easy_setopt(f->xf.c, CURLOPT_PRIVATE, NULL);
-            b24_xfer_end(&f->xf);
-            finish(f, B24_E_CURL);
-            return;
-        }
-        f->sending = 1;
-        if (++m->sending > m->peak)
-            m->peak = m->sending;
-        return;
-    }
+    double wait_ms;
+    if (b24_flight_advance(f, m->h, m->cm, &wait_ms) == B24_FLIGHT_SENDING &&
+        ++m->sending > m->peak)
+        m->peak = m->sending;
 }
 
 static int
@@ -194,23 +223,12 @@ b24_multi_add(struct b24_multi *m, struct b24_flight *f)
 static void
 transfer_done(struct b24_multi *m, struct b24_flight *f, CURLcode rc)
 {
-    enum b24_status st;
-    CURL *c = f->xf.c;
-    curl_multi_remove_handle(m->cm, c);
-    if (b24_xfer_finish(&f->xf, (int)rc)) {
-        if (curl_multi_add_handle(m->cm, c) == CURLM_OK)
-            return;
-        f->xf.st = B24_E_CURL;
-    }
-    curl_easy_setopt(c, CURLOPT_PRIVATE, NULL);
-    f->sending = 0;
+    double wait_ms;
     m->sending--;
-    st = b24_xfer_end(&f->xf);
-    if (st != B24_OK) {
-        finish(f, st);
-        return;
-    }
-    advance(m, f);
+    if (b24_flight_transfer_done(f, m->h, m->cm, (int)rc, &wait_ms) ==
+            B24_FLIGHT_SENDING &&
+        ++m->sending > m->peak)
+        m->peak = m->sending;
 }
 
 /* Move done flights from active to ready (order kept). */

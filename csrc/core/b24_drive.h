@@ -41,6 +41,32 @@ void b24_flight_init(struct b24_flight *f);
 /* Free the request and the outcome (not the flight itself). */
 void b24_flight_clear(struct b24_flight *f);
 
+/* ---- one flight on a caller's CURLM (shared by the drivers) ----
+ *
+ * The steps of a flight whose transfers run on `cm` (the blocking multi
+ * below, the asyncio driver of csrc/ext/aio.c).  They never block; the
+ * caller owns `cm` and decides how it is polled. */
+enum b24_flight_next {
+    B24_FLIGHT_SENDING = 1, /* a transfer of f is on cm (CURLOPT_PRIVATE f) */
+    B24_FLIGHT_WAITING,     /* wait *wait_ms (f->wake_at set), then advance */
+    B24_FLIGHT_DONE         /* f->done; f->status, f->out are the answer */
+};
+
+/* Step f's machine (now, with the monotonic clock) until it sends, waits
+ * or is done.  A SEND starts its exchange: its transfer is added to cm. */
+enum b24_flight_next b24_flight_advance(struct b24_flight *f,
+                                        struct b24_http *h, CURLM *cm,
+                                        double *wait_ms);
+/* f's transfer completed with `curl_rc` (a CURLMSG_DONE of cm): removed
+ * from cm; another hop is re-added (SENDING), else the outcome goes to
+ * the machine, which is advanced. */
+enum b24_flight_next b24_flight_transfer_done(struct b24_flight *f,
+                                              struct b24_http *h, CURLM *cm,
+                                              int curl_rc, double *wait_ms);
+/* Stop f: its transfer (if any) removed from cm and ended, its machine
+ * abandoned unless done.  Idempotent. */
+void b24_flight_stop(struct b24_flight *f, CURLM *cm);
+
 struct b24_multi;
 
 /* Owned pointer (holds a reference to `h`) or NULL (out of memory). */

@@ -3,7 +3,9 @@
  * the stop checks -- the thread's CancelToken always, Ctrl-C (signal
  * handlers) in the main thread, at most every 20 ms.  Each crossing takes
  * the GIL briefly and gives it back; the first exception that stops the
- * call is kept and raised when the pipeline returns. */
+ * call is kept and raised when the pipeline returns.  ext_event_held is
+ * the delivery itself, for a driver that runs with the GIL held (the
+ * asyncio driver, aio.c). */
 #include "ext.h"
 
 #include <string.h>
@@ -163,29 +165,42 @@ event_is_detail(enum b24_event_kind k)
     }
 }
 
-void
-ext_call_event(void *vctx, const struct b24_event *ev)
+int
+ext_event_held(PyObject *on_event, int details, const struct b24_event *ev)
 {
-    struct call_ctx *c = vctx;
     PyObject *d, *r = NULL;
-    if (c->on_event == NULL || c->stop)
-        return;
-    if (!c->details && event_is_detail(ev->kind))
-        return;
-    PyEval_RestoreThread(c->ts);
+    if (on_event == NULL)
+        return 0;
+    if (!details && event_is_detail(ev->kind))
+        return 0;
     d = event_dict(ev);
     if (d != NULL) {
-        r = PyObject_CallFunction(c->on_event, "sO", event_name(ev->kind), d);
+        r = PyObject_CallFunction(on_event, "sO", event_name(ev->kind), d);
         Py_DECREF(d);
     }
     if (r == NULL) {
         /* logging is fire-and-forget; only a KeyboardInterrupt (or another
          * BaseException) raised while Python ran stops the call */
-        if (PyErr_ExceptionMatches(PyExc_Exception))
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
             PyErr_Clear();
-        else
-            ctx_stash(c);
+            return 0;
+        }
+        return -1;
     }
-    Py_XDECREF(r);
+    Py_DECREF(r);
+    return 0;
+}
+
+void
+ext_call_event(void *vctx, const struct b24_event *ev)
+{
+    struct call_ctx *c = vctx;
+    if (c->on_event == NULL || c->stop)
+        return;
+    if (!c->details && event_is_detail(ev->kind))
+        return;
+    PyEval_RestoreThread(c->ts);
+    if (ext_event_held(c->on_event, c->details, ev) < 0)
+        ctx_stash(c);
     c->ts = PyEval_SaveThread();
 }

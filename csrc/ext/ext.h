@@ -140,6 +140,11 @@ int ext_call_interrupted(void *ctx);
 /* With the GIL held: stop the call with the exception now set. */
 void ext_call_fail(struct call_ctx *c);
 void ext_call_event(void *ctx, const struct b24_event *ev);
+/* Deliver one engine event to `on_event` (NULL: nothing) with the GIL
+ * held: an Exception it raises is swallowed (0); -1 with a BaseException
+ * (KeyboardInterrupt, SystemExit...) set: the caller stops the call. */
+int ext_event_held(PyObject *on_event, int details,
+                   const struct b24_event *ev);
 /* After the pipeline (GIL held): releases what `c` holds; -1 with the
  * exception that stopped the call set (KeyboardInterrupt, CancelledError,
  * a BaseException of on_event), else 0.  Safe to call twice. */
@@ -171,5 +176,8 @@ int parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
 
 /* multi.c: the Multi type (many calls at once on one thread). */
 int multi_register(PyObject *module);
+
+/* aio.c: the AioMulti type (the engine's calls on an asyncio loop). */
+int aio_register(PyObject *module);
 
 #endif /* B24_EXT_H */

@@ -465,7 +465,7 @@ mod_exec(PyObject *module)
     if (transport_register(module, st) < 0 || limiter_register(module) < 0 ||
         cancel_register(module) < 0)
         return -1;
-    if (multi_register(module) < 0)
+    if (multi_register(module) < 0 || aio_register(module) < 0)
         return -1;
     if (actions_register(module) < 0 || walk_register(module) < 0)
         return -1;

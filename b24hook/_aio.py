@@ -1,0 +1,268 @@
+"""``AsyncB24Hook``: the client of one Bitrix24 inbound webhook for asyncio (issue 11).
+
+The same engine as :class:`~b24hook.B24Hook` (limiter, retries, safe writes, events,
+all in C), driven by the running event loop instead of a blocking thread: each API
+version's calls run on one ``_core.AioMulti`` (libcurl's multi socket interface on
+the loop's readers, writers and timers; the engine's waits are loop timers). The
+preparation of a call and the mapping of its answer are the sync client's
+(``_pipeline._Prepared``), so an awaited call returns exactly what the sync call
+returns.
+
+This first slice has ``actions.v2.call`` / ``actions.v3.call`` and the two tools;
+lists, tails, batches and the export are the sync client's only for now.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Mapping
+
+from . import _core
+from ._checks import closed_error
+from ._enums import ApiVersion
+from ._hook import B24Hook, _version_of
+from ._http import Http
+from ._logging import LoggerInterface
+from ._pipeline import arun_call
+from ._result import AjaxResult
+
+__all__ = ["AsyncB24Hook"]
+
+
+class _AsyncAction:
+    """Base of the async actions and tools: the client and a version."""
+
+    __slots__ = ("_client", "_version")
+
+    def __init__(self, client: "AsyncB24Hook", version: ApiVersion) -> None:
+        self._client = client
+        self._version = version
+
+    async def _call(self, method: str, params: Any, request_id: str | None) -> AjaxResult:
+        http, driver = self._client._driver(self._version)
+        return await arun_call(http, driver, method, params, request_id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._version.value}>"
+
+
+class AsyncCallAction(_AsyncAction):
+    """``actions.v2.call`` / ``actions.v3.call`` of :class:`AsyncB24Hook`."""
+
+    __slots__ = ()
+
+    async def make(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
+        """Call one REST method; a soft error gives a failed result, others raise
+        :class:`~b24hook.AjaxError` (as ``B24Hook``'s ``make``)."""
+        return await self._call(method, params or {}, request_id)
+
+
+class AsyncActionsV2:
+    """REST v2 actions of :class:`AsyncB24Hook` (``b24.actions.v2``)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, client: "AsyncB24Hook") -> None:
+        self.call = AsyncCallAction(client, ApiVersion.V2)
+
+    def __repr__(self) -> str:
+        return "<AsyncActionsV2>"
+
+
+class AsyncActionsV3:
+    """REST v3 actions of :class:`AsyncB24Hook` (``b24.actions.v3``)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, client: "AsyncB24Hook") -> None:
+        self.call = AsyncCallAction(client, ApiVersion.V3)
+
+    def __repr__(self) -> str:
+        return "<AsyncActionsV3>"
+
+
+class AsyncActionsManager:
+    """``b24.actions`` with ``.v2`` and ``.v3``."""
+
+    __slots__ = ("v2", "v3")
+
+    def __init__(self, client: "AsyncB24Hook") -> None:
+        self.v2 = AsyncActionsV2(client)
+        self.v3 = AsyncActionsV3(client)
+
+    def __repr__(self) -> str:
+        return "<AsyncActionsManager v2, v3>"
+
+
+class AsyncHealthCheckTool(_AsyncAction):
+    """``tools.health_check``."""
+
+    __slots__ = ()
+
+    async def make(self, request_id: str | None = None) -> bool:
+        """True when v2 ``server.time`` succeeds; never raises (but a cancellation)."""
+        try:
+            return (await self._call("server.time", {}, request_id)).is_success
+        except Exception:  # noqa: BLE001 - a tool never raises
+            return False
+
+
+class AsyncPingTool(_AsyncAction):
+    """``tools.ping``."""
+
+    __slots__ = ()
+
+    async def make(self, request_id: str | None = None) -> int:
+        """Milliseconds around a v2 ``server.time`` call; -1 if it raises."""
+        start = time.monotonic()
+        try:
+            await self._call("server.time", {}, request_id)
+        except Exception:  # noqa: BLE001 - a tool never raises
+            return -1
+        return int(round((time.monotonic() - start) * 1000.0))
+
+
+class AsyncToolsManager:
+    """``b24.tools`` with ``health_check`` and ``ping``."""
+
+    __slots__ = ("health_check", "ping")
+
+    def __init__(self, client: "AsyncB24Hook") -> None:
+        self.health_check = AsyncHealthCheckTool(client, ApiVersion.V2)
+        self.ping = AsyncPingTool(client, ApiVersion.V2)
+
+    def __repr__(self) -> str:
+        return "<AsyncToolsManager health_check, ping>"
+
+
+class AsyncB24Hook:
+    """Client of a Bitrix24 inbound webhook for asyncio; one serves a whole application.
+
+    Build it like :class:`~b24hook.B24Hook` (``AsyncB24Hook.from_webhook_url(url)``
+    or from parts) and close it with ``await b24.aclose()`` or ``async with``.
+    Every ``make`` is a coroutine returning what the sync one returns. Many tasks
+    may call it at once on one event loop: their requests run concurrently, paced
+    by the one limiter of the client. Cancelling a task stops its request. It runs
+    on the loop of its first call; calling it from another loop raises
+    ``RuntimeError`` (make one client per loop).
+
+    Examples:
+        >>> async def main(url: str) -> None:
+        ...     async with AsyncB24Hook.from_webhook_url(url) as b24:
+        ...         res = await b24.actions.v2.call.make(method="server.time")
+    """
+
+    #: Maximum commands of one batch (JS ``AbstractB24.batchSize``).
+    batch_size: int = _core.BATCH_MAX_COMMANDS
+
+    def __init__(
+        self,
+        b24_url: str,
+        user_id: int,
+        secret: str,
+        *,
+        restriction_params: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        # the sync client holds the checked parts, the transports, limiters and
+        # logger; this one drives the same transports from the loop
+        self._hook = B24Hook(b24_url, user_id, secret, restriction_params=restriction_params,
+                             timeout=timeout, headers=headers, verify=verify)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drivers: dict[ApiVersion, tuple[Http, _core.AioMulti]] = {}
+        self.auth = self._hook.auth
+        self.actions = AsyncActionsManager(self)
+        self.tools = AsyncToolsManager(self)
+
+    @classmethod
+    def from_webhook_url(
+        cls,
+        url: str,
+        *,
+        restriction_params: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> "AsyncB24Hook":
+        """Build from ``https://<portal>/rest/<user_id>/<secret>`` (or ``/rest/api/...``).
+
+        ``ValueError`` with a message that never echoes the URL.
+        """
+        origin, user_id, secret = _core.parse_webhook_url(url)
+        return cls(origin, user_id, secret, restriction_params=restriction_params,
+                   timeout=timeout, headers=headers, verify=verify)
+
+    # -- the drivers -----------------------------------------------------------
+    def _driver(self, version: ApiVersion) -> tuple[Http, _core.AioMulti]:
+        """The transport of ``version`` and its driver on the running loop."""
+        if self._hook.closed:
+            raise closed_error()
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError("an AsyncB24Hook runs on the event loop of its first call; "
+                               "make one client per event loop")
+        http = self._hook._https.live(version)
+        if not isinstance(http, Http):
+            raise TypeError("AsyncB24Hook runs on b24hook's own transports only")
+        held = self._drivers.get(version)
+        if held is None or held[0] is not http:
+            if held is not None:
+                held[1].close()
+            held = (http, _core.AioMulti(http._transport, http.restriction.limiter, loop))
+            self._drivers[version] = held
+        return held
+
+    # -- state ---------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._hook.closed
+
+    async def aclose(self) -> None:
+        """Release connections and buffers; calls still running fail with the
+        closed client's ``SdkError``, later calls raise it. Idempotent."""
+        self._close()
+
+    def _close(self) -> None:
+        drivers = list(self._drivers.values())
+        self._drivers.clear()
+        for _http, driver in drivers:
+            driver.close()
+        self._hook.destroy()
+
+    async def __aenter__(self) -> "AsyncB24Hook":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- targets, transports, logger -------------------------------------------
+    def get_target_origin(self) -> str:
+        """``https://<domain>``."""
+        return self._hook.get_target_origin()
+
+    def get_http_client(self, version: ApiVersion | str) -> Http:
+        """The transport of ``version`` ("v2"/"v3"): its limiter, stats, timeout, headers."""
+        return self._hook.get_http_client(_version_of(version))
+
+    def set_restriction_manager_params(self, params: Mapping[str, Any]) -> None:
+        """Apply params to both transports (as ``B24Hook``'s)."""
+        self._hook.set_restriction_manager_params(params)
+
+    def get_logger(self) -> LoggerInterface:
+        return self._hook.get_logger()
+
+    def set_logger(self, logger: Any) -> None:
+        """Install a logger (as ``B24Hook.set_logger``); it is called on the loop."""
+        self._hook.set_logger(logger)
+
+    def off_client_side_warning(self) -> None:
+        self._hook.off_client_side_warning()
+
+    def __repr__(self) -> str:
+        auth = self._hook._auth
+        state = ", closed" if self.closed else ""
+        return f"AsyncB24Hook(domain={auth._domain!r}, user_id={auth._user_id}{state})"

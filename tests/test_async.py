@@ -1,0 +1,416 @@
+"""AsyncB24Hook (issue 11, first slice): the engine driven by an asyncio loop
+(``_core.AioMulti``: libcurl's multi socket interface on the loop), against the
+emulator with its real limits. Each test runs its own loop with ``asyncio.run``."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
+
+import pytest
+
+from b24hook import AjaxError, AjaxResult, AsyncB24Hook, B24Hook, SdkError, _core
+from b24hook._errors import CLIENT_CLOSED_CODE
+from b24hook._enums import ApiVersion
+from b24hook.emulator import EmulatorPortal
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def portal() -> Iterator[EmulatorPortal]:
+    """Standard limits: burst 50, 2 requests/s (the emulator refuses more with
+    QUERY_LIMIT_EXCEEDED)."""
+    p = EmulatorPortal(db=":memory:", rate_limit=(50, 2)).start()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def hanging() -> Iterator[EmulatorPortal]:
+    """A second portal for the tests whose answers hang (20 s): its stuck requests
+    never hold up the idle wait of the others."""
+    p = EmulatorPortal(db=":memory:", rate_limit=(50, 2)).start()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def hang(hanging: EmulatorPortal) -> Iterator[EmulatorPortal]:
+    """Every server.time of the hanging portal answers after 20 s."""
+    hanging.reset_limits()
+    hanging.inject("hang", method="server.time", delay=20, fraction=1.0)
+    try:
+        yield hanging
+    finally:
+        hanging.clear_faults()
+
+
+@pytest.fixture(scope="module")
+def apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """An emulator in its own process (webhook URL, CA file): the loop's timing
+    then measures this process's work, not the emulator's threads taking the GIL."""
+    ca = str(tmp_path_factory.mktemp("apart") / "ca.pem")
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "b24hook.emulator", "--rate-limit", "standard",
+         "--ca-file", ca, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = ""
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("v2 webhook:"):
+                url = line.split(":", 1)[1].strip()
+                break
+        assert url, "the emulator did not start"
+        yield url, ca
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def fresh(portal: EmulatorPortal) -> EmulatorPortal:
+    portal.clear_faults()
+    portal.wait_idle()
+    portal.reset_limits()
+    portal.reset_stats()
+    return portal
+
+
+def run(portal: EmulatorPortal, body: Callable[[AsyncB24Hook], Awaitable[T]], **kw: Any) -> T:
+    """``body(client)`` on a new loop, the client closed after."""
+    async def main() -> T:
+        async with AsyncB24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, **kw) as b24:
+            return await body(b24)
+    return asyncio.run(main())
+
+
+def driver(b24: AsyncB24Hook, version: ApiVersion = ApiVersion.V2) -> _core.AioMulti:
+    return b24._drivers[version][1]
+
+
+def same(a: AjaxResult, b: AjaxResult) -> None:
+    """Two results of the same call, sync and async: equal but for time and request id."""
+    assert type(a) is type(b) is AjaxResult
+    assert a.is_success == b.is_success
+    assert a.get_status() == b.get_status()
+    da, db = a.get_data(), b.get_data()
+    if da is None or db is None:
+        assert da is db is None
+    else:
+        assert da["result"] == db["result"]
+    assert a.get_error_messages() == b.get_error_messages()
+    ea, eb = a.errors, b.errors
+    assert list(ea) == list(eb)
+    for key in ea:
+        assert (ea[key].code, ea[key].status) == (eb[key].code, eb[key].status)  # type: ignore[attr-defined]
+    qa, qb = a.get_query(), b.get_query()
+    assert (qa["method"], qa["params"]) == (qb["method"], qb["params"])
+
+
+# ------------------------------------------------------------------ same answers as the sync client
+CASES = [
+    ("v2", "crm.item.get", {"entityTypeId": 2, "id": 1}),          # success
+    ("v2", "profile", None),                                        # success, no params
+    ("v3", "tasks.task.get", {"id": 1}),                            # v3 success
+    ("v3", "no.such.method", {}),                                   # v3 soft error: a failed result
+    ("v3", "tasks.task.get", {"id": 10**9}),                        # v3 soft error
+]
+
+
+def test_the_async_call_returns_what_the_sync_one_returns(fresh: EmulatorPortal) -> None:
+    with B24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path) as sync:
+        sync.actions.v2.call.make("crm.item.add", {"entityTypeId": 2, "fields": {"title": "A"}})
+        sync.actions.v3.call.make("tasks.task.add", {"fields": {"title": "T"}})
+        expected = [getattr(sync.actions, v).call.make(m, p) for v, m, p in CASES]
+
+    async def body(b24: AsyncB24Hook) -> list[AjaxResult]:
+        return [await getattr(b24.actions, v).call.make(method=m, params=p) for v, m, p in CASES]
+
+    got = run(fresh, body)
+    for (v, m, _p), a, b in zip(CASES, expected, got):
+        same(a, b)
+    assert got[0].is_success and got[0].get_data()["result"]["item"]["title"] == "A"
+    assert got[2].is_success
+    assert not got[3].is_success and got[3].errors["base-error"].code == \
+        "BITRIX_REST_V3_EXCEPTION_METHODNOTFOUNDEXCEPTION"  # type: ignore[attr-defined]
+    assert not got[4].is_success
+
+
+def test_hard_errors_are_raised_as_by_the_sync_client(fresh: EmulatorPortal) -> None:
+    calls = [("v2", "crm.item.get", {"entityTypeId": 2, "id": 10**9}),  # NOT_FOUND 400
+             ("v2", "no.such.method", {})]                               # ERROR_METHOD_NOT_FOUND
+    sync_errors = []
+    with B24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path) as sync:
+        for v, m, p in calls:
+            with pytest.raises(AjaxError) as info:
+                getattr(sync.actions, v).call.make(m, p)
+            sync_errors.append(info.value)
+
+    async def body(b24: AsyncB24Hook) -> list[AjaxError]:
+        out = []
+        for v, m, p in calls:
+            with pytest.raises(AjaxError) as info:
+                await getattr(b24.actions, v).call.make(method=m, params=p, request_id="rid-1")
+            out.append(info.value)
+        return out
+
+    for a, b in zip(sync_errors, run(fresh, body)):
+        assert (a.code, a.status, a.message) == (b.code, b.status, b.message)
+        assert b.request_info["request_id"] == "rid-1"
+        assert b.request_info["method"] == a.request_info["method"]
+    assert (sync_errors[0].code, sync_errors[0].status) == ("NOT_FOUND", 400)
+
+
+def test_request_id_tools_refusals_and_closing(fresh: EmulatorPortal) -> None:
+    async def body(b24: AsyncB24Hook) -> None:
+        res = await b24.actions.v2.call.make(method="server.time", request_id="my-request-1")
+        assert res.get_query()["request_id"] == "my-request-1"
+        assert await b24.tools.health_check.make() is True
+        ms = await b24.tools.ping.make()
+        assert isinstance(ms, int) and 0 <= ms < 5000
+        with pytest.raises(AjaxError) as info:  # refused before any I/O, as the sync client does
+            await b24.actions.v2.call.make(method="server.time", params={"x": object()})
+        assert info.value.code == "JSSDK_INVALID_PARAMS"
+        await b24.aclose()
+        await b24.aclose()  # idempotent
+        assert b24.closed
+        with pytest.raises(SdkError) as closed:
+            await b24.actions.v2.call.make(method="server.time")
+        assert closed.value.code == CLIENT_CLOSED_CODE
+        assert await b24.tools.health_check.make() is False
+
+    run(fresh, body)
+
+
+def test_closing_fails_the_calls_in_flight_and_leaves_no_socket(hang: EmulatorPortal) -> None:
+    async def body(b24: AsyncB24Hook) -> None:
+        task = asyncio.ensure_future(b24.actions.v2.call.make(method="server.time"))
+        d = await until_sending(b24, 1)
+        await b24.aclose()
+        with pytest.raises(SdkError) as info:
+            await task
+        assert info.value.code == CLIENT_CLOSED_CODE
+        assert d.closed and d.active == 0 and d.sending == 0 and d.sockets == 0
+
+    run(hang, body)
+
+
+def test_an_idle_client_costs_no_cpu(fresh: EmulatorPortal) -> None:
+    """Between calls the driver schedules nothing: the loop sleeps in select()."""
+    async def body(b24: AsyncB24Hook) -> float:
+        await asyncio.gather(*[b24.actions.v2.call.make(method="server.time") for _ in range(20)])
+        t0 = time.thread_time()
+        await asyncio.sleep(0.5)
+        return time.thread_time() - t0
+
+    assert run(fresh, body) < 0.05
+
+
+def test_one_client_belongs_to_one_loop(fresh: EmulatorPortal) -> None:
+    b24 = AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path)
+
+    async def call() -> bool:
+        return (await b24.actions.v2.call.make(method="server.time")).is_success
+
+    assert asyncio.run(call())
+    with pytest.raises(RuntimeError, match="one client per event loop"):
+        asyncio.run(call())
+    asyncio.run(b24.aclose())
+
+
+# ------------------------------------------------------------------ many tasks, one client
+def test_120_concurrent_tasks_stay_within_the_portals_limits(fresh: EmulatorPortal) -> None:
+    n = 120  # burst 50, then 2/s: about 35 s
+
+    async def body(b24: AsyncB24Hook) -> tuple[list[AjaxResult], float, int]:
+        t0 = time.monotonic()
+        res = await asyncio.gather(*[
+            b24.actions.v2.call.make(method="crm.item.list" if i % 2 else "server.time",
+                                     params={"entityTypeId": 2} if i % 2 else None)
+            for i in range(n)])
+        return res, time.monotonic() - t0, driver(b24).peak
+
+    results, elapsed, peak = run(fresh, body)
+    assert all(r.is_success for r in results)
+    st = fresh.stats()
+    assert st["query_limit_exceeded"] == 0, st
+    assert st["total"] == n and st["by_status"] == {200: n}, st
+    assert peak >= 20  # the burst went out at once, not one after another
+    assert 25 < elapsed < 55  # paced by the limiter: (120 - 50) / 2 per second
+
+
+# ------------------------------------------------------------------ cancellation
+async def until_sending(b24: AsyncB24Hook, n: int) -> _core.AioMulti:
+    """Wait until the v2 driver has ``n`` exchanges on the wire."""
+    for _ in range(500):
+        held = b24._drivers.get(ApiVersion.V2)
+        if held is not None and held[1].sending == n:
+            return held[1]
+        await asyncio.sleep(0.01)
+    raise AssertionError("the calls never reached the wire")
+
+
+def test_cancelling_mid_transfer_stops_it_and_leaks_nothing(hang: EmulatorPortal) -> None:
+    params: dict[str, Any] = {"marker": "m"}
+
+    async def body(b24: AsyncB24Hook) -> None:
+        loop = asyncio.get_running_loop()
+        warm = await b24.actions.v2.call.make(method="profile")  # a connection, a driver
+        assert warm.is_success
+        d = driver(b24)
+        handlers = len(loop._selector.get_map())  # type: ignore[attr-defined]
+        refs: list[int] = []
+        futures: list[int] = []
+        for _round in range(6):
+            tasks = [asyncio.ensure_future(b24.actions.v2.call.make(method="server.time", params=params))
+                     for _ in range(3)]
+            await until_sending(b24, 3)
+            t0 = time.monotonic()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            assert time.monotonic() - t0 < 1.0  # not the 20 s of the hanging answer
+            assert (d.active, d.sending, d.sockets) == (0, 0, 0)
+            assert len(loop._selector.get_map()) == handlers  # type: ignore[attr-defined]
+            del tasks, task
+            gc.collect()
+            refs.append(sys.getrefcount(params))
+            futures.append(sum(isinstance(o, asyncio.Future) for o in gc.get_objects()))
+        # the last cancelled call's frames may stay reachable from asyncio's last
+        # exception; nothing grows from round to round
+        assert refs[1:] == refs[1:2] * 5, refs
+        assert futures[1:] == futures[1:2] * 5, futures
+        hang.clear_faults()
+        res = await b24.actions.v2.call.make(method="server.time")  # the client is still usable
+        assert res.is_success
+        assert (d.active, d.sending) == (0, 0)
+
+    run(hang, body)
+
+
+def test_cancelling_mid_wait_drops_the_wait_and_the_next_call_works(fresh: EmulatorPortal) -> None:
+    # a client limiter of 1 request then 1/s: the second call waits in the engine's rate gate
+    rp = {"rate_limit": {"burst_limit": 1, "drain_rate": 1, "adaptive_enabled": False}}
+
+    async def body(b24: AsyncB24Hook) -> None:
+        events: list[str] = []
+        logger = logging.getLogger("tests.async.wait")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        handler = _Recorder(events)
+        logger.addHandler(handler)
+        b24.set_logger(logger)
+        first = await b24.actions.v2.call.make(method="server.time")
+        assert first.is_success
+        d = driver(b24)
+        task = asyncio.ensure_future(b24.actions.v2.call.make(method="server.time"))
+        await asyncio.sleep(0.2)
+        assert (d.active, d.sending) == (1, 0)  # waiting, not sending
+        assert any("blocked" in e for e in events)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (d.active, d.sending) == (0, 0)
+        t0 = time.monotonic()
+        res = await b24.actions.v2.call.make(method="server.time")
+        assert res.is_success and time.monotonic() - t0 < 2.0
+        stats = b24.get_http_client("v2").get_stats()
+        assert stats.get("pending_requests", 0) == 0  # the abandoned machine gave its count back
+
+    run(fresh, body, restriction_params=rp)
+
+
+class _Stop(BaseException):
+    """Not an Exception: a logger raising it stops the call (as Ctrl-C would)."""
+
+
+class _Raiser(logging.Handler):
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(logging.DEBUG)
+        self.exc = exc
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "http request attempt":  # an event of the C engine
+            raise self.exc
+
+
+def test_an_event_callback_raising_stops_only_a_base_exception(fresh: EmulatorPortal) -> None:
+    async def body(b24: AsyncB24Hook) -> None:
+        logger = logging.getLogger("tests.async.raiser")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        raiser = _Raiser(RuntimeError("a broken handler"))
+        logger.addHandler(raiser)
+        b24.set_logger(logger)
+        res = await b24.actions.v2.call.make(method="server.time")  # an Exception is swallowed
+        assert res.is_success
+        raiser.exc = _Stop()
+        with pytest.raises(_Stop):
+            await b24.actions.v2.call.make(method="server.time")
+        d = driver(b24)
+        assert (d.active, d.sending) == (0, 0)
+        logger.removeHandler(raiser)
+        assert (await b24.actions.v2.call.make(method="server.time")).is_success
+
+    run(fresh, body)
+
+
+class _Recorder(logging.Handler):
+    """Keeps the messages of a logger."""
+
+    def __init__(self, out: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.out.append(record.getMessage())
+
+
+# ------------------------------------------------------------------ the loop never stalls
+def test_the_loop_never_stalls_while_50_calls_run(apart: tuple[str, str]) -> None:
+    url, ca = apart
+
+    async def body() -> tuple[float, list[AjaxResult]]:
+        async with AsyncB24Hook.from_webhook_url(url, verify=ca) as b24:
+            await b24.actions.v2.call.make(method="profile")  # the driver exists
+            gaps: list[float] = []
+            stop = asyncio.Event()
+
+            async def heartbeat() -> None:
+                last = time.monotonic()
+                while not stop.is_set():
+                    await asyncio.sleep(0.005)
+                    now = time.monotonic()
+                    gaps.append(now - last)
+                    last = now
+
+            beat = asyncio.ensure_future(heartbeat())
+            await asyncio.sleep(0.05)
+            res = await asyncio.gather(*[
+                b24.actions.v2.call.make(method="crm.item.list", params={"entityTypeId": 2})
+                for _ in range(50)])
+            stop.set()
+            await beat
+            return max(gaps), res
+
+    worst, results = asyncio.run(body())
+    print(f"the longest gap between heartbeats: {worst * 1000:.1f} ms")
+    assert all(r.is_success for r in results)
+    assert worst < 0.050, f"the loop stalled {worst * 1000:.1f} ms"
