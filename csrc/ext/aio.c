@@ -476,9 +476,7 @@ aio_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"transport", "limiter", "loop", NULL};
     PyObject *t, *lim, *loop;
     AioObject *self;
-    struct b24_request probe;
     struct b24_http *http = NULL;
-    int rc;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:AioMulti", kwlist, &t,
                                      &lim, &loop))
@@ -487,19 +485,7 @@ aio_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_TypeError, "limiter must be a Limiter");
         return NULL;
     }
-    /* the transport's core client, checked by building a probe request */
-    b24_request_init(&probe);
-    {
-        PyObject *m = PyUnicode_FromString("server.time");
-        PyObject *r = m ? PyUnicode_FromString("probe") : NULL;
-        rc = r ? ext_transport_build(t, m, Py_None, r, NULL, NULL, &probe,
-                                     &http)
-               : -1;
-        Py_XDECREF(m);
-        Py_XDECREF(r);
-    }
-    b24_request_clear(&probe);
-    if (rc < 0)
+    if (ext_transport_core(t, &http) < 0)
         return NULL;
     self = (AioObject *)type->tp_alloc(type, 0);
     if (self == NULL)

@@ -157,6 +157,10 @@ struct b24_http;
 /* Build `req` for one call on the real Transport `t` (GIL held); *http is
  * its core client (borrowed).  0, or -1 with an exception set (TypeError
  * for a scripted transport, ParamsError, ClosedError, ...). */
+/* The core client of the real Transport `t` (borrowed), for a driver that
+ * builds its requests later: 0, or -1 with TypeError (not a Transport, a
+ * scripted one) or ClosedError set. */
+int ext_transport_core(PyObject *t, struct b24_http **http);
 int ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
                         PyObject *rid, PyObject *ikey, PyObject *timeout,
                         struct b24_request *req, struct b24_http **http);

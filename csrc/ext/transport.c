@@ -436,9 +436,7 @@ done:
 }
 
 int
-ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
-                     PyObject *rid, PyObject *ikey, PyObject *timeout,
-                     struct b24_request *req, struct b24_http **http)
+ext_transport_core(PyObject *t, struct b24_http **http)
 {
     struct mod_state *st = PyType_GetModuleState(Py_TYPE(t));
     TransportObject *self = (TransportObject *)t;
@@ -452,10 +450,23 @@ ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
                         "a scripted transport has no concurrent driver");
         return -1;
     }
-    if (build_request(self, method, params, rid, ikey, timeout, req) < 0)
+    if (self->http == NULL || b24_http_closed(self->http)) {
+        PyErr_SetString(st->closed_error, "the transport is closed");
         return -1;
+    }
     *http = self->http;
     return 0;
+}
+
+int
+ext_transport_build(PyObject *t, PyObject *method, PyObject *params,
+                    PyObject *rid, PyObject *ikey, PyObject *timeout,
+                    struct b24_request *req, struct b24_http **http)
+{
+    if (ext_transport_core(t, http) < 0)
+        return -1;
+    return build_request((TransportObject *)t, method, params, rid, ikey,
+                         timeout, req);
 }
 
 /* The result of a perform/call: the outcome dict, or the exception for a
