@@ -16,10 +16,17 @@
  *  - it is called with the limiter's mutex held, never concurrently for
  *    one limiter; a backend whose state is shared between processes takes
  *    its own short lock inside the op;
- *  - it never blocks or sleeps (it returns milliseconds, the caller waits);
+ *  - it never sleeps (it returns milliseconds, the caller waits).  It
+ *    never blocks either, except a backend marked `blocking` (Redis,
+ *    b24_redis.c): its ops may do one short network round trip bounded
+ *    by a tight timeout (100 ms), and the limiter runs them between the
+ *    block hooks below (the extension releases the GIL there);
  *  - `now` is the limiter's injected clock (wall ms): a backend reads no
- *    clock of its own, so tests and the JS-fidelity rules stay exact;
- *  - `self` is what create() returned; destroy(NULL) is never called. */
+ *    clock of its own, so tests and the JS-fidelity rules stay exact
+ *    (a backend may read the monotonic clock for its own reconnect
+ *    backoff, never for limiter state);
+ *  - `self` is what create() returned; destroy(NULL) is never called;
+ *    create() gets the backend's `ctx` (b24_limiter_backend.ctx). */
 #ifndef B24_LIMITER_OPS_H
 #define B24_LIMITER_OPS_H
 
@@ -30,10 +37,11 @@
 /* ---- rate limiter state (§9.2) ---- */
 struct b24_rate_ops {
     const char *name;
+    int blocking; /* 1: ops do short network I/O (see the contract) */
     /* A full bucket (tokens = burst_limit, last refill = now) for cfg;
      * NULL on failure (err filled). */
-    void *(*create)(const struct b24_limits_config *cfg, double now,
-                    struct b24_error *err);
+    void *(*create)(void *ctx, const struct b24_limits_config *cfg,
+                    double now, struct b24_error *err);
     void (*destroy)(void *self);
     /* New rates (current = original = cfg's), tokens clamped to the new
      * burst, error/success histories cleared, cfg->rate_adaptive kept. */
@@ -67,7 +75,8 @@ struct b24_op_entry {
 
 struct b24_operating_ops {
     const char *name;
-    void *(*create)(const struct b24_limits_config *cfg,
+    int blocking; /* as in b24_rate_ops */
+    void *(*create)(void *ctx, const struct b24_limits_config *cfg,
                     struct b24_error *err);
     void (*destroy)(void *self);
     /* The backend reads window_ms (an entry expires window_ms + 10 s after
@@ -97,7 +106,18 @@ extern const struct b24_operating_ops b24_operating_inproc;
 struct b24_limiter_backend {
     const struct b24_rate_ops *rate;
     const struct b24_operating_ops *operating;
+    void *ctx; /* given to both create()s (the backend's own handle) */
 };
+
+/* Block hooks, process-wide (the extension sets them once): around every
+ * limiter step that reaches a `blocking` backend, enter() runs BEFORE the
+ * limiter's mutex is taken and leave(token) after it is released, so a
+ * caller holding the GIL gives it up for the round trip and never waits
+ * for the GIL while holding the mutex.  NULL hooks = nothing to do. */
+typedef void *(*b24_block_enter_fn)(void);
+typedef void (*b24_block_leave_fn)(void *token);
+void b24_limiter_set_block_hooks(b24_block_enter_fn enter,
+                                 b24_block_leave_fn leave);
 
 /* b24_limiter_new with a chosen backend; backend NULL (or a NULL member)
  * = the in-process one.  b24_limiter_new is this with NULL. */

@@ -37,9 +37,11 @@ op_configure(void *self, const struct b24_limits_config *cfg)
 }
 
 static void *
-op_create(const struct b24_limits_config *cfg, struct b24_error *err)
+op_create(void *ctx, const struct b24_limits_config *cfg,
+          struct b24_error *err)
 {
     struct op_table *t = calloc(1, sizeof(*t));
+    (void)ctx;
     if (t == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
         return NULL;

@@ -39,10 +39,11 @@ rate_configure(void *self, const struct b24_limits_config *cfg)
 }
 
 static void *
-rate_create(const struct b24_limits_config *cfg, double now,
+rate_create(void *ctx, const struct b24_limits_config *cfg, double now,
             struct b24_error *err)
 {
     struct rate_state *r = calloc(1, sizeof(*r));
+    (void)ctx;
     if (r == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
         return NULL;

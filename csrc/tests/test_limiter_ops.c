@@ -41,9 +41,10 @@ struct rec {
 static struct rec R;
 
 static void *
-r_create(const struct b24_limits_config *cfg, double now,
+r_create(void *ctx, const struct b24_limits_config *cfg, double now,
          struct b24_error *err)
 {
+    (void)ctx;
     (void)cfg;
     (void)err;
     R.created++;
@@ -117,8 +118,10 @@ static const struct b24_rate_ops rec_rate = {
 };
 
 static void *
-o_create(const struct b24_limits_config *cfg, struct b24_error *err)
+o_create(void *ctx, const struct b24_limits_config *cfg,
+         struct b24_error *err)
 {
+    (void)ctx;
     (void)cfg;
     if (R.fail_create) {
         b24_error_set(err, B24_E_NOMEM, "backend refused");
@@ -197,7 +200,7 @@ static const struct b24_operating_ops rec_op = {
     .reset = o_reset,
 };
 
-static const struct b24_limiter_backend rec_backend = {&rec_rate, &rec_op};
+static const struct b24_limiter_backend rec_backend = {&rec_rate, &rec_op, NULL};
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -212,7 +215,7 @@ test_default_backend(void)
     b24_limiter_free(l);
     /* a NULL member of a backend falls back to the in-process one */
     {
-        struct b24_limiter_backend half = {NULL, &b24_operating_inproc};
+        struct b24_limiter_backend half = {NULL, &b24_operating_inproc, NULL};
         memset(&R, 0, sizeof(R));
         half.rate = &rec_rate;
         l = b24_limiter_new_backend(NULL, NULL, NULL, NULL, NULL, &half,
