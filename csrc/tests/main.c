@@ -19,6 +19,7 @@ main(void)
     test_limiter_ops();
     test_retry();
     test_engine();
+    test_redis();
     printf("%d passed, %d failed\n", t_passed, t_failed);
     return t_failed ? 1 : 0;
 }
