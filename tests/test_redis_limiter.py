@@ -92,7 +92,8 @@ def test_three_hosts_sharing_redis_never_overrun_the_portal(
     assert sum(r["failed"] for r in reports) == 0
     assert st["query_limit_exceeded"] == 0, st
     assert st["by_status"] == {200: n}, st
-    assert all(r["events"] == [] for r in reports)  # no outage, nothing logged
+    # no outage: nothing about sharing was logged
+    assert not [e for r in reports for e in r["events"] if e[1].startswith("limiter.shared")]
     # the state is in Redis, under digests (never the webhook secret)
     assert redis.command("DBSIZE") not in (":0", "")
     assert redis.command("EXISTS", portal.secret) == ":0"
@@ -102,9 +103,11 @@ def test_the_same_load_unshared_overruns_the_portal(portal: EmulatorPortal, tmp_
     reports, secs = run_hosts(portal, None, tmp_path, per_host=2, calls=13)
     st = portal.stats()
     n = HOSTS * 2 * 13
+    failed = sum(r["failed"] for r in reports)
     print(f"\nunshared: {n} calls from {HOSTS}x2 processes, "
-          f"{st['query_limit_exceeded']} QUERY_LIMIT_EXCEEDED, {secs:.1f} s")
-    assert sum(r["ok"] for r in reports) == n  # the retries get every call through
+          f"{st['query_limit_exceeded']} QUERY_LIMIT_EXCEEDED, {failed} calls failed "
+          f"(retries exhausted), {secs:.1f} s")
+    assert sum(r["ok"] for r in reports) + failed == n
     assert st["query_limit_exceeded"] > 0, st
 
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -68,7 +69,10 @@
     "  redis.call('PEXPIRE', KEYS[2], ttl)\n"                               \
     "end\n"
 
-/* rate_reserve; the last refill never moves back (see b24_redis.h) */
+/* rate_reserve; the last refill never moves back (see b24_redis.h).
+ * KEYS[3] (zset) holds the limiters that reserved in the last 10 s, ARGV[6]
+ * this one's id: -> {wait, tokens, burst, drain, peers}, what a limiter
+ * needs to take its share of the bucket should Redis go away. */
 static const char SCRIPT_RESERVE[] = RATE_PRELUDE
     "local el = now - S.l\n"
     "if el < 0 then el = 0 end\n"
@@ -79,7 +83,10 @@ static const char SCRIPT_RESERVE[] = RATE_PRELUDE
     "if S.t >= need then S.t = S.t - 1\n"
     "else w = math.ceil((need - S.t) * (1000 / S.d)) end\n"
     "save()\n"
-    "return f(w)\n";
+    "redis.call('ZADD', KEYS[3], ARGV[1], ARGV[6])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. f(now - 10000))\n"
+    "redis.call('PEXPIRE', KEYS[3], 60000)\n"
+    "return {f(w), f(S.t), f(S.b), f(S.d), redis.call('ZCARD', KEYS[3])}\n";
 
 /* rate_exceeded -> {wait, lowered} */
 static const char SCRIPT_EXCEEDED[] = RATE_PRELUDE
@@ -231,7 +238,7 @@ struct conn {
 struct b24_redis {
     int refs; /* under g_mu */
     struct conn *conn;
-    char *rate_key, *err_key, *op_key, *opt_key;
+    char *rate_key, *err_key, *peers_key, *op_key, *opt_key;
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -600,6 +607,7 @@ handle_free(struct b24_redis *r)
         conn_unref(r->conn);
     free(r->rate_key);
     free(r->err_key);
+    free(r->peers_key);
     free(r->op_key);
     free(r->opt_key);
     free(r);
@@ -623,9 +631,11 @@ b24_redis_new(const char *url, const char *rate_key, const char *op_key,
     r->refs = 1;
     r->rate_key = b24_strdup(rate_key);
     r->err_key = key_join(rate_key, ":err");
+    r->peers_key = key_join(rate_key, ":peers");
     r->op_key = b24_strdup(op_key);
     r->opt_key = key_join(op_key, ":t");
-    if (!r->rate_key || !r->err_key || !r->op_key || !r->opt_key) {
+    if (!r->rate_key || !r->err_key || !r->peers_key || !r->op_key ||
+        !r->opt_key) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
         handle_free(r);
         return NULL;
@@ -696,12 +706,21 @@ reply_num(const redisReply *rep, double *out)
 struct rr {
     struct b24_redis *r;
     void *local; /* b24_rate_inproc state, used while Redis is down */
-    char cb[32], cd[32], ca[4], ttl[32];
+    struct b24_limits_config cfg; /* the rate fields only */
+    char cb[32], cd[32], ca[4], ttl[32], id[48];
+    /* the bucket as the last shared reserve saw it, and how many limiters
+     * took tokens from it in the last 10 s */
+    double seen_tokens, seen_burst, seen_drain, seen_peers;
+    int was_shared; /* the last op ran on Redis */
 };
 
 static void
 rr_set_cfg(struct rr *s, const struct b24_limits_config *cfg)
 {
+    memset(&s->cfg, 0, sizeof(s->cfg));
+    s->cfg.burst_limit = cfg->burst_limit;
+    s->cfg.drain_rate = cfg->drain_rate;
+    s->cfg.rate_adaptive = cfg->rate_adaptive;
     double ttl = fmax(RATE_KEY_TTL_MS,
                       2000.0 * cfg->burst_limit / cfg->drain_rate + 60000.0);
     fmt_num(s->cb, sizeof(s->cb), cfg->burst_limit);
@@ -716,19 +735,21 @@ static redisReply *
 rr_run(struct rr *s, enum script sc, double now)
 {
     char nowb[32];
-    const char *keys[2], *args[5];
+    const char *keys[3], *args[6];
     redisReply *rep;
     if (!conn_acquire(s->r->conn))
         return NULL;
     fmt_num(nowb, sizeof(nowb), now);
     keys[0] = s->r->rate_key;
     keys[1] = s->r->err_key;
+    keys[2] = s->r->peers_key;
     args[0] = nowb;
     args[1] = s->cb;
     args[2] = s->cd;
     args[3] = s->ca;
     args[4] = s->ttl;
-    rep = run_script(s->r->conn, sc, keys, 2, args, 5);
+    args[5] = s->id;
+    rep = run_script(s->r->conn, sc, keys, 3, args, 6);
     if (rep == NULL)
         conn_release(s->r->conn);
     return rep;
@@ -741,7 +762,36 @@ rr_done(struct rr *s, redisReply *rep, int bad)
     freeReplyObject(rep);
     if (bad)
         conn_fail(s->r->conn, "unexpected reply");
+    else
+        s->was_shared = 1;
     conn_release(s->r->conn);
+}
+
+/* The local state, for an op Redis could not run.  On the switch from
+ * shared to local it is rebuilt as this limiter's share of the bucket it
+ * last saw: tokens, burst and drain divided by the limiters that were
+ * taking from it, so the hosts together keep near the portal's rate while
+ * they cannot see each other. */
+static void *
+rr_local(struct rr *s, double now)
+{
+    if (s->was_shared && s->seen_drain > 0) {
+        double n = s->seen_peers >= 1 ? s->seen_peers : 1;
+        struct b24_limits_config c = s->cfg;
+        struct b24_error err;
+        void *fresh;
+        c.burst_limit = fmax(0, s->seen_tokens / n);
+        c.drain_rate = s->seen_drain / n;
+        fresh = b24_rate_inproc.create(NULL, &c, now, &err);
+        if (fresh != NULL) {
+            c.burst_limit = s->seen_burst / n; /* tokens stay as created */
+            b24_rate_inproc.configure(fresh, &c);
+            b24_rate_inproc.destroy(s->local);
+            s->local = fresh;
+        }
+    }
+    s->was_shared = 0;
+    return s->local;
 }
 
 static void *
@@ -766,6 +816,8 @@ rr_create(void *ctx, const struct b24_limits_config *cfg, double now,
     s->r = ctx;
     handle_ref(s->r);
     rr_set_cfg(s, cfg);
+    snprintf(s->id, sizeof(s->id), "%ld-%lx-%.0f", (long)getpid(),
+             (unsigned long)(uintptr_t)s, b24_clock_mono_ms(NULL));
     /* connect now: an unreachable server is reported at construction */
     if (conn_acquire(s->r->conn))
         conn_release(s->r->conn);
@@ -798,14 +850,22 @@ rr_reserve(void *self, double now)
 {
     struct rr *s = self;
     redisReply *rep = rr_run(s, S_RESERVE, now);
-    double w;
+    double v[5];
     if (rep != NULL) {
-        int bad = reply_num(rep, &w) < 0;
+        int bad = rep->type != REDIS_REPLY_ARRAY || rep->elements != 5;
+        size_t i;
+        for (i = 0; !bad && i < 5; i++)
+            bad = reply_num(rep->element[i], &v[i]) < 0;
         rr_done(s, rep, bad);
-        if (!bad)
-            return w;
+        if (!bad) {
+            s->seen_tokens = v[1];
+            s->seen_burst = v[2];
+            s->seen_drain = v[3];
+            s->seen_peers = v[4];
+            return v[0];
+        }
     }
-    return b24_rate_inproc.reserve(s->local, now);
+    return b24_rate_inproc.reserve(rr_local(s, now), now);
 }
 
 static double
@@ -824,7 +884,7 @@ rr_exceeded(void *self, double now, int *lowered)
             return w;
         }
     }
-    return b24_rate_inproc.exceeded(s->local, now, lowered);
+    return b24_rate_inproc.exceeded(rr_local(s, now), now, lowered);
 }
 
 static int
@@ -839,7 +899,7 @@ rr_success(void *self, double now)
         if (!bad)
             return rest != 0;
     }
-    return b24_rate_inproc.success(s->local, now);
+    return b24_rate_inproc.success(rr_local(s, now), now);
 }
 
 static void
@@ -867,7 +927,7 @@ rr_stats(void *self, double now, struct b24_limiter_stats *out)
             return;
         }
     }
-    b24_rate_inproc.stats(s->local, now, out);
+    b24_rate_inproc.stats(rr_local(s, now), now, out);
 }
 
 static void

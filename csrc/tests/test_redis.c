@@ -87,7 +87,8 @@ server_stop(void)
 static void
 on_notice(enum b24_redis_notice kind, const char *where, const char *why)
 {
-    (void)why;
+    if (getenv("B24_TEST_VERBOSE"))
+        fprintf(stderr, "notice %d %s %s\n", (int)kind, where, why);
     if (kind == B24_REDIS_DOWN)
         downs++;
     else
@@ -317,16 +318,26 @@ test_fallback(void)
     CHECK(h != NULL && a != NULL && b != NULL);
     if (h == NULL || a == NULL || b == NULL)
         goto out;
-    CHECK(b24_limiter_reserve(a) == 0);
+    CHECK(b24_limiter_reserve(a) == 0); /* a sees 9 tokens, 1 taker */
+    CHECK(b24_limiter_reserve(b) == 0); /* b sees 8 tokens, 2 takers */
     CHECK(b24_redis_shared(h));
     server_stop();
     downs = ups = 0;
-    /* each limiter falls back on its own full bucket: 9 grants each */
-    for (i = 0; i < 9; i++) {
+    /* each falls back on its share of the bucket it last saw: a 9 tokens
+     * of 10 (8 grants, one kept back), b 8/2 = 4 of 5 at 1/s (3 grants) */
+    for (i = 0; i < 12; i++)
         granted += b24_limiter_reserve(a) == 0;
+    CHECK(granted == 8);
+    granted = 0;
+    for (i = 0; i < 12; i++)
         granted += b24_limiter_reserve(b) == 0;
+    CHECK(granted == 3);
+    {
+        struct b24_limiter_stats st;
+        CHECK(b24_limiter_stats(b, &st) == B24_OK);
+        CHECK(st.burst_limit == 5 && st.drain_rate == 1);
+        b24_limiter_stats_clear(&st);
     }
-    CHECK(granted == 18);
     b24_limiter_record_success(a, "crm.deal.list", 1, 476.0, 0, 0, NULL,
                                NULL);
     CHECK(b24_limiter_time_to_free(a, "crm.deal.list", NULL) > 0);
