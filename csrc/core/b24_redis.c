@@ -19,7 +19,6 @@
 
 #define IO_TIMEOUT_US 100000 /* connect and each command: 100 ms */
 #define BACKOFF_MAX_MS 5000.0
-#define OP_EXPIRY_EXTRA_MS 10000.0 /* as b24_operating.c */
 #define OP_KEY_MARGIN_MS 60000.0   /* key TTL beyond the entries' window */
 #define RATE_KEY_TTL_MS 3600000.0  /* an idle bucket is full long before */
 
@@ -217,10 +216,10 @@ struct conn {
     struct conn *next;
     int refs;            /* under g_mu */
     char *url;           /* the registry key (may hold a password) */
-    char *host, *path;   /* one of them */
+    char *host;
     int port, db;
     char *password;      /* NULL: no AUTH */
-    char where[160];     /* host:port/db or unix:path, for notices */
+    char where[160];     /* host:port/db, for notices */
     pthread_mutex_t mu;  /* the fields below */
     redisContext *c;
     pid_t pid;           /* the process that opened c */
@@ -266,39 +265,19 @@ conn_free(struct conn *c)
     pthread_mutex_destroy(&c->mu);
     free(c->url);
     free(c->host);
-    free(c->path);
     free(c->password);
     free(c);
 }
 
-/* redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N] */
+/* redis://[[user]:password@]host[:port][/db] */
 static enum b24_status
 parse_url(struct conn *c, const char *url, struct b24_error *err)
 {
     const char *p, *end;
-    if (strncmp(url, "unix://", 7) == 0) {
-        const char *q = strchr(url + 7, '?');
-        size_t n = q ? (size_t)(q - (url + 7)) : strlen(url + 7);
-        if (n == 0 || url[7] != '/')
-            return b24_error_set(err, B24_E_USAGE,
-                                 "shared: unix:// needs an absolute path");
-        c->path = b24_strndup(url + 7, n);
-        if (c->path == NULL)
-            return b24_error_set(err, B24_E_NOMEM, "out of memory");
-        if (q != NULL) {
-            if (strncmp(q, "?db=", 4) != 0)
-                return b24_error_set(err, B24_E_USAGE,
-                                     "shared: unix:// takes only ?db=N");
-            c->db = atoi(q + 4);
-        }
-        snprintf(c->where, sizeof(c->where), "unix:%.140s/%d", c->path,
-                 c->db);
-        return B24_OK;
-    }
     if (strncmp(url, "redis://", 8) != 0)
         return b24_error_set(err, B24_E_USAGE,
                              "shared: a Redis URL is redis://host[:port]"
-                             "[/db] or unix:///path[?db=N]");
+                             "[/db]");
     p = url + 8;
     end = strchr(p, '/');
     if (end == NULL)
@@ -346,6 +325,36 @@ parse_url(struct conn *c, const char *url, struct b24_error *err)
     snprintf(c->where, sizeof(c->where), "%.120s:%d/%d", c->host, c->port,
              c->db);
     return B24_OK;
+}
+
+enum b24_status
+b24_redis_check_url(const char *url, struct b24_error *err)
+{
+    struct conn c;
+    enum b24_status st;
+    memset(&c, 0, sizeof(c));
+    st = parse_url(&c, url, err);
+    free(c.host);
+    free(c.password);
+    return st;
+}
+
+/* The handle of a limiter's scope: its Redis URL and the keys of its
+ * portal's bucket and its webhook's ledger. */
+static struct b24_redis *
+handle_for_scope(const struct b24_limiter_scope *scope, struct b24_error *err)
+{
+    char rate_key[96], op_key[96];
+    if (scope == NULL || scope->location == NULL ||
+        !b24_limiter_scope_key_ok(scope->portal) ||
+        !b24_limiter_scope_key_ok(scope->webhook)) {
+        b24_error_set(err, B24_E_USAGE,
+                      "the Redis limiter needs a URL and valid scope keys");
+        return NULL;
+    }
+    snprintf(rate_key, sizeof(rate_key), "b24:{%s}:rate", scope->portal);
+    snprintf(op_key, sizeof(op_key), "b24:{%s}:op", scope->webhook);
+    return b24_redis_new(scope->location, rate_key, op_key, err);
 }
 
 /* The registry's connection for url (a new reference), g_mu held. */
@@ -447,8 +456,7 @@ conn_open(struct conn *c)
     struct timeval tv = {0, IO_TIMEOUT_US};
     redisReply *rep;
     int i;
-    c->c = c->path ? redisConnectUnixWithTimeout(c->path, tv)
-                   : redisConnectWithTimeout(c->host, c->port, tv);
+    c->c = redisConnectWithTimeout(c->host, c->port, tv);
     if (c->c == NULL || c->c->err) {
         conn_fail(c, c->c != NULL && errno_is_timeout(c->c->errstr)
                          ? "connect timeout"
@@ -650,14 +658,6 @@ b24_redis_new(const char *url, const char *rate_key, const char *op_key,
     return r;
 }
 
-static void
-handle_ref(struct b24_redis *r)
-{
-    pthread_mutex_lock(&g_mu);
-    r->refs++;
-    pthread_mutex_unlock(&g_mu);
-}
-
 void
 b24_redis_decref(struct b24_redis *r)
 {
@@ -782,7 +782,7 @@ rr_local(struct rr *s, double now)
         void *fresh;
         c.burst_limit = fmax(0, s->seen_tokens / n);
         c.drain_rate = s->seen_drain / n;
-        fresh = b24_rate_inproc.create(NULL, &c, now, &err);
+        fresh = b24_rate_inproc.create(&c, NULL, now, &err);
         if (fresh != NULL) {
             c.burst_limit = s->seen_burst / n; /* tokens stay as created */
             b24_rate_inproc.configure(fresh, &c);
@@ -795,26 +795,27 @@ rr_local(struct rr *s, double now)
 }
 
 static void *
-rr_create(void *ctx, const struct b24_limits_config *cfg, double now,
+rr_create(const struct b24_limits_config *cfg,
+          const struct b24_limiter_scope *scope, double now,
           struct b24_error *err)
 {
     struct rr *s;
-    if (ctx == NULL) {
-        b24_error_set(err, B24_E_USAGE, "the Redis backend needs its handle");
+    struct b24_redis *h = handle_for_scope(scope, err);
+    if (h == NULL)
         return NULL;
-    }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
+        b24_redis_decref(h);
         return NULL;
     }
-    s->local = b24_rate_inproc.create(NULL, cfg, now, err);
+    s->local = b24_rate_inproc.create(cfg, NULL, now, err);
     if (s->local == NULL) {
+        b24_redis_decref(h);
         free(s);
         return NULL;
     }
-    s->r = ctx;
-    handle_ref(s->r);
+    s->r = h;
     rr_set_cfg(s, cfg);
     snprintf(s->id, sizeof(s->id), "%ld-%lx-%.0f", (long)getpid(),
              (unsigned long)(uintptr_t)s, b24_clock_mono_ms(NULL));
@@ -962,26 +963,26 @@ struct ro {
 };
 
 static void *
-ro_create(void *ctx, const struct b24_limits_config *cfg,
-          struct b24_error *err)
+ro_create(const struct b24_limits_config *cfg,
+          const struct b24_limiter_scope *scope, struct b24_error *err)
 {
     struct ro *s;
-    if (ctx == NULL) {
-        b24_error_set(err, B24_E_USAGE, "the Redis backend needs its handle");
+    struct b24_redis *h = handle_for_scope(scope, err);
+    if (h == NULL)
         return NULL;
-    }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
+        b24_redis_decref(h);
         return NULL;
     }
-    s->local = b24_operating_inproc.create(NULL, cfg, err);
+    s->local = b24_operating_inproc.create(cfg, NULL, err);
     if (s->local == NULL) {
+        b24_redis_decref(h);
         free(s);
         return NULL;
     }
-    s->r = ctx;
-    handle_ref(s->r);
+    s->r = h;
     s->window_ms = cfg->window_ms;
     s->limit_ms = cfg->limit_ms;
     s->threshold_percent = cfg->threshold_percent;
@@ -1028,7 +1029,7 @@ ro_record(void *self, const char *method, const struct b24_op_entry *e,
     fmt_num(lim, sizeof(lim), s->limit_ms);
     fmt_num(th, sizeof(th), s->threshold_percent);
     fmt_num(ttl, sizeof(ttl),
-            ceil(fmax(0, s->window_ms) + OP_EXPIRY_EXTRA_MS +
+            ceil(fmax(0, s->window_ms) + B24_OP_EXPIRY_EXTRA_MS +
                  OP_KEY_MARGIN_MS));
     keys[0] = s->r->op_key;
     keys[1] = s->r->opt_key;
@@ -1114,7 +1115,7 @@ ro_get(void *self, const char *prefix, const char *name, size_t n,
         double upd;
         if (rep->type == REDIS_REPLY_STRING &&
             parse_entry(rep->str, &e, &upd) == 0) {
-            found = now - upd > s->window_ms + OP_EXPIRY_EXTRA_MS ? 0 : 1;
+            found = now - upd > s->window_ms + B24_OP_EXPIRY_EXTRA_MS ? 0 : 1;
             if (found)
                 *out = e;
             freeReplyObject(rep);

@@ -96,17 +96,10 @@ struct b24_outcome;
 PyObject *ext_outcome_new(struct mod_state *st, struct b24_outcome *o);
 int outcome_register(PyObject *module, struct mod_state *st);
 
-/* redis.c: the limiter's Redis backend from Python.  ext_redis_install
- * (module exec, once): the GIL block hooks and the outage notices logged
- * to `b24hook.limiter`.  ext_redis_backend fills *be for a redis:// or
- * unix:// URL and the two key namespaces (0, or -1 with ValueError /
- * MemoryError); be->ctx is a handle reference the caller drops with
- * ext_redis_backend_release once the limiter is made. */
-struct b24_limiter_backend;
+/* redis.c: the limiter's Redis backend from Python, installed once at
+ * module exec: the GIL block hooks and the outage notices logged to
+ * `b24hook.limiter`. */
 void ext_redis_install(void);
-int ext_redis_backend(const char *url, const char *rate_key,
-                      const char *op_key, struct b24_limiter_backend *be);
-void ext_redis_backend_release(struct b24_limiter_backend *be);
 
 /* limiter.c: the Limiter type. */
 struct b24_limiter;

@@ -7,8 +7,8 @@
  *    maybe without the GIL, so they are queued here and logged by a
  *    pending call (Py_AddPendingCall, run by the main thread at its next
  *    bytecode) to the `b24hook.limiter` logger: one WARNING when sharing
- *    stops, one INFO when it resumes;
- *  - ext_redis_backend: a Limiter's backend for a redis:// URL. */
+ *    stops, one INFO when it resumes.
+ * The backend itself is chosen in the core (b24_limiter_backend_select). */
 #include "ext.h"
 
 #include <pthread.h>
@@ -121,34 +121,4 @@ ext_redis_install(void)
 {
     b24_limiter_set_block_hooks(block_enter, block_leave);
     b24_redis_set_notice_hook(on_notice);
-}
-
-/* ---- the backend of one Limiter ---------------------------------------- */
-
-int
-ext_redis_backend(const char *url, const char *rate_key, const char *op_key,
-                  struct b24_limiter_backend *be)
-{
-    struct b24_error err;
-    struct b24_redis *h;
-    memset(&err, 0, sizeof(err));
-    h = b24_redis_new(url, rate_key, op_key, &err);
-    if (h == NULL) {
-        if (err.status == B24_E_NOMEM)
-            PyErr_NoMemory();
-        else
-            PyErr_SetString(PyExc_ValueError, err.message);
-        return -1;
-    }
-    be->rate = &b24_rate_redis;
-    be->operating = &b24_operating_redis;
-    be->ctx = h;
-    return 0;
-}
-
-void
-ext_redis_backend_release(struct b24_limiter_backend *be)
-{
-    b24_redis_decref(be->ctx);
-    be->ctx = NULL;
 }

@@ -1,15 +1,18 @@
 /* test_redis.c - the limiter's Redis backend against a real redis-server
- * this file starts (a unix socket in a temporary directory, no disk
+ * this file starts (a free 127.0.0.1 port, a temporary directory, no disk
  * persistence) and stops: the same answers as the in-process backend for
  * one limiter, one bucket and one operating ledger for two limiters, key
  * expiry, NOSCRIPT, and the fallback when the server dies and its
  * recovery.  redis-server missing is a failure, not a skip. */
 #include <hiredis.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +21,7 @@
 #include "b24_redis.h"
 #include "harness.h"
 
-static char dir[64], sock[96], url[128];
+static char dir[64], port[16], url[128];
 static pid_t server = -1;
 static int downs, ups;
 static char last_where[160];
@@ -34,7 +37,25 @@ static redisContext *
 raw(void)
 {
     struct timeval tv = {1, 0};
-    return redisConnectUnixWithTimeout(sock, tv);
+    return redisConnectWithTimeout("127.0.0.1", atoi(port), tv);
+}
+
+/* A port nobody listens on now (the kernel's pick for port 0). */
+static int
+free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t n = sizeof(a);
+    int p = -1, fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &n) == 0)
+        p = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return p;
 }
 
 static int
@@ -47,8 +68,8 @@ server_start(void)
         if (freopen("/dev/null", "w", stdout) == NULL ||
             freopen("/dev/null", "w", stderr) == NULL)
             _exit(126);
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket",
-               sock, "--save", "", "--appendonly", "no", "--dir", dir,
+        execlp("redis-server", "redis-server", "--port", port, "--bind",
+               "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
                "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }
@@ -102,26 +123,21 @@ fake_now(void *ctx)
     return *(double *)ctx;
 }
 
+/* A limiter on Redis for the portal and webhook keys `key` (scope keys,
+ * so both name the same key: the rate and ledger keys still differ). */
 static struct b24_limiter *
 redis_limiter(const struct b24_limits_config *cfg, double *clock,
               const char *key)
 {
     struct b24_error err;
-    char opk[96];
-    struct b24_redis *h;
     struct b24_limiter_backend be;
-    struct b24_limiter *l;
     memset(&err, 0, sizeof(err));
-    snprintf(opk, sizeof(opk), "%s:op", key);
-    h = b24_redis_new(url, key, opk, &err);
-    if (h == NULL)
+    if (b24_limiter_backend_select(url, &be, &err) != B24_OK)
         return NULL;
-    be.rate = &b24_rate_redis;
-    be.operating = &b24_operating_redis;
-    be.ctx = h;
-    l = b24_limiter_new_backend(cfg, fake_now, clock, NULL, NULL, &be, &err);
-    b24_redis_decref(h);
-    return l;
+    be.scope.portal = key;
+    be.scope.webhook = key;
+    return b24_limiter_new_backend(cfg, fake_now, clock, NULL, NULL, &be,
+                                   &err);
 }
 
 /* One limiter on Redis answers exactly as one in process: the bucket,
@@ -139,7 +155,7 @@ test_same_as_inproc(void)
     cfg.burst_limit = 10;
     memset(&err, 0, sizeof(err));
     a = b24_limiter_new(&cfg, fake_now, &t, NULL, NULL, &err);
-    b = redis_limiter(&cfg, &t, "t:{same}");
+    b = redis_limiter(&cfg, &t, "same");
     CHECK(a != NULL && b != NULL);
     if (a == NULL || b == NULL)
         goto out;
@@ -215,8 +231,8 @@ test_two_share(void)
     double w;
     b24_limits_config_default(&cfg);
     cfg.burst_limit = 10;
-    a = redis_limiter(&cfg, &t, "t:{two}");
-    b = redis_limiter(&cfg, &t, "t:{two}");
+    a = redis_limiter(&cfg, &t, "two");
+    b = redis_limiter(&cfg, &t, "two");
     CHECK(a != NULL && b != NULL);
     if (a == NULL || b == NULL)
         goto out;
@@ -264,11 +280,11 @@ test_two_share(void)
         redisContext *c = raw();
         redisReply *r;
         CHECK(c != NULL && !c->err);
-        r = redisCommand(c, "PTTL t:{two}:op");
+        r = redisCommand(c, "PTTL b24:{two}:op");
         CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER &&
               r->integer > 600000 && r->integer <= 670000);
         freeReplyObject(r);
-        r = redisCommand(c, "PTTL t:{two}");
+        r = redisCommand(c, "PTTL b24:{two}:rate");
         CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER &&
               r->integer > 3000000);
         freeReplyObject(r);
@@ -281,7 +297,7 @@ test_two_share(void)
             CHECK(s.noperating == 0);
             b24_limiter_stats_clear(&s);
         }
-        r = redisCommand(c, "HLEN t:{two}:op");
+        r = redisCommand(c, "HLEN b24:{two}:op");
         CHECK(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0);
         freeReplyObject(r);
         /* a flushed script cache: EVAL takes over, no outage */
@@ -313,8 +329,8 @@ test_fallback(void)
     memset(&err, 0, sizeof(err));
     b24_redis_set_backoff_ms(100);
     h = b24_redis_new(url, "t:{fb}", "t:{fb}:op", &err);
-    a = redis_limiter(&cfg, &t, "t:{fb}");
-    b = redis_limiter(&cfg, &t, "t:{fb}");
+    a = redis_limiter(&cfg, &t, "fb");
+    b = redis_limiter(&cfg, &t, "fb");
     CHECK(h != NULL && a != NULL && b != NULL);
     if (h == NULL || a == NULL || b == NULL)
         goto out;
@@ -342,7 +358,7 @@ test_fallback(void)
                                NULL);
     CHECK(b24_limiter_time_to_free(a, "crm.deal.list", NULL) > 0);
     CHECK(downs == 1 && ups == 0);
-    CHECK(strstr(last_where, "unix:") == last_where);
+    CHECK(strncmp(last_where, "127.0.0.1:", 10) == 0);
     CHECK(!b24_redis_shared(h));
     sleep_ms(150); /* a retry, still down: no second notice */
     CHECK(b24_limiter_reserve(a) > 0);
@@ -376,20 +392,27 @@ test_unreachable_and_urls(void)
     double t = 1.7e12;
     memset(&err, 0, sizeof(err));
     downs = 0;
-    h = b24_redis_new("unix:///nonexistent/b24.sock", "t:{u}", "t:{u}:op",
-                      &err);
-    CHECK(h != NULL);
-    be.rate = &b24_rate_redis;
-    be.operating = &b24_operating_redis;
-    be.ctx = h;
+    CHECK(b24_limiter_backend_select("redis://127.0.0.1:1/0", &be, &err) ==
+          B24_OK);
+    CHECK_STR(be.rate->name, "redis");
+    be.scope.portal = "u";
+    be.scope.webhook = "u";
     l = b24_limiter_new_backend(NULL, fake_now, &t, NULL, NULL, &be, &err);
     CHECK(l != NULL);
     CHECK(downs == 1);
     CHECK(l != NULL && b24_limiter_reserve(l) == 0);
     CHECK(downs == 1);
     b24_limiter_free(l);
-    b24_redis_decref(h);
+    /* a scope key that is not one (it could reach a Redis key) */
+    be.scope.portal = "a b";
+    CHECK(b24_limiter_new_backend(NULL, fake_now, &t, NULL, NULL, &be,
+                                  &err) == NULL &&
+          err.status == B24_E_USAGE);
+    CHECK(b24_limiter_backend_select("redis://:s3cret@h:99999/0", &be,
+                                     &err) == B24_E_USAGE &&
+          strstr(err.message, "s3cret") == NULL);
 
+    CHECK(b24_redis_new("unix:///x", "k", "o", &err) == NULL);
     CHECK(b24_redis_new("http://x", "k", "o", &err) == NULL &&
           err.status == B24_E_USAGE);
     CHECK(b24_redis_new("redis://:s3cret@h:99999/0", "k", "o", &err) ==
@@ -411,8 +434,8 @@ test_redis(void)
     CHECK(d != NULL);
     if (d == NULL)
         return;
-    snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
-    snprintf(url, sizeof(url), "unix://%s", sock);
+    snprintf(port, sizeof(port), "%d", free_port());
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%s/0", port);
     b24_redis_set_notice_hook(on_notice);
     if (server_start() != 0) {
         fprintf(stderr, "FAIL test_redis: cannot start redis-server "
@@ -427,6 +450,5 @@ test_redis(void)
     test_unreachable_and_urls();
     server_stop();
     b24_redis_set_notice_hook(NULL);
-    unlink(sock);
     rmdir(dir);
 }
