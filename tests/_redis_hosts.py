@@ -70,6 +70,19 @@ class RedisServer:
                 data += chunk
         return data.decode().split("\r\n", 1)[0]
 
+    def keys(self) -> list[str]:
+        """Every key name (KEYS *: a test database is small)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
+            data = b""
+            while True:
+                lines = data.split(b"\r\n")
+                if lines[0].startswith(b"*") and len(lines) > 2 * int(lines[0][1:]) + 1:
+                    return [x.decode() for x in lines[2:2 * int(lines[0][1:]) + 1:2]]
+                chunk = s.recv(65536)
+                assert chunk, "redis closed the connection"
+                data += chunk
+
 
 class _Keep(logging.Handler):
     def __init__(self) -> None:
