@@ -8,14 +8,18 @@ an emulator with the standard limits (burst 50, 2 requests/s).
   can fail);
 * Redis killed mid-run: no call fails, each process logs the outage once (one
   WARNING) and that sharing resumed (one INFO) after Redis is back, and the
-  shared bucket is in Redis again.
+  shared bucket is in Redis again;
+* in one process, an AsyncB24Hook (GIL held when it reaches Redis) and a
+  threaded blocking client share the bucket without a deadlock.
 
 The test starts and stops its own redis-server (tests/_redis_hosts.py).
 Figures (calls, refusals, seconds) are printed for the report (-s).
 """
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -139,3 +143,46 @@ def test_redis_killed_mid_run_no_call_fails_one_warning_and_sharing_resumes(
         assert len(resumed) == 1, r["events"]
     # sharing resumed: the restarted (empty) server holds the bucket again
     assert seen["bucket_back"] not in (":0", ""), seen
+
+
+def test_an_async_client_and_a_threaded_one_share_the_redis_bucket(
+        portal: EmulatorPortal, redis: RedisServer) -> None:
+    """The asyncio driver reaches Redis with the GIL held (the block hooks give it up
+    for the round trip) while a blocking client's thread reaches it without: both
+    at once, one budget, no deadlock, zero refusals."""
+    from b24hook import AsyncB24Hook, B24Hook
+
+    portal.wait_idle()
+    portal.reset_limits()
+    portal.reset_stats()
+    params = {"shared": redis.url}
+    sync_ok: list[bool] = []
+
+    def blocking() -> None:
+        with B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path,
+                                      restriction_params=params) as b24:
+            for _ in range(20):
+                sync_ok.append(b24.actions.v2.call.make("server.time").is_success)
+
+    async def main() -> list[bool]:
+        async with AsyncB24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path,
+                                                 restriction_params=params) as b24:
+            stats = b24.get_http_client("v2").get_stats()
+            assert stats["limiter_backend"] == {"rate": "redis", "operating": "redis"}
+            res = await asyncio.gather(*[b24.actions.v2.call.make(method="server.time")
+                                         for _ in range(40)])
+            return [r.is_success for r in res]
+
+    t = threading.Thread(target=blocking)
+    t0 = time.monotonic()
+    t.start()
+    async_ok = asyncio.run(main())
+    t.join(120)
+    assert not t.is_alive()
+    st = portal.stats()
+    print(f"\nasync 40 + threaded 20 calls, one process, shared redis: "
+          f"{st['query_limit_exceeded']} QUERY_LIMIT_EXCEEDED, {time.monotonic() - t0:.1f} s")
+    assert all(async_ok) and len(async_ok) == 40
+    assert all(sync_ok) and len(sync_ok) == 20
+    assert st["query_limit_exceeded"] == 0, st
+    assert st["by_status"] == {200: 60}, st
