@@ -819,9 +819,14 @@ rr_create(const struct b24_limits_config *cfg,
     rr_set_cfg(s, cfg);
     snprintf(s->id, sizeof(s->id), "%ld-%lx-%.0f", (long)getpid(),
              (unsigned long)(uintptr_t)s, b24_clock_mono_ms(NULL));
-    /* connect now: an unreachable server is reported at construction */
-    if (conn_acquire(s->r->conn))
-        conn_release(s->r->conn);
+    /* Connect now (an unreachable server is reported at construction) and
+     * configure the shared bucket with cfg's rates: kept when it exists,
+     * full when it does not (the b24_rate_ops create() contract). */
+    {
+        redisReply *rep = rr_run(s, S_CONFIGURE, now);
+        if (rep != NULL)
+            rr_done(s, rep, 0);
+    }
     return s;
 }
 
@@ -841,6 +846,8 @@ rr_configure(void *self, const struct b24_limits_config *cfg)
     redisReply *rep;
     rr_set_cfg(s, cfg);
     b24_rate_inproc.configure(s->local, cfg);
+    /* configure() has no `now`: a missing bucket made here is full and
+     * refills from 0, i.e. full at the next step, as a fresh one is */
     rep = rr_run(s, S_CONFIGURE, 0);
     if (rep != NULL)
         rr_done(s, rep, 0);

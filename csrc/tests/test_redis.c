@@ -307,6 +307,21 @@ test_two_share(void)
     }
     CHECK(b24_limiter_reserve(a) == 0);
     CHECK(b24_limiter_reserve(b) == 0);
+    {
+        /* a limiter made with other rates configures the shared bucket
+         * (kept, not refilled): the others see its rates */
+        struct b24_limits_config c2 = cfg;
+        struct b24_limiter *c;
+        struct b24_limiter_stats s;
+        c2.burst_limit = 20;
+        c = redis_limiter(&c2, &t, "two");
+        CHECK(c != NULL);
+        CHECK(b24_limiter_stats(a, &s) == B24_OK);
+        CHECK(s.burst_limit == 20 && s.original_burst_limit == 20);
+        CHECK(s.tokens < 10);
+        b24_limiter_stats_clear(&s);
+        b24_limiter_free(c);
+    }
     CHECK(downs == 0);
 out:
     b24_limiter_free(a);
