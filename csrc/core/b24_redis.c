@@ -703,9 +703,39 @@ reply_num(const redisReply *rep, double *out)
 
 /* ---- rate ops ---------------------------------------------------------- */
 
-struct rr {
+/* The head of a rate and of an operating state: the handle of the
+ * limiter's scope and the in-process state used while Redis is down. */
+struct side {
     struct b24_redis *r;
-    void *local; /* b24_rate_inproc state, used while Redis is down */
+    void *local;
+};
+
+/* sd: its handle from the scope and `local` (NULL: create failed, err
+ * filled), or -1 with local dropped. */
+static int
+side_open(struct side *sd, const struct b24_limiter_scope *scope,
+          void *local, void (*drop)(void *), struct b24_error *err)
+{
+    if (local == NULL)
+        return -1;
+    sd->r = handle_for_scope(scope, err);
+    if (sd->r == NULL) {
+        drop(local);
+        return -1;
+    }
+    sd->local = local;
+    return 0;
+}
+
+static void
+side_close(struct side *sd, void (*drop)(void *))
+{
+    drop(sd->local);
+    b24_redis_decref(sd->r);
+}
+
+struct rr {
+    struct side sd; /* local: b24_rate_inproc state */
     struct b24_limits_config cfg; /* the rate fields only */
     char cb[32], cd[32], ca[4], ttl[32], id[48];
     /* the bucket as the last shared reserve saw it, and how many limiters
@@ -730,28 +760,28 @@ rr_set_cfg(struct rr *s, const struct b24_limits_config *cfg)
 }
 
 /* Run a rate script: the reply with r->conn->mu held, or NULL (then the
- * caller uses s->local). */
+ * caller uses s->sd.local). */
 static redisReply *
 rr_run(struct rr *s, enum script sc, double now)
 {
     char nowb[32];
     const char *keys[3], *args[6];
     redisReply *rep;
-    if (!conn_acquire(s->r->conn))
+    if (!conn_acquire(s->sd.r->conn))
         return NULL;
     fmt_num(nowb, sizeof(nowb), now);
-    keys[0] = s->r->rate_key;
-    keys[1] = s->r->err_key;
-    keys[2] = s->r->peers_key;
+    keys[0] = s->sd.r->rate_key;
+    keys[1] = s->sd.r->err_key;
+    keys[2] = s->sd.r->peers_key;
     args[0] = nowb;
     args[1] = s->cb;
     args[2] = s->cd;
     args[3] = s->ca;
     args[4] = s->ttl;
     args[5] = s->id;
-    rep = run_script(s->r->conn, sc, keys, 3, args, 6);
+    rep = run_script(s->sd.r->conn, sc, keys, 3, args, 6);
     if (rep == NULL)
-        conn_release(s->r->conn);
+        conn_release(s->sd.r->conn);
     return rep;
 }
 
@@ -761,10 +791,10 @@ rr_done(struct rr *s, redisReply *rep, int bad)
 {
     freeReplyObject(rep);
     if (bad)
-        conn_fail(s->r->conn, "unexpected reply");
+        conn_fail(s->sd.r->conn, "unexpected reply");
     else
         s->was_shared = 1;
-    conn_release(s->r->conn);
+    conn_release(s->sd.r->conn);
 }
 
 /* The local state, for an op Redis could not run.  On the switch from
@@ -786,12 +816,12 @@ rr_local(struct rr *s, double now)
         if (fresh != NULL) {
             c.burst_limit = s->seen_burst / n; /* tokens stay as created */
             b24_rate_inproc.configure(fresh, &c);
-            b24_rate_inproc.destroy(s->local);
-            s->local = fresh;
+            b24_rate_inproc.destroy(s->sd.local);
+            s->sd.local = fresh;
         }
     }
     s->was_shared = 0;
-    return s->local;
+    return s->sd.local;
 }
 
 static void *
@@ -799,23 +829,16 @@ rr_create(const struct b24_limits_config *cfg,
           const struct b24_limiter_scope *scope, double now,
           struct b24_error *err)
 {
-    struct rr *s;
-    struct b24_redis *h = handle_for_scope(scope, err);
-    if (h == NULL)
-        return NULL;
-    s = calloc(1, sizeof(*s));
+    struct rr *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
-        b24_redis_decref(h);
         return NULL;
     }
-    s->local = b24_rate_inproc.create(cfg, NULL, now, err);
-    if (s->local == NULL) {
-        b24_redis_decref(h);
+    if (side_open(&s->sd, scope, b24_rate_inproc.create(cfg, NULL, now, err),
+                  b24_rate_inproc.destroy, err) < 0) {
         free(s);
         return NULL;
     }
-    s->r = h;
     rr_set_cfg(s, cfg);
     snprintf(s->id, sizeof(s->id), "%ld-%lx-%.0f", (long)getpid(),
              (unsigned long)(uintptr_t)s, b24_clock_mono_ms(NULL));
@@ -834,8 +857,7 @@ static void
 rr_destroy(void *self)
 {
     struct rr *s = self;
-    b24_rate_inproc.destroy(s->local);
-    b24_redis_decref(s->r);
+    side_close(&s->sd, b24_rate_inproc.destroy);
     free(s);
 }
 
@@ -845,7 +867,7 @@ rr_configure(void *self, const struct b24_limits_config *cfg)
     struct rr *s = self;
     redisReply *rep;
     rr_set_cfg(s, cfg);
-    b24_rate_inproc.configure(s->local, cfg);
+    b24_rate_inproc.configure(s->sd.local, cfg);
     /* configure() has no `now`: a missing bucket made here is full and
      * refills from 0, i.e. full at the next step, as a fresh one is */
     rep = rr_run(s, S_CONFIGURE, 0);
@@ -945,7 +967,7 @@ rr_reset(void *self, double now)
     redisReply *rep = rr_run(s, S_RESET, now);
     if (rep != NULL)
         rr_done(s, rep, 0);
-    b24_rate_inproc.reset(s->local, now);
+    b24_rate_inproc.reset(s->sd.local, now);
 }
 
 const struct b24_rate_ops b24_rate_redis = {
@@ -964,8 +986,7 @@ const struct b24_rate_ops b24_rate_redis = {
 /* ---- operating ops ----------------------------------------------------- */
 
 struct ro {
-    struct b24_redis *r;
-    void *local; /* b24_operating_inproc state, used while Redis is down */
+    struct side sd; /* local: b24_operating_inproc state */
     double window_ms, limit_ms, threshold_percent;
 };
 
@@ -973,23 +994,16 @@ static void *
 ro_create(const struct b24_limits_config *cfg,
           const struct b24_limiter_scope *scope, struct b24_error *err)
 {
-    struct ro *s;
-    struct b24_redis *h = handle_for_scope(scope, err);
-    if (h == NULL)
-        return NULL;
-    s = calloc(1, sizeof(*s));
+    struct ro *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
-        b24_redis_decref(h);
         return NULL;
     }
-    s->local = b24_operating_inproc.create(cfg, NULL, err);
-    if (s->local == NULL) {
-        b24_redis_decref(h);
+    if (side_open(&s->sd, scope, b24_operating_inproc.create(cfg, NULL, err),
+                  b24_operating_inproc.destroy, err) < 0) {
         free(s);
         return NULL;
     }
-    s->r = h;
     s->window_ms = cfg->window_ms;
     s->limit_ms = cfg->limit_ms;
     s->threshold_percent = cfg->threshold_percent;
@@ -1000,8 +1014,7 @@ static void
 ro_destroy(void *self)
 {
     struct ro *s = self;
-    b24_operating_inproc.destroy(s->local);
-    b24_redis_decref(s->r);
+    side_close(&s->sd, b24_operating_inproc.destroy);
     free(s);
 }
 
@@ -1012,7 +1025,7 @@ ro_configure(void *self, const struct b24_limits_config *cfg)
     s->window_ms = cfg->window_ms;
     s->limit_ms = cfg->limit_ms;
     s->threshold_percent = cfg->threshold_percent;
-    b24_operating_inproc.configure(s->local, cfg);
+    b24_operating_inproc.configure(s->sd.local, cfg);
 }
 
 static int
@@ -1020,12 +1033,12 @@ ro_record(void *self, const char *method, const struct b24_op_entry *e,
           double now)
 {
     struct ro *s = self;
-    struct conn *c = s->r->conn;
+    struct conn *c = s->sd.r->conn;
     char nowb[32], win[32], entry[128], lim[32], th[32], ttl[32];
     const char *keys[2], *args[7];
     redisReply *rep;
     /* the local table follows too, so an outage starts from what we saw */
-    int stored = b24_operating_inproc.record(s->local, method, e, now);
+    int stored = b24_operating_inproc.record(s->sd.local, method, e, now);
     if (!conn_acquire(c))
         return stored;
     fmt_num(nowb, sizeof(nowb), now);
@@ -1038,8 +1051,8 @@ ro_record(void *self, const char *method, const struct b24_op_entry *e,
     fmt_num(ttl, sizeof(ttl),
             ceil(fmax(0, s->window_ms) + B24_OP_EXPIRY_EXTRA_MS +
                  OP_KEY_MARGIN_MS));
-    keys[0] = s->r->op_key;
-    keys[1] = s->r->opt_key;
+    keys[0] = s->sd.r->op_key;
+    keys[1] = s->sd.r->opt_key;
     args[0] = nowb;
     args[1] = win;
     args[2] = method;
@@ -1083,7 +1096,7 @@ ro_get(void *self, const char *prefix, const char *name, size_t n,
        double now, struct b24_op_entry *out)
 {
     struct ro *s = self;
-    struct conn *c = s->r->conn;
+    struct conn *c = s->sd.r->conn;
     size_t np = strlen(prefix);
     const char *argv[3];
     size_t lens[3];
@@ -1092,20 +1105,20 @@ ro_get(void *self, const char *prefix, const char *name, size_t n,
     const char *why;
     int found = -1; /* -1: ask the local table */
     if (!conn_acquire(c))
-        return b24_operating_inproc.get(s->local, prefix, name, n, now, out);
+        return b24_operating_inproc.get(s->sd.local, prefix, name, n, now, out);
     field = malloc(np + n + 1);
     if (field == NULL) {
         conn_release(c);
-        return b24_operating_inproc.get(s->local, prefix, name, n, now, out);
+        return b24_operating_inproc.get(s->sd.local, prefix, name, n, now, out);
     }
     memcpy(field, prefix, np);
     memcpy(field + np, name, n);
     field[np + n] = '\0';
     argv[0] = "HGET";
-    argv[1] = s->r->op_key;
+    argv[1] = s->sd.r->op_key;
     argv[2] = field;
     lens[0] = 4;
-    lens[1] = strlen(s->r->op_key);
+    lens[1] = strlen(s->sd.r->op_key);
     lens[2] = np + n;
     rep = redisCommandArgv(c->c, 3, argv, lens);
     free(field);
@@ -1133,7 +1146,7 @@ ro_get(void *self, const char *prefix, const char *name, size_t n,
     }
     conn_release(c);
     if (found < 0)
-        return b24_operating_inproc.get(s->local, prefix, name, n, now, out);
+        return b24_operating_inproc.get(s->sd.local, prefix, name, n, now, out);
     return found;
 }
 
@@ -1150,7 +1163,7 @@ static enum b24_status
 ro_stats(void *self, double now, struct b24_method_count **out, size_t *n)
 {
     struct ro *s = self;
-    struct conn *c = s->r->conn;
+    struct conn *c = s->sd.r->conn;
     char nowb[32], win[32];
     const char *keys[2], *args[2];
     redisReply *rep;
@@ -1160,17 +1173,17 @@ ro_stats(void *self, double now, struct b24_method_count **out, size_t *n)
     *out = NULL;
     *n = 0;
     if (!conn_acquire(c))
-        return b24_operating_inproc.stats(s->local, now, out, n);
+        return b24_operating_inproc.stats(s->sd.local, now, out, n);
     fmt_num(nowb, sizeof(nowb), now);
     fmt_num(win, sizeof(win), s->window_ms);
-    keys[0] = s->r->op_key;
-    keys[1] = s->r->opt_key;
+    keys[0] = s->sd.r->op_key;
+    keys[1] = s->sd.r->opt_key;
     args[0] = nowb;
     args[1] = win;
     rep = run_script(c, S_OP_STATS, keys, 2, args, 2);
     if (rep == NULL) {
         conn_release(c);
-        return b24_operating_inproc.stats(s->local, now, out, n);
+        return b24_operating_inproc.stats(s->sd.local, now, out, n);
     }
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
         bad = 1;
@@ -1206,7 +1219,7 @@ ro_stats(void *self, double now, struct b24_method_count **out, size_t *n)
         free_counts(m, k);
         conn_fail(c, "unexpected reply");
         conn_release(c);
-        return b24_operating_inproc.stats(s->local, now, out, n);
+        return b24_operating_inproc.stats(s->sd.local, now, out, n);
     }
     conn_release(c);
     *out = m;
@@ -1218,10 +1231,10 @@ static void
 ro_reset(void *self)
 {
     struct ro *s = self;
-    struct conn *c = s->r->conn;
-    b24_operating_inproc.reset(s->local);
+    struct conn *c = s->sd.r->conn;
+    b24_operating_inproc.reset(s->sd.local);
     if (conn_acquire(c)) {
-        const char *argv[3] = {"DEL", s->r->op_key, s->r->opt_key};
+        const char *argv[3] = {"DEL", s->sd.r->op_key, s->sd.r->opt_key};
         redisReply *rep = redisCommandArgv(c->c, 3, argv, NULL);
         const char *why = reply_problem(c->c, rep);
         if (rep != NULL)
