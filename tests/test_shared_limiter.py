@@ -47,7 +47,8 @@ def env(rportal: Any, tmp_path: Path) -> dict[str, str]:
     e = dict(os.environ)
     e.update({"B24_WEBHOOK_URL": rportal.v2_url, "B24HOOK_CA_BUNDLE": rportal.ca_path,
               "B24HOOK_SHM_DIR": str(tmp_path)})
-    e["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), e.get("PYTHONPATH", "")])
+    # after any PYTHONPATH given (make asan-pytest puts the sanitized build first)
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (e.get("PYTHONPATH", ""), str(Path(__file__).parent.parent)) if p)
     return e
 
 
