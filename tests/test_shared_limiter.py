@@ -47,7 +47,8 @@ def env(rportal: Any, tmp_path: Path) -> dict[str, str]:
     e = dict(os.environ)
     e.update({"B24_WEBHOOK_URL": rportal.v2_url, "B24HOOK_CA_BUNDLE": rportal.ca_path,
               "B24HOOK_SHM_DIR": str(tmp_path)})
-    e["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), e.get("PYTHONPATH", "")])
+    # after any PYTHONPATH given (make asan-pytest puts the sanitized build first)
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (e.get("PYTHONPATH", ""), str(Path(__file__).parent.parent)) if p)
     return e
 
 
@@ -127,3 +128,68 @@ def test_async_client_shares_the_budget(rportal: Any, env: dict[str, str]) -> No
     assert all(r["backend"]["rate"] == "host" for r in res)
     assert fig["ok"] == 64 and fig["failed"] == 0
     assert fig["query_limit_exceeded"] == 0 and fig["http_requests"] == 64
+
+
+# ------------------------------------------------------------------ the option surface
+SECRET = "shm-test-secret-0123"
+
+
+def test_shared_param_values_and_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from b24hook import B24Hook, ParamsFactory, RestrictionManager
+    from b24hook import _core
+
+    monkeypatch.setenv("B24HOOK_SHM_DIR", str(tmp_path))
+    assert ParamsFactory.get_default()["shared"] is None
+    assert _core.Limiter.backend_names(None) == ("in-process", "in-process")
+    assert _core.Limiter.backend_names("host") == ("host", "host")
+    for bad in ("Host", "", "shm", "redis:/x"):
+        with pytest.raises(ValueError, match="redis://host:port/db"):
+            B24Hook("x.bitrix24.com", 1, SECRET, restriction_params={"shared": bad})
+    with pytest.raises(TypeError):
+        B24Hook("x.bitrix24.com", 1, SECRET, restriction_params={"shared": 1})
+    # validating opens nothing; a shared limiter needs the client's scope
+    assert RestrictionManager.validate({"shared": "host"})["shared"] == "host"
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="scope"):
+        RestrictionManager({"shared": "host"})
+
+    with B24Hook("x.bitrix24.com", 1, SECRET, restriction_params={"shared": "host"}) as b24:
+        for v in ("v2", "v3"):
+            http = b24.get_http_client(v)
+            assert http.get_restriction_manager_params()["shared"] == "host"
+            assert http.get_stats()["limiter_backend"] == {"rate": "host", "operating": "host"}
+        names = sorted(p.name for p in tmp_path.iterdir())
+        # one bucket for the portal (v2 and v3 share it), one ledger for the webhook
+        assert len(names) == 2 and names[0].startswith("b24hook-ops-") and names[1].startswith("b24hook-rate-")
+        assert all(SECRET not in n and "bitrix24" not in n for n in names)
+        assert all((tmp_path / n).stat().st_mode & 0o777 == 0o600 for n in names)
+        # the backend is fixed at construction; the rest of the params can change
+        with pytest.raises(ValueError, match="fixed when the client is built"):
+            b24.set_restriction_manager_params({})
+        b24.set_restriction_manager_params({"shared": "host", "max_retries": 5})
+        assert b24.get_http_client("v2").restriction.max_retries == 5
+    # another webhook of the same portal: the same bucket file, its own ledger
+    with B24Hook("x.bitrix24.com", 2, SECRET + "x", restriction_params={"shared": "host"}):
+        assert len([p for p in tmp_path.iterdir() if p.name.startswith("b24hook-rate-")]) == 1
+        assert len([p for p in tmp_path.iterdir() if p.name.startswith("b24hook-ops-")]) == 2
+
+
+def test_shared_state_across_clients_in_one_process(portal: Any, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two clients of one portal (one process here, several in the tests above) take from
+    one bucket and read one ledger: what one spends, the other no longer has."""
+    from b24hook import B24Hook
+
+    monkeypatch.setenv("B24HOOK_SHM_DIR", str(tmp_path))
+    params = {"shared": "host", "rate_limit": {"burst_limit": 10, "drain_rate": 0.01}}
+    with B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, restriction_params=params) as a, \
+            B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, restriction_params=params) as b:
+        sa, sb = a.get_http_client("v2"), b.get_http_client("v3")
+        assert sb.get_stats()["tokens"] == pytest.approx(10, abs=0.01)
+        for _ in range(3):
+            assert a.actions.v2.call.make("server.time").is_success
+        assert sb.get_stats()["tokens"] == pytest.approx(7, abs=0.01)   # b's v3 sees a's v2 calls
+        assert sb.get_stats()["total_requests"] == 0                    # metrics stay per client
+        sa.feed_time("crm.item.list", {"operating": 476, "operating_reset_at": time.time() + 60})
+        wait, gate = b.get_http_client("v2").restriction.limiter.operating_wait("crm.item.list")
+        assert gate == "operatingLimiter" and wait > 0

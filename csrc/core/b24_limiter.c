@@ -346,19 +346,19 @@ b24_limiter_operating_backend(struct b24_limiter *l)
 }
 
 int
-b24_limiter_test_hold_shared(struct b24_limiter *l)
+b24_limiter_test_hold_shared(struct b24_limiter *l, int what)
 {
-    if (l->rate.ops != &b24_rate_shm)
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
         return -1;
-    return b24_shm_test_hold(l->rate.self);
+    return b24_shm_test_hold(l->rate.self, l->op.self, what);
 }
 
 double
-b24_limiter_test_shared_repairs(struct b24_limiter *l)
+b24_limiter_test_shared_repairs(struct b24_limiter *l, int ops)
 {
-    if (l->rate.ops != &b24_rate_shm)
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
         return -1;
-    return b24_shm_test_repairs(l->rate.self);
+    return b24_shm_test_repairs(l->rate.self, l->op.self, ops);
 }
 
 int

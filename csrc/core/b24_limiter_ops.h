@@ -199,15 +199,21 @@ struct b24_limiter *b24_limiter_new_backend(
     struct b24_error *err);
 
 /* TEST ONLY (the fork tests, _core.Limiter._hold_shared_lock): take the
- * host-wide bucket's lock and keep it, as a process killed inside an op
- * would.  0, or -1 when the limiter is not on the host backend. */
-int b24_limiter_test_hold_shared(struct b24_limiter *l);
-/* TEST ONLY: how many times a dead owner's lock of the host-wide bucket was
- * recovered (-1 when not on the host backend). */
-double b24_limiter_test_shared_repairs(struct b24_limiter *l);
+ * host-wide locks named by `what` and keep them, as a process killed
+ * inside an op would; with the CORRUPT bits, leave that state half-written
+ * too.  0, or -1 when the limiter is not on the host backend. */
+#define B24_SHM_TEST_RATE 1         /* the bucket's lock */
+#define B24_SHM_TEST_RATE_CORRUPT 2 /* ... and its tokens NaN */
+#define B24_SHM_TEST_OPS 4          /* the ledger's lock */
+#define B24_SHM_TEST_OPS_CORRUPT 8  /* ... a broken slot, a count past the cap */
+int b24_limiter_test_hold_shared(struct b24_limiter *l, int what);
+/* TEST ONLY: how many times a dead owner's lock of the host-wide bucket
+ * (ops = 0) or ledger (ops = 1) was recovered (-1 when not on the host
+ * backend). */
+double b24_limiter_test_shared_repairs(struct b24_limiter *l, int ops);
 /* b24_shm.c's side of the two above. */
-int b24_shm_test_hold(void *rate_self);
-double b24_shm_test_repairs(void *rate_self);
+int b24_shm_test_hold(void *rate_self, void *ops_self, int what);
+double b24_shm_test_repairs(void *rate_self, void *ops_self, int ops);
 
 /* The backend names a limiter runs with (for tests and diagnostics). */
 const char *b24_limiter_rate_backend(struct b24_limiter *l);

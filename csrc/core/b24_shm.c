@@ -690,15 +690,34 @@ const struct b24_operating_ops b24_operating_shm = {
 /* ---- test seam -------------------------------------------------------------- */
 
 int
-b24_shm_test_hold(void *rate_self)
+b24_shm_test_hold(void *rate_self, void *ops_self, int what)
 {
     struct shm_rate *r = rate_self;
-    return pthread_mutex_lock(&r->f->h.mu) == 0 ? 0 : -1;
+    struct shm_ops *o = ops_self;
+    if ((what & B24_SHM_TEST_RATE) != 0) {
+        if (pthread_mutex_lock(&r->f->h.mu) != 0)
+            return -1;
+        if ((what & B24_SHM_TEST_RATE_CORRUPT) != 0)
+            r->f->st.tokens = NAN;
+    }
+    if ((what & B24_SHM_TEST_OPS) != 0) {
+        if (pthread_mutex_lock(&o->f->h.mu) != 0)
+            return -1;
+        if ((what & B24_SHM_TEST_OPS_CORRUPT) != 0 && o->f->nops > 0) {
+            /* the first slot's name without its NUL, the count past the
+             * cap: what a writer killed mid-copy could leave */
+            memset(o->f->slots[0].name, 'x', SLOT_NAME);
+            o->f->nops = B24_OPS_SOFT_CAP + 7;
+        }
+    }
+    return 0;
 }
 
 double
-b24_shm_test_repairs(void *rate_self)
+b24_shm_test_repairs(void *rate_self, void *ops_self, int ops)
 {
     struct shm_rate *r = rate_self;
-    return (double)__atomic_load_n(&r->f->h.repairs, __ATOMIC_RELAXED);
+    struct shm_ops *o = ops_self;
+    struct shm_header *h = ops ? &o->f->h : &r->f->h;
+    return (double)__atomic_load_n(&h->repairs, __ATOMIC_RELAXED);
 }

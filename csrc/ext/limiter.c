@@ -626,7 +626,7 @@ limiter_hold_shared_lock(LimiterObject *self, PyObject *Py_UNUSED(ignored))
 {
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = b24_limiter_test_hold_shared(self->lim);
+    rc = b24_limiter_test_hold_shared(self->lim, B24_SHM_TEST_RATE);
     Py_END_ALLOW_THREADS
     if (rc != 0) {
         PyErr_SetString(PyExc_ValueError,
@@ -640,7 +640,7 @@ limiter_hold_shared_lock(LimiterObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 limiter_shared_repairs(LimiterObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromDouble(b24_limiter_test_shared_repairs(self->lim));
+    return PyLong_FromDouble(b24_limiter_test_shared_repairs(self->lim, 0));
 }
 
 static PyObject *

@@ -155,7 +155,7 @@ test_killed_holder_wedges_nobody(void)
     if (pid == 0) {
         struct b24_limiter *cl = host_limiter("portalK", "hookK", 10, &err);
         close(p[0]);
-        if (cl == NULL || b24_limiter_test_hold_shared(cl) != 0)
+        if (cl == NULL || b24_limiter_test_hold_shared(cl, B24_SHM_TEST_RATE) != 0)
             _exit(2);
         if (write(p[1], "h", 1) != 1)
             _exit(3);
@@ -165,20 +165,73 @@ test_killed_holder_wedges_nobody(void)
     close(p[1]);
     CHECK(read(p[0], &c, 1) == 1 && c == 'h');
     close(p[0]);
-    CHECK(b24_limiter_test_shared_repairs(l) == 0);
+    CHECK(b24_limiter_test_shared_repairs(l, 0) == 0);
     kill(pid, SIGKILL);
     CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st));
     alarm(20); /* a wedge fails the run instead of hanging it */
     CHECK(b24_limiter_reserve(l) == 0);
     alarm(0);
-    CHECK(b24_limiter_test_shared_repairs(l) == 1);
+    CHECK(b24_limiter_test_shared_repairs(l, 0) == 1);
     CHECK(tokens_of(l) == 9); /* the sane state was kept */
     CHECK(takes(l, 100) == 8);
     b24_limiter_free(l);
     /* not on the host backend */
     l = b24_limiter_new(NULL, NULL, NULL, NULL, NULL, &err);
-    CHECK(l != NULL && b24_limiter_test_hold_shared(l) == -1 &&
-          b24_limiter_test_shared_repairs(l) == -1);
+    CHECK(l != NULL && b24_limiter_test_hold_shared(l, B24_SHM_TEST_RATE) == -1 &&
+          b24_limiter_test_shared_repairs(l, 0) == -1);
+    b24_limiter_free(l);
+}
+
+/* A holder killed with both states half-written: the next locker resets a
+ * broken bucket to a full one and drops the broken slots, keeping the rest. */
+static void
+test_killed_writer_state_repaired(void)
+{
+    struct b24_error err;
+    struct b24_limiter *l = host_limiter("portalC", "hookC", 10, &err);
+    struct b24_limiter_stats s;
+    int p[2], st;
+    char c = 0;
+    pid_t pid;
+    CHECK(l != NULL && pipe(p) == 0);
+    if (l == NULL)
+        return;
+    CHECK(takes(l, 3) == 3);
+    b24_limiter_record_success(l, "a.one", 1, 476.0, 1, T0 / 1000.0 + 60, NULL,
+                               NULL);
+    b24_limiter_record_success(l, "b.two", 1, 476.0, 1, T0 / 1000.0 + 60, NULL,
+                               NULL);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        struct b24_limiter *cl = host_limiter("portalC", "hookC", 10, &err);
+        close(p[0]);
+        if (cl == NULL ||
+            b24_limiter_test_hold_shared(
+                cl, B24_SHM_TEST_RATE | B24_SHM_TEST_RATE_CORRUPT |
+                        B24_SHM_TEST_OPS | B24_SHM_TEST_OPS_CORRUPT) != 0)
+            _exit(2);
+        if (write(p[1], "h", 1) != 1)
+            _exit(3);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    CHECK(read(p[0], &c, 1) == 1 && c == 'h');
+    close(p[0]);
+    kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st));
+    alarm(20);
+    CHECK(b24_limiter_reserve(l) == 0); /* the bucket: reset to full */
+    CHECK(tokens_of(l) == 9);
+    CHECK(b24_limiter_time_to_free(l, "a.one", NULL) == 0); /* broken slot */
+    CHECK(b24_limiter_time_to_free(l, "b.two", NULL) > 0);  /* kept */
+    alarm(0);
+    CHECK(b24_limiter_test_shared_repairs(l, 0) == 1);
+    CHECK(b24_limiter_test_shared_repairs(l, 1) == 1);
+    CHECK(b24_limiter_stats(l, &s) == B24_OK);
+    CHECK(s.noperating == 1 && strcmp(s.operating[0].method, "b.two") == 0);
+    b24_limiter_stats_clear(&s);
     b24_limiter_free(l);
 }
 
@@ -370,7 +423,7 @@ remove_dir(void)
 {
     const char *names[] = {"portalA", "portalK", "portalR", "portalX",
                            "portalY", "hookA", "hookB", "hookK", "hookR",
-                           "hookL", "portalL", "portalZ", NULL};
+                           "hookL", "portalL", "portalZ", "portalC", "hookC", NULL};
     char path[160];
     int i;
     for (i = 0; names[i] != NULL; i++) {
@@ -391,6 +444,7 @@ test_shm(void)
     test_select();
     test_two_processes_share();
     test_killed_holder_wedges_nobody();
+    test_killed_writer_state_repaired();
     test_racing_creators();
     test_foreign_header_refused();
     test_ledger_names_and_bound();
