@@ -1,0 +1,361 @@
+"""AsyncB24Hook's lists, tails, aggregate, batch and batch_by_chunk (issue 11, second
+slice) against the emulator: every async twin returns what the sync action returns
+(data, errors, raised errors), the walks send the same requests, and a cancelled walk
+or batch leaves nothing behind."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
+
+import pytest
+
+from b24hook import AjaxError, AjaxResult, AsyncB24Hook, B24Hook, Result, SdkError
+from b24hook._enums import ApiVersion
+from b24hook.emulator import EmulatorPortal
+
+from _list_rows import bulk_items, requests_of
+
+T = TypeVar("T")
+ET = 1256  # a smart process: ids 1..130
+BIG = 1258  # a smart process: ids 1..3000 (the loop-stall test)
+
+
+@pytest.fixture(scope="module")
+def lp() -> Iterator[EmulatorPortal]:
+    p = EmulatorPortal(db=":memory:").start()
+    bulk_items(p, ET, 130)
+    for i in range(120):
+        p.store.log_event("TEST", "main", i, 1)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def fresh(lp: EmulatorPortal) -> EmulatorPortal:
+    lp.clear_faults()
+    lp.wait_idle()
+    lp.reset_limits()
+    lp.reset_stats()
+    return lp
+
+
+def run(portal: EmulatorPortal, body: Callable[[AsyncB24Hook], Awaitable[T]], **kw: Any) -> T:
+    async def main() -> T:
+        async with AsyncB24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, **kw) as b24:
+            return await body(b24)
+    return asyncio.run(main())
+
+
+def sync_hook(portal: EmulatorPortal, **kw: Any) -> B24Hook:
+    return B24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, **kw)
+
+
+def plain(value: Any) -> Any:
+    """A Result's data with each AjaxResult as (success, status, result)."""
+    if isinstance(value, AjaxResult):
+        data = value.get_data()
+        return (value.is_success, value.get_status(), None if data is None else data["result"])
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def same_result(a: Result[Any], b: Result[Any]) -> None:
+    assert a.is_success == b.is_success
+    assert plain(a.get_data()) == plain(b.get_data())
+    assert list(a.errors) == list(b.errors)
+    for key in a.errors:
+        ea, eb = a.errors[key], b.errors[key]
+        assert type(ea) is type(eb)
+        assert (getattr(ea, "code", None), getattr(ea, "status", None)) == \
+            (getattr(eb, "code", None), getattr(eb, "status", None))
+    assert a.get_error_messages() == b.get_error_messages()
+
+
+def same_error(a: BaseException, b: BaseException) -> None:
+    assert type(a) is type(b)
+    assert isinstance(a, SdkError) and isinstance(b, SdkError)
+    assert (a.code, a.status, a.message) == (b.code, b.status, b.message)
+
+
+async def pages_of(it: Any) -> list[list[Any]]:
+    return [page async for page in it]
+
+
+# ---------------------------------------------------------------- lists
+LIST_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    ("v2", "crm.item.list", {"entityTypeId": ET, "select": ["id", "title"]},
+     {"id_key": "id", "custom_key_for_result": "items"}),
+    ("v2", "crm.item.list", {"entityTypeId": ET, "filter": {"<=id": 100}, "select": ["id"]},
+     {"id_key": "id", "custom_key_for_result": "items"}),                   # exact multiple of 50
+    ("v2", "crm.item.list", {"entityTypeId": ET, "filter": {">id": 70}, "select": ["id"]},
+     {"id_key": "id", "custom_key_for_result": "items"}),                   # the caller's bound
+    ("v2", "crm.item.list", {"entityTypeId": ET, "select": ["id", "title"]},
+     {"id_key": "title", "cursor_id_key": "id", "custom_key_for_result": "items"}),  # no int id
+    ("v2", "crm.item.list", {"entityTypeId": ET}, {"custom_key_for_result": "nope"}),  # no list
+    ("v2", "crm.deal.list", {"select": ["ID"]}, {}),                        # empty
+    ("v2", "crm.item.list", {"entityTypeId": 999}, {"id_key": "id", "custom_key_for_result": "items"}),
+    ("v3", "crm.item.list", {"entityTypeId": ET, "select": ["id", "title"]},
+     {"custom_key_for_result": "items"}),
+    ("v3", "crm.item.list", {"entityTypeId": ET, "filter": [["id", "<=", 30]], "select": ["id"]},
+     {"custom_key_for_result": "items"}),                                   # short page confirmed
+    ("v3", "crm.item.list", {"entityTypeId": ET, "select": ["id"]},
+     {"custom_key_for_result": "items", "limit": 20}),
+]
+
+
+@pytest.mark.parametrize("version,method,params,kw", LIST_CASES)
+def test_lists_return_what_the_sync_lists_return(fresh: EmulatorPortal, version: str, method: str,
+                                                 params: dict[str, Any], kw: dict[str, Any]) -> None:
+    soft = {"soft_error_codes": ["NOT_FOUND"]}
+    with sync_hook(fresh, restriction_params=soft) as hook:
+        acts = getattr(hook.actions, version)
+        want = acts.call_list.make(method, params, **kw)
+        sync_requests = requests_of(fresh, method)
+        try:
+            want_pages: Any = list(acts.fetch_list.make(method, params, **kw))
+        except SdkError as exc:
+            want_pages = exc
+    fresh.reset_stats()
+
+    async def body(b24: AsyncB24Hook) -> tuple[Result[Any], int, Any]:
+        acts = getattr(b24.actions, version)
+        got = await acts.call_list.make(method, params, **kw)
+        n = requests_of(fresh, method)
+        try:
+            pages: Any = await pages_of(acts.fetch_list.make(method, params, **kw))
+        except SdkError as exc:
+            pages = exc
+        return got, n, pages
+
+    got, async_requests, got_pages = run(fresh, body, restriction_params=soft)
+    same_result(want, got)
+    assert async_requests == sync_requests  # the same walk: the same pages requested
+    if isinstance(want_pages, SdkError):
+        same_error(want_pages, got_pages)
+    else:
+        assert got_pages == want_pages
+
+
+def test_tails_and_aggregate_return_what_the_sync_ones_return(fresh: EmulatorPortal) -> None:
+    with sync_hook(fresh) as hook:
+        v3 = hook.actions.v3
+        want_tail = v3.call_tail.make("main.eventlog.tail", {"select": ["id"]}, limit=40)
+        want_pages = list(v3.fetch_tail.make("main.eventlog.tail", {"select": ["id"]}, limit=40))
+        want_agg = v3.aggregate.make("tasks.task.aggregate", {"count": ["id"]})
+        want_fail = v3.aggregate.make("no.such.aggregate", {"count": ["id"]})
+        errors: list[BaseException] = []
+        for thunk in (lambda: v3.call_tail.make("main.eventlog.tail", order="desc"),
+                      lambda: next(v3.fetch_tail.make("main.eventlog.tail", order="DESC")),
+                      lambda: v3.aggregate.make("crm.item.aggregate", {"median": ["id"]})):
+            with pytest.raises(SdkError) as ei:
+                thunk()
+            errors.append(ei.value)
+
+    async def body(b24: AsyncB24Hook) -> tuple[Any, ...]:
+        v3 = b24.actions.v3
+        tail = await v3.call_tail.make("main.eventlog.tail", {"select": ["id"]}, limit=40)
+        pages = await pages_of(v3.fetch_tail.make("main.eventlog.tail", {"select": ["id"]}, limit=40))
+        agg = await v3.aggregate.make("tasks.task.aggregate", {"count": ["id"]})
+        fail = await v3.aggregate.make("no.such.aggregate", {"count": ["id"]})
+        raised: list[BaseException] = []
+        it = v3.fetch_tail.make("main.eventlog.tail", order="DESC")  # raised at the first page
+        for coro in (lambda: v3.call_tail.make("main.eventlog.tail", order="desc"),
+                     lambda: it.__anext__(),
+                     lambda: v3.aggregate.make("crm.item.aggregate", {"median": ["id"]})):
+            with pytest.raises(SdkError) as ei:
+                await coro()
+            raised.append(ei.value)
+        return tail, pages, agg, fail, raised
+
+    tail, pages, agg, fail, raised = run(fresh, body)
+    assert len(want_tail.get_data()) >= 120
+    same_result(want_tail, tail)
+    assert pages == want_pages and len(pages) >= 3
+    same_result(want_agg, agg)
+    assert agg.is_success and isinstance(agg.get_data(), dict)
+    same_result(want_fail, fail)
+    assert not fail.is_success
+    for a, b in zip(errors, raised, strict=True):
+        same_error(a, b)
+
+
+def test_refusals_and_fast_export(fresh: EmulatorPortal) -> None:
+    async def body(b24: AsyncB24Hook) -> None:
+        with pytest.raises(TypeError, match="custom_key_for_result"):
+            await b24.actions.v3.call_list.make("crm.item.list", {"entityTypeId": ET})
+        with pytest.raises(TypeError, match="custom_key_for_result"):
+            b24.actions.v3.fetch_list.make("crm.item.list", {"entityTypeId": ET})
+        with pytest.raises(TypeError, match="list of conditions"):
+            await b24.actions.v3.call_list.make("crm.item.list", {"filter": {"id": 1}},
+                                                custom_key_for_result="items")
+        with pytest.raises(NotImplementedError, match="fast=True"):
+            b24.actions.v2.fetch_list.make("crm.item.list", {"entityTypeId": ET}, fast=True)
+
+    run(fresh, body)
+    assert fresh.stats()["total"] == 0
+
+
+def test_progress_and_early_close(fresh: EmulatorPortal) -> None:
+    calls: list[tuple[int, Any]] = []
+
+    async def body(b24: AsyncB24Hook) -> None:
+        params = {"entityTypeId": ET, "select": ["id"]}
+        await b24.actions.v2.call_list.make("crm.item.list", params, id_key="id",
+                                            custom_key_for_result="items",
+                                            progress=lambda n, total: calls.append((n, total)))
+        it = b24.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
+                                            custom_key_for_result="items")
+        assert len(await it.__anext__()) == 50
+        await it.aclose()
+        with pytest.raises(StopAsyncIteration):
+            await it.__anext__()
+
+    run(fresh, body)
+    assert calls == [(50, None), (100, None), (130, None)]
+    assert requests_of(fresh, "crm.item.list") == 4  # 3 pages, then 1 of the closed walk
+
+
+# ---------------------------------------------------------------- batches
+def _rows(n: int) -> list[Any]:
+    return [("crm.item.get", {"entityTypeId": ET, "id": 1 + i % 150}) for i in range(n)]
+
+
+BATCH_CASES: list[tuple[str, Any, dict[str, Any]]] = [
+    ("v2", [("server.time",), {"method": "crm.item.get", "params": {"entityTypeId": ET, "id": 3}}], {}),
+    ("v2", {"a": ("crm.item.get", {"entityTypeId": ET, "id": 1}),
+            "b": ("crm.item.get", {"entityTypeId": ET, "id": 10**6})}, {"is_halt_on_error": False}),
+    ("v2", {"a": ("crm.item.get", {"entityTypeId": ET, "id": 1}),
+            "b": ("crm.item.get", {"entityTypeId": ET, "id": 10**6})},
+     {"is_halt_on_error": False, "return_ajax_result": True}),
+    ("v3", [("tasks.task.get", {"id": 1}), ("tasks.task.get", {"id": 10**9})], {}),
+]
+
+
+@pytest.mark.parametrize("version,calls,kw", BATCH_CASES)
+def test_batch_returns_what_the_sync_batch_returns(fresh: EmulatorPortal, version: str, calls: Any,
+                                                   kw: dict[str, Any]) -> None:
+    with sync_hook(fresh) as hook:
+        want = getattr(hook.actions, version).batch.make(calls, **kw)
+
+    async def body(b24: AsyncB24Hook) -> Result[Any]:
+        return await getattr(b24.actions, version).batch.make(calls, **kw)
+
+    same_result(want, run(fresh, body))
+
+
+CHUNK_CASES: list[tuple[str, Any, dict[str, Any]]] = [
+    ("v2", _rows(170), {}),                                                      # 4 chunks
+    ("v2", {f"k{i}": row for i, row in enumerate(_rows(120))}, {}),              # named
+    ("v2", _rows(60), {"is_halt_on_error": False}),                              # ids > 130 fail
+    ("v3", [("tasks.task.get", {"id": 1 + i % 3}) for i in range(75)], {}),
+    ("v2", [], {}),
+]
+
+
+@pytest.mark.parametrize("version,calls,kw", CHUNK_CASES)
+def test_batch_by_chunk_returns_what_the_sync_one_returns(fresh: EmulatorPortal, version: str,
+                                                          calls: Any, kw: dict[str, Any]) -> None:
+    with sync_hook(fresh) as hook:
+        want = getattr(hook.actions, version).batch_by_chunk.make(calls, **kw)
+    n_sync = requests_of(fresh, "batch")
+    fresh.reset_stats()
+
+    async def body(b24: AsyncB24Hook) -> Result[Any]:
+        return await getattr(b24.actions, version).batch_by_chunk.make(calls, **kw)
+
+    got = run(fresh, body)
+    same_result(want, got)
+    assert requests_of(fresh, "batch") == n_sync
+
+
+def test_batch_errors_are_raised_as_by_the_sync_batch(fresh: EmulatorPortal) -> None:
+    bad_calls: list[Any] = [
+        [],                                                   # empty batch
+        [("server.time",)] * 51,                              # too large for one batch
+        [{"nomethod": 1}],                                    # a broken row
+        "server.time",                                        # not a list
+    ]
+    with sync_hook(fresh) as hook:
+        want: list[BaseException] = []
+        for calls in bad_calls:
+            with pytest.raises((SdkError, ValueError, TypeError)) as ei:
+                hook.actions.v2.batch.make(calls)
+            want.append(ei.value)
+        # a hard error of one chunk's request: raised, in chunk order
+        fresh.inject("error500", method="batch", fraction=1.0)
+        try:
+            with pytest.raises(AjaxError) as ei:
+                hook.actions.v2.batch_by_chunk.make(_rows(120))
+            want_chunk = ei.value
+        finally:
+            fresh.clear_faults()
+
+    async def body(b24: AsyncB24Hook) -> tuple[list[BaseException], BaseException]:
+        got: list[BaseException] = []
+        for calls in bad_calls:
+            with pytest.raises((SdkError, ValueError, TypeError)) as ei:
+                await b24.actions.v2.batch.make(calls)
+            got.append(ei.value)
+        fresh.inject("error500", method="batch", fraction=1.0)
+        try:
+            with pytest.raises(AjaxError) as ej:
+                await b24.actions.v2.batch_by_chunk.make(_rows(120))
+        finally:
+            fresh.clear_faults()
+        d = b24._drivers[ApiVersion.V2][1]
+        assert (d.active, d.sending) == (0, 0)
+        return got, ej.value
+
+    got, got_chunk = run(fresh, body)
+    for a, b in zip(want, got, strict=True):
+        assert type(a) is type(b) and str(a) == str(b)
+    same_error(want_chunk, got_chunk)
+    assert got_chunk.code == want_chunk.code and got_chunk.status == 500
+
+
+# ---------------------------------------------------------------- cancellation
+def test_cancelling_a_walk_or_a_batch_leaks_nothing(fresh: EmulatorPortal) -> None:
+    params: dict[str, Any] = {"entityTypeId": ET, "select": ["id"]}
+
+    async def body(b24: AsyncB24Hook) -> None:
+        assert (await b24.actions.v2.call.make(method="profile")).is_success
+        d = b24._drivers[ApiVersion.V2][1]
+        refs: list[int] = []
+        for _round in range(5):
+            fresh.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
+            fresh.inject("hang", method="batch", delay=20, fraction=1.0)
+            walk = asyncio.ensure_future(b24.actions.v2.call_list.make(
+                "crm.item.list", params, id_key="id", custom_key_for_result="items"))
+            chunks = asyncio.ensure_future(b24.actions.v2.batch_by_chunk.make(_rows(120)))
+            for _ in range(500):
+                if d.sending == 4:  # one page, three chunks on the wire
+                    break
+                await asyncio.sleep(0.01)
+            assert d.sending == 4
+            t0 = time.monotonic()
+            walk.cancel()
+            chunks.cancel()
+            for task in (walk, chunks):
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            assert time.monotonic() - t0 < 1.0
+            assert (d.active, d.sending, d.sockets) == (0, 0, 0)
+            fresh.clear_faults()
+            del walk, chunks, task
+            gc.collect()
+            refs.append(sys.getrefcount(params))
+        assert refs[1:] == refs[1:2] * 4, refs
+        res = await b24.actions.v2.call_list.make("crm.item.list", params, id_key="id",
+                                                  custom_key_for_result="items")
+        assert len(res.get_data()) == 130
+        assert (d.active, d.sending) == (0, 0)
+
+    run(fresh, body)
