@@ -16,6 +16,7 @@ client's only for now.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, Mapping
 
 from . import _core
@@ -38,7 +39,9 @@ class AsyncB24Hook:
     may call it at once on one event loop: their requests run concurrently, paced
     by the one limiter of the client. Cancelling a task stops its request. It runs
     on the loop of its first call; calling it from another loop raises
-    ``RuntimeError`` (make one client per loop).
+    ``RuntimeError`` (make one client per loop). After ``os.fork()`` the child's
+    copy runs on the child's first loop (the parent's loop and connections are
+    left alone), so a client made before the fork works in both.
 
     Examples:
         >>> async def main(url: str) -> None:
@@ -65,6 +68,7 @@ class AsyncB24Hook:
         self._hook = B24Hook(b24_url, user_id, secret, restriction_params=restriction_params,
                              timeout=timeout, headers=headers, verify=verify)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
         self._drivers: dict[ApiVersion, tuple[Http, _core.AioMulti]] = {}
         self.auth = self._hook.auth
         self.actions = AsyncActionsManager(self)
@@ -94,6 +98,13 @@ class AsyncB24Hook:
         if self._hook.closed:
             raise closed_error()
         loop = asyncio.get_running_loop()
+        if self._pid != os.getpid():
+            # a forked child: the parent's loop and drivers are the parent's (the
+            # C side leaves their sockets and connections alone); this process
+            # binds the client to its own first loop, as a new client would
+            self._drivers.clear()
+            self._loop = None
+            self._pid = os.getpid()
         if self._loop is None:
             self._loop = loop
         elif self._loop is not loop:

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import signal
+import subprocess
 import sys
+import textwrap
+import threading
 import time
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
@@ -359,3 +364,261 @@ def test_cancelling_a_walk_or_a_batch_leaks_nothing(fresh: EmulatorPortal) -> No
         assert (d.active, d.sending) == (0, 0)
 
     run(fresh, body)
+
+
+# ---------------------------------------------------------------- the loop never stalls
+@pytest.fixture(scope="module")
+def apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """An emulator in its own process with 10,000 demo records (2,000 deals, 3,000
+    contacts): the loop's timing then measures this process's work only."""
+    ca = str(tmp_path_factory.mktemp("apart") / "ca.pem")
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "b24hook.emulator", "--seed-demo", "10000",
+         "--ca-file", ca, "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = ""
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("v2 webhook:"):
+                url = line.split(":", 1)[1].strip()
+                break
+        assert url, "the emulator did not start"
+        yield url, ca
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class _SlowCallbacks(logging.Handler):
+    """asyncio's debug-mode reports of callbacks slower than slow_callback_duration."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.slow: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text.startswith("Executing "):
+            self.slow.append(text)
+
+
+def test_no_callback_stalls_the_loop_during_a_large_pull_and_batch(apart: tuple[str, str]) -> None:
+    url, ca = apart
+    # the client's limiter opened up: the requests go out as fast as the loop takes them
+    fast = {"rate_limit": {"burst_limit": 10_000, "drain_rate": 1_000, "adaptive_enabled": False}}
+    report = _SlowCallbacks()
+
+    async def body() -> tuple[float, int, Result[Any], int]:
+        loop = asyncio.get_running_loop()
+        async with AsyncB24Hook.from_webhook_url(url, verify=ca, restriction_params=fast) as b24:
+            await b24.actions.v2.call.make(method="profile")  # the driver and a connection exist
+            gaps: list[float] = []
+            stop = asyncio.Event()
+
+            async def heartbeat() -> None:
+                last = time.monotonic()
+                while not stop.is_set():
+                    await asyncio.sleep(0.005)
+                    now = time.monotonic()
+                    gaps.append(now - last)
+                    last = now
+
+            beat = asyncio.ensure_future(heartbeat())
+            loop.slow_callback_duration = 0.02
+            logging.getLogger("asyncio").addHandler(report)
+            try:
+                rows = 0
+                async for page in b24.actions.v2.fetch_list.make("crm.contact.list", {"select": ["*"]}):
+                    rows += len(page)
+                chunks, pulled = await asyncio.gather(
+                    b24.actions.v2.batch_by_chunk.make(
+                        [("crm.deal.get", {"ID": 1 + i % 2000}) for i in range(1500)]),
+                    b24.actions.v2.call_list.make("crm.deal.list", {"select": ["*"]}))
+            finally:
+                logging.getLogger("asyncio").removeHandler(report)
+                stop.set()
+                await beat
+            return max(gaps), rows, chunks, len(pulled.get_data())
+
+    worst, rows, chunks, deals = asyncio.run(body(), debug=True)
+    print(f"the longest gap between heartbeats: {worst * 1000:.1f} ms; "
+          f"callbacks over 20 ms: {len(report.slow)}")
+    assert rows == 3000 and deals == 2000
+    assert chunks.is_success and len(chunks.get_data()) == 1500
+    assert report.slow == [], report.slow
+
+
+# ---------------------------------------------------------------- loops: uvloop, threads, Jupyter, fork
+def _parity_subset(portal: EmulatorPortal) -> tuple[Any, ...]:
+    """What the subset of actions checked on other loops returns with the sync client."""
+    with sync_hook(portal) as hook:
+        v2, v3 = hook.actions.v2, hook.actions.v3
+        return (plain(v2.call.make("crm.item.get", {"entityTypeId": ET, "id": 5}).get_data()["result"]),
+                plain(v2.call_list.make("crm.item.list", {"entityTypeId": ET, "select": ["id"]},
+                                        id_key="id", custom_key_for_result="items").get_data()),
+                list(v3.fetch_list.make("crm.item.list", {"entityTypeId": ET, "select": ["id"]},
+                                        custom_key_for_result="items", limit=40)),
+                plain(v3.call_tail.make("main.eventlog.tail", {"select": ["id"]}).get_data()),
+                plain(v2.batch_by_chunk.make(_rows(120)).get_data()))
+
+
+async def _async_subset(b24: AsyncB24Hook) -> tuple[Any, ...]:
+    v2, v3 = b24.actions.v2, b24.actions.v3
+    one, walk, pages, tail, chunks = await asyncio.gather(
+        v2.call.make("crm.item.get", {"entityTypeId": ET, "id": 5}),
+        v2.call_list.make("crm.item.list", {"entityTypeId": ET, "select": ["id"]}, id_key="id",
+                          custom_key_for_result="items"),
+        pages_of(v3.fetch_list.make("crm.item.list", {"entityTypeId": ET, "select": ["id"]},
+                                    custom_key_for_result="items", limit=40)),
+        v3.call_tail.make("main.eventlog.tail", {"select": ["id"]}),
+        v2.batch_by_chunk.make(_rows(120)))
+    return (plain(one.get_data()["result"]), plain(walk.get_data()), pages,
+            plain(tail.get_data()), plain(chunks.get_data()))
+
+
+def test_uvloop_runs_the_same_actions(fresh: EmulatorPortal) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    want = _parity_subset(fresh)
+
+    async def main() -> tuple[Any, ...]:
+        assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+        async with AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path) as b24:
+            got = await _async_subset(b24)
+            d = b24._drivers[ApiVersion.V2][1]
+            assert (d.active, d.sending) == (0, 0)
+            return got
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(main()) == want
+
+
+def test_one_client_per_loop_in_several_threads(fresh: EmulatorPortal) -> None:
+    want = _parity_subset(fresh)
+    shared = AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path)
+    out: dict[int, Any] = {}
+
+    async def own(k: int) -> None:
+        async with AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path) as b24:
+            out[k] = await _async_subset(b24)
+
+    async def foreign() -> None:
+        await shared.actions.v2.call.make("server.time")
+
+    def worker(k: int) -> None:
+        try:
+            asyncio.run(own(k))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            out[k] = exc
+
+    async def first_loop() -> None:  # `shared` belongs to this thread's loop
+        assert (await shared.actions.v2.call.make("server.time")).is_success
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            err: list[BaseException] = []
+            probe = threading.Thread(target=lambda: err.extend(_raised(foreign)))
+            probe.start()
+            await asyncio.to_thread(probe.join)
+            assert len(err) == 1 and isinstance(err[0], RuntimeError)
+            assert "one client per event loop" in str(err[0])
+            assert (await shared.actions.v2.call.make("server.time")).is_success  # still fine here
+        finally:
+            for t in threads:
+                await asyncio.to_thread(t.join)
+            await shared.aclose()
+
+    asyncio.run(first_loop())
+    assert out == {0: want, 1: want, 2: want}
+
+
+def _raised(coro_fn: Callable[[], Awaitable[Any]]) -> list[BaseException]:
+    try:
+        asyncio.run(coro_fn())  # type: ignore[arg-type]
+    except BaseException as exc:  # noqa: BLE001
+        return [exc]
+    return []
+
+
+def test_await_from_a_jupyter_kernel(fresh: EmulatorPortal) -> None:
+    """Top-level ``await`` in an IPython kernel (its loop already running), cell after cell."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    cells = [
+        "from b24hook import AsyncB24Hook\n"
+        f"b24 = AsyncB24Hook.from_webhook_url({fresh.v2_url!r}, verify={fresh.ca_path!r})",
+        "res = await b24.actions.v2.call.make('crm.item.get', {'entityTypeId': %d, 'id': 5})\n"
+        "assert res.get_data()['result']['item']['id'] == 5" % ET,
+        "pages = [p async for p in b24.actions.v2.fetch_list.make('crm.item.list', "
+        "{'entityTypeId': %d, 'select': ['id']}, id_key='id', custom_key_for_result='items')]\n"
+        "assert sum(map(len, pages)) == 130" % ET,
+        "chunks = await b24.actions.v2.batch_by_chunk.make([('server.time',)] * 60)\n"
+        "assert len(chunks.get_data()) == 60\n"
+        "await b24.aclose()\n"
+        "print('kernel ok')",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert "kernel ok" in nb.cells[-1].outputs[0]["text"]
+
+
+FORK_SCRIPT = textwrap.dedent(r'''
+    import asyncio, os, sys
+    from b24hook import AsyncB24Hook
+    url, ca = sys.argv[1], sys.argv[2]
+    b24 = AsyncB24Hook.from_webhook_url(url, verify=ca, restriction_params={
+        "rate_limit": {"burst_limit": 100000, "drain_rate": 100000}})
+    loop = asyncio.new_event_loop()
+
+    async def add():
+        ids = []
+        for i in range(20):
+            r = await b24.actions.v2.call.make("crm.item.add", {"entityTypeId": 2,
+                                                                "fields": {"title": f"afork-{i}"}})
+            ids.append(r.get_data()["result"]["item"]["id"])
+        return ids
+
+    ids = loop.run_until_complete(add())   # the client ran on this loop: connections pooled
+
+    async def mine(idx):
+        bad = 0
+        for _ in range(3):
+            res = await asyncio.gather(*[b24.actions.v2.call.make(
+                "crm.item.get", {"entityTypeId": 2, "id": ids[i]}) for i in idx])
+            bad += sum(r.get_data()["result"]["item"]["title"] != f"afork-{i}"
+                       for i, r in zip(idx, res))
+        rows = await b24.actions.v2.call_list.make("crm.item.list", {"entityTypeId": 2,
+                                                   "select": ["id"]}, id_key="id",
+                                                   custom_key_for_result="items")
+        bad += sorted(r["id"] for r in rows.get_data())[-20:] != sorted(ids)
+        return bad
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            bad = asyncio.run(mine(range(0, 20, 2)))   # the child's own loop
+        except BaseException as exc:  # noqa: BLE001
+            print("child error", type(exc).__name__, exc, flush=True)
+            os._exit(3)
+        os._exit(1 if bad else 0)
+    bad = loop.run_until_complete(mine(range(1, 20, 2)))
+    _, st = os.waitpid(pid, 0)
+    child = os.waitstatus_to_exitcode(st)
+    bad += loop.run_until_complete(mine(range(20)))  # the parent still works after the child left
+    loop.run_until_complete(b24.aclose())
+    loop.close()
+    print("OK" if bad == 0 and child == 0 else f"MIXED parent_bad={bad} child_exit={child}", flush=True)
+''')
+
+
+def test_a_client_used_before_fork_works_in_parent_and_child(lp: EmulatorPortal) -> None:
+    proc = subprocess.run([sys.executable, "-c", FORK_SCRIPT, lp.v2_url, lp.ca_path],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith("OK"), proc.stdout + proc.stderr
