@@ -15,7 +15,8 @@ from ._errors import SdkError
 from ._http import HttpRegistry
 from ._result import AjaxResult, Result
 
-__all__ = ["BatchAction", "BatchByChunkAction", "ChunkPlan", "plan_chunks", "merge_chunks"]
+__all__ = ["BatchAction", "BatchByChunkAction", "ChunkPlan", "ChunkMerge", "plan_chunks",
+           "merge_chunks"]
 
 
 def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_ajax: bool,
@@ -87,32 +88,53 @@ def plan_chunks(calls: Any, halt: bool) -> ChunkPlan:
     return ChunkPlan(named, halt, starts, chunks)
 
 
-def merge_chunks(plan: ChunkPlan, cores: list[Result[Any]]) -> Result[Any]:
-    """The caller's ``Result`` of every chunk's answer, in order; errors keyed by
-    the global position or the caller's name."""
-    named = plan.named
-    out: Result[Any] = Result()
-    data: Any = {} if named else []
-    for start, commands, core in zip(plan.starts, plan.chunks, cores):
+class ChunkMerge:
+    """The caller's ``Result`` of a ``batch_by_chunk``, built chunk by chunk in
+    order (``add``), then ``result()``: errors keyed by the global position or
+    the caller's name."""
 
-        def key_of(key: str, _cmds: list[Command] = commands, _start: int = start) -> str:
+    __slots__ = ("_plan", "_out", "_data", "_next")
+
+    def __init__(self, plan: ChunkPlan) -> None:
+        self._plan = plan
+        self._out: Result[Any] = Result()
+        self._data: Any = {} if plan.named else []
+        self._next = 0
+
+    def add(self, core: Result[Any]) -> None:
+        """The shaped answer of the next chunk."""
+        named = self._plan.named
+        start, commands = self._plan.starts[self._next], self._plan.chunks[self._next]
+        self._next += 1
+
+        def key_of(key: str) -> str:
             if key == "base-error" or named:
                 return key
-            for c in _cmds:
+            for c in commands:
                 if _index(c) == key and c.alias is None:
-                    return str(_start + c.position)
+                    return str(start + c.position)
             return key
 
         shaped = _shape(named, commands, core, False, key_of)
         for key, err in shaped.errors.items():
             if key == "base-error" and start:
                 key = f"base-error:{start}"
-            out.add_error(err, key)
+            self._out.add_error(err, key)
         if named:
-            data.update(shaped.get_data())
+            self._data.update(shaped.get_data())
         else:
-            data.extend(shaped.get_data())
-    return out.set_data(data)
+            self._data.extend(shaped.get_data())
+
+    def result(self) -> Result[Any]:
+        return self._out.set_data(self._data)
+
+
+def merge_chunks(plan: ChunkPlan, cores: list[Result[Any]]) -> Result[Any]:
+    """The caller's ``Result`` of every chunk's answer, in order (:class:`ChunkMerge`)."""
+    merge = ChunkMerge(plan)
+    for core in cores:
+        merge.add(core)
+    return merge.result()
 
 
 class BatchAction:

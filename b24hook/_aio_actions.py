@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import _core
-from ._actions_batch import _shape, merge_chunks, plan_chunks
+from ._actions_batch import ChunkMerge, _shape, plan_chunks
 from ._actions_list import (V3_LIMIT, WalkPlan, _api_error, _check_desc, _fail_log, _tail_setup,
                             _v2_setup, _v3_setup, aggregate_params, aggregate_result)
 from ._batch import CHUNKS_IN_FLIGHT, Command, _BatchCore, _split_options, parse_calls
@@ -349,10 +349,17 @@ class _AsyncBatch(_AsyncAction):
         """Several batch requests at once on the loop (as ``_BatchCore.run_many``):
         at most CHUNKS_IN_FLIGHT in flight; every body is checked before the first
         is sent; a raised error stops new requests from starting; once those in
-        flight have answered, the first error in chunk order is raised.
-        Cancelling stops the requests in flight."""
-        bodies = [self._core.body(commands, halt) for commands in chunks]
-        answers: list[AjaxResult | AjaxError | None] = [None] * len(chunks)
+        flight have answered, the first error in chunk order is raised (else the
+        first error of shaping an answer, in chunk order). Each answer is shaped
+        as it arrives and the loop gets a turn between bodies, so no step of the
+        task holds the loop for the whole batch. Cancelling stops the requests in
+        flight."""
+        bodies: list[Any] = []
+        for commands in chunks:
+            bodies.append(self._core.body(commands, halt))
+            await asyncio.sleep(0)
+        errors: list[AjaxError | None] = [None] * len(chunks)
+        shaped: list[Result[Any] | Exception | None] = [None] * len(chunks)
         running: dict[asyncio.Future[_core.Outcome], tuple[int, _Prepared, Http, _core.AioMulti]] = {}
         nxt = 0
         failed = False
@@ -368,18 +375,29 @@ class _AsyncBatch(_AsyncAction):
                 for fut in done:
                     key, p, http, _driver = running.pop(fut)
                     try:
-                        answers[key] = p.finish(http, aresult(p, fut))
+                        answer = p.finish(http, aresult(p, fut))
                     except AjaxError as err:
-                        answers[key] = err
+                        errors[key] = err
                         failed = True
+                        continue
+                    if not failed:
+                        try:
+                            shaped[key] = self._core.shape(chunks[key], halt, answer)
+                        except Exception as exc:  # noqa: BLE001 - raised below, in chunk order
+                            shaped[key] = exc
         finally:
             for fut, (_, _, _, driver) in running.items():
                 driver.cancel(fut)
-        for got in answers:
-            if isinstance(got, AjaxError):
+        for err in errors:
+            if err is not None:
+                raise err
+        out: list[Result[Any]] = []
+        for got in shaped:
+            if isinstance(got, Exception):
                 raise got
-        return [self._core.shape(commands, halt, got) for commands, got in zip(chunks, answers)
-                if isinstance(got, AjaxResult)]
+            assert got is not None
+            out.append(got)
+        return out
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._version.value}>"
@@ -416,9 +434,12 @@ class AsyncBatchByChunkAction(_AsyncBatch):
         opts = _split_options(options, {"is_halt_on_error": is_halt_on_error,
                                         "request_id": request_id})
         plan = plan_chunks(calls, opts["is_halt_on_error"])
-        if not plan.chunks:
-            return merge_chunks(plan, [])
-        return merge_chunks(plan, await self._run_many(plan.chunks, plan.halt, opts["request_id"]))
+        merge = ChunkMerge(plan)
+        if plan.chunks:
+            for core in await self._run_many(plan.chunks, plan.halt, opts["request_id"]):
+                merge.add(core)
+                await asyncio.sleep(0)  # the loop gets a turn between chunks
+        return merge.result()
 
 
 # ---------------------------------------------------------------- managers

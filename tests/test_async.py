@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
-import subprocess
 import sys
 import time
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
@@ -53,33 +51,6 @@ def hang(hanging: EmulatorPortal) -> Iterator[EmulatorPortal]:
         yield hanging
     finally:
         hanging.clear_faults()
-
-
-@pytest.fixture(scope="module")
-def apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """An emulator in its own process (webhook URL, CA file): the loop's timing
-    then measures this process's work, not the emulator's threads taking the GIL."""
-    ca = str(tmp_path_factory.mktemp("apart") / "ca.pem")
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "b24hook.emulator", "--rate-limit", "standard",
-         "--ca-file", ca, "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url = ""
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("v2 webhook:"):
-                url = line.split(":", 1)[1].strip()
-                break
-        assert url, "the emulator did not start"
-        yield url, ca
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -393,36 +364,3 @@ class _Recorder(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.out.append(record.getMessage())
-
-
-# ------------------------------------------------------------------ the loop never stalls
-def test_the_loop_never_stalls_while_50_calls_run(apart: tuple[str, str]) -> None:
-    url, ca = apart
-
-    async def body() -> tuple[float, list[AjaxResult]]:
-        async with AsyncB24Hook.from_webhook_url(url, verify=ca) as b24:
-            await b24.actions.v2.call.make(method="profile")  # the driver exists
-            gaps: list[float] = []
-            stop = asyncio.Event()
-
-            async def heartbeat() -> None:
-                last = time.monotonic()
-                while not stop.is_set():
-                    await asyncio.sleep(0.005)
-                    now = time.monotonic()
-                    gaps.append(now - last)
-                    last = now
-
-            beat = asyncio.ensure_future(heartbeat())
-            await asyncio.sleep(0.05)
-            res = await asyncio.gather(*[
-                b24.actions.v2.call.make(method="crm.item.list", params={"entityTypeId": 2})
-                for _ in range(50)])
-            stop.set()
-            await beat
-            return max(gaps), res
-
-    worst, results = asyncio.run(body())
-    print(f"the longest gap between heartbeats: {worst * 1000:.1f} ms")
-    assert all(r.is_success for r in results)
-    assert worst < 0.050, f"the loop stalled {worst * 1000:.1f} ms"
