@@ -388,9 +388,9 @@ class _AsyncBatch(_AsyncAction):
         finally:
             for fut, (_, _, _, driver) in running.items():
                 driver.cancel(fut)
-        for err in errors:
-            if err is not None:
-                raise err
+        for call_error in errors:
+            if call_error is not None:
+                raise call_error
         out: list[Result[Any]] = []
         for got in shaped:
             if isinstance(got, Exception):
