@@ -651,3 +651,37 @@ def test_a_client_used_before_fork_works_in_parent_and_child(lp: EmulatorPortal)
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().endswith("OK"), proc.stdout + proc.stderr
+
+
+def test_cancelling_a_walk_or_a_batch_mid_wait_drops_the_waits(fresh: EmulatorPortal) -> None:
+    """A client limiter of 1 request, then 1/s: a walk's second page and the chunks of a
+    batch_by_chunk wait in the engine's rate gate; cancelling them drops the waits, the
+    limiter's counts are given back and the next call goes out at once."""
+    rp = {"rate_limit": {"burst_limit": 1, "drain_rate": 1, "adaptive_enabled": False}}
+    params = {"entityTypeId": ET, "select": ["id"]}
+
+    async def body(b24: AsyncB24Hook) -> None:
+        walk = asyncio.ensure_future(b24.actions.v2.call_list.make(
+            "crm.item.list", params, id_key="id", custom_key_for_result="items"))
+        chunks = asyncio.ensure_future(b24.actions.v2.batch_by_chunk.make(_rows(120)))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            held = b24._drivers.get(ApiVersion.V2)
+            if held is not None and held[1].active == 4 and held[1].sending == 0:
+                break  # the walk's second page and three chunks, all waiting
+        d = b24._drivers[ApiVersion.V2][1]
+        assert (d.active, d.sending) == (4, 0)
+        walk.cancel()
+        chunks.cancel()
+        for task in (walk, chunks):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert (d.active, d.sending) == (0, 0)
+        stats = b24.get_http_client("v2").get_stats()
+        assert stats.get("pending_requests", 0) == 0
+        b24.set_restriction_manager_params({"rate_limit": {"burst_limit": 50, "drain_rate": 2}})
+        res = await b24.actions.v2.call_list.make("crm.item.list", params, id_key="id",
+                                                  custom_key_for_result="items")
+        assert len(res.get_data()) == 130
+
+    run(fresh, body, restriction_params=rp)
