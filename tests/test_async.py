@@ -8,7 +8,7 @@ import gc
 import logging
 import sys
 import time
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Iterator
 
 import pytest
 
@@ -17,7 +17,8 @@ from b24hook._errors import CLIENT_CLOSED_CODE
 from b24hook._enums import ApiVersion
 from b24hook.emulator import EmulatorPortal
 
-T = TypeVar("T")
+from _async_support import clean, driver, run
+
 
 
 @pytest.fixture(scope="module")
@@ -55,23 +56,7 @@ def hang(hanging: EmulatorPortal) -> Iterator[EmulatorPortal]:
 
 @pytest.fixture
 def fresh(portal: EmulatorPortal) -> EmulatorPortal:
-    portal.clear_faults()
-    portal.wait_idle()
-    portal.reset_limits()
-    portal.reset_stats()
-    return portal
-
-
-def run(portal: EmulatorPortal, body: Callable[[AsyncB24Hook], Awaitable[T]], **kw: Any) -> T:
-    """``body(client)`` on a new loop, the client closed after."""
-    async def main() -> T:
-        async with AsyncB24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, **kw) as b24:
-            return await body(b24)
-    return asyncio.run(main())
-
-
-def driver(b24: AsyncB24Hook, version: ApiVersion = ApiVersion.V2) -> _core.AioMulti:
-    return b24._drivers[version][1]
+    return clean(portal)
 
 
 def same(a: AjaxResult, b: AjaxResult) -> None:

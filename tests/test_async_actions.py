@@ -13,7 +13,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -21,9 +21,9 @@ from b24hook import AjaxError, AjaxResult, AsyncB24Hook, B24Hook, Result, SdkErr
 from b24hook._enums import ApiVersion
 from b24hook.emulator import EmulatorPortal
 
+from _async_support import clean, driver, run
 from _list_rows import bulk_items, requests_of
 
-T = TypeVar("T")
 ET = 1256  # a smart process: ids 1..130
 BIG = 1258  # a smart process: ids 1..3000 (the loop-stall test)
 
@@ -42,18 +42,7 @@ def lp() -> Iterator[EmulatorPortal]:
 
 @pytest.fixture
 def fresh(lp: EmulatorPortal) -> EmulatorPortal:
-    lp.clear_faults()
-    lp.wait_idle()
-    lp.reset_limits()
-    lp.reset_stats()
-    return lp
-
-
-def run(portal: EmulatorPortal, body: Callable[[AsyncB24Hook], Awaitable[T]], **kw: Any) -> T:
-    async def main() -> T:
-        async with AsyncB24Hook.from_webhook_url(portal.v2_url, verify=portal.ca_path, **kw) as b24:
-            return await body(b24)
-    return asyncio.run(main())
+    return clean(lp)
 
 
 def sync_hook(portal: EmulatorPortal, **kw: Any) -> B24Hook:
@@ -315,7 +304,7 @@ def test_batch_errors_are_raised_as_by_the_sync_batch(fresh: EmulatorPortal) -> 
                 await b24.actions.v2.batch_by_chunk.make(_rows(120))
         finally:
             fresh.clear_faults()
-        d = b24._drivers[ApiVersion.V2][1]
+        d = driver(b24)
         assert (d.active, d.sending) == (0, 0)
         return got, ej.value
 
@@ -332,7 +321,7 @@ def test_cancelling_a_walk_or_a_batch_leaks_nothing(fresh: EmulatorPortal) -> No
 
     async def body(b24: AsyncB24Hook) -> None:
         assert (await b24.actions.v2.call.make(method="profile")).is_success
-        d = b24._drivers[ApiVersion.V2][1]
+        d = driver(b24)
         refs: list[int] = []
         for _round in range(5):
             fresh.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
@@ -518,7 +507,7 @@ def test_uvloop_runs_the_same_actions(fresh: EmulatorPortal) -> None:
         assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
         async with AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path) as b24:
             got = await _async_subset(b24)
-            d = b24._drivers[ApiVersion.V2][1]
+            d = driver(b24)
             assert (d.active, d.sending) == (0, 0)
             return got
 
@@ -669,7 +658,7 @@ def test_cancelling_a_walk_or_a_batch_mid_wait_drops_the_waits(fresh: EmulatorPo
             held = b24._drivers.get(ApiVersion.V2)
             if held is not None and held[1].active == 4 and held[1].sending == 0:
                 break  # the walk's second page and three chunks, all waiting
-        d = b24._drivers[ApiVersion.V2][1]
+        d = driver(b24)
         assert (d.active, d.sending) == (4, 0)
         walk.cancel()
         chunks.cancel()
