@@ -24,7 +24,7 @@ from ._aio_actions import AsyncActionsManager, AsyncToolsManager
 from ._checks import closed_error
 from ._enums import ApiVersion
 from ._hook import B24Hook, _version_of
-from ._http import Http
+from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface
 
 __all__ = ["AsyncB24Hook"]
@@ -120,6 +120,11 @@ class AsyncB24Hook:
             held = (http, _core.AioMulti(http._transport, http.restriction.limiter, loop))
             self._drivers[version] = held
         return held
+
+    @property
+    def _https(self) -> HttpRegistry:
+        """The transports of the sync client this one drives."""
+        return self._hook._https
 
     # -- state ---------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from . import _core
 from ._actions_batch import ChunkMerge, _shape, plan_chunks
@@ -21,16 +21,24 @@ from ._actions_list import (V3_LIMIT, WalkPlan, _api_error, _check_desc, _fail_l
 from ._batch import CHUNKS_IN_FLIGHT, Command, _BatchCore, _split_options, parse_calls
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
-from ._http import Http
+from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface
 from ._pipeline import _Prepared, aoutcome, aresult, arun_call, astart
 from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
 
-if TYPE_CHECKING:
-    from ._aio import AsyncB24Hook
+__all__ = ["AsyncPages", "AsyncActionsManager", "AsyncToolsManager", "AsyncClient"]
 
-__all__ = ["AsyncPages", "AsyncActionsManager", "AsyncToolsManager"]
+
+class AsyncClient(Protocol):
+    """What the actions read of their client (``_aio.AsyncB24Hook``, a floor above)."""
+
+    @property
+    def _https(self) -> HttpRegistry:
+        """The sync client's transports, by version."""
+
+    def _driver(self, version: ApiVersion) -> tuple[Http, _core.AioMulti]:
+        """The transport of ``version`` and its driver on the running loop."""
 
 
 class _AsyncAction:
@@ -38,13 +46,13 @@ class _AsyncAction:
 
     __slots__ = ("_client", "_version")
 
-    def __init__(self, client: "AsyncB24Hook", version: ApiVersion) -> None:
+    def __init__(self, client: AsyncClient, version: ApiVersion) -> None:
         self._client = client
         self._version = version
 
     @property
     def _logger(self) -> LoggerInterface:
-        return self._client._hook._https.get(self._version).logger
+        return self._client._https.get(self._version).logger
 
     async def _call(self, method: str, params: Any, request_id: str | None) -> AjaxResult:
         http, driver = self._client._driver(self._version)
@@ -333,9 +341,9 @@ class AsyncAggregate(_AsyncAction):
 class _AsyncBatch(_AsyncAction):
     __slots__ = ("_core",)
 
-    def __init__(self, client: "AsyncB24Hook", version: ApiVersion) -> None:
+    def __init__(self, client: AsyncClient, version: ApiVersion) -> None:
         super().__init__(client, version)
-        self._core = _BatchCore(client._hook._https.getter(version), version)
+        self._core = _BatchCore(client._https.getter(version), version)
 
     async def _run(self, commands: list[Command], halt: bool,
                    request_id: str | None) -> Result[Any]:
@@ -448,7 +456,7 @@ class AsyncActionsV2:
 
     __slots__ = ("call", "call_list", "fetch_list", "batch", "batch_by_chunk")
 
-    def __init__(self, client: "AsyncB24Hook") -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.call = AsyncCallAction(client, ApiVersion.V2)
         self.call_list = AsyncCallListV2(client, ApiVersion.V2)
         self.fetch_list = AsyncFetchListV2(client, ApiVersion.V2)
@@ -465,7 +473,7 @@ class AsyncActionsV3:
     __slots__ = ("call", "call_list", "fetch_list", "call_tail", "fetch_tail", "aggregate",
                  "batch", "batch_by_chunk")
 
-    def __init__(self, client: "AsyncB24Hook") -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.call = AsyncCallAction(client, ApiVersion.V3)
         self.call_list = AsyncCallListV3(client, ApiVersion.V3)
         self.fetch_list = AsyncFetchListV3(client, ApiVersion.V3)
@@ -484,7 +492,7 @@ class AsyncActionsManager:
 
     __slots__ = ("v2", "v3")
 
-    def __init__(self, client: "AsyncB24Hook") -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.v2 = AsyncActionsV2(client)
         self.v3 = AsyncActionsV3(client)
 
@@ -525,7 +533,7 @@ class AsyncToolsManager:
 
     __slots__ = ("health_check", "ping")
 
-    def __init__(self, client: "AsyncB24Hook") -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.health_check = AsyncHealthCheckTool(client, ApiVersion.V2)
         self.ping = AsyncPingTool(client, ApiVersion.V2)
 
