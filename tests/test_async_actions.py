@@ -102,6 +102,7 @@ LIST_CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
      {"custom_key_for_result": "items"}),                                   # short page confirmed
     ("v3", "crm.item.list", {"entityTypeId": ET, "select": ["id"]},
      {"custom_key_for_result": "items", "limit": 20}),
+    ("v3", "crm.item.list", {"entityTypeId": 999}, {"custom_key_for_result": "items"}),  # soft error
 ]
 
 
@@ -674,3 +675,32 @@ def test_cancelling_a_walk_or_a_batch_mid_wait_drops_the_waits(fresh: EmulatorPo
         assert len(res.get_data()) == 130
 
     run(fresh, body, restriction_params=rp)
+
+
+def test_list_hard_errors_are_raised_as_by_the_sync_lists(fresh: EmulatorPortal) -> None:
+    """Without a soft code, a failed v2 page's hard error is raised by the walks, sync or
+    async (v3 errors are soft by default: LIST_CASES compares those results)."""
+    params = {"entityTypeId": 999}
+    kw: dict[str, Any] = {"id_key": "id", "custom_key_for_result": "items"}
+    with sync_hook(fresh) as hook:
+        want: list[BaseException] = []
+        for thunk in (lambda: hook.actions.v2.call_list.make("crm.item.list", params, **kw),
+                      lambda: list(hook.actions.v2.fetch_list.make("crm.item.list", params, **kw))):
+            with pytest.raises(SdkError) as ei:
+                thunk()
+            want.append(ei.value)
+
+    async def body(b24: AsyncB24Hook) -> list[BaseException]:
+        got: list[BaseException] = []
+        for thunk in (lambda: b24.actions.v2.call_list.make("crm.item.list", params, **kw),
+                      lambda: pages_of(b24.actions.v2.fetch_list.make("crm.item.list", params, **kw))):
+            with pytest.raises(SdkError) as ei:
+                await thunk()
+            got.append(ei.value)
+        assert (driver(b24).active, driver(b24).sending) == (0, 0)
+        return got
+
+    got = run(fresh, body)
+    assert [type(e) for e in want] == [AjaxError] * 2
+    for a, b in zip(want, got, strict=True):
+        same_error(a, b)
