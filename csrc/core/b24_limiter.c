@@ -4,6 +4,8 @@
  * answers back, the stats snapshot, reset).  The parts, one file each:
  *   b24_rate.c       §9.2 the rate limiter's state (in-process backend)
  *   b24_operating.c  §9.3 the operating entries (in-process backend)
+ *   b24_shm.c        both states host-wide, in files under /dev/shm
+ *   b24_backends.c   which backend a `shared` restriction param selects
  *   b24_gates.c      §9.3 time_to_free, §9.4 adaptive delay, the gate order
  *   b24_metrics.c    §9.6 the request metrics
  *   b24_clock.c      the clocks and b24_round2 (a leaf all of them use)
@@ -197,6 +199,7 @@ b24_limiter_new_backend(const struct b24_limits_config *cfg,
 {
     struct b24_limiter *l;
     struct b24_limits_config def;
+    const struct b24_limiter_scope *scope;
     if (cfg == NULL) {
         b24_limits_config_default(&def);
         cfg = &def;
@@ -219,12 +222,13 @@ b24_limiter_new_backend(const struct b24_limits_config *cfg,
     l->rate.ops = backend && backend->rate ? backend->rate : &b24_rate_inproc;
     l->op.ops = backend && backend->operating ? backend->operating
                                               : &b24_operating_inproc;
+    scope = backend ? &backend->scope : NULL;
     if (install_config(l, cfg, err) != B24_OK)
         goto fail;
-    l->rate.self = l->rate.ops->create(cfg, b24_limiter_now(l), err);
+    l->rate.self = l->rate.ops->create(cfg, scope, b24_limiter_now(l), err);
     if (l->rate.self == NULL)
         goto fail;
-    l->op.self = l->op.ops->create(cfg, err);
+    l->op.self = l->op.ops->create(cfg, scope, err);
     if (l->op.self == NULL)
         goto fail;
     pthread_mutex_init(&l->mu, NULL);
@@ -289,6 +293,22 @@ const char *
 b24_limiter_operating_backend(struct b24_limiter *l)
 {
     return l->op.ops->name;
+}
+
+int
+b24_limiter_test_hold_shared(struct b24_limiter *l, int what)
+{
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
+        return -1;
+    return b24_shm_test_hold(l->rate.self, l->op.self, what);
+}
+
+double
+b24_limiter_test_shared_repairs(struct b24_limiter *l, int ops)
+{
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
+        return -1;
+    return b24_shm_test_repairs(l->rate.self, l->op.self, ops);
 }
 
 int
