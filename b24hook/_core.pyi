@@ -414,14 +414,15 @@ class Walk:
     "no_int_id", "no_cursor") or ``("answer", Outcome)`` for a call that did not
     succeed; then StopIteration. Rows are ``result[custom_key]`` (v2 without a
     custom key: ``result``); the last row's ``id_key`` (default ``key``) is the
-    next cursor."""
+    next cursor. ``prepare=None``: driven by :meth:`request`/:meth:`feed` only
+    (the asyncio driver), iterating it raises TypeError."""
 
     def __new__(
         cls,
         kind: Literal["v2", "v3", "tail"],
         method: str,
         params: dict[str, Any],
-        prepare: Callable[[dict[str, Any]], tuple[Transport, str, dict[str, Any]]],
+        prepare: Callable[[dict[str, Any]], tuple[Transport, str, dict[str, Any]]] | None,
         *,
         key: str,
         id_key: str | None = None,
@@ -432,7 +433,13 @@ class Walk:
         cursor: Any = None,
     ) -> Self: ...
     def __iter__(self) -> Self: ...
-    def __next__(self) -> _WalkItem: ...
+    def __next__(self) -> _WalkItem:
+        """One step of the blocking driver (needs ``prepare``)."""
+    def request(self) -> tuple[Literal["request"], dict[str, Any]] | tuple[Literal["end"], str | None] | None:
+        """The step interface (no I/O): ``("request", params)`` (send that page's
+        call, then :meth:`feed` its Outcome), ``("end", reason)``, or None once over."""
+    def feed(self, outcome: Outcome, /) -> _WalkItem:
+        """The Outcome of the page :meth:`request` asked for."""
     @property
     def cursor(self) -> Any:
         """The cursor of the next request (keyset: an int; tail: the value)."""
