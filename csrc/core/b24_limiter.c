@@ -515,8 +515,8 @@ b24_limiter_stats(struct b24_limiter *l, struct b24_limiter_stats *s)
     return st;
 }
 
-static void
-free_mc(struct b24_method_count *c, size_t n)
+void
+b24_method_counts_free(struct b24_method_count *c, size_t n)
 {
     size_t i;
     for (i = 0; i < n; i++)
@@ -528,9 +528,9 @@ void
 b24_limiter_stats_clear(struct b24_limiter_stats *s)
 {
     size_t i;
-    free_mc(s->operating, s->noperating);
-    free_mc(s->error_counts, s->nerror_counts);
-    free_mc(s->by_method, s->nby_method);
+    b24_method_counts_free(s->operating, s->noperating);
+    b24_method_counts_free(s->error_counts, s->nerror_counts);
+    b24_method_counts_free(s->by_method, s->nby_method);
     for (i = 0; i < s->nlast_errors; i++) {
         free(s->last_errors[i].method);
         free(s->last_errors[i].error);

@@ -181,6 +181,8 @@ struct b24_limiter_stats {
 enum b24_status b24_limiter_stats(struct b24_limiter *l,
                                   struct b24_limiter_stats *out);
 void b24_limiter_stats_clear(struct b24_limiter_stats *s);
+/* Free n method counts (each name, then the array); NULL is fine. */
+void b24_method_counts_free(struct b24_method_count *c, size_t n);
 
 /* Zero the metrics and all limiter state; restore the original rates. */
 void b24_limiter_reset(struct b24_limiter *l);

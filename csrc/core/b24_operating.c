@@ -197,9 +197,7 @@ op_stats(void *self, double now, struct b24_method_count **out, size_t *n)
     for (i = 0; i < t->nops; i++) {
         c[i].method = b24_strdup(t->ops[i].method);
         if (c[i].method == NULL) {
-            while (i-- > 0)
-                free(c[i].method);
-            free(c);
+            b24_method_counts_free(c, i);
             return B24_E_NOMEM;
         }
         c[i].count = b24_round2(t->ops[i].e.operating_ms / 1000.0);

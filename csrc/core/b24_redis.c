@@ -283,7 +283,12 @@ parse_url(struct conn *c, const char *url, struct b24_error *err)
     if (end == NULL)
         end = p + strlen(p);
     {
-        const char *at = memchr(p, '@', (size_t)(end - p));
+        /* the LAST '@' ends the credentials: a password may hold '@',
+         * and none of it may reach the host (notices print the host) */
+        const char *at = NULL, *q;
+        for (q = p; q < end; q++)
+            if (*q == '@')
+                at = q;
         if (at != NULL) {
             const char *colon = memchr(p, ':', (size_t)(at - p));
             if (colon != NULL && at > colon + 1) {
@@ -1150,15 +1155,6 @@ ro_get(void *self, const char *prefix, const char *name, size_t n,
     return found;
 }
 
-static void
-free_counts(struct b24_method_count *m, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        free(m[i].method);
-    free(m);
-}
-
 static enum b24_status
 ro_stats(void *self, double now, struct b24_method_count **out, size_t *n)
 {
@@ -1206,7 +1202,7 @@ ro_stats(void *self, double now, struct b24_method_count **out, size_t *n)
             }
             m[k].method = b24_strndup(f->str, f->len);
             if (m[k].method == NULL) {
-                free_counts(m, k);
+                b24_method_counts_free(m, k);
                 freeReplyObject(rep);
                 conn_release(c);
                 return B24_E_NOMEM;
@@ -1216,7 +1212,7 @@ ro_stats(void *self, double now, struct b24_method_count **out, size_t *n)
     }
     freeReplyObject(rep);
     if (bad) {
-        free_counts(m, k);
+        b24_method_counts_free(m, k);
         conn_fail(c, "unexpected reply");
         conn_release(c);
         return b24_operating_inproc.stats(s->sd.local, now, out, n);

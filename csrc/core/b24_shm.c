@@ -649,9 +649,7 @@ shm_ops_stats(void *self, double now, struct b24_method_count **out,
         for (i = 0; c != NULL && i < f->nops; i++, k++) {
             c[i].method = b24_strdup(f->slots[i].name);
             if (c[i].method == NULL) {
-                while (i-- > 0)
-                    free(c[i].method);
-                free(c);
+                b24_method_counts_free(c, i);
                 c = NULL;
                 k = 0;
                 st = B24_E_NOMEM;

@@ -445,6 +445,21 @@ test_unreachable_and_urls(void)
     h = b24_redis_new("redis://:pw@127.0.0.1:1/3", "k", "o", &err);
     CHECK(h != NULL);
     b24_redis_decref(h);
+    /* a password holding '@': all of it is credentials, none of it
+     * reaches the host the outage notice names */
+    CHECK(b24_limiter_backend_select("redis://:se@cr@t@127.0.0.1:1/0", &be,
+                                     &err) == B24_OK);
+    be.scope.portal = "u";
+    be.scope.webhook = "u";
+    downs = 0;
+    last_where[0] = '\0';
+    l = b24_limiter_new_backend(NULL, fake_now, &t, NULL, NULL, &be, &err);
+    CHECK(l != NULL);
+    CHECK(downs == 1);
+    CHECK_STR(last_where, "127.0.0.1:1/0");
+    CHECK(strstr(last_where, "cr") == NULL);
+    if (l != NULL)
+        b24_limiter_free(l);
 }
 
 void
