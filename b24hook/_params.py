@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import re
 from typing import Any, Final, Literal, Mapping, TypedDict, Union
 
 from . import _core
@@ -201,11 +202,20 @@ def limiter_scope(domain: str, user_id: int, secret: str) -> tuple[str, str]:
     return portal, hook
 
 
+def _shown_shared(value: Any) -> Any:
+    """A ``shared`` value fit for a message: a Redis URL's credentials
+    (everything up to the last ``@`` before the path, as the C parser
+    reads it) become ``***``."""
+    if isinstance(value, str):
+        return re.sub(r"^(redis://)[^/]*@", r"\1***@", value)
+    return value
+
+
 def _check_shared_kept(old: Any, new: Any) -> None:
     if old != new:
         raise ValueError(
             f"restriction_params['shared'] is fixed when the client is built "
-            f"(it is {old!r}); pass the same value, or build a new client")
+            f"(it is {_shown_shared(old)!r}); pass the same value, or build a new client")
 
 
 class RestrictionManager:

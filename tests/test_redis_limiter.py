@@ -186,3 +186,23 @@ def test_an_async_client_and_a_threaded_one_share_the_redis_bucket(
     assert all(sync_ok) and len(sync_ok) == 20
     assert st["query_limit_exceeded"] == 0, st
     assert st["by_status"] == {200: 60}, st
+
+
+def test_a_redis_password_stays_out_of_errors_and_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    """A password in the URL (one holding '@' too) reaches neither the error
+    that refuses changing ``shared`` nor the outage warning's address."""
+    import logging
+
+    from b24hook import B24Hook
+
+    url = "redis://:pa@ss-w0rd@127.0.0.1:1/0"  # nothing listens on port 1
+    caplog.set_level(logging.INFO, logger="b24hook.limiter")
+    with B24Hook("x.bitrix24.com", 1, "redis-secret-0123", restriction_params={"shared": url}) as b24:
+        with pytest.raises(ValueError, match="fixed when the client is built") as info:
+            b24.set_restriction_manager_params({})
+        assert "ss-w0rd" not in str(info.value) and "pa@" not in str(info.value)
+        assert "redis://***@127.0.0.1:1/0" in str(info.value)
+        b24.get_http_client("v2").get_stats()  # runs the queued notice
+    downs = [r for r in caplog.records if getattr(r, "b24_event", "") == "limiter.shared_down"]
+    assert downs, caplog.records
+    assert all("ss-w0rd" not in r.getMessage() and "pa@" not in r.getMessage() for r in downs)
