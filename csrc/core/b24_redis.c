@@ -362,11 +362,46 @@ handle_for_scope(const struct b24_limiter_scope *scope, struct b24_error *err)
     return b24_redis_new(scope->location, rate_key, op_key, err);
 }
 
+/* Fork safety (as b24_http.c): a thread of the parent may hold g_mu or a
+ * connection's mutex for a whole round trip (up to the I/O timeout); in
+ * the child that thread does not exist, so a lock it held would wedge the
+ * child's first limiter step on that URL for good.  The prepare handler
+ * takes g_mu, then every connection's mutex (the order every other path
+ * keeps: nobody takes g_mu while holding a connection's), so the fork
+ * happens between round trips; both after-handlers release them.  The
+ * child then drops the parent's socket on first use (conn_acquire). */
+static void
+fork_prepare(void)
+{
+    struct conn *c;
+    pthread_mutex_lock(&g_mu);
+    for (c = g_conns; c != NULL; c = c->next)
+        pthread_mutex_lock(&c->mu);
+}
+
+static void
+fork_release(void)
+{
+    struct conn *c;
+    for (c = g_conns; c != NULL; c = c->next)
+        pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&g_mu);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+fork_handlers_once(void)
+{
+    (void)pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 /* The registry's connection for url (a new reference), g_mu held. */
 static struct conn *
 conn_get_ref(const char *url, struct b24_error *err)
 {
     struct conn *c;
+    pthread_once(&fork_once, fork_handlers_once);
     for (c = g_conns; c != NULL; c = c->next)
         if (strcmp(c->url, url) == 0) {
             c->refs++;

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,6 +463,76 @@ test_unreachable_and_urls(void)
         b24_limiter_free(l);
 }
 
+/* A thread inside a round trip holds the connection's lock (here: stopped
+ * in the outage notice, which runs with it held) when another thread
+ * forks: the child, which has no such thread, must still get through a
+ * limiter step on that URL instead of waiting for good. */
+static volatile int in_hook;
+
+static void
+slow_notice(enum b24_redis_notice kind, const char *where, const char *why)
+{
+    int i;
+    (void)kind;
+    (void)where;
+    (void)why;
+    in_hook = 1;
+    for (i = 0; i < 30; i++) /* 300 ms: the fork comes meanwhile */
+        sleep_ms(10);
+}
+
+static struct b24_limiter_backend fork_be;
+
+/* Makes a limiter on a fresh URL: its failed connect reports the outage,
+ * in slow_notice, with the connection's lock held. */
+static void *
+create_thread(void *arg)
+{
+    struct b24_error err;
+    memset(&err, 0, sizeof(err));
+    return b24_limiter_new_backend(NULL, fake_now, arg, NULL, NULL, &fork_be,
+                                   &err);
+}
+
+static void
+test_fork_while_a_round_trip_holds_the_lock(void)
+{
+    struct b24_error err;
+    void *a = NULL;
+    pthread_t th;
+    pid_t pid;
+    int status = -1;
+    double t = 1.7e12;
+    memset(&err, 0, sizeof(err));
+    CHECK(b24_limiter_backend_select("redis://127.0.0.1:1/5", &fork_be,
+                                     &err) == B24_OK);
+    fork_be.scope.portal = "f";
+    fork_be.scope.webhook = "f";
+    in_hook = 0;
+    b24_redis_set_notice_hook(slow_notice);
+    CHECK(pthread_create(&th, NULL, create_thread, &t) == 0);
+    while (!in_hook)
+        sleep_ms(1);
+    pid = fork();
+    if (pid == 0) {
+        struct b24_limiter *b;
+        alarm(5); /* a wedged child dies of SIGALRM: the check fails */
+        b24_redis_set_notice_hook(NULL);
+        b = b24_limiter_new_backend(NULL, fake_now, &t, NULL, NULL, &fork_be,
+                                    &err);
+        _exit(b != NULL && b24_limiter_reserve(b) == 0 ? 0 : 3);
+    }
+    CHECK(pid > 0);
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_join(th, &a);
+    CHECK(a != NULL);
+    b24_redis_set_notice_hook(on_notice);
+    if (a != NULL)
+        b24_limiter_free(a);
+}
+
 void
 test_redis(void)
 {
@@ -485,6 +556,7 @@ test_redis(void)
     test_two_share();
     test_fallback();
     test_unreachable_and_urls();
+    test_fork_while_a_round_trip_holds_the_lock();
     server_stop();
     b24_redis_set_notice_hook(NULL);
     rmdir(dir);
