@@ -127,8 +127,15 @@ def test_redis_killed_mid_run_no_call_fails_one_warning_and_sharing_resumes(
         redis.kill()
         time.sleep(4)
         redis.start()  # same port, empty
-        time.sleep(7)  # past the workers' reconnect backoff (at most 5 s)
-        seen["bucket_back"] = redis.command("DBSIZE")
+        # a worker reconnects within its backoff (at most 5 s); poll rather
+        # than sleep a fixed time, and stop while the workers still call
+        back = ""
+        while time.monotonic() < t0 + 15.5:
+            back = redis.command("DBSIZE")
+            if back not in (":0", ""):
+                break
+            time.sleep(0.1)
+        seen["bucket_back"] = back
 
     reports, secs = run_hosts(portal, redis.url, tmp_path, per_host=1, run_for=16, during=outage)
     st = portal.stats()
