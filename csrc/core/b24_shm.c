@@ -332,6 +332,22 @@ shm_rate_configure(void *self, const struct b24_limits_config *cfg)
     }
 }
 
+/* `now` was read before the file's lock was taken, so two processes can
+ * reach the lock in the other order than they read the clock: the later
+ * one's `now` is then a little behind last_refill, and setting it back
+ * would count that stretch of refill twice (tokens the portal never
+ * gave).  Such a `now` is taken as last_refill; a step back larger than
+ * any lock wait (the wall clock itself stepped) is kept, so the bucket
+ * refills from there as the in-process one does instead of stalling. */
+#define SHM_ORDER_SLACK_MS 2000.0
+
+static double
+in_order(const struct shm_rate *r, double now)
+{
+    double last = r->f->st.last_refill;
+    return now < last && last - now <= SHM_ORDER_SLACK_MS ? last : now;
+}
+
 static double
 shm_rate_reserve(void *self, double now)
 {
@@ -339,7 +355,7 @@ shm_rate_reserve(void *self, double now)
     double w;
     if (shm_lock(&r->f->h, rate_repair, r, now) != 0)
         return 1000.0 / r->cfg.drain_rate;
-    w = b24_rate_state_reserve(&r->f->st, now);
+    w = b24_rate_state_reserve(&r->f->st, in_order(r, now));
     shm_unlock(&r->f->h);
     return w;
 }
@@ -352,7 +368,7 @@ shm_rate_exceeded(void *self, double now, int *lowered)
     *lowered = 0;
     if (shm_lock(&r->f->h, rate_repair, r, now) != 0)
         return 1000.0 / r->cfg.drain_rate + 1000.0;
-    w = b24_rate_state_exceeded(&r->f->st, now, lowered);
+    w = b24_rate_state_exceeded(&r->f->st, in_order(r, now), lowered);
     shm_unlock(&r->f->h);
     return w;
 }
@@ -379,7 +395,7 @@ shm_rate_stats(void *self, double now, struct b24_limiter_stats *out)
         b24_rate_state_stats(&copy, now, out);
         return;
     }
-    b24_rate_state_stats(&r->f->st, now, out);
+    b24_rate_state_stats(&r->f->st, in_order(r, now), out);
     shm_unlock(&r->f->h);
 }
 

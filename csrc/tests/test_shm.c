@@ -423,7 +423,7 @@ remove_dir(void)
 {
     const char *names[] = {"portalA", "portalK", "portalR", "portalX",
                            "portalY", "hookA", "hookB", "hookK", "hookR",
-                           "hookL", "portalL", "portalZ", "portalC", "hookC", NULL};
+                           "hookL", "portalL", "portalZ", "portalC", "hookC", "portalO", "hookO", NULL};
     char path[160];
     int i;
     for (i = 0; names[i] != NULL; i++) {
@@ -433,6 +433,47 @@ remove_dir(void)
         unlink(path);
     }
     CHECK(rmdir(dir) == 0);
+}
+
+/* Two processes read their clocks, then reach the bucket's lock in the
+ * other order (B read 10 ms before A but locked after it): B's step must
+ * not set the last refill back, or the next step refills those 10 ms a
+ * second time.  Burst 10, 1 token per ms. */
+static void
+test_late_locker_adds_no_refill(void)
+{
+    struct b24_limits_config c;
+    struct b24_limiter_backend be = host_backend("portalO", "hookO");
+    struct b24_limiter *a, *b;
+    struct b24_error err;
+    double ta = T0, tb = T0;
+    memset(&err, 0, sizeof(err));
+    b24_limits_config_default(&c);
+    c.burst_limit = 10;
+    c.drain_rate = 1000;
+    a = b24_limiter_new_backend(&c, fixed_now, &ta, NULL, NULL, &be, &err);
+    b = b24_limiter_new_backend(&c, fixed_now, &tb, NULL, NULL, &be, &err);
+    CHECK(a != NULL && b != NULL);
+    if (a == NULL || b == NULL)
+        goto out;
+    ta = T0 + 100;
+    CHECK(b24_limiter_reserve(a) == 0); /* full: 10 -> 9 at T0+100 */
+    tb = T0 + 90;
+    CHECK(b24_limiter_reserve(b) == 0); /* read at +90, locked later: 8 */
+    CHECK(b24_limiter_reserve(a) == 0); /* +100 again: no time passed */
+    CHECK(tokens_of(a) == 7);
+    /* a real step back of the wall clock (beyond any lock wait) is taken
+     * as the in-process bucket takes it: it refills from there */
+    tb = T0 - 3600000;
+    CHECK(b24_limiter_reserve(b) == 0);
+    tb += 2;
+    CHECK(b24_limiter_reserve(b) == 0);
+    CHECK(tokens_of(b) == 7);
+out:
+    if (a != NULL)
+        b24_limiter_free(a);
+    if (b != NULL)
+        b24_limiter_free(b);
 }
 
 void
@@ -448,6 +489,7 @@ test_shm(void)
     test_racing_creators();
     test_foreign_header_refused();
     test_ledger_names_and_bound();
+    test_late_locker_adds_no_refill();
     unsetenv("B24HOOK_SHM_DIR");
     remove_dir();
 }
