@@ -164,6 +164,15 @@ map_file(const char *what, const char *key, size_t size, uint32_t kind,
                       path.data);
         goto out;
     }
+    /* a file of ours that others may read or write (made by hand or by
+     * another tool): the state is this user's alone, so it goes to 0600 */
+    if ((st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0) {
+        e = errno;
+        b24_error_set(err, B24_E_SYSTEM,
+                      "shared limiter: cannot make %s private: %s", path.data,
+                      strerror(e));
+        goto out;
+    }
     if (st.st_size == 0 && ftruncate(fd, (off_t)size) != 0) {
         e = errno;
         b24_error_set(err, B24_E_SYSTEM, "shared limiter: cannot size %s: %s",

@@ -423,7 +423,7 @@ remove_dir(void)
 {
     const char *names[] = {"portalA", "portalK", "portalR", "portalX",
                            "portalY", "hookA", "hookB", "hookK", "hookR",
-                           "hookL", "portalL", "portalZ", "portalC", "hookC", "portalO", "hookO", NULL};
+                           "hookL", "portalL", "portalZ", "portalC", "hookC", "portalO", "hookO", "portalP", "hookP", NULL};
     char path[160];
     int i;
     for (i = 0; names[i] != NULL; i++) {
@@ -476,6 +476,31 @@ out:
         b24_limiter_free(b);
 }
 
+/* A bucket file of this user that others may open (made by hand, by
+ * another tool) is made private (0600) before it is used. */
+static void
+test_open_file_made_private(void)
+{
+    char path[160];
+    struct stat st;
+    struct b24_error err;
+    struct b24_limiter *l;
+    int fd;
+    memset(&err, 0, sizeof(err));
+    snprintf(path, sizeof(path), "%s/b24hook-rate-portalP", dir);
+    fd = open(path, O_RDWR | O_CREAT, 0600);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(fchmod(fd, 0666) == 0);
+    close(fd);
+    l = host_limiter("portalP", "hookP", 10, &err);
+    CHECK(l != NULL);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    if (l != NULL)
+        b24_limiter_free(l);
+}
+
 void
 test_shm(void)
 {
@@ -490,6 +515,7 @@ test_shm(void)
     test_foreign_header_refused();
     test_ledger_names_and_bound();
     test_late_locker_adds_no_refill();
+    test_open_file_made_private();
     unsetenv("B24HOOK_SHM_DIR");
     remove_dir();
 }
