@@ -206,6 +206,8 @@ struct b24_limiter *b24_limiter_new_backend(
 #define B24_SHM_TEST_RATE_CORRUPT 2 /* ... and its tokens NaN */
 #define B24_SHM_TEST_OPS 4          /* the ledger's lock */
 #define B24_SHM_TEST_OPS_CORRUPT 8  /* ... a broken slot, a count past the cap */
+#define B24_SHM_TEST_RATE_POISON 16 /* lock a dead owner's bucket lock and give it
+                                    * up unrepaired: ENOTRECOVERABLE */
 int b24_limiter_test_hold_shared(struct b24_limiter *l, int what);
 /* TEST ONLY: how many times a dead owner's lock of the host-wide bucket
  * (ops = 0) or ledger (ops = 1) was recovered (-1 when not on the host

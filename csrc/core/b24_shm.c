@@ -239,8 +239,10 @@ out:
 typedef void (*repair_fn)(void *self, double now);
 
 /* Take the file's lock; a dead owner's state is checked and repaired by
- * repair(self, now) first.  0, or -1 when the lock is unusable (the op
- * then does nothing: a limiter never fails a call). */
+ * repair(self, now) first.  0, or -1 when the lock is unusable
+ * (ENOTRECOVERABLE: a holder gave it up without repairing): the ledger's
+ * ops then do nothing and the bucket's run on this process's own bucket,
+ * so a limiter never fails nor stalls a call. */
 static int
 shm_lock(struct shm_header *h, repair_fn repair, void *self, double now)
 {
@@ -266,6 +268,7 @@ struct shm_rate {
     struct shm_rate_file *f;
     struct b24_limits_config cfg; /* this process's (for a repair) */
     double created;               /* `now` of create() */
+    struct b24_rate_state local;  /* used only while the lock is unusable */
 };
 
 static void
@@ -306,6 +309,7 @@ shm_rate_create(const struct b24_limits_config *cfg,
     r->cfg.nhard = r->cfg.nsoft = 0;
     r->cfg.rate_adaptive = cfg->rate_adaptive != 0;
     r->created = now;
+    b24_rate_state_init(&r->local, &r->cfg, now);
     r->f = map_file("rate", scope ? scope->portal : NULL, sizeof(struct shm_rate_file),
                     KIND_RATE, rate_init_file, r, err);
     if (r->f == NULL) {
@@ -335,6 +339,7 @@ shm_rate_configure(void *self, const struct b24_limits_config *cfg)
     r->cfg.burst_limit = cfg->burst_limit;
     r->cfg.drain_rate = cfg->drain_rate;
     r->cfg.rate_adaptive = cfg->rate_adaptive != 0;
+    b24_rate_state_configure(&r->local, &r->cfg);
     if (shm_lock(&r->f->h, rate_repair, r, 0) == 0) {
         b24_rate_state_configure(&r->f->st, &r->cfg);
         shm_unlock(&r->f->h);
@@ -363,7 +368,7 @@ shm_rate_reserve(void *self, double now)
     struct shm_rate *r = self;
     double w;
     if (shm_lock(&r->f->h, rate_repair, r, now) != 0)
-        return 1000.0 / r->cfg.drain_rate;
+        return b24_rate_state_reserve(&r->local, now);
     w = b24_rate_state_reserve(&r->f->st, in_order(r, now));
     shm_unlock(&r->f->h);
     return w;
@@ -376,7 +381,7 @@ shm_rate_exceeded(void *self, double now, int *lowered)
     double w;
     *lowered = 0;
     if (shm_lock(&r->f->h, rate_repair, r, now) != 0)
-        return 1000.0 / r->cfg.drain_rate + 1000.0;
+        return b24_rate_state_exceeded(&r->local, now, lowered);
     w = b24_rate_state_exceeded(&r->f->st, in_order(r, now), lowered);
     shm_unlock(&r->f->h);
     return w;
@@ -388,7 +393,7 @@ shm_rate_success(void *self, double now)
     struct shm_rate *r = self;
     int restored;
     if (shm_lock(&r->f->h, rate_repair, r, now) != 0)
-        return 0;
+        return b24_rate_state_success(&r->local, now);
     restored = b24_rate_state_success(&r->f->st, now);
     shm_unlock(&r->f->h);
     return restored;
@@ -398,10 +403,8 @@ static void
 shm_rate_stats(void *self, double now, struct b24_limiter_stats *out)
 {
     struct shm_rate *r = self;
-    struct b24_rate_state copy;
     if (shm_lock(&r->f->h, rate_repair, r, now) != 0) {
-        b24_rate_state_init(&copy, &r->cfg, now);
-        b24_rate_state_stats(&copy, now, out);
+        b24_rate_state_stats(&r->local, now, out);
         return;
     }
     b24_rate_state_stats(&r->f->st, in_order(r, now), out);
@@ -412,8 +415,10 @@ static void
 shm_rate_reset(void *self, double now)
 {
     struct shm_rate *r = self;
-    if (shm_lock(&r->f->h, rate_repair, r, now) != 0)
+    if (shm_lock(&r->f->h, rate_repair, r, now) != 0) {
+        b24_rate_state_reset(&r->local, now);
         return;
+    }
     b24_rate_state_reset(&r->f->st, now);
     shm_unlock(&r->f->h);
 }
@@ -717,6 +722,13 @@ b24_shm_test_hold(void *rate_self, void *ops_self, int what)
 {
     struct shm_rate *r = rate_self;
     struct shm_ops *o = ops_self;
+    if ((what & B24_SHM_TEST_RATE_POISON) != 0) {
+        /* a dead owner's lock given up unrepaired: ENOTRECOVERABLE */
+        int rc = pthread_mutex_lock(&r->f->h.mu);
+        if (rc == 0 || rc == EOWNERDEAD)
+            pthread_mutex_unlock(&r->f->h.mu);
+        return rc == EOWNERDEAD ? 0 : -1;
+    }
     if ((what & B24_SHM_TEST_RATE) != 0) {
         if (pthread_mutex_lock(&r->f->h.mu) != 0)
             return -1;

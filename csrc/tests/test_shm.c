@@ -423,7 +423,7 @@ remove_dir(void)
 {
     const char *names[] = {"portalA", "portalK", "portalR", "portalX",
                            "portalY", "hookA", "hookB", "hookK", "hookR",
-                           "hookL", "portalL", "portalZ", "portalC", "hookC", "portalO", "hookO", "portalP", "hookP", NULL};
+                           "hookL", "portalL", "portalZ", "portalC", "hookC", "portalO", "hookO", "portalP", "hookP", "portalU", "hookU", NULL};
     char path[160];
     int i;
     for (i = 0; names[i] != NULL; i++) {
@@ -501,6 +501,37 @@ test_open_file_made_private(void)
         b24_limiter_free(l);
 }
 
+static int
+child_holds_and_exits(void *arg)
+{
+    struct b24_error err;
+    struct b24_limiter *l = host_limiter(arg, "hookU", 10, &err);
+    if (l == NULL || b24_limiter_test_hold_shared(l, B24_SHM_TEST_RATE) != 0)
+        return 2;
+    return 0; /* exits holding the bucket's lock */
+}
+
+/* The bucket's lock made unusable for good (ENOTRECOVERABLE: a dead
+ * owner's lock given up unrepaired): calls go on, paced by this process's
+ * own bucket, instead of waiting for a token that never comes. */
+static void
+test_unrecoverable_lock_stalls_nobody(void)
+{
+    struct b24_error err;
+    struct b24_limiter *l;
+    memset(&err, 0, sizeof(err));
+    l = host_limiter("portalU", "hookU", 10, &err);
+    CHECK(l != NULL);
+    if (l == NULL)
+        return;
+    CHECK(in_child(child_holds_and_exits, "portalU") == 0);
+    CHECK(b24_limiter_test_hold_shared(l, B24_SHM_TEST_RATE_POISON) == 0);
+    CHECK(takes(l, 100) == 9); /* a full bucket of 10, headroom kept */
+    CHECK(b24_limiter_reserve(l) > 0);
+    CHECK(tokens_of(l) == 1);
+    b24_limiter_free(l);
+}
+
 void
 test_shm(void)
 {
@@ -516,6 +547,7 @@ test_shm(void)
     test_ledger_names_and_bound();
     test_late_locker_adds_no_refill();
     test_open_file_made_private();
+    test_unrecoverable_lock_stalls_nobody();
     unsetenv("B24HOOK_SHM_DIR");
     remove_dir();
 }
