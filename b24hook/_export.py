@@ -64,6 +64,8 @@ RESERVE_FRACTION = 0.1
 #: the share of the operating budget the export never spends
 BUDGET_MARGIN = 0.05
 _BUDGET_REFUSED = "OPERATION_TIME_LIMIT"
+#: the longest sleep before the plan is asked again
+MAX_SLEEP = 5.0
 
 #: ``resume=``: a path (the checkpoint file, written after every delivered chunk
 #: and removed at the end) or a mutable mapping updated in place (the caller persists it).
@@ -122,12 +124,13 @@ class _Clock:
     """The portal's clock seen from here: answers' ``finish`` against the local
     monotonic clock (an emulator may run its clock faster, ``--time-scale``)."""
 
-    __slots__ = ("first", "last", "rate")
+    __slots__ = ("first", "last", "rate", "hint")
 
     def __init__(self) -> None:
         self.first: tuple[float, float] | None = None
         self.last: tuple[float, float] | None = None
         self.rate = 1.0
+        self.hint = 0.0    # the largest (server duration / local round trip) seen
 
     def see(self, portal: float, local: float) -> None:
         if self.first is None:
@@ -135,10 +138,14 @@ class _Clock:
         if self.last is None or portal >= self.last[0]:
             self.last = (portal, local)
         dl = self.last[1] - self.first[1]
-        if dl >= 1.0:
-            r = (self.last[0] - self.first[0]) / dl
-            # a real portal's clock runs at 1; snap the noise
-            self.rate = 1.0 if 0.67 <= r <= 1.5 or r <= 0 else r
+        r = (self.last[0] - self.first[0]) / dl if dl >= 1.0 else self.hint
+        # a real portal's clock runs at 1 (its duration never exceeds our round trip)
+        self.rate = 1.0 if r <= 1.5 else r
+
+    def see_duration(self, duration: float, elapsed: float) -> None:
+        """One answer: the server's ``duration`` (its clock) within our ``elapsed``."""
+        if elapsed >= 0.01 and duration >= 0.05:
+            self.hint = max(self.hint, duration / elapsed)
 
     def portal_now(self, local: float) -> float | None:
         if self.last is None:
@@ -267,12 +274,13 @@ class ExportJob:
         if now < self.refused_until:
             return self.budget_limit_s, self.refused_until - now, False
         pnow = self.clock.portal_now(now)
-        if self.reset_at is None or pnow is None:
-            return self.used_s, -1.0, False
-        reset_in = (self.reset_at - pnow) / self.clock.rate
         cost = self.page_s or 0.0
-        stale = reset_in <= 0 and self.budget_limit_s * (1 - BUDGET_MARGIN) - self.used_s < cost * PAGE
-        return self.used_s, max(reset_in, 0.0), stale
+        short = self.budget_limit_s * (1 - BUDGET_MARGIN) - self.used_s < cost * PAGE
+        if self.reset_at is None or pnow is None:
+            # no reset time known: past a refusal, one page asks for a fresh state
+            return self.used_s, -1.0, short and self.used_s > 0
+        reset_in = (self.reset_at - pnow) / self.clock.rate
+        return self.used_s, max(reset_in, 0.0), reset_in <= 0 and short
 
     def _plan(self, now: float, tokens: float) -> tuple[int, int, float, bool, float]:
         used, reset_in, stale = self.budget_state(now)
@@ -319,7 +327,7 @@ class ExportJob:
             self.flights[0] = _Flight(None, 1, now)
             self.requests += 1
             return [(0, self._probe_request())], 0.0
-        flights, pages, wait, _bound, _eta = self._plan(now, tokens)
+        flights, pages, wait, bound, _eta = self._plan(now, tokens)
         if wait > 0:
             return [], wait
         out: list[tuple[int, dict[str, Any]]] = []
@@ -331,7 +339,8 @@ class ExportJob:
                 break
             need = self._need(s)
             # a shard's last batch may run a little over the plan: no 1-page tail request
-            n = need if need <= pages + max(2, pages // 4) else min(pages, need)
+            # (never when the budget sets the pace: the plan's pages are what it allows)
+            n = need if not bound and need <= pages + max(2, pages // 4) else min(pages, need)
             key = self._key()
             s.busy = True
             self.flights[key] = _Flight(s, n, now)
@@ -367,19 +376,27 @@ class ExportJob:
             if procs:
                 avg = sum(procs) / len(procs)
                 self.page_s = avg if self.page_s is None else 0.7 * self.page_s + 0.3 * avg
+        if isinstance(top, Mapping):
+            d0 = _num(top.get("duration"))
+            if d0 is not None:
+                self.clock.see_duration(d0, now - flight.sent)
+        # the answer's budget: the largest `operating` of its blocks (documented
+        # billing: the commands' method; observed: `batch`, on every block),
+        # as of its latest `finish`; a newer answer replaces an older one
+        fin_a, op_a, reset_a = -math.inf, None, None
         for tm in blocks:
             fin = _num(tm.get("finish"))
-            op = _num(tm.get("operating"))
-            reset = _num(tm.get("operating_reset_at"))
             if fin is None:
                 continue
             self.clock.see(fin, now)
-            if op is not None and fin >= self.used_at - 1e-6:
-                if fin > self.used_at + 1e-6 or op > self.used_s:
-                    self.used_s = op
-                self.used_at = fin
-                if reset is not None and op > 0:
-                    self.reset_at = reset
+            fin_a = max(fin_a, fin)
+            op = _num(tm.get("operating"))
+            if op is not None and (op_a is None or op > op_a):
+                op_a, reset_a = op, _num(tm.get("operating_reset_at"))
+        if op_a is not None and fin_a > self.used_at:
+            self.used_s, self.used_at = op_a, fin_a
+            if reset_a is not None and op_a > 0:
+                self.reset_at = reset_a
         if isinstance(top, Mapping):
             dur = _num(top.get("duration"))
             elapsed = now - flight.sent
@@ -639,9 +656,9 @@ class _Report:
         for msg, ctx in notes:
             emit(self.http.logger, LogLevel.NOTICE, msg, ctx, area="export")
 
-    def waiting(self, seconds: float) -> None:
+    def waiting(self, seconds: float, sleep: float) -> None:
         job = self.job
-        job.waiting_s += seconds
+        job.waiting_s += sleep
         if self.prog is not None and self.prog._bar is not None:
             self.prog._bar.set_postfix_str(f"waiting {seconds:.0f} s for the operating budget")
         emit(self.http.logger, LogLevel.NOTICE, "export: waiting for the operating budget",
@@ -689,8 +706,8 @@ def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: s
                     fl.add(key, "batch", body, request_id)
                 if not fl.active:
                     if wait > 0:
-                        rep.waiting(wait)
-                        time.sleep(wait)
+                        rep.waiting(wait, min(wait, MAX_SLEEP))
+                        time.sleep(min(wait, MAX_SLEEP))   # then plan again
                         continue
                     if job.done:
                         break
@@ -751,8 +768,8 @@ async def aexport_v2(client: AsyncB24Hook, method: str, params: Mapping[str, Any
             wait = start()
             if not tasks:
                 if wait > 0:
-                    rep.waiting(wait)
-                    await asyncio.sleep(wait)
+                    rep.waiting(wait, min(wait, MAX_SLEEP))
+                    await asyncio.sleep(min(wait, MAX_SLEEP))
                     continue
                 if job.done:
                     break

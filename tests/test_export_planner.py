@@ -1,0 +1,179 @@
+"""The planned export (issue 12): plan shape under the bucket, the async driver,
+resume from a checkpoint, and the operating budget paced in both billing modes.
+
+Emulator with real server time (``sleep_simulated_cost``), small sizes; no timing
+assertions: request counts, statuses, every row exactly once.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from b24hook import AsyncB24Hook, B24Hook
+from b24hook._export import ExportJob, aexport_v2
+from b24hook.emulator import EmulatorPortal
+
+from _list_rows import bulk_items
+
+ET = 2
+N = 10_000
+PARAMS = {"entityTypeId": ET, "select": ["id", "title"]}
+KW: dict[str, Any] = {"id_key": "id", "custom_key_for_result": "items"}
+
+
+@pytest.fixture(scope="module")
+def ep() -> Iterator[EmulatorPortal]:
+    p = EmulatorPortal(db=":memory:").start()
+    bulk_items(p, ET, N)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def timed(ep: EmulatorPortal) -> Iterator[EmulatorPortal]:
+    """Standard limits and 100 ms of real server time per 50-row page (time 10x faster)."""
+    ep.configure(rate_limit="standard", operating_limit=480, sleep_simulated_cost=True, time_scale=10.0,
+                 exec_time_per_call={"crm.item.list": 0.99})
+    ep.reset_limits()
+    ep.reset_stats()
+    try:
+        yield ep
+    finally:
+        ep.configure(rate_limit=None, operating_limit=None, sleep_simulated_cost=False, time_scale=1.0,
+                     exec_time_per_call=0.0, batch_billing="documented")
+        ep.reset_limits()
+
+
+def by_status(p: EmulatorPortal) -> dict[int, int]:
+    return {int(k): v for k, v in p.stats()["by_status"].items()}
+
+
+def hook(p: EmulatorPortal) -> B24Hook:
+    b = B24Hook.from_webhook_url(p.v2_url, verify=p.ca_path)
+    b.set_logger(None)
+    return b
+
+
+def test_plan_spends_the_burst_on_short_batches(timed: EmulatorPortal) -> None:
+    b = hook(timed)
+    try:
+        ids = [r["id"] for c in b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True, **KW)
+               for r in c]
+    finally:
+        b.close()
+    assert sorted(ids) == list(range(1, N + 1))
+    st = by_status(timed)
+    # 199 pages after the probe: ~40 batches of ~5 pages at once, within the burst, no refusal
+    assert set(st) == {200}
+    assert 20 <= st[200] <= 46, st
+
+
+def test_shards_bounds_the_requests_in_flight(timed: EmulatorPortal) -> None:
+    b = hook(timed)
+    try:
+        ids = [r["id"] for c in b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True, shards=2, **KW)
+               for r in c]
+    finally:
+        b.close()
+    assert sorted(ids) == list(range(1, N + 1))
+    st = by_status(timed)
+    assert set(st) == {200} and st[200] <= 1 + 6, st   # the probe + 2 streams of <= 50 pages
+
+
+def test_async_driver_equals_the_sync_one(timed: EmulatorPortal) -> None:
+    async def main() -> list[int]:
+        async with AsyncB24Hook.from_webhook_url(timed.v2_url, verify=timed.ca_path) as ab:
+            ab.set_logger(None)
+            return [r["id"] async for c in aexport_v2(ab, "crm.item.list", PARAMS, **KW) for r in c]
+
+    ids = asyncio.run(main())
+    assert sorted(ids) == list(range(1, N + 1)) and len(ids) == N
+    st = by_status(timed)
+    assert set(st) == {200} and st[200] <= 46, st
+
+
+def test_resume_from_a_token_reads_each_row_once(timed: EmulatorPortal) -> None:
+    token: dict[str, Any] = {}
+    b = hook(timed)
+    first: list[int] = []
+    last_chunk: list[int] = []
+    try:
+        for chunk in b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True, resume=token, **KW):
+            last_chunk = [r["id"] for r in chunk]
+            first.extend(last_chunk)
+            if len(first) >= N // 2:
+                break   # a stop at 50 %
+        saved = json.loads(json.dumps(token))   # what a caller would persist
+        assert saved["shards"] and not saved["done"]
+        assert all(lo < hi for lo, hi in saved["shards"])
+        rows_then = saved["rows"]
+        second = [r["id"] for c in b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True,
+                                                                 resume=saved, **KW) for r in c]
+    finally:
+        b.close()
+    assert set(first) | set(second) == set(range(1, N + 1))
+    assert len(second) == len(set(second))
+    # only the chunk in hand when the export stopped is read again
+    assert set(first) & set(second) <= set(last_chunk)
+    assert len(first) + len(second) <= 1.05 * N + len(last_chunk)
+    assert rows_then == len(first) - len(last_chunk)
+    assert saved["done"] and saved["shards"] == [] and saved["rows"] == N - rows_then + rows_then
+
+
+def test_resume_from_a_path(timed: EmulatorPortal, tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    b = hook(timed)
+    got: list[int] = []
+    try:
+        it = b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True, resume=str(path), **KW)
+        for i, chunk in enumerate(it):
+            got.extend(r["id"] for r in chunk)
+            if i == 3:
+                break
+        assert json.loads(path.read_text())["shards"]
+        again = [r["id"] for c in b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True,
+                                                                resume=path, **KW) for r in c]
+    finally:
+        b.close()
+    assert set(got) | set(again) == set(range(1, N + 1))
+    assert not path.exists()   # removed when the export completed
+
+
+def test_resume_refuses_another_exports_checkpoint() -> None:
+    job = ExportJob("crm.item.list", PARAMS, id_key="id", container="items")
+    cp = job.checkpoint()
+    with pytest.raises(ValueError, match="another export"):
+        ExportJob("crm.item.list", {**PARAMS, "filter": {"stageId": "NEW"}}, id_key="id",
+                  container="items", checkpoint=cp)
+    with pytest.raises(ValueError, match="shard"):
+        ExportJob("crm.item.list", PARAMS, id_key="id", container="items",
+                  checkpoint={**cp, "shards": [[1, "x"]]})
+
+
+@pytest.mark.parametrize("billing", ["documented", "observed"])
+def test_budget_bound_export_waits_instead_of_429(timed: EmulatorPortal, billing: str) -> None:
+    """6,000 rows at 1.5 s of server time per page = 180 s, a budget of 60 s per
+    600 s window (the emulator's clock 100x faster): two resets to wait for."""
+    timed.configure(operating_limit=60, time_scale=100.0, exec_time_per_call={"crm.item.list": 1.49},
+                    batch_billing=billing)
+    timed.reset_limits()
+    timed.reset_stats()
+    b = B24Hook.from_webhook_url(timed.v2_url, verify=timed.ca_path,
+                                 restriction_params={"operating_limit": {"limit_ms": 60_000}})
+    b.set_logger(None)
+    params = {**PARAMS, "filter": {"<=id": 6000}}
+    try:
+        it = b.actions.v2.fetch_list.make("crm.item.list", params, fast=True, **KW)
+        ids = [r["id"] for c in it for r in c]
+    finally:
+        b.close()
+    assert sorted(ids) == list(range(1, 6001))
+    stats = timed.stats()
+    assert set(by_status(timed)) == {200}, stats
+    assert stats.get("operation_time_limit", 0) == 0, stats
