@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only percall,list,threads,decode,export,memory] [--out FILE]``
+"""``python -m bench [--quick] [--only percall,list,threads,decode,export,memory,planner] [--out FILE]``
 
 Runs the four workloads of docs/benchmarks.md and writes the report and charts.
 ``make bench`` runs the full set (about 20-30 minutes), ``make bench-quick`` the
@@ -219,7 +219,7 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, fewer repetitions (< 2 minutes)")
-    ap.add_argument("--only", default="percall,list,threads,decode,export,memory")
+    ap.add_argument("--only", default="percall,list,threads,decode,export,memory,planner")
     ap.add_argument("--percall-n", type=int, default=None, help="calls per run of workload 1 (overrides the mode)")
     ap.add_argument("--percall-reps", type=int, default=None, help="runs per contestant of workload 1")
     ap.add_argument("--out", default=str(env.REPO / "docs" / "benchmarks.md"),
@@ -258,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = fn(cfg, skip, portal)
             finally:
                 portal.stop()
+    if "planner" in only:
+        from . import planner
+
+        results["planner"] = planner.run(args.quick)
     results["duration_s"] = time.monotonic() - t0
     res_path = Path(args.results) if args.results else env.CACHE / f"results-{mode}.json"
     res_path.write_text(json.dumps(results, indent=1, default=str))
