@@ -177,3 +177,51 @@ def test_budget_bound_export_waits_instead_of_429(timed: EmulatorPortal, billing
     stats = timed.stats()
     assert set(by_status(timed)) == {200}, stats
     assert stats.get("operation_time_limit", 0) == 0, stats
+
+
+@pytest.mark.parametrize("kind,kw", [
+    ("error500", {}),
+    ("status", {"status": 502}),
+    ("html", {}),
+    ("reset_before", {}),
+    ("reset_after", {}),
+    ("truncate", {"truncate_at": 300}),
+])
+def test_every_row_once_under_faults(ep: EmulatorPortal, kind: str, kw: dict[str, Any]) -> None:
+    """A tenth of the batches fail (500, an HTML 502, resets, a truncated answer): the
+    engine's retries re-send them and the job sees each answer once."""
+    ep.reset_limits()
+    ep.clear_faults()
+    fault = ep.inject(kind, method="batch", fraction=0.1, seed=f"planner-{kind}", **kw)
+    b = B24Hook.from_webhook_url(ep.v2_url, verify=ep.ca_path,
+                                 restriction_params={"retry_delay": 10})
+    b.set_logger(None)
+    try:
+        ids = [r["id"] for c in b.actions.v2.fetch_list.make("crm.item.list", PARAMS, fast=True, **KW)
+               for r in c]
+    finally:
+        ep.clear_faults()
+        b.close()
+    assert fault.fired > 0
+    assert len(ids) == N and sorted(ids) == list(range(1, N + 1))
+
+
+def test_rows_inserted_and_deleted_while_it_runs(ep: EmulatorPortal) -> None:
+    et = 4
+    bulk_items(ep, et, 8000)
+    b = hook(ep)
+    got: list[int] = []
+    doomed = list(range(3000, 3400)) + list(range(7900, 8001))
+    try:
+        for i, chunk in enumerate(b.actions.v2.fetch_list.make(
+                "crm.item.list", {"entityTypeId": et, "select": ["id"]}, fast=True, **KW)):
+            got.extend(r["id"] for r in chunk)
+            if i == 2:
+                from _list_rows import delete_items
+                delete_items(ep, et, doomed)
+                bulk_items(ep, et, 500, start=20_001)   # above the probe's largest id
+    finally:
+        b.close()
+    assert len(got) == len(set(got))                       # never twice
+    kept = set(range(1, 8001)) - set(doomed)
+    assert kept <= set(got) <= set(range(1, 8001))          # no gap among the rows that stayed
