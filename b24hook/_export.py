@@ -195,7 +195,7 @@ class ExportJob:
             sort_keys=True, default=str).encode()).hexdigest()[:20]
         self.max_flights = max_flights if max_flights is not None else max(1, int(burst))
         self.burst, self.drain = float(burst), float(drain)
-        self.reserve = max(2, int(round(burst * RESERVE_FRACTION)))
+        self.reserve = max(2, round(burst * RESERVE_FRACTION))
         self.budget_limit_s, self.window_s = float(budget_limit_s), float(window_s)
         # observations
         self.page_s: float | None = None          # operating seconds per full page
@@ -420,12 +420,12 @@ class ExportJob:
     def _refused(self, now: float) -> None:
         """A budget refusal: nothing new until the reported reset (or a basket's minute)."""
         self.budget_waits += 1
-        used, reset_in, _ = self.budget_state(now)
+        _, reset_in, _ = self.budget_state(now)
         wait = reset_in if reset_in > 0 else 60.0 / self.clock.rate
         self.refused_until = max(self.refused_until, now + wait + 0.05)
         self.used_s = max(self.used_s, self.budget_limit_s)
-        self.notes.append(("export: a request was refused for the operating budget; re-sent after "
-                           "the reset", {"method": self.method, "wait_s": round(wait, 1)}))
+        self.notes.append(("export: a request was refused for the operating budget; "
+                           "re-sent after the reset", {"method": self.method, "wait_s": round(wait, 1)}))
 
     def feed(self, key: int, res: AjaxResult, now: float) -> list[Delivery]:
         flight = self.flights.pop(key)
@@ -541,7 +541,7 @@ class ExportJob:
                         f"to the one used in filter/order)")
 
     def status(self) -> str:
-        flights, pages, wait, bound, eta = self.plan
+        _, pages, _, bound, eta = self.plan
         return (f"{len(self.flights)} in flight x {pages} pages"
                 + (", budget-bound" if bound else "") + (f", eta {eta:.0f} s" if eta >= 1 else ""))
 
@@ -640,6 +640,7 @@ class _Report:
         if self.prog is not None:
             if job.total is not None and self.prog.total != job.total:
                 self.prog.set_total(max(job.total, job.rows))
+            self.prog.note(job.status())
             self.prog.add(n)
         now = time.monotonic()
         if now - self.last_log >= 5.0:
@@ -659,17 +660,34 @@ class _Report:
     def waiting(self, seconds: float, sleep: float) -> None:
         job = self.job
         job.waiting_s += sleep
-        if self.prog is not None and self.prog._bar is not None:
-            self.prog._bar.set_postfix_str(f"waiting {seconds:.0f} s for the operating budget")
+        if self.prog is not None:
+            self.prog.note(f"waiting {seconds:.0f} s for the operating budget")
         emit(self.http.logger, LogLevel.NOTICE, "export: waiting for the operating budget",
              {"method": job.method, "seconds": round(seconds, 1), "used_s": round(job.used_s, 1),
               "rows": job.rows}, event="export.budget_wait", area="export")
 
-    def resumed(self) -> None:
-        if self.job.started:
-            emit(self.http.logger, LogLevel.NOTICE, "export: resuming from a checkpoint",
-                 {"method": self.job.method, "rows": self.job.rows,
-                  "shards": len(self.job.shards)}, event="export.resume", area="export")
+    @classmethod
+    def open(cls, progress: ProgressArg, http: Http, job: ExportJob) -> "_Report":
+        """The report of a starting (or resuming) export."""
+        rep = cls(make_progress(progress, f"export {job.method}"), http, job)
+        if job.started:
+            emit(http.logger, LogLevel.NOTICE, "export: resuming from a checkpoint",
+                 {"method": job.method, "rows": job.rows, "shards": len(job.shards)},
+                 event="export.resume", area="export")
+            if rep.prog is not None:
+                rep.prog.set_total(job.total)
+                rep.prog.add(job.rows)
+        return rep
+
+
+def _deliver(out: list[Delivery], job: ExportJob, rep: _Report, store: _Resume) -> Iterator[list[Any]]:
+    """Hand the rows over; each moves the checkpoint once the consumer asks for more."""
+    for d in out:
+        if d.rows:
+            rep.rows(len(d.rows))
+            yield d.rows
+        job.delivered(d)
+        store.save(job)
 
 
 def export_v2(https: HttpRegistry, method: str, params: Mapping[str, Any] | None = None, *,
@@ -692,12 +710,8 @@ def export_v2(https: HttpRegistry, method: str, params: Mapping[str, Any] | None
 def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: str | None,
               progress: ProgressArg) -> Iterator[list[Any]]:
     http = https.live(ApiVersion.V2)
-    prog = make_progress(progress, f"export {job.method}")
-    rep = _Report(prog, http, job)
-    rep.resumed()
-    if prog is not None and job.rows:
-        prog.set_total(job.total)
-        prog.add(job.rows)
+    rep = _Report.open(progress, http, job)
+    prog = rep.prog
     try:
         with http.flights() as fl:
             while not job.done or job.flights:
@@ -724,12 +738,7 @@ def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: s
                 if not job.done:  # the portal works on the next batches while the consumer reads
                     for key, body in job.next_requests(time.monotonic(), _tokens(http))[0]:
                         fl.add(key, "batch", body, request_id)
-                for d in out:
-                    if d.rows:
-                        rep.rows(len(d.rows))
-                        yield d.rows
-                    job.delivered(d)
-                    store.save(job)
+                yield from _deliver(out, job, rep, store)
         store.save(job)
     finally:
         if prog is not None:
@@ -748,12 +757,8 @@ async def aexport_v2(client: AsyncB24Hook, method: str, params: Mapping[str, Any
     http, driver = client._driver(ApiVersion.V2)
     store = _Resume(resume)
     job = _job(http, method, params, id_key, cursor_id_key, custom_key_for_result, shards, store)
-    prog = make_progress(progress, f"export {job.method}")
-    rep = _Report(prog, http, job)
-    rep.resumed()
-    if prog is not None and job.rows:
-        prog.set_total(job.total)
-        prog.add(job.rows)
+    rep = _Report.open(progress, http, job)
+    prog = rep.prog
     tasks: dict[asyncio.Task[AjaxResult], int] = {}
 
     def start() -> float:
@@ -788,12 +793,8 @@ async def aexport_v2(client: AsyncB24Hook, method: str, params: Mapping[str, Any
             rep.flush()
             if not job.done:
                 start()
-            for d in out:
-                if d.rows:
-                    rep.rows(len(d.rows))
-                    yield d.rows
-                job.delivered(d)
-                store.save(job)
+            for rows in _deliver(out, job, rep, store):
+                yield rows
         store.save(job)
     finally:
         for task in tasks:

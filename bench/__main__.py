@@ -107,24 +107,9 @@ def _forced_wait(requests: int) -> float:
     return max(0.0, requests - BURST) / DRAIN
 
 
-def _quiet(portal: Any, settle: float = 60.0) -> None:
-    """Wait until the emulator has answered every request of the previous run
-    (a peer that gave up may leave batches in flight), then forget the limits' state."""
-    deadline = time.monotonic() + settle
-    last = -1
-    while time.monotonic() < deadline:
-        now = portal.stats().get("total", 0)
-        if now == last:
-            break
-        last = now
-        time.sleep(1.0)
-    portal.reset_limits()
-    portal.reset_stats()
-
-
 def _export_once(c: C.Contestant, portal: Any, n: int, cfg: dict[str, Any], limits_note: str | None) -> dict[str, Any]:
     servers.set_limits(portal, not limits_note)
-    _quiet(portal)
+    servers.quiet(portal)
     res = C.run(c, {"task": "export", "url": portal.v2_url, "ca": portal.ca_path, "max_id": n,
                     "limits": True}, timeout=cfg["export_timeout"])
     res.update(servers.counters(portal))
@@ -198,7 +183,7 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
             out["contestants"][key] = {"label": c.label, "error": skip["js"]}
             continue
         n = cfg["memory_rows_slow"] if c.key in OFFSET_PAGING else rows_full
-        _quiet(portal)
+        servers.quiet(portal)
         res = C.run(c, {"task": "export", "url": portal.v2_url, "ca": portal.ca_path, "max_id": n,
                         "collect": collect, "limits": False}, timeout=cfg["memory_timeout"])
         res.update(servers.counters(portal))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import time
 from typing import Any
 
 from . import contestants as C
@@ -50,22 +49,9 @@ def _configure(portal: Any, page_s: float, scale: float, limit: float, billing: 
                      exec_time_per_call={"crm.item.list": max(0.0, page_s - PAGE * ROW_COST)})
 
 
-def _quiet(portal: Any) -> None:
-    deadline = time.monotonic() + 60
-    last = -1
-    while time.monotonic() < deadline:
-        now = portal.stats().get("total", 0)
-        if now == last:
-            break
-        last = now
-        time.sleep(1.0)
-    portal.reset_limits()
-    portal.reset_stats()
-
-
 def _run(c: C.Contestant, portal: Any, rows: int, timeout: float, select: list[str],
          limit: float, **extra: Any) -> dict[str, Any]:
-    _quiet(portal)
+    servers.quiet(portal)
     spec = {"task": "export", "url": portal.v2_url, "ca": portal.ca_path, "max_id": rows, "limits": True,
             "collect": True, "select": select, **extra}
     if c.client == "b24hook-planned":

@@ -17,7 +17,7 @@ from b24hook import AsyncB24Hook, B24Hook
 from b24hook._export import ExportJob, aexport_v2
 from b24hook.emulator import EmulatorPortal
 
-from _list_rows import bulk_items
+from _list_rows import bulk_items, delete_items, seeded_portal
 
 ET = 2
 N = 10_000
@@ -27,12 +27,8 @@ KW: dict[str, Any] = {"id_key": "id", "custom_key_for_result": "items"}
 
 @pytest.fixture(scope="module")
 def ep() -> Iterator[EmulatorPortal]:
-    p = EmulatorPortal(db=":memory:").start()
-    bulk_items(p, ET, N)
-    try:
+    with seeded_portal(ET, N) as p:
         yield p
-    finally:
-        p.close()
 
 
 @pytest.fixture
@@ -217,7 +213,6 @@ def test_rows_inserted_and_deleted_while_it_runs(ep: EmulatorPortal) -> None:
                 "crm.item.list", {"entityTypeId": et, "select": ["id"]}, fast=True, **KW)):
             got.extend(r["id"] for r in chunk)
             if i == 2:
-                from _list_rows import delete_items
                 delete_items(ep, et, doomed)
                 bulk_items(ep, et, 500, start=20_001)   # above the probe's largest id
     finally:
