@@ -324,6 +324,8 @@ class ExportJob:
         if self.phase == "probe":
             if 0 in self.flights:
                 return [], 0.0
+            if now < self.refused_until:
+                return [], self.refused_until - now
             self.flights[0] = _Flight(None, 1, now)
             self.requests += 1
             return [(0, self._probe_request())], 0.0
@@ -420,8 +422,9 @@ class ExportJob:
     def _refused(self, now: float) -> None:
         """A budget refusal: nothing new until the reported reset (or a basket's minute)."""
         self.budget_waits += 1
-        _, reset_in, _ = self.budget_state(now)
-        wait = reset_in if reset_in > 0 else 60.0 / self.clock.rate
+        pnow = self.clock.portal_now(now)
+        reset_in = (self.reset_at - pnow) / self.clock.rate if self.reset_at is not None and pnow is not None else -1.0
+        wait = reset_in if reset_in > 0 else 60.0 / self.clock.rate   # a basket's minute
         self.refused_until = max(self.refused_until, now + wait + 0.05)
         self.used_s = max(self.used_s, self.budget_limit_s)
         self.notes.append(("export: a request was refused for the operating budget; "
@@ -430,6 +433,11 @@ class ExportJob:
     def feed(self, key: int, res: AjaxResult, now: float) -> list[Delivery]:
         flight = self.flights.pop(key)
         if not res.is_success:
+            if any(getattr(e, "code", None) == _BUDGET_REFUSED for e in res.get_errors()):
+                if flight.shard is not None:
+                    flight.shard.busy = False
+                self._refused(now)   # a whole batch refused (observed billing): re-sent later
+                return []
             raise SdkError("JSSDK_EXPORT_FAILED", 500,
                            f"export of {self.method}: the batch failed: "
                            + "; ".join(res.get_error_messages()))

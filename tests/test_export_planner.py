@@ -220,3 +220,55 @@ def test_rows_inserted_and_deleted_while_it_runs(ep: EmulatorPortal) -> None:
     assert len(got) == len(set(got))                       # never twice
     kept = set(range(1, 8001)) - set(doomed)
     assert kept <= set(got) <= set(range(1, 8001))          # no gap among the rows that stayed
+
+
+class _Answer:
+    """What the job reads of an ``AjaxResult``: success, data, errors."""
+
+    def __init__(self, data: Any = None, error: Exception | None = None) -> None:
+        self.is_success = error is None
+        self._data, self._error = data, error
+
+    def get_data_or_raise(self) -> Any:
+        return self._data
+
+    def get_errors(self) -> list[Exception]:
+        return [self._error] if self._error is not None else []
+
+    def get_error_messages(self) -> list[str]:
+        return [str(e) for e in self.get_errors()]
+
+
+def _page(lo: int, n: int = 50) -> list[dict[str, int]]:
+    return [{"id": i} for i in range(lo, lo + n)]
+
+
+def _tm(op: float, finish: float, reset: float) -> dict[str, float]:
+    return {"start": finish - 0.01, "finish": finish, "duration": 0.01, "processing": 0.01,
+            "operating": op, "operating_reset_at": reset}
+
+
+def test_job_waits_out_a_refusal_and_refreshes_after_the_reset() -> None:
+    """Sans I/O: a refused batch (observed billing) and a refused command are re-planned:
+    nothing is sent until the wait is over, then one page asks for a fresh state."""
+    from b24hook import AjaxError
+
+    job = ExportJob("crm.item.list", PARAMS, id_key="id", container="items", budget_limit_s=480)
+    (probe, _), = job.next_requests(0.0, 50)[0]
+    t = {"first": _tm(10, 1000.0, 1600.0), "last": _tm(10, 1000.0, 1600.0)}
+    d = job.feed(probe, _Answer({"result": {"result": {"first": {"items": _page(1)},
+                                                         "last": {"items": [{"id": 5000}]}},
+                                              "result_time": t}, "time": _tm(0, 1000.0, 1600.0)}), 0.1)
+    assert [len(x.rows) for x in d] == [50] and job.total == 5000
+    sent, wait = job.next_requests(0.2, 49)
+    assert len(sent) > 1 and wait == 0
+    refused = AjaxError("OPERATION_TIME_LIMIT", 429, "Method is blocked due to operation time limit.")
+    for key, _body in sent:
+        assert job.feed(key, _Answer(error=refused), 0.3) == []
+    # nothing until operating_reset_at (1600 on the portal's clock, 600 s from its last answer)
+    again, wait = job.next_requests(0.4, 49)
+    assert again == [] and 595 < wait <= 601
+    assert sum(hi - lo for lo, hi in job.checkpoint()["shards"]) == 5000 - 50   # nothing lost
+    # past the reset: one single-page batch reads the fresh state
+    refresh, wait = job.next_requests(602.0, 49)
+    assert wait == 0 and len(refresh) == 1 and len(refresh[0][1]["cmd"]) == 1
