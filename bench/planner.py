@@ -91,7 +91,8 @@ def budget(portal: Any, cfg: dict[str, Any], billing: str) -> dict[str, Any]:
     floor_portal = max(0.0, (total - limit) / limit * 600.0)
     out: dict[str, Any] = {"rows": n, "page_s": page_s, "time_scale": scale, "limit_s": limit, "billing": billing,
                            "server_s": total, "floor_s": floor_portal / scale, "contestants": {}}
-    timeout = max(cfg["timeout"], 3 * floor_portal / scale + 120)
+    # three floors: a peer stuck retrying refusals is cut off (fast_bitrix24 ran the 900 s out)
+    timeout = 3 * floor_portal / scale + 120
     for c in [PLANNED, *PEERS]:
         extra: dict[str, Any] = {}
         if c.client == "b24hook-planned":
