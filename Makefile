@@ -5,8 +5,8 @@ CC ?= cc
 CORE_SRC := $(wildcard csrc/core/*.c)
 CTEST_SRC := $(wildcard csrc/tests/*.c)
 CORE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-	-Wmissing-prototypes -Wformat=2 -Icsrc/core $(shell pkg-config --cflags libcurl libcjson 2>/dev/null)
-CORE_LIBS := $(shell pkg-config --libs libcurl libcjson 2>/dev/null) -lpthread -lm
+	-Wmissing-prototypes -Wformat=2 -Icsrc/core $(shell pkg-config --cflags libcurl libcjson hiredis 2>/dev/null)
+CORE_LIBS := $(shell pkg-config --libs libcurl libcjson hiredis 2>/dev/null) -lpthread -lm
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 .PHONY: demo test setup setup-test build docs wheel ctest ctest-asan ctest-valgrind pytest clean \
@@ -76,7 +76,7 @@ ASAN_RT := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
 ASAN_PY_TESTS ?= tests/test_core_convert.py tests/test_core_url.py tests/test_core_isolation.py \
 	tests/test_core_transport.py tests/test_redaction.py tests/test_client_calls.py tests/hardening \
 	tests/test_client_pipeline.py tests/test_concurrency.py tests/test_walks_scripted.py tests/test_async.py \
-	tests/test_export_plan.py
+	tests/test_async_actions.py tests/test_shared_limiter.py tests/test_export_plan.py
 ASAN_ENV := LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_init_order=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH=$(CURDIR)/build/asan:$(CURDIR) B24HOOK_EXPECT_SANITIZED=1
 
@@ -115,7 +115,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS := json envelope url redact convert $(if $(wildcard csrc/core/b24_qs.c),qs)
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Icsrc/core $(shell pkg-config --cflags libcurl libcjson 2>/dev/null)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Icsrc/core $(shell pkg-config --cflags libcurl libcjson hiredis 2>/dev/null)
 PY_INC = $(shell $(VPY) -c "import sysconfig;print(sysconfig.get_paths()['include'])")
 PY_LIBDIR = $(shell $(VPY) -c "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))")
 PY_LDLIB = $(shell $(VPY) -c "import sysconfig;print('python'+sysconfig.get_config_var('LDVERSION'))")

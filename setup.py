@@ -1,7 +1,7 @@
 """Build of the C extension b24hook._core.
 
 The core (csrc/core, plain C, no Python.h) and the CPython glue (csrc/ext)
-are linked against the system libcurl and cJSON, found with pkg-config.
+are linked against the system libcurl, cJSON and hiredis, found with pkg-config.
 
 Environment switches:
   B24HOOK_WERROR=1   add -Werror (development and CI builds; users get none)
@@ -17,7 +17,7 @@ import sys
 
 from setuptools import Extension, setup
 
-APT_FIX = "sudo apt-get install -y libcurl4-openssl-dev libcjson-dev pkg-config"
+APT_FIX = "sudo apt-get install -y libcurl4-openssl-dev libcjson-dev libhiredis-dev pkg-config"
 
 
 def _pkg_config(*args):
@@ -34,7 +34,7 @@ def _pkg_config(*args):
 def _libraries():
     flags = {"include_dirs": [], "library_dirs": [], "libraries": [], "extra": []}
     missing = []
-    for pkg in ("libcurl", "libcjson"):
+    for pkg in ("libcurl", "libcjson", "hiredis"):
         cflags = _pkg_config("--cflags", pkg)
         libs = _pkg_config("--libs", pkg)
         if cflags is None or libs is None:

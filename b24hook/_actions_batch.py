@@ -6,7 +6,7 @@ splits ``batch_by_chunk`` into chunks of 50 (planned by the C core).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from . import _core
 from ._batch import Command, _BatchCore, _index, _split_options, parse_calls
@@ -15,7 +15,8 @@ from ._errors import SdkError
 from ._http import HttpRegistry
 from ._result import AjaxResult, Result
 
-__all__ = ["BatchAction", "BatchByChunkAction"]
+__all__ = ["BatchAction", "BatchByChunkAction", "ChunkPlan", "ChunkMerge", "plan_chunks",
+           "merge_chunks"]
 
 
 def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_ajax: bool,
@@ -51,6 +52,89 @@ def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_a
                 data.append(sub.get_data_or_raise()["result"])
     out.set_data(data)
     return out
+
+
+class ChunkPlan(NamedTuple):
+    """The chunks of one ``batch_by_chunk`` (planned by the C core)."""
+
+    named: bool
+    halt: bool
+    starts: list[int]  # the global position of each chunk's first command
+    chunks: list[list[Command]]
+
+
+def plan_chunks(calls: Any, halt: bool) -> ChunkPlan:
+    """Split the caller's commands into checked chunks of at most 50."""
+    if isinstance(calls, Mapping):
+        named = True
+        items = list(calls.items())
+    elif isinstance(calls, (list, tuple)):
+        named = False
+        items = list(calls)
+    else:
+        raise SdkError("JSSDK_INTERACTION_BATCH_ROW_FAIL", 500,
+                       f"calls must be a list, a tuple or a mapping, not {type(calls).__name__}")
+    starts: list[int] = []
+    chunks: list[list[Command]] = []
+    if items:
+        for start, length in _core.batch_chunks(len(items), _core.BATCH_MAX_COMMANDS):
+            chunk = items[start:start + length]
+            if named:
+                _, commands = parse_calls(dict(chunk), halt)
+            else:
+                _, commands = parse_calls(chunk, halt)
+            starts.append(start)
+            chunks.append(commands)
+    return ChunkPlan(named, halt, starts, chunks)
+
+
+class ChunkMerge:
+    """The caller's ``Result`` of a ``batch_by_chunk``, built chunk by chunk in
+    order (``add``), then ``result()``: errors keyed by the global position or
+    the caller's name."""
+
+    __slots__ = ("_plan", "_out", "_data", "_next")
+
+    def __init__(self, plan: ChunkPlan) -> None:
+        self._plan = plan
+        self._out: Result[Any] = Result()
+        self._data: Any = {} if plan.named else []
+        self._next = 0
+
+    def add(self, core: Result[Any]) -> None:
+        """The shaped answer of the next chunk."""
+        named = self._plan.named
+        start, commands = self._plan.starts[self._next], self._plan.chunks[self._next]
+        self._next += 1
+
+        def key_of(key: str) -> str:
+            if key == "base-error" or named:
+                return key
+            for c in commands:
+                if _index(c) == key and c.alias is None:
+                    return str(start + c.position)
+            return key
+
+        shaped = _shape(named, commands, core, False, key_of)
+        for key, err in shaped.errors.items():
+            if key == "base-error" and start:
+                key = f"base-error:{start}"
+            self._out.add_error(err, key)
+        if named:
+            self._data.update(shaped.get_data())
+        else:
+            self._data.extend(shaped.get_data())
+
+    def result(self) -> Result[Any]:
+        return self._out.set_data(self._data)
+
+
+def merge_chunks(plan: ChunkPlan, cores: list[Result[Any]]) -> Result[Any]:
+    """The caller's ``Result`` of every chunk's answer, in order (:class:`ChunkMerge`)."""
+    merge = ChunkMerge(plan)
+    for core in cores:
+        merge.add(core)
+    return merge.result()
 
 
 class BatchAction:
@@ -112,51 +196,10 @@ class BatchByChunkAction:
         """
         opts = _split_options(options, {"is_halt_on_error": is_halt_on_error,
                                         "request_id": request_id})
-        halt = opts["is_halt_on_error"]
-        if isinstance(calls, Mapping):
-            named = True
-            items = list(calls.items())
-        elif isinstance(calls, (list, tuple)):
-            named = False
-            items = list(calls)
-        else:
-            raise SdkError("JSSDK_INTERACTION_BATCH_ROW_FAIL", 500,
-                           f"calls must be a list, a tuple or a mapping, not {type(calls).__name__}")
-        out: Result[Any] = Result()
-        data: Any = {} if named else []
-        if not items:
-            return out.set_data(data)
-        starts: list[int] = []
-        chunks: list[list[Command]] = []
-        for start, length in _core.batch_chunks(len(items), _core.BATCH_MAX_COMMANDS):
-            chunk = items[start:start + length]
-            if named:
-                _, commands = parse_calls(dict(chunk), halt)
-            else:
-                _, commands = parse_calls(chunk, halt)
-            starts.append(start)
-            chunks.append(commands)
-        cores = self._core.run_many(chunks, halt, opts["request_id"])
-        for start, commands, core in zip(starts, chunks, cores):
-
-            def key_of(key: str, _cmds: list[Command] = commands, _start: int = start) -> str:
-                if key == "base-error" or named:
-                    return key
-                for c in _cmds:
-                    if _index(c) == key and c.alias is None:
-                        return str(_start + c.position)
-                return key
-
-            shaped = _shape(named, commands, core, False, key_of)
-            for key, err in shaped.errors.items():
-                if key == "base-error" and start:
-                    key = f"base-error:{start}"
-                out.add_error(err, key)
-            if named:
-                data.update(shaped.get_data())
-            else:
-                data.extend(shaped.get_data())
-        return out.set_data(data)
+        plan = plan_chunks(calls, opts["is_halt_on_error"])
+        if not plan.chunks:
+            return merge_chunks(plan, [])
+        return merge_chunks(plan, self._core.run_many(plan.chunks, plan.halt, opts["request_id"]))
 
     def __repr__(self) -> str:
         return f"<BatchByChunkAction {self._core._version.value}>"

@@ -41,6 +41,8 @@ __all__ = [
 V2_PAGE: Final = _core.V2_PAGE_SIZE
 V3_LIMIT: Final = _core.V3_PAGE_DEFAULT
 Walk = Generator[list[Any], None, AjaxResult | None]
+#: A ``_core.Walk`` made ready for a driver, and its ``warn(reason)`` for a named end.
+WalkPlan = tuple[_core.Walk, Callable[[str], None]]
 
 
 def _fail_log(logger: LoggerInterface, label: str, method: str, request_id: str | None,
@@ -257,10 +259,10 @@ def _warning(logger: LoggerInterface, label: str, method: str, request_id: str |
 
 
 # ---------------------------------------------------------------- v2 keyset
-def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
-             cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
-             label: str) -> Walk:
-    logger = act._logger
+def _v2_setup(logger: LoggerInterface, method: str, params: Mapping[str, Any] | None, id_key: str,
+              cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
+              label: str, prepare: _Caller | None) -> WalkPlan:
+    """The ``_core.Walk`` of a v2 keyset walk and its end warnings (any driver)."""
     ckey = cursor_id_key or id_key
     base = dict(params or {})
     if base.pop("order", None):
@@ -270,8 +272,7 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
     if not isinstance(caller_filter, Mapping):
         raise TypeError(f"{method}: v2 params['filter'] must be a mapping")
     # [DIVERGE] the caller's own >ID bound is kept as the first cursor (in C)
-    caller = _Caller(act, method, request_id)
-    walk = _core.Walk("v2", method, base, caller, key=ckey, id_key=id_key,
+    walk = _core.Walk("v2", method, base, prepare, key=ckey, id_key=id_key,
                       custom_key=custom_key, filter=dict(caller_filter))
     ends = {
         # [DIVERGE] §6.2 step 3: a null or missing `result` ends the walk, with a warning
@@ -289,7 +290,16 @@ def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key
         text, event, ctx = ends[reason]
         _warning(logger, label, method, request_id, text, event, **ctx)
 
-    return (yield from _drive(logger, walk, caller, label, warn))
+    return walk, warn
+
+
+def _v2_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
+             cursor_id_key: str | None, custom_key: str | None, request_id: str | None,
+             label: str) -> Walk:
+    caller = _Caller(act, method, request_id)
+    walk, warn = _v2_setup(act._logger, method, params, id_key, cursor_id_key, custom_key,
+                           request_id, label, caller)
+    return (yield from _drive(act._logger, walk, caller, label, warn))
 
 
 class CallListV2(_Action):
@@ -337,13 +347,13 @@ class FetchListV2(_Action):
 
 
 # ---------------------------------------------------------------- v3
-def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
-                  cursor_id_key: str | None, custom_key: Any, request_id: str | None,
-                  limit: int, label: str) -> Walk:
+def _v3_setup(logger: LoggerInterface, method: str, params: Mapping[str, Any] | None, id_key: str,
+              cursor_id_key: str | None, custom_key: Any, request_id: str | None,
+              limit: int, label: str, prepare: _Caller | None) -> WalkPlan:
+    """The ``_core.Walk`` of a v3 keyset walk and its end warnings (any driver)."""
     if custom_key is None:
         raise TypeError(f"{method}: custom_key_for_result is required on v3 lists "
                         f"(the key holding the rows, e.g. 'items')")
-    logger = act._logger
     ckey = cursor_id_key or id_key
     base = dict(params or {})
     if base.pop("order", None):
@@ -353,8 +363,7 @@ def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, i
     if not isinstance(caller_filter, (list, tuple)):
         raise TypeError(f"{method}: v3 params['filter'] must be a list of conditions "
                         f"(see FilterV3)")
-    caller = _Caller(act, method, request_id)
-    walk = _core.Walk("v3", method, base, caller, key=ckey, id_key=id_key, custom_key=custom_key,
+    walk = _core.Walk("v3", method, base, prepare, key=ckey, id_key=id_key, custom_key=custom_key,
                       filter=caller_filter, limit=limit)
 
     def warn(reason: str) -> None:  # a missing result or list ends the walk quietly
@@ -363,7 +372,16 @@ def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, i
                      f"{id_key!r}; set id_key/cursor_id_key; stopping", "unreadable cursor",
                      id_key=id_key)
 
-    return (yield from _drive(logger, walk, caller, label, warn))
+    return walk, warn
+
+
+def _v3_list_walk(act: _Action, method: str, params: Mapping[str, Any] | None, id_key: str,
+                  cursor_id_key: str | None, custom_key: Any, request_id: str | None,
+                  limit: int, label: str) -> Walk:
+    caller = _Caller(act, method, request_id)
+    walk, warn = _v3_setup(act._logger, method, params, id_key, cursor_id_key, custom_key,
+                           request_id, limit, label, caller)
+    return (yield from _drive(act._logger, walk, caller, label, warn))
 
 
 class CallListV3(_Action):
@@ -399,10 +417,10 @@ class FetchListV3(_Action):
                      self, method, params)
 
 
-def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, cursor_field: str,
-               order: str, custom_key: str, request_id: str | None, limit: int,
-               initial_value: Any, label: str) -> Walk:
-    logger = act._logger
+def _tail_setup(logger: LoggerInterface, method: str, params: Mapping[str, Any] | None,
+                cursor_field: str, order: str, custom_key: str, request_id: str | None, limit: int,
+                initial_value: Any, label: str, prepare: _Caller | None) -> WalkPlan:
+    """The ``_core.Walk`` of a v3 tail walk and its end warnings (any driver)."""
     base = dict(params or {})
     flt = base.get("filter")
     if isinstance(flt, (list, tuple)) and any(
@@ -418,8 +436,7 @@ def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, curs
     elif select is None and cursor_field != "id":
         _warning(logger, label, method, request_id, f"no select given; pass one that includes "
                  f"{cursor_field!r}", "missing select")
-    caller = _Caller(act, method, request_id)
-    walk = _core.Walk("tail", method, base, caller, key=cursor_field, custom_key=custom_key,
+    walk = _core.Walk("tail", method, base, prepare, key=cursor_field, custom_key=custom_key,
                       limit=limit, order=order, cursor=initial_value)
 
     def warn(reason: str) -> None:  # a missing result or list ends the walk quietly
@@ -427,7 +444,16 @@ def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, curs
             _warning(logger, label, method, request_id, f"the last row has no {cursor_field!r}; "
                      f"stopping", "unreadable cursor")
 
-    return (yield from _drive(logger, walk, caller, label, warn))
+    return walk, warn
+
+
+def _tail_walk(act: _Action, method: str, params: Mapping[str, Any] | None, cursor_field: str,
+               order: str, custom_key: str, request_id: str | None, limit: int,
+               initial_value: Any, label: str) -> Walk:
+    caller = _Caller(act, method, request_id)
+    walk, warn = _tail_setup(act._logger, method, params, cursor_field, order, custom_key,
+                             request_id, limit, initial_value, label, caller)
+    return (yield from _drive(act._logger, walk, caller, label, warn))
 
 
 def _check_desc(order: str, initial_value: Any, code: str) -> None:
@@ -478,36 +504,47 @@ class Aggregate(_Action):
 
     def make(self, method: str, select: Mapping[str, Any], params: Mapping[str, Any] | None = None,
              request_id: str | None = None) -> Result[Any]:
-        if not isinstance(select, Mapping):
-            raise SdkError("JSSDK_AGGREGATE_V3_INVALID_SELECT", 400, "select must be a mapping")
-        for fn, fields in select.items():
-            if fn not in _AGG_FUNCTIONS:
-                raise SdkError("JSSDK_AGGREGATE_V3_INVALID_FUNCTION", 400,
-                               f"Unknown aggregate function {fn!r} (allowed: "
-                               f"{', '.join(sorted(_AGG_FUNCTIONS))})")
-            if not isinstance(fields, (list, tuple, Mapping)):
-                raise SdkError("JSSDK_AGGREGATE_V3_INVALID_SELECT", 400,
-                               f"select[{fn!r}] must be a list of fields or a {{field: alias}} map")
-        send: dict[str, Any] = {"select": dict(select)}
-        flt = (params or {}).get("filter")
-        if flt:
-            send["filter"] = flt
-        res = self._call(method, send, request_id)
-        out: Result[Any] = Result()
-        if not res.is_success:
-            _fail_log(self._logger, "aggregateMethod", method, request_id, res)
-            for key, err in res.errors.items():
-                out.add_error(err, key)
-            return out
-        payload = res.get_data_or_raise()["result"]  # success: checked above
-        if isinstance(payload, Mapping) and "result" in payload:
-            data = payload.get("result")
-            out.set_data({} if data is None else data)
-        elif isinstance(payload, Mapping):
-            emit(self._logger, LogLevel.WARNING, "aggregateMethod: the answer is not nested "
-                 "as result.result; using result", {"method": method, "request_id": request_id},
-                 area="list")
-            out.set_data(dict(payload))
-        else:
-            out.set_data({})
+        send = aggregate_params(select, params)
+        return aggregate_result(self._logger, method, request_id, self._call(method, send, request_id))
+
+
+def aggregate_params(select: Mapping[str, Any], params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The checked params of an ``aggregate`` call."""
+    if not isinstance(select, Mapping):
+        raise SdkError("JSSDK_AGGREGATE_V3_INVALID_SELECT", 400, "select must be a mapping")
+    for fn, fields in select.items():
+        if fn not in _AGG_FUNCTIONS:
+            raise SdkError("JSSDK_AGGREGATE_V3_INVALID_FUNCTION", 400,
+                           f"Unknown aggregate function {fn!r} (allowed: "
+                           f"{', '.join(sorted(_AGG_FUNCTIONS))})")
+        if not isinstance(fields, (list, tuple, Mapping)):
+            raise SdkError("JSSDK_AGGREGATE_V3_INVALID_SELECT", 400,
+                           f"select[{fn!r}] must be a list of fields or a {{field: alias}} map")
+    send: dict[str, Any] = {"select": dict(select)}
+    flt = (params or {}).get("filter")
+    if flt:
+        send["filter"] = flt
+    return send
+
+
+def aggregate_result(logger: LoggerInterface, method: str, request_id: str | None,
+                     res: AjaxResult) -> Result[Any]:
+    """The ``Result`` of an ``aggregate`` call's answer."""
+    out: Result[Any] = Result()
+    if not res.is_success:
+        _fail_log(logger, "aggregateMethod", method, request_id, res)
+        for key, err in res.errors.items():
+            out.add_error(err, key)
         return out
+    payload = res.get_data_or_raise()["result"]  # success: checked above
+    if isinstance(payload, Mapping) and "result" in payload:
+        data = payload.get("result")
+        out.set_data({} if data is None else data)
+    elif isinstance(payload, Mapping):
+        emit(logger, LogLevel.WARNING, "aggregateMethod: the answer is not nested "
+             "as result.result; using result", {"method": method, "request_id": request_id},
+             area="list")
+        out.set_data(dict(payload))
+    else:
+        out.set_data({})
+    return out

@@ -8,131 +8,26 @@ preparation of a call and the mapping of its answer are the sync client's
 (``_pipeline._Prepared``), so an awaited call returns exactly what the sync call
 returns.
 
-This first slice has ``actions.v2.call`` / ``actions.v3.call`` and the two tools;
-lists, tails, batches and the export are the sync client's only for now.
+The actions (``_aio_actions``): ``call``, the list walks and tails (the C walk
+machine's pages, driven through its step interface), ``aggregate``, ``batch``
+and ``batch_by_chunk``, and the two tools; the fast export is the sync
+client's only for now.
 """
 from __future__ import annotations
 
 import asyncio
-import time
+import os
 from typing import Any, Mapping
 
 from . import _core
+from ._aio_actions import AsyncActionsManager, AsyncToolsManager
 from ._checks import closed_error
 from ._enums import ApiVersion
 from ._hook import B24Hook, _version_of
-from ._http import Http
+from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface
-from ._pipeline import arun_call
-from ._result import AjaxResult
 
 __all__ = ["AsyncB24Hook"]
-
-
-class _AsyncAction:
-    """Base of the async actions and tools: the client and a version."""
-
-    __slots__ = ("_client", "_version")
-
-    def __init__(self, client: "AsyncB24Hook", version: ApiVersion) -> None:
-        self._client = client
-        self._version = version
-
-    async def _call(self, method: str, params: Any, request_id: str | None) -> AjaxResult:
-        http, driver = self._client._driver(self._version)
-        return await arun_call(http, driver, method, params, request_id)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._version.value}>"
-
-
-class AsyncCallAction(_AsyncAction):
-    """``actions.v2.call`` / ``actions.v3.call`` of :class:`AsyncB24Hook`."""
-
-    __slots__ = ()
-
-    async def make(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
-        """Call one REST method; a soft error gives a failed result, others raise
-        :class:`~b24hook.AjaxError` (as ``B24Hook``'s ``make``)."""
-        return await self._call(method, params or {}, request_id)
-
-
-class AsyncActionsV2:
-    """REST v2 actions of :class:`AsyncB24Hook` (``b24.actions.v2``)."""
-
-    __slots__ = ("call",)
-
-    def __init__(self, client: "AsyncB24Hook") -> None:
-        self.call = AsyncCallAction(client, ApiVersion.V2)
-
-    def __repr__(self) -> str:
-        return "<AsyncActionsV2>"
-
-
-class AsyncActionsV3:
-    """REST v3 actions of :class:`AsyncB24Hook` (``b24.actions.v3``)."""
-
-    __slots__ = ("call",)
-
-    def __init__(self, client: "AsyncB24Hook") -> None:
-        self.call = AsyncCallAction(client, ApiVersion.V3)
-
-    def __repr__(self) -> str:
-        return "<AsyncActionsV3>"
-
-
-class AsyncActionsManager:
-    """``b24.actions`` with ``.v2`` and ``.v3``."""
-
-    __slots__ = ("v2", "v3")
-
-    def __init__(self, client: "AsyncB24Hook") -> None:
-        self.v2 = AsyncActionsV2(client)
-        self.v3 = AsyncActionsV3(client)
-
-    def __repr__(self) -> str:
-        return "<AsyncActionsManager v2, v3>"
-
-
-class AsyncHealthCheckTool(_AsyncAction):
-    """``tools.health_check``."""
-
-    __slots__ = ()
-
-    async def make(self, request_id: str | None = None) -> bool:
-        """True when v2 ``server.time`` succeeds; never raises (but a cancellation)."""
-        try:
-            return (await self._call("server.time", {}, request_id)).is_success
-        except Exception:  # noqa: BLE001 - a tool never raises
-            return False
-
-
-class AsyncPingTool(_AsyncAction):
-    """``tools.ping``."""
-
-    __slots__ = ()
-
-    async def make(self, request_id: str | None = None) -> int:
-        """Milliseconds around a v2 ``server.time`` call; -1 if it raises."""
-        start = time.monotonic()
-        try:
-            await self._call("server.time", {}, request_id)
-        except Exception:  # noqa: BLE001 - a tool never raises
-            return -1
-        return int(round((time.monotonic() - start) * 1000.0))
-
-
-class AsyncToolsManager:
-    """``b24.tools`` with ``health_check`` and ``ping``."""
-
-    __slots__ = ("health_check", "ping")
-
-    def __init__(self, client: "AsyncB24Hook") -> None:
-        self.health_check = AsyncHealthCheckTool(client, ApiVersion.V2)
-        self.ping = AsyncPingTool(client, ApiVersion.V2)
-
-    def __repr__(self) -> str:
-        return "<AsyncToolsManager health_check, ping>"
 
 
 class AsyncB24Hook:
@@ -144,7 +39,9 @@ class AsyncB24Hook:
     may call it at once on one event loop: their requests run concurrently, paced
     by the one limiter of the client. Cancelling a task stops its request. It runs
     on the loop of its first call; calling it from another loop raises
-    ``RuntimeError`` (make one client per loop).
+    ``RuntimeError`` (make one client per loop). After ``os.fork()`` the child's
+    copy runs on the child's first loop (the parent's loop and connections are
+    left alone), so a client made before the fork works in both.
 
     Examples:
         >>> async def main(url: str) -> None:
@@ -171,6 +68,7 @@ class AsyncB24Hook:
         self._hook = B24Hook(b24_url, user_id, secret, restriction_params=restriction_params,
                              timeout=timeout, headers=headers, verify=verify)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = os.getpid()
         self._drivers: dict[ApiVersion, tuple[Http, _core.AioMulti]] = {}
         self.auth = self._hook.auth
         self.actions = AsyncActionsManager(self)
@@ -200,6 +98,13 @@ class AsyncB24Hook:
         if self._hook.closed:
             raise closed_error()
         loop = asyncio.get_running_loop()
+        if self._pid != os.getpid():
+            # a forked child: the parent's loop and drivers are the parent's (the
+            # C side leaves their sockets and connections alone); this process
+            # binds the client to its own first loop, as a new client would
+            self._drivers.clear()
+            self._loop = None
+            self._pid = os.getpid()
         if self._loop is None:
             self._loop = loop
         elif self._loop is not loop:
@@ -215,6 +120,11 @@ class AsyncB24Hook:
             held = (http, _core.AioMulti(http._transport, http.restriction.limiter, loop))
             self._drivers[version] = held
         return held
+
+    @property
+    def _https(self) -> HttpRegistry:
+        """The transports of the sync client this one drives."""
+        return self._hook._https
 
     # -- state ---------------------------------------------------------------
     @property

@@ -350,9 +350,22 @@ class Limiter:
     def defaults() -> dict[str, Any]:
         """The §9.1 default preset as a fresh RestrictionParams dict (integral
         numbers as int); the Python presets start from it."""
-    def __new__(cls, params: Mapping[str, Any] | None = None) -> Self:
+    def __new__(cls, params: Mapping[str, Any] | None = None, *,
+                scope: tuple[str, str] | None = None) -> Self:
         """``params``: a RestrictionParams dict (missing fields: the §9.1 defaults).
-        ValueError for drain_rate <= 0, limit_ms <= 0, a bad retry_on_network_error."""
+        ValueError for drain_rate <= 0, limit_ms <= 0, a bad retry_on_network_error,
+        an unknown ``shared`` value, or a ``shared`` one without ``scope`` (the
+        (portal key, webhook key) the shared state is keyed by). OSError when
+        the host-wide state cannot be opened."""
+    @staticmethod
+    def backend_names(shared: str | None, /) -> tuple[str, str]:
+        """(rate, operating) backend names a ``shared`` value selects; ValueError
+        for an unknown value. Opens nothing."""
+    def _hold_shared_lock(self) -> None:
+        """TEST ONLY: take the host-wide bucket's lock and keep it (the test then
+        SIGKILLs the process, as if it died inside an op)."""
+    def _shared_repairs(self) -> int:
+        """TEST ONLY: dead lock owners recovered on the host-wide bucket (-1: not shared)."""
     @property
     def max_retries(self) -> int: ...
     def configure(self, params: Mapping[str, Any], /) -> None:
@@ -366,7 +379,8 @@ class Limiter:
         """Feed an answer's ``time`` dict under ``method`` (``batch::<m>`` for a
         batch command: operating only). Returns (rates_restored, heavy)."""
     def stats(self) -> dict[str, Any]:
-        """Every key of §9.6 (limiter and metrics)."""
+        """Every key of §9.6 (limiter and metrics), and ``limiter_backend``:
+        ``{"rate": name, "operating": name}`` ("in-process", "host", ...)."""
     def reset(self) -> None:
         """Zero the metrics and all limiter state; restore the original rates."""
 
@@ -400,14 +414,15 @@ class Walk:
     "no_int_id", "no_cursor") or ``("answer", Outcome)`` for a call that did not
     succeed; then StopIteration. Rows are ``result[custom_key]`` (v2 without a
     custom key: ``result``); the last row's ``id_key`` (default ``key``) is the
-    next cursor."""
+    next cursor. ``prepare=None``: driven by :meth:`request`/:meth:`feed` only
+    (the asyncio driver), iterating it raises TypeError."""
 
     def __new__(
         cls,
         kind: Literal["v2", "v3", "tail"],
         method: str,
         params: dict[str, Any],
-        prepare: Callable[[dict[str, Any]], tuple[Transport, str, dict[str, Any]]],
+        prepare: Callable[[dict[str, Any]], tuple[Transport, str, dict[str, Any]]] | None,
         *,
         key: str,
         id_key: str | None = None,
@@ -418,7 +433,13 @@ class Walk:
         cursor: Any = None,
     ) -> Self: ...
     def __iter__(self) -> Self: ...
-    def __next__(self) -> _WalkItem: ...
+    def __next__(self) -> _WalkItem:
+        """One step of the blocking driver (needs ``prepare``)."""
+    def request(self) -> tuple[Literal["request"], dict[str, Any]] | tuple[Literal["end"], str | None] | None:
+        """The step interface (no I/O): ``("request", params)`` (send that page's
+        call, then :meth:`feed` its Outcome), ``("end", reason)``, or None once over."""
+    def feed(self, outcome: Outcome, /) -> _WalkItem:
+        """The Outcome of the page :meth:`request` asked for."""
     @property
     def cursor(self) -> Any:
         """The cursor of the next request (keyset: an int; tail: the value)."""

@@ -23,7 +23,7 @@ from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import Http, HttpRegistry
 from ._logging import DefaultLogger, LoggerInterface, LogLevel, adapt_logger, emit
-from ._params import RestrictionManager, fill_restriction_params
+from ._params import RestrictionManager, fill_restriction_params, limiter_scope
 from ._result import AjaxResult, Result
 from ._version import __version__
 
@@ -132,6 +132,10 @@ class AuthHookManager:
 
     def get_target_origin(self) -> str:
         return f"https://{self._domain}"
+
+    def _limiter_scope(self) -> tuple[str, str]:
+        """(portal key, webhook key) of a shared limiter: digests, never the secret."""
+        return limiter_scope(self._domain, self._user_id, self._secret)
 
     def _base_url(self, version: ApiVersion) -> str:
         api = "/api" if version is ApiVersion.V3 else ""

@@ -47,7 +47,7 @@ class Http:
         self._version = ApiVersion(api_version)
         self._auth = auth
         self._transport = transport
-        self.restriction = RestrictionManager(restriction_params)
+        self.restriction = RestrictionManager(restriction_params, scope=auth._limiter_scope())
         self._request_ids = RequestIdGenerator()
         self._logger: LoggerInterface = logger if logger is not None else DefaultLogger()
         self._client_side_warning = False

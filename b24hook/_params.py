@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 from typing import Any, Final, Literal, Mapping, TypedDict, Union
 
 from . import _core
@@ -23,6 +24,7 @@ __all__ = [
     "RestrictionManager",
     "fill_restriction_params",
     "batch_method_names",
+    "limiter_scope",
 ]
 
 
@@ -56,6 +58,10 @@ class RestrictionParams(TypedDict, total=False):
     retry_on_network_error: Union[bool, Literal["always"]]
     hard_error_codes: list[str]
     soft_error_codes: list[str]
+    #: Who shares this client's request bucket and operating ledger: None
+    #: (this process), ``"host"`` (every process of this machine and user,
+    #: shared memory) or ``"redis://host:port/db"``. Fixed at construction.
+    shared: str | None
 
 
 _SECTIONS: Final = ("rate_limit", "operating_limit", "adaptive_config")
@@ -182,6 +188,26 @@ def fill_restriction_params(params: Mapping[str, Any] | None) -> RestrictionPara
     return out
 
 
+def limiter_scope(domain: str, user_id: int, secret: str) -> tuple[str, str]:
+    """The (portal key, webhook key) a shared limiter keys its state by:
+    the first 32 hex digits of SHA-256 over the portal's domain, and over the
+    domain, user id and secret. The request bucket is the portal's (every
+    webhook of one portal shares it, like the portal's own counter, §5.1);
+    the operating ledger is the webhook's (§5.3). Digests, so no file name
+    or Redis key reveals the secret (docs/decisions.md)."""
+    portal = hashlib.sha256(b"b24hook-portal\0" + domain.lower().encode()).hexdigest()[:32]
+    hook = hashlib.sha256(b"b24hook-webhook\0" + "\0".join(
+        (domain.lower(), str(user_id), secret)).encode()).hexdigest()[:32]
+    return portal, hook
+
+
+def _check_shared_kept(old: Any, new: Any) -> None:
+    if old != new:
+        raise ValueError(
+            f"restriction_params['shared'] is fixed when the client is built "
+            f"(it is {old!r}); pass the same value, or build a new client")
+
+
 class RestrictionManager:
     """Limiter configuration and error-code sets of one transport.
 
@@ -194,9 +220,13 @@ class RestrictionManager:
     BUILT_IN_HARD_ERROR_CODES: Final[tuple[str, ...]] = tuple(_core.BUILT_IN_HARD_ERROR_CODES)
     BUILT_IN_SOFT_ERROR_CODES: Final[tuple[str, ...]] = tuple(_core.BUILT_IN_SOFT_ERROR_CODES)
 
-    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, params: Mapping[str, Any] | None = None,
+                 scope: tuple[str, str] | None = None) -> None:
+        """``scope``: the (portal key, webhook key) digests a shared limiter
+        (``shared="host"`` or a Redis URL) keys its state by; the client
+        passes its own (:func:`limiter_scope`)."""
         self._params = fill_restriction_params(params)
-        self._limiter = _core.Limiter(dict(self._params))
+        self._limiter = _core.Limiter(dict(self._params), scope=scope)
 
     # -- configuration -------------------------------------------------
     @property
@@ -215,6 +245,7 @@ class RestrictionManager:
         limiter's error/success histories are cleared (§3.2).
         """
         filled = fill_restriction_params(params)
+        _check_shared_kept(self._params.get("shared"), filled.get("shared"))
         self._limiter.configure(dict(filled))  # validates first; raises, keeping the old config
         self._params = filled
 
@@ -223,7 +254,8 @@ class RestrictionManager:
         """Fill and check ``params`` exactly as the constructor does (TypeError or
         ValueError naming the key), without touching any limiter; the filled copy."""
         filled = fill_restriction_params(params)
-        _core.Limiter(dict(filled))
+        _core.Limiter.backend_names(filled.get("shared"))  # checks the value, opens nothing
+        _core.Limiter({k: v for k, v in filled.items() if k != "shared"})
         return filled
 
     @property

@@ -35,7 +35,7 @@ from ._protocols import PipelineHttp
 from ._redact import redact_sensitive_params
 from ._result import AjaxResult
 
-__all__ = ["run_call", "arun_call", "Flights"]
+__all__ = ["run_call", "arun_call", "aoutcome", "astart", "aresult", "Flights"]
 
 #: The transport a call runs on, as this module sees it: ``_http.Http`` sits
 #: above this module (``Http.call`` runs the pipeline), so its type here is the
@@ -281,27 +281,45 @@ def run_call(http: "Http", method: str, params: Any, request_id: str | None = No
     return p.finish(http, outcome)
 
 
-async def arun_call(http: "Http", driver: _core.AioMulti, method: str, params: Any,
-                    request_id: str | None = None) -> AjaxResult:
-    """:func:`run_call` on an asyncio loop: the same preparation and mapping,
-    the engine driven by ``driver`` (``_core.AioMulti``, libcurl's multi socket
-    interface on the loop). Cancelling the awaiting task stops the call's
-    transfer or wait; the driver goes on serving the other calls."""
-    p = _Prepared(http, method, params, request_id)
+def astart(http: "Http", driver: _core.AioMulti, p: _Prepared) -> "asyncio.Future[_core.Outcome]":
+    """Start the prepared call ``p`` on ``driver`` (``_core.AioMulti``): the future
+    of its Outcome. A refusal before any I/O is raised as the face raises it."""
     try:
-        fut = driver.start(
-            p.method, p.params, p.rid, idempotency_key=p.idem, is_write=p.is_write,
-            batch_methods=p.batch, on_event=p.sink, event_details=p.verbose)
+        return driver.start(p.method, p.params, p.rid, **p.kwargs(http))
     except (_core.ParamsError, _core.ClosedError) as exc:
         p.refused(exc)
+
+
+def aresult(p: _Prepared, fut: "asyncio.Future[_core.Outcome]") -> _core.Outcome:
+    """The Outcome of a done future of :func:`astart` (the client closed while
+    the call ran: the closed client's error)."""
     try:
-        outcome = await fut
+        return fut.result()
+    except _core.ClosedError as exc:
+        p.refused(exc)
+
+
+async def aoutcome(http: "Http", driver: _core.AioMulti, p: _Prepared) -> _core.Outcome:
+    """Run the prepared call ``p`` on the loop: its final Outcome. Cancelling the
+    awaiting task stops the call's transfer or wait; the driver goes on serving
+    the other calls."""
+    fut = astart(http, driver, p)
+    try:
+        return await fut
     except asyncio.CancelledError:
         driver.cancel(fut)
         raise
     except _core.ClosedError as exc:  # the client was closed while the call ran
         p.refused(exc)
-    return p.finish(http, outcome)
+
+
+async def arun_call(http: "Http", driver: _core.AioMulti, method: str, params: Any,
+                    request_id: str | None = None) -> AjaxResult:
+    """:func:`run_call` on an asyncio loop: the same preparation and mapping,
+    the engine driven by ``driver`` (``_core.AioMulti``, libcurl's multi socket
+    interface on the loop)."""
+    p = _Prepared(http, method, params, request_id)
+    return p.finish(http, await aoutcome(http, driver, p))
 
 
 class Flights:

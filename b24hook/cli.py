@@ -39,6 +39,7 @@ __all__ = ["ExitCode", "CliError", "main", "parse_params", "exit_code_for", "cli
 
 ENV_WEBHOOK = "B24_WEBHOOK_URL"
 ENV_CA_BUNDLE = "B24HOOK_CA_BUNDLE"
+ENV_SHARED = "B24HOOK_SHARED"
 PROG = "b24hook"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -334,8 +335,9 @@ class _Conn:
     """Connection options shared by every portal command."""
 
     def __init__(self, webhook: str | None, ca_bundle: str | None, timeout: float,
-                 attempts: int, verbose: int) -> None:
+                 attempts: int, shared: str | None, verbose: int) -> None:
         self.webhook = webhook
+        self.shared = shared
         if webhook:
             # known from the start, so that any text printed later is masked
             with contextlib.suppress(ValueError, TypeError):
@@ -356,6 +358,7 @@ class _Conn:
         _SECRETS.add(secret)
         params = ParamsFactory.get_default()
         params["max_retries"] = self.attempts
+        params["shared"] = self.shared
         verify: bool | str = True
         if self.ca_bundle:
             if not os.path.isfile(self.ca_bundle):
@@ -379,6 +382,11 @@ def _connection_options(func: F) -> F:
         click.option("--attempts", type=click.IntRange(min=1, max=20), default=3, show_default=True,
                      metavar="N", help="Attempts per request (limit errors and network failures "
                                        "are retried with back-off; 1 = fail fast)."),
+        click.option("--shared", metavar="host", envvar=ENV_SHARED, show_envvar=True,
+                     default=None,
+                     help="Share the portal's request budget with every b24hook process of "
+                          "this machine (\"host\"; docs/workers.md), e.g. for parallel cron "
+                          "jobs. Default: this process only."),
         click.option("-v", "--verbose", count=True,
                      help="Log the client's events on stderr (-v INFO, -vv DEBUG); "
                           "the secret is never logged."),
@@ -389,9 +397,9 @@ def _connection_options(func: F) -> F:
 
 
 def _conn(webhook: str | None, ca_bundle: str | None, timeout: float, attempts: int,
-          verbose: int) -> _Conn:
+          shared: str | None, verbose: int) -> _Conn:
     _setup_logging(verbose)
-    return _Conn(webhook, ca_bundle, timeout, attempts, verbose)
+    return _Conn(webhook, ca_bundle, timeout, attempts, shared, verbose)
 
 
 # ------------------------------------------------------------------ output
@@ -666,7 +674,8 @@ _out_opt = click.option("-o", "--output", metavar="FILE",
 @_connection_options
 def call_cmd(method: str, params: tuple[str, ...], params_json: str | None, v3: bool,
              envelope: bool, pretty: bool | None, output: str | None, webhook: str | None,
-             ca_bundle: str | None, timeout: float, attempts: int, verbose: int) -> int:
+             ca_bundle: str | None, timeout: float, attempts: int, shared: str | None,
+             verbose: int) -> int:
     """Call one METHOD and print its result as JSON.
 
     \b
@@ -675,7 +684,7 @@ def call_cmd(method: str, params: tuple[str, ...], params_json: str | None, v3: 
     b24hook call crm.deal.add 'fields[TITLE]=New deal' 'fields[OPPORTUNITY]:=1500'
     b24hook call tasks.task.get id:=1 --v3
     """
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
+    conn = _conn(webhook, ca_bundle, timeout, attempts, shared, verbose)
     body = parse_params(params, _params_json(params_json))
     with conn.hook() as b24:
         actions = b24.actions.v3 if v3 else b24.actions.v2
@@ -776,7 +785,7 @@ def list_cmd(method: str, params: tuple[str, ...], params_json: str | None,
              select: tuple[str, ...], fmt: str, output: str | None, id_key: str | None,
              cursor_id_key: str | None, result_key: str | None, progress: bool | None,
              v3: bool, limit: int, webhook: str | None, ca_bundle: str | None, timeout: float,
-             attempts: int, verbose: int) -> int:
+             attempts: int, shared: str | None, verbose: int) -> int:
     """Every row of a list METHOD, one page per request (keyset by id), as
     JSON Lines (default), CSV or Parquet.
 
@@ -785,7 +794,7 @@ def list_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     b24hook list crm.item.list entityTypeId:=2 --select id,title --format csv
     b24hook list tasks.task.list --v3 --select id,title
     """
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
+    conn = _conn(webhook, ca_bundle, timeout, attempts, shared, verbose)
     body = _rows_params(params, params_json, select)
     _check_format(fmt, output)
     ikey, ckey, rkey = _list_shape(method, v3, id_key, cursor_id_key, result_key)
@@ -814,7 +823,7 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
                select: tuple[str, ...], fmt: str, output: str | None, id_key: str | None,
                cursor_id_key: str | None, result_key: str | None, progress: bool | None,
                shards: int | None, webhook: str | None, ca_bundle: str | None, timeout: float,
-               attempts: int, verbose: int) -> int:
+               attempts: int, shared: str | None, verbose: int) -> int:
     """Export a whole table fast: up to 2,500 rows per request (chained
     batches, docs/export.md), written chunk by chunk, with a progress bar
     on stderr.
@@ -823,7 +832,7 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     b24hook export crm.deal.list --select ID,TITLE,OPPORTUNITY --format csv -o deals.csv
     b24hook export crm.item.list entityTypeId:=2 --select id,title > deals.jsonl
     """
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
+    conn = _conn(webhook, ca_bundle, timeout, attempts, shared, verbose)
     body = _rows_params(params, params_json, select)
     _check_format(fmt, output)
     ikey, ckey, rkey = _list_shape(method, False, id_key, cursor_id_key, result_key)
@@ -913,7 +922,7 @@ def _chunks(cmds: Any, size: int) -> Iterator[Any]:
 @_connection_options
 def batch_cmd(file: str, v3: bool, halt: bool | None, pretty: bool | None, output: str | None,
               webhook: str | None, ca_bundle: str | None, timeout: float, attempts: int,
-              verbose: int) -> int:
+              shared: str | None, verbose: int) -> int:
     """Run the commands of FILE (JSON or YAML; - for stdin) as batches of 50
     and print their results as JSON.
 
@@ -926,7 +935,7 @@ def batch_cmd(file: str, v3: bool, halt: bool | None, pretty: bool | None, outpu
     each failure is one line on stderr and the exit code is that of the
     first failure.
     """
-    conn = _conn(webhook, ca_bundle, timeout, attempts, verbose)
+    conn = _conn(webhook, ca_bundle, timeout, attempts, shared, verbose)
     cmds, file_halt = _parse_batch(_load_commands(file))
     is_halt = halt if halt is not None else (file_halt if file_halt is not None else True)
     named = isinstance(cmds, dict)
@@ -991,11 +1000,11 @@ def _server_time(conn: _Conn) -> tuple[int, AjaxResult]:
 @cli.command("ping")
 @_connection_options
 def ping_cmd(webhook: str | None, ca_bundle: str | None, timeout: float, attempts: int,
-             verbose: int) -> int:
+             shared: str | None, verbose: int) -> int:
     """Print the milliseconds of one server.time call (tools.ping).
 
     A failure is reported with its exit code instead of tools.ping's -1."""
-    ms, _ = _server_time(_conn(webhook, ca_bundle, timeout, attempts, verbose))
+    ms, _ = _server_time(_conn(webhook, ca_bundle, timeout, attempts, shared, verbose))
     click.echo(str(ms))
     return ExitCode.OK
 
@@ -1003,10 +1012,10 @@ def ping_cmd(webhook: str | None, ca_bundle: str | None, timeout: float, attempt
 @cli.command("health")
 @_connection_options
 def health_cmd(webhook: str | None, ca_bundle: str | None, timeout: float, attempts: int,
-               verbose: int) -> int:
+               shared: str | None, verbose: int) -> int:
     """Check that the portal answers (tools.health_check): print "ok" and
     exit 0, or the reason on stderr and its exit code."""
-    ms, res = _server_time(_conn(webhook, ca_bundle, timeout, attempts, verbose))
+    ms, res = _server_time(_conn(webhook, ca_bundle, timeout, attempts, shared, verbose))
     data: Mapping[str, Any] = res.get_data() or {}
     click.echo(f"ok (server time {data.get('result')}, {ms} ms)")
     return ExitCode.OK

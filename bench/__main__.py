@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only percall,list,threads,decode,export,memory,planner] [--out FILE]``
+"""``python -m bench [--quick] [--only percall,list,threads,async,decode,export,memory,planner] [--out FILE]``
 
 Runs the four workloads of docs/benchmarks.md and writes the report and charts.
 ``make bench`` runs the full set (about 20-30 minutes), ``make bench-quick`` the
@@ -23,12 +23,14 @@ from .env import log
 MODES: dict[str, dict[str, Any]] = {
     "quick": {
         "percall_n": 500, "percall_reps": 3, "threads_n": 800, "threads_reps": 3,
+        "async_n": 1000, "async_reps": 3,
         # export under the limits: one-request-per-page walkers get 60 requests (burst 50 + 5 s)
         "export_rows": 3000, "export_rows_walk": 3000, "export_timeout": 60,
         "memory_rows": 50_000, "memory_rows_slow": 50_000, "memory_timeout": 90,
     },
     "full": {
         "percall_n": 5000, "percall_reps": 5, "threads_n": 5000, "threads_reps": 5,
+        "async_n": 10_000, "async_reps": 5,
         "export_rows": 100_000, "export_rows_walk": 10_000, "export_timeout": 300,
         "memory_rows": 1_000_000, "memory_rows_slow": 200_000, "memory_timeout": 420,
     },
@@ -71,7 +73,19 @@ def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int, listing: bo
                     continue
                 runs[c.key].append(res)
             log(f"per-call{' list page' if listing else ''} x{threads}: repetition {r + 1}/{reps} done")
-    rows = {}
+    rows = _call_rows(who, runs, errors)
+    out = {"n": n, "reps": reps, "threads": threads, "rows": rows, "skipped": {k: v for k, v in skip.items()},
+           "method": call["method"], "params": call["params"]}
+    if listing:
+        page = servers.list_page()
+        out["page_bytes"], out["page_rows"] = len(page), servers.LIST_ROWS
+    return out
+
+
+def _call_rows(who: list[C.Contestant], runs: dict[str, list[dict[str, Any]]],
+               errors: dict[str, str]) -> dict[str, Any]:
+    """The medians of each contestant's runs of a calls workload."""
+    rows: dict[str, Any] = {}
     for c in who:
         rs = runs[c.key]
         if not rs:
@@ -88,12 +102,34 @@ def percall(cfg: dict[str, Any], skip: dict[str, str], threads: int, listing: bo
     for k in runs:
         if k in errors and k in rows and "error" not in rows[k]:
             rows[k]["note"] = errors[k]
-    out = {"n": n, "reps": reps, "threads": threads, "rows": rows, "skipped": {k: v for k, v in skip.items()},
-           "method": call["method"], "params": call["params"]}
-    if listing:
-        page = servers.list_page()
-        out["page_bytes"], out["page_rows"] = len(page), servers.LIST_ROWS
-    return out
+    return rows
+
+
+# --------------------------------------------------------------------------- workload 1c
+
+
+def async_calls(cfg: dict[str, Any], skip: dict[str, str]) -> dict[str, Any]:
+    """Workload 1c: ``async_n`` server.time calls with ``ASYNC_CONCURRENCY`` in flight
+    on one client of an async contestant (b24hook ``AsyncB24Hook``, fast_bitrix24's
+    ``BitrixAsync``, the JS SDK with ``Promise.all``)."""
+    n, reps = cfg["async_n"], cfg["async_reps"]
+    who = [c for c in C.ASYNC if not (c.kind == "js" and "js" in skip)]
+    runs: dict[str, list[dict[str, Any]]] = {c.key: [] for c in who}
+    errors: dict[str, str] = {}
+    with servers.StaticTLS() as srv:
+        for r in range(reps):
+            for c in _rotate(who, r):
+                spec = {"task": "percall" if c.kind == "js" else "async", "url": srv.v2_url,
+                        "ca": srv.ca_path, "n": n, "threads": C.ASYNC_CONCURRENCY,
+                        "concurrency": C.ASYNC_CONCURRENCY, "method": "server.time", "params": None}
+                res = C.run(c, spec, timeout=300)
+                if "error" in res or res.get("ok") != n:
+                    errors[c.key] = res.get("error") or f"{res.get('ok')} of {n} calls succeeded"
+                    continue
+                runs[c.key].append(res)
+            log(f"async x{C.ASYNC_CONCURRENCY}: repetition {r + 1}/{reps} done")
+    return {"n": n, "reps": reps, "concurrency": C.ASYNC_CONCURRENCY,
+            "rows": _call_rows(who, runs, errors), "method": "server.time"}
 
 
 # --------------------------------------------------------------------------- workload 3
@@ -204,7 +240,7 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, fewer repetitions (< 2 minutes)")
-    ap.add_argument("--only", default="percall,list,threads,decode,export,memory,planner")
+    ap.add_argument("--only", default="percall,list,threads,async,decode,export,memory,planner")
     ap.add_argument("--percall-n", type=int, default=None, help="calls per run of workload 1 (overrides the mode)")
     ap.add_argument("--percall-reps", type=int, default=None, help="runs per contestant of workload 1")
     ap.add_argument("--out", default=str(env.REPO / "docs" / "benchmarks.md"),
@@ -229,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         results["list"] = percall(cfg, skip, 1, listing=True)
     if "threads" in only:
         results["threads"] = percall(cfg, skip, 8)
+    if "async" in only:
+        results["async"] = async_calls(cfg, skip)
     if "decode" in only:
         from . import decode
 

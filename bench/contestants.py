@@ -31,6 +31,14 @@ PERCALL = [
     Contestant("fast_bitrix24", "fast_bitrix24 `call(raw=True)`", "py", "fast_bitrix24"),
 ]
 THREADED = {"floor", "b24hook", "b24hook-core", "requests", "httpx", "js"}
+# workload 1c: server.time calls with ASYNC_CONCURRENCY in flight on one client
+# (the key "b24hook" is the base of the report's ratios)
+ASYNC_CONCURRENCY = 100
+ASYNC = [
+    Contestant("b24hook", "b24hook `AsyncB24Hook` `call.make`", "py", "b24hook-async"),
+    Contestant("fast_bitrix24", "fast_bitrix24 `BitrixAsync.call(raw=True)`", "py", "fast_bitrix24-async"),
+    Contestant("js", "JS SDK 2.1.0 `call.make`, `Promise.all` (Node)", "js"),
+]
 # who calls the 50-row crm.item.list page (workload 1b)
 LIST = {"floor", "b24hook", "b24hook-core", "stdlib", "js"}
 

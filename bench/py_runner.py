@@ -6,6 +6,9 @@ SPEC is JSON: ``{"task": "percall"|"export", "client": ..., "url": <v2 webhook b
 * percall: ``{"calls", "ok", "wall", "cpu"}`` — ``n`` sequential calls of
   ``method`` (default ``server.time``) with ``params`` (default none) (or ``n`` split over ``threads`` threads sharing one client) after a
   short untimed warm-up; ``cpu`` is user+sys of this process over the timed part.
+* async: ``{"calls", "ok", "wall", "cpu"}`` — ``n`` calls of server.time with
+  ``concurrency`` in flight on one async client (``b24hook-async``,
+  ``fast_bitrix24-async``).
 * export:  ``{"rows", "wall", "cpu", "rss0_kb", "rss_kb"}`` — every contact of
   ``crm.item.list`` (entityTypeId 3); ``collect`` keeps them in a list (the peers'
   way), otherwise they are counted and dropped as they stream. ``rss0_kb`` is the
@@ -201,6 +204,65 @@ def percall(spec: dict[str, Any]) -> dict[str, Any]:
     return {"calls": n, "ok": sum(ok), "wall": wall, "cpu": cpu}
 
 
+# --------------------------------------------------------------------------- async
+
+
+def async_calls(spec: dict[str, Any]) -> dict[str, Any]:
+    """``n`` calls of server.time with ``concurrency`` in flight on one async client
+    (workers awaiting their calls in turn, as the JS runner's promises), after an
+    untimed warm-up of ``concurrency`` calls at once (connections, TLS, imports)."""
+    import asyncio
+    import os
+
+    client = spec["client"]
+    n, conc = int(spec["n"]), int(spec.get("concurrency", 100))
+
+    async def main() -> dict[str, Any]:
+        if client == "b24hook-async":
+            from b24hook import AsyncB24Hook
+
+            b24 = AsyncB24Hook.from_webhook_url(spec["url"], verify=spec["ca"],
+                                                restriction_params=UNLIMITED_PY)
+            make = b24.actions.v2.call.make
+
+            async def call() -> bool:
+                return (await make(method="server.time")).get_data()["result"] is not None
+
+            close = b24.aclose
+        elif client == "fast_bitrix24-async":
+            import logging
+
+            os.environ["SSL_CERT_FILE"] = spec["ca"]
+            logging.getLogger("fast_bitrix24").setLevel(logging.ERROR)
+            from fast_bitrix24 import BitrixAsync
+
+            b = BitrixAsync(spec["url"] + "/", verbose=False, request_pool_size=1_000_000,
+                            requests_per_second=1e9)
+
+            async def call() -> bool:
+                return await b.call("server.time", raw=True) is not None
+
+            async def close() -> None:
+                return None
+        else:
+            raise SystemExit(f"unknown async client {client}")
+        await asyncio.gather(*[call() for _ in range(min(conc, n))])
+        ok = [0] * conc
+
+        async def work(i: int, count: int) -> None:
+            for _ in range(count):
+                if await call():
+                    ok[i] += 1
+
+        c0, t0 = _cpu(), time.perf_counter()
+        await asyncio.gather(*[work(i, n // conc + (i < n % conc)) for i in range(conc)])
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        await close()
+        return {"calls": n, "ok": sum(ok), "wall": wall, "cpu": cpu}
+
+    return asyncio.run(main())
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -311,7 +373,8 @@ def export(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    out = percall(spec) if spec["task"] == "percall" else export(spec)
+    task = spec["task"]
+    out = percall(spec) if task == "percall" else async_calls(spec) if task == "async" else export(spec)
     sys.stdout.write(json.dumps(out) + "\n")
 
 

@@ -205,6 +205,15 @@ def write(results: dict[str, Any], out: Path) -> None:
               "uses one of them.", "", *_percall_table(w)]
         if "threads" in charts:
             L += ["", f"![threads]({rel}/threads.png)"]
+    w = results.get("async")
+    if w:
+        L += ["", f"### {w['concurrency']} calls in flight on one async client", "",
+              f"{w['n']:,} `server.time` calls, {w['concurrency']} in flight at once on one client on one "
+              "event loop (b24hook: one `AsyncB24Hook`, its calls on libcurl's multi socket interface; "
+              "fast_bitrix24: one `BitrixAsync` (aiohttp); JS: one `B24Hook`, "
+              f"{w['concurrency']} promises awaited with `Promise.all`), {w['reps']} runs, each in a fresh "
+              "process. CPU is the whole process's (the loop, the TLS, the parsing).", "",
+              *_percall_table(w)]
     # ---------------------------------------------------------------- workload 2
     d = results.get("decode")
     if d:

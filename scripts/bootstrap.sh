@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-demo}
 
-need_pkgs=(gcc make pkg-config libcurl4-openssl-dev libcjson-dev)
-[ "$mode" = test ] && need_pkgs+=(valgrind clang nodejs npm)
+need_pkgs=(gcc make pkg-config libcurl4-openssl-dev libcjson-dev libhiredis-dev)
+# redis-server: the shared limiter's tests start their own (docs/workers.md)
+[ "$mode" = test ] && need_pkgs+=(valgrind clang nodejs npm redis-server)
 
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -28,6 +29,7 @@ for p in "${need_pkgs[@]}"; do
     make) command -v make >/dev/null 2>&1 && continue ;;
     valgrind) command -v valgrind >/dev/null 2>&1 && continue ;;
     clang) command -v clang >/dev/null 2>&1 && continue ;;
+    redis-server) command -v redis-server >/dev/null 2>&1 && continue ;;
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

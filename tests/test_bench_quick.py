@@ -64,6 +64,21 @@ def test_list_page_every_contestant(quick: dict) -> None:
     assert "### A 50-row list page" in quick["_report"] and "stdlib `http.client`" in quick["_report"]
 
 
+def test_async_every_contestant(quick: dict) -> None:
+    from bench.contestants import ASYNC, ASYNC_CONCURRENCY
+
+    w = quick["async"]
+    assert w["concurrency"] == ASYNC_CONCURRENCY == 100
+    rows = w["rows"]
+    for c in ASYNC:
+        if c.kind == "js" and "js" in quick["skipped"]:
+            continue
+        assert c.key in rows and "error" not in rows[c.key], (c.key, rows.get(c.key))
+        assert _is_number(rows[c.key]["calls_per_s"]) and _is_number(rows[c.key]["cpu_us_per_call"])
+    assert "### 100 calls in flight on one async client" in quick["_report"]
+    assert "`AsyncB24Hook`" in quick["_report"]
+
+
 def test_decode_every_decoder(quick: dict) -> None:
     med = quick["decode"]["median_s"]
     assert {"b24hook", "json.loads", "orjson"} <= set(med)

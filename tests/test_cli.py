@@ -548,6 +548,19 @@ def test_batch_bad_files_are_usage_errors(emu: PortalHandle, tmp_path: Path) -> 
 
 
 # ---------------------------------------------------------------- ping, health
+def test_shared_host_option(emu: PortalHandle, tmp_path: Path) -> None:
+    """--shared host (or $B24HOOK_SHARED) puts the command on the host-wide budget
+    (its files in $B24HOOK_SHM_DIR); an unknown value is a usage error."""
+    res = run(emu, "ping", "--shared", "host", env=_env(emu, B24HOOK_SHM_DIR=str(tmp_path)))
+    assert res.rc == 0 and int(res.out) >= 0, res
+    assert sorted(p.name.split("-")[1] for p in tmp_path.iterdir()) == ["ops", "rate"]
+    res = run(emu, "health", env=_env(emu, B24HOOK_SHARED="host", B24HOOK_SHM_DIR=str(tmp_path)))
+    assert res.rc == 0, res
+    res = run(emu, "ping", "--shared", "hots")
+    assert res.rc == ExitCode.USAGE and "redis://host:port/db" in res.err, res
+    emu.assert_called("server.time", times=2)
+
+
 def test_ping_and_health(emu: PortalHandle) -> None:
     res = run(emu, "ping")
     assert res.rc == 0 and int(res.out) >= 0, res

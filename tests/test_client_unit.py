@@ -118,7 +118,7 @@ def test_param_presets() -> None:
         "operating_limit": {"window_ms": 600000, "limit_ms": 480000, "heavy_percent": 80},
         "adaptive_config": {"enabled": True, "threshold_percent": 80, "coefficient": 0.01, "max_delay": 7000},
         "max_retries": 3, "retry_delay": 1000, "retry_on_network_error": True,
-        "hard_error_codes": [], "soft_error_codes": [],
+        "hard_error_codes": [], "soft_error_codes": [], "shared": None,
     }
     e = ParamsFactory.get_enterprise()
     assert e["rate_limit"] == {"burst_limit": 250, "drain_rate": 5, "adaptive_enabled": True}
@@ -185,8 +185,9 @@ def test_stats_keys(hook: B24Hook) -> None:
         "recent_errors", "recent_successes", "adaptive_delays", "total_adaptive_delay",
         "adaptive_delay_avg", "heavy_request_count", "operating_stats", "error_counts",
         "total_requests", "successful_requests", "failed_requests", "total_duration", "by_method",
-        "last_errors",
+        "last_errors", "limiter_backend",
     }
+    assert stats["limiter_backend"] == {"rate": "in-process", "operating": "in-process"}
     assert stats["refill_interval_ms"] == 500 and stats["burst_limit"] == 50
 
 

@@ -47,9 +47,12 @@ def _run_driver(page_file: Path, name: str, cwd: Path, portal: Any) -> subproces
     for k in list(env):
         if k.startswith(("PYTEST_", "B24HOOK_")):
             del env[k]  # the page runs as a user's program would, not inside this test
+    shm = cwd.parent / f"{cwd.name}-shm"   # a page's shared="host" files, not /dev/shm
+    shm.mkdir(exist_ok=True)
     env.update({
         "B24_WEBHOOK_URL": portal.v2_url + "/",
         "B24HOOK_CA_BUNDLE": portal.ca_path,
+        "B24HOOK_SHM_DIR": str(shm),
         "DOCBLOCKS_PAGE_NAME": name,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     })

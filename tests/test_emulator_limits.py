@@ -128,6 +128,25 @@ def test_bucket_burst_refusal_and_drain(c):
     assert c.v2("server.time")[0] == 200
 
 
+def test_bucket_keyed_by_client_identity_header(c):
+    """client_identity names a header: requests carrying it are counted per its value
+    (several hosts behind one address); requests without it stay keyed by source IP."""
+    portal = c.portal
+    with pytest.raises(ValueError):
+        portal.configure(client_identity="bad header")
+    portal.configure(rate_limit=(3, 0.001), client_identity="X-Test-Host")
+    a, b = {"X-Test-Host": "host-a"}, {"X-Test-Host": "host-b"}
+    assert [c.v2("server.time", headers=a)[0] for _ in range(4)] == [200, 200, 200, 503]
+    assert [c.v2("server.time", headers=b)[0] for _ in range(4)] == [200, 200, 200, 503]
+    assert [c.v2("server.time")[0] for _ in range(4)] == [200, 200, 200, 503]   # source IP
+    assert sorted(portal.limits_state()["bucket"]) == ["127.0.0.1", "host:host-a", "host:host-b"]
+    # without the switch the header is ignored: one address, one counter
+    portal.reset_limits()
+    portal.configure(client_identity=None)
+    assert [c.v2("server.time", headers=a)[0] for _ in range(2)] == [200, 200]
+    assert [c.v2("server.time", headers=b)[0] for _ in range(2)] == [200, 503]
+
+
 def test_bucket_plans_and_refused_count_switch(c):
     portal = c.portal
     portal.configure(rate_limit="standard")

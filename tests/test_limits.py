@@ -118,7 +118,7 @@ def test_set_restriction_manager_params_keeps_state_and_separates_versions(lport
                     "recent_successes", "adaptive_delays", "total_adaptive_delay",
                     "adaptive_delay_avg", "heavy_request_count", "operating_stats",
                     "error_counts", "total_requests", "successful_requests", "failed_requests",
-                    "total_duration", "by_method", "last_errors"}
+                    "total_duration", "by_method", "last_errors", "limiter_backend"}
         assert set(s2) == expected
         v2.reset()
         assert v2.get_stats()["total_requests"] == 0

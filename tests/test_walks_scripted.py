@@ -161,3 +161,54 @@ def test_walk_type_items_and_refcounts(hook: B24Hook) -> None:
     gc.collect()
     if before is not None:
         assert sys.gettotalrefcount() - before < 100
+
+
+def test_the_step_interface_gives_the_items_iteration_gives(hook: B24Hook) -> None:
+    """request()/feed() (the asyncio driver's sans-I/O steps): the same params, items
+    and end reasons as the blocking iteration, and misuse refused."""
+    bad = _core.Outcome((_core.FAILED, 200, {"error": "NOT_FOUND"}, "NOT_FOUND", "gone", False,
+                         1.0, None, {}))
+    scripts: list[tuple[str, dict[str, Any], list[Any]]] = [
+        ("v2", {"key": "ID", "filter": {">ID": 7}}, [ok(rows(8, 57)), ok(rows(58, 60))]),
+        ("v2", {"key": "ID"}, [ok(rows(1, 50)), ok(rows(51, 100)), ok([])]),
+        ("v2", {"key": "ID", "id_key": "X"}, [ok(rows(1, 50))]),                     # no int id
+        ("v2", {"key": "ID", "custom_key": "items"}, [ok({"other": []})]),           # no list
+        ("v3", {"key": "id", "custom_key": "items", "limit": 2},
+         [ok({"items": rows(1, 2, "id")}), ok({"items": rows(3, 3, "id")})]),
+        ("tail", {"key": "id", "custom_key": "items", "limit": 2},
+         [ok({"items": rows(1, 2, "id")}), ok({"items": [{"x": 1}, {"x": 2}]})]),   # no cursor
+        ("v2", {"key": "ID"}, [ok(rows(1, 50)), bad]),                               # failed page
+    ]
+    http = hook.get_http_client("v2")
+    for kind, kw, outcomes in scripts:
+        t = _core.scripted_transport(*outcomes)
+        http.reset()  # no rate-limiter waits between the rounds
+
+        def prepare(params: dict[str, Any]) -> tuple[_core.Transport, str, dict[str, Any]]:
+            return t, "rid", {"limiter": http.restriction.limiter}
+
+        blocking = list(_core.Walk(kind, "m", {"s": 1}, prepare, **kw))  # type: ignore[arg-type]
+        stepped: list[Any] = []
+        sent: list[Any] = []
+        w = _core.Walk(kind, "m", {"s": 1}, None, **kw)  # type: ignore[arg-type]
+        feed = iter(outcomes)
+        while (step := w.request()) is not None:
+            if step[0] == "end":
+                stepped.append(step)
+                continue
+            sent.append(step[1])
+            stepped.append(w.feed(next(feed)))
+        assert stepped == blocking, (kind, kw)
+        assert sent == [c["params"] for c in t.calls or []]
+        assert w.request() is None
+    w = _core.Walk("v2", "m", {}, None, key="ID")
+    with pytest.raises(TypeError, match="request"):
+        next(w)
+    with pytest.raises(RuntimeError, match="no page was requested"):
+        w.feed(ok([]))
+    assert w.request() is not None
+    with pytest.raises(RuntimeError, match="due"):
+        w.request()
+    with pytest.raises(TypeError, match="Outcome"):
+        w.feed({"result": []})  # type: ignore[arg-type]
+    assert w.request() is None  # a refused feed ends the walk

@@ -3,8 +3,8 @@
 Builds the wheel as `make wheel` does (from a clean copy of the tracked files:
 sdist, wheel from it, `auditwheel repair`) -- or takes a prebuilt one from
 $B24HOOK_WHEEL --, installs it into a fresh virtual environment with no
-compiler or source tree involved, checks that the extension resolves libcurl
-and libcjson from the wheel's own b24hook.libs/ folder, and makes a real
+compiler or source tree involved, checks that the extension resolves libcurl,
+libcjson and libhiredis from the wheel's own b24hook.libs/ folder, and makes a real
 HTTPS call to the emulator running in this process.
 """
 from __future__ import annotations
@@ -51,6 +51,7 @@ def test_wheel_is_manylinux_and_self_contained(tmp_path: Path, portal: Any) -> N
     bundled = [n for n in names if n.startswith("b24hook.libs/")]
     assert any("libcurl" in n for n in bundled), bundled
     assert any("libcjson" in n for n in bundled), bundled
+    assert any("libhiredis" in n for n in bundled), bundled
     assert "b24hook/py.typed" in names and "b24hook/_core.pyi" in names
 
     env_dir = tmp_path / "venv"
@@ -71,7 +72,7 @@ def test_wheel_is_manylinux_and_self_contained(tmp_path: Path, portal: Any) -> N
     ldd = subprocess.run(["ldd", site], capture_output=True, text=True, check=True).stdout
     resolved = {line.split("=>")[0].strip(): line.split("=>")[1].split("(")[0].strip()
                 for line in ldd.splitlines() if "=>" in line}
-    for lib in ("libcurl", "libcjson"):
+    for lib in ("libcurl", "libcjson", "libhiredis"):
         hits = {k: v for k, v in resolved.items() if k.startswith(lib)}
         assert hits, ldd
         for path in hits.values():

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="leaky bucket per client IP: X/Y, 'standard' (50/2) or 'enterprise' (250/5)")
     g.add_argument("--count-refused", action="store_true",
                    help="refused requests also raise the leaky-bucket counter")
+    g.add_argument("--client-identity", default=None, metavar="HEADER",
+                   help="key the leaky bucket by this request header's value when present "
+                        "(several hosts behind one address); default: the source IP")
     g.add_argument("--operating-limit", type=float, default=None, metavar="S",
                    help="operating seconds per (webhook, method) in 10 min (cloud: 480)")
     g.add_argument("--exec-time-per-call", type=float, default=0.0, metavar="S",
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                             start_rounding=not args.no_start_rounding,
                             rate_limit=args.rate_limit,
                             rate_limit_count_refused=args.count_refused,
+                            client_identity=args.client_identity,
                             operating_limit=args.operating_limit,
                             exec_time_per_call=args.exec_time_per_call,
                             exec_time_per_row=args.exec_time_per_row,

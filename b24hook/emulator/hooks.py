@@ -120,6 +120,17 @@ class LeakyBucket:
             self._state.clear()
 
 
+def client_identity(settings: Any, req: Request) -> str:
+    """The leaky bucket's key: the source IP (§5.1), or, with
+    ``Settings.client_identity`` naming a header, that header's value when a
+    request carries it, so tests can model several hosts behind one address."""
+    if settings.client_identity:
+        named = req.headers.get(settings.client_identity) if req.headers is not None else None
+        if named:
+            return f"host:{named}"
+    return req.client
+
+
 class RateLimitHook:
     """§5.1: one HTTP request = one unit, per source IP (``batch`` costs one)."""
 
@@ -128,7 +139,8 @@ class RateLimitHook:
         if s.rate_limit is None:
             return None
         cap, rate = s.rate_limit
-        if portal.bucket.hit(req.client, cap, rate, portal.clock.now(), s.rate_limit_count_refused):
+        if portal.bucket.hit(client_identity(s, req), cap, rate, portal.clock.now(),
+                             s.rate_limit_count_refused):
             return None
         portal._note("query_limit_exceeded")
         return portal.dispatcher.error(req, RestError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503))

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import string
@@ -51,6 +52,10 @@ def _check_settings(s: "Settings") -> None:
         raise ValueError("request_timeout_mode must be '504' or 'drop'")
     if s.time_scale <= 0:
         raise ValueError("time_scale must be > 0")
+    if s.client_identity is not None and (
+            not isinstance(s.client_identity, str)
+            or not re.fullmatch(r"[A-Za-z0-9-]+", s.client_identity)):
+        raise ValueError("client_identity must be None or a header name")
 
 # every scope this portal knows (``scope?full=true``)
 PORTAL_SCOPES = ("bizproc", "calendar", "catalog", "crm", "department", "disk", "entity",
@@ -79,6 +84,7 @@ class Settings:
     # ---- limits (all off by default) ----
     rate_limit: tuple[float, float] | None = None   # leaky bucket (X, Y): 50/2 standard, 250/5 enterprise
     rate_limit_count_refused: bool = False  # refused requests also raise the counter
+    client_identity: str | None = None      # header naming the client host (bucket key); None = source IP
     operating_limit: float | None = None    # seconds per (webhook, method) in 10 min; cloud 480
     exec_time_per_call: Any = 0.0           # simulated seconds per call (float or {method: s})
     exec_time_per_row: float = 0.0          # simulated seconds per row returned or written

@@ -25,7 +25,8 @@ enum b24_status {
     B24_E_API,     /* the portal answered with an error */
     B24_E_TIMEOUT, /* the exchange exceeded its time budget */
     B24_E_LIMIT,   /* a size or depth cap was hit */
-    B24_E_USAGE    /* invalid argument / invalid input */
+    B24_E_USAGE,   /* invalid argument / invalid input */
+    B24_E_SYSTEM   /* an operating-system call failed (shared limiter) */
 };
 
 /* Error details filled by fallible functions when a non-NULL pointer is

@@ -33,6 +33,7 @@ b24_status_name(enum b24_status status)
     case B24_E_TIMEOUT: return "B24_E_TIMEOUT";
     case B24_E_LIMIT: return "B24_E_LIMIT";
     case B24_E_USAGE: return "B24_E_USAGE";
+    case B24_E_SYSTEM: return "B24_E_SYSTEM";
     }
     return "B24_E_UNKNOWN";
 }

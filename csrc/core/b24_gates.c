@@ -96,9 +96,9 @@ b24_limiter_time_to_free(struct b24_limiter *l, const char *method,
                          const struct b24_call_methods *batch)
 {
     double w;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     w = apply(l, ttf_entry, method, batch, b24_limiter_now(l));
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     return w;
 }
 
@@ -107,9 +107,9 @@ b24_limiter_adaptive_delay(struct b24_limiter *l, const char *method,
                            const struct b24_call_methods *batch)
 {
     double w;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     w = adaptive_locked(l, method, batch, b24_limiter_now(l));
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     return w;
 }
 
@@ -120,7 +120,7 @@ b24_limiter_operating_wait(struct b24_limiter *l, const char *method,
 {
     double t, w;
     enum b24_gate g = B24_GATE_NONE;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     t = b24_limiter_now(l);
     w = apply(l, ttf_entry, method, batch, t);
     if (w > 0) {
@@ -133,7 +133,7 @@ b24_limiter_operating_wait(struct b24_limiter *l, const char *method,
             l->adaptive.total_delay += w;
         }
     }
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     if (gate)
         *gate = g;
     return w;

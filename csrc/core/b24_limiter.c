@@ -4,6 +4,8 @@
  * answers back, the stats snapshot, reset).  The parts, one file each:
  *   b24_rate.c       §9.2 the rate limiter's state (in-process backend)
  *   b24_operating.c  §9.3 the operating entries (in-process backend)
+ *   b24_shm.c        both states host-wide, in files under /dev/shm
+ *   b24_backends.c   which backend a `shared` restriction param selects
  *   b24_gates.c      §9.3 time_to_free, §9.4 adaptive delay, the gate order
  *   b24_metrics.c    §9.6 the request metrics
  *   b24_clock.c      the clocks and b24_round2 (a leaf all of them use)
@@ -141,6 +143,52 @@ default_rng(struct b24_limiter *l)
     return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
+/* ---- the block hooks (b24_limiter_ops.h) ------------------------------ */
+
+static b24_block_enter_fn block_enter;
+static b24_block_leave_fn block_leave;
+
+void
+b24_limiter_set_block_hooks(b24_block_enter_fn enter, b24_block_leave_fn leave)
+{
+    block_enter = enter;
+    block_leave = leave;
+}
+
+static int
+backend_blocks(const struct b24_limiter *l)
+{
+    return l->rate.ops->blocking || l->op.ops->blocking;
+}
+
+static void *
+hook_enter(const struct b24_limiter *l)
+{
+    return backend_blocks(l) && block_enter != NULL ? block_enter() : NULL;
+}
+
+static void
+hook_leave(const struct b24_limiter *l, void *token)
+{
+    if (backend_blocks(l) && block_leave != NULL)
+        block_leave(token);
+}
+
+void *
+b24_limiter_lock(struct b24_limiter *l)
+{
+    void *token = hook_enter(l);
+    pthread_mutex_lock(&l->mu);
+    return token;
+}
+
+void
+b24_limiter_unlock(struct b24_limiter *l, void *token)
+{
+    pthread_mutex_unlock(&l->mu);
+    hook_leave(l, token);
+}
+
 /* ---- lifetime and configuration -------------------------------------- */
 
 static enum b24_status
@@ -197,6 +245,7 @@ b24_limiter_new_backend(const struct b24_limits_config *cfg,
 {
     struct b24_limiter *l;
     struct b24_limits_config def;
+    const struct b24_limiter_scope *scope;
     if (cfg == NULL) {
         b24_limits_config_default(&def);
         cfg = &def;
@@ -219,13 +268,18 @@ b24_limiter_new_backend(const struct b24_limits_config *cfg,
     l->rate.ops = backend && backend->rate ? backend->rate : &b24_rate_inproc;
     l->op.ops = backend && backend->operating ? backend->operating
                                               : &b24_operating_inproc;
+    scope = backend ? &backend->scope : NULL;
     if (install_config(l, cfg, err) != B24_OK)
         goto fail;
-    l->rate.self = l->rate.ops->create(cfg, b24_limiter_now(l), err);
-    if (l->rate.self == NULL)
-        goto fail;
-    l->op.self = l->op.ops->create(cfg, err);
-    if (l->op.self == NULL)
+    {
+        void *tok = hook_enter(l);
+        l->rate.self =
+            l->rate.ops->create(cfg, scope, b24_limiter_now(l), err);
+        if (l->rate.self != NULL)
+            l->op.self = l->op.ops->create(cfg, scope, err);
+        hook_leave(l, tok);
+    }
+    if (l->rate.self == NULL || l->op.self == NULL)
         goto fail;
     pthread_mutex_init(&l->mu, NULL);
     return l;
@@ -269,13 +323,13 @@ b24_limiter_configure(struct b24_limiter *l,
     enum b24_status st = check_config(cfg, err);
     if (st != B24_OK)
         return st;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     st = install_config(l, cfg, err);
     if (st == B24_OK) {
         l->rate.ops->configure(l->rate.self, cfg);
         l->op.ops->configure(l->op.self, cfg);
     }
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     return st;
 }
 
@@ -289,6 +343,22 @@ const char *
 b24_limiter_operating_backend(struct b24_limiter *l)
 {
     return l->op.ops->name;
+}
+
+int
+b24_limiter_test_hold_shared(struct b24_limiter *l, int what)
+{
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
+        return -1;
+    return b24_shm_test_hold(l->rate.self, l->op.self, what);
+}
+
+double
+b24_limiter_test_shared_repairs(struct b24_limiter *l, int ops)
+{
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
+        return -1;
+    return b24_shm_test_repairs(l->rate.self, l->op.self, ops);
 }
 
 int
@@ -368,9 +438,9 @@ double
 b24_limiter_reserve(struct b24_limiter *l)
 {
     double wait;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     wait = l->rate.ops->reserve(l->rate.self, b24_limiter_now(l));
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     return wait;
 }
 
@@ -379,9 +449,9 @@ b24_limiter_rate_exceeded(struct b24_limiter *l, int *lowered)
 {
     double wait;
     int low = 0;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     wait = l->rate.ops->exceeded(l->rate.self, b24_limiter_now(l), &low);
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     if (lowered)
         *lowered = low;
     return wait;
@@ -397,7 +467,7 @@ b24_limiter_record_success(struct b24_limiter *l, const char *method,
 {
     double t;
     int rest = 0, hv = 0;
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     t = b24_limiter_now(l);
     if (have_operating && isfinite(operating_s)) {
         struct b24_op_entry e;
@@ -412,7 +482,7 @@ b24_limiter_record_success(struct b24_limiter *l, const char *method,
     }
     if (strncmp(method, "batch::", 7) != 0)
         rest = l->rate.ops->success(l->rate.self, t);
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     if (restored)
         *restored = rest;
     if (heavy)
@@ -427,7 +497,7 @@ b24_limiter_stats(struct b24_limiter *l, struct b24_limiter_stats *s)
     enum b24_status st;
     double t;
     memset(s, 0, sizeof(*s));
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     t = b24_limiter_now(l);
     l->rate.ops->stats(l->rate.self, t, s);
     s->adaptive_delays = l->adaptive.delays;
@@ -439,7 +509,7 @@ b24_limiter_stats(struct b24_limiter *l, struct b24_limiter_stats *s)
     st = l->op.ops->stats(l->op.self, t, &s->operating, &s->noperating);
     if (st == B24_OK)
         st = b24_metrics_state_copy(&l->metrics, s);
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
     if (st != B24_OK)
         b24_limiter_stats_clear(s);
     return st;
@@ -472,11 +542,11 @@ b24_limiter_stats_clear(struct b24_limiter_stats *s)
 void
 b24_limiter_reset(struct b24_limiter *l)
 {
-    pthread_mutex_lock(&l->mu);
+    void *tok = b24_limiter_lock(l);
     l->rate.ops->reset(l->rate.self, b24_limiter_now(l));
     l->op.ops->reset(l->op.self);
     l->op.heavy = 0;
     l->adaptive.delays = l->adaptive.total_delay = 0;
     b24_metrics_state_reset(&l->metrics);
-    pthread_mutex_unlock(&l->mu);
+    b24_limiter_unlock(l, tok);
 }

@@ -76,6 +76,13 @@ b24_limiter_now(struct b24_limiter *l)
     return l->clock(l->clock_ctx);
 }
 
+/* Take / release l->mu around steps that reach the backend ops: with a
+ * `blocking` backend the block hooks run outside the mutex (enter before
+ * locking, leave after unlocking; b24_limiter_ops.h).  The token is the
+ * enter hook's, to hand back to b24_limiter_unlock. */
+void *b24_limiter_lock(struct b24_limiter *l);
+void b24_limiter_unlock(struct b24_limiter *l, void *token);
+
 /* b24_metrics.c, l->mu held. */
 void b24_metrics_state_free(struct b24_metrics *m);  /* and zero it */
 void b24_metrics_state_reset(struct b24_metrics *m); /* keeps pending */

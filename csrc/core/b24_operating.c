@@ -10,10 +10,6 @@
 #include "b24_buf.h"
 #include "b24_limiter_ops.h"
 
-#define OP_EXPIRY_EXTRA_MS 10000.0
-/* Bound on per-method state (issue 9 item 10): at the soft cap the table
- * evicts entries that cannot cause a wait. */
-#define OPS_SOFT_CAP 1024
 
 struct op_slot {
     char *method;
@@ -37,9 +33,11 @@ op_configure(void *self, const struct b24_limits_config *cfg)
 }
 
 static void *
-op_create(const struct b24_limits_config *cfg, struct b24_error *err)
+op_create(const struct b24_limits_config *cfg,
+          const struct b24_limiter_scope *scope, struct b24_error *err)
 {
     struct op_table *t = calloc(1, sizeof(*t));
+    (void)scope;
     if (t == NULL) {
         b24_error_set(err, B24_E_NOMEM, "out of memory");
         return NULL;
@@ -70,7 +68,7 @@ op_destroy(void *self)
 static int
 expired(const struct op_table *t, const struct op_slot *s, double now)
 {
-    return now - s->last_updated > t->window_ms + OP_EXPIRY_EXTRA_MS;
+    return now - s->last_updated > t->window_ms + B24_OP_EXPIRY_EXTRA_MS;
 }
 
 static void
@@ -88,13 +86,22 @@ expire_ops(struct op_table *t, double now)
 
 /* An entry below both the adaptive threshold and the time-to-free limit
  * can cause no wait: dropping it forgets nothing (the next answer for that
- * method reports its cumulative operating time again). */
+ * method reports its cumulative operating time again).  Bound on
+ * per-method state: issue 9 item 10. */
+int
+b24_op_harmless(double operating_ms, double limit_ms,
+                double threshold_percent)
+{
+    double lim = fmin(fmax(1000.0, limit_ms - 5000.0),
+                      threshold_percent / 100.0 * limit_ms);
+    return operating_ms < lim;
+}
+
 static int
 op_harmless(const struct op_table *t, const struct op_slot *s)
 {
-    double lim = fmin(fmax(1000.0, t->limit_ms - 5000.0),
-                      t->threshold_percent / 100.0 * t->limit_ms);
-    return s->e.operating_ms < lim;
+    return b24_op_harmless(s->e.operating_ms, t->limit_ms,
+                           t->threshold_percent);
 }
 
 /* At the soft cap, make room by dropping the harmless entry that was
@@ -138,7 +145,7 @@ op_record(void *self, const char *method, const struct b24_op_entry *e,
     expire_ops(t, now);
     s = find_op(t, "", method, strlen(method));
     if (s == NULL) {
-        if (t->nops >= OPS_SOFT_CAP)
+        if (t->nops >= B24_OPS_SOFT_CAP)
             evict_op(t);
         if (t->nops == t->aops) {
             size_t na = t->aops ? t->aops * 2 : 8;

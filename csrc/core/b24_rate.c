@@ -1,34 +1,26 @@
-/* b24_rate.c - the rate limiter's state (spec §9.2, leaky bucket) and its
- * in-process backend (b24_rate_inproc, see b24_limiter_ops.h).
- *
- * struct rate_state holds no pointer, so a shared-memory backend can map
- * the same layout and run the same steps under a process-shared lock. */
+/* b24_rate.c - the rate limiter's state (spec §9.2, leaky bucket): its
+ * steps (b24_rate_state_*, used by every backend that keeps the struct in
+ * memory it can map) and the in-process backend (b24_rate_inproc, see
+ * b24_limiter_ops.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "b24_limiter_ops.h"
 
-#define ERR_HISTORY_CAP 256   /* rate-limit errors kept (60 s window) */
 #define ERR_WINDOW_MS 60000.0
 #define SUCC_HISTORY_CAP 20
 #define REDUCE_AFTER_ERRORS 5
 #define RESTORE_AFTER_SUCCESSES 20
 #define RESTORE_MAX_ERRORS 2.5
-#define B24_RATE_HEADROOM 1.0 /* tokens kept back (see rate_reserve) */
+#define B24_RATE_HEADROOM 1.0 /* tokens kept back (see reserve) */
 
-struct rate_state {
-    double tokens, burst, drain, orig_burst, orig_drain, last_refill;
-    double err_ts[ERR_HISTORY_CAP];
-    size_t nerr;
-    size_t nsucc;
-    int adaptive; /* rate_limit.adaptive_enabled */
-};
+/* ---- the steps ---------------------------------------------------------- */
 
-static void
-rate_configure(void *self, const struct b24_limits_config *cfg)
+void
+b24_rate_state_configure(struct b24_rate_state *r,
+                         const struct b24_limits_config *cfg)
 {
-    struct rate_state *r = self;
     r->burst = r->orig_burst = cfg->burst_limit;
     r->drain = r->orig_drain = cfg->drain_rate;
     if (r->tokens > r->burst)
@@ -38,29 +30,18 @@ rate_configure(void *self, const struct b24_limits_config *cfg)
     r->nsucc = 0;
 }
 
-static void *
-rate_create(const struct b24_limits_config *cfg, double now,
-            struct b24_error *err)
+void
+b24_rate_state_init(struct b24_rate_state *r,
+                    const struct b24_limits_config *cfg, double now)
 {
-    struct rate_state *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
-        b24_error_set(err, B24_E_NOMEM, "out of memory");
-        return NULL;
-    }
-    rate_configure(r, cfg);
+    memset(r, 0, sizeof(*r));
+    b24_rate_state_configure(r, cfg);
     r->tokens = r->burst;
     r->last_refill = now;
-    return r;
 }
 
 static void
-rate_destroy(void *self)
-{
-    free(self);
-}
-
-static void
-drop_old_errors(struct rate_state *r, double t)
+drop_old_errors(struct b24_rate_state *r, double t)
 {
     size_t i, k = 0;
     for (i = 0; i < r->nerr; i++)
@@ -69,10 +50,9 @@ drop_old_errors(struct rate_state *r, double t)
     r->nerr = k;
 }
 
-static double
-rate_reserve(void *self, double t)
+double
+b24_rate_state_reserve(struct b24_rate_state *r, double t)
 {
-    struct rate_state *r = self;
     double elapsed, need;
     elapsed = t - r->last_refill;
     if (elapsed < 0)
@@ -92,16 +72,15 @@ rate_reserve(void *self, double t)
     return ceil((need - r->tokens) * (1000.0 / r->drain));
 }
 
-static double
-rate_exceeded(void *self, double t, int *lowered)
+double
+b24_rate_state_exceeded(struct b24_rate_state *r, double t, int *lowered)
 {
-    struct rate_state *r = self;
     int low = 0;
     r->nsucc = 0;
     drop_old_errors(r, t);
-    if (r->nerr == ERR_HISTORY_CAP) {
+    if (r->nerr == B24_RATE_ERR_CAP) {
         memmove(r->err_ts, r->err_ts + 1,
-                (ERR_HISTORY_CAP - 1) * sizeof(r->err_ts[0]));
+                (B24_RATE_ERR_CAP - 1) * sizeof(r->err_ts[0]));
         r->nerr--;
     }
     r->err_ts[r->nerr++] = t;
@@ -118,10 +97,9 @@ rate_exceeded(void *self, double t, int *lowered)
     return 1000.0 / r->drain + 1000.0;
 }
 
-static int
-rate_success(void *self, double t)
+int
+b24_rate_state_success(struct b24_rate_state *r, double t)
 {
-    struct rate_state *r = self;
     if (r->nsucc < SUCC_HISTORY_CAP)
         r->nsucc++;
     drop_old_errors(r, t);
@@ -137,10 +115,10 @@ rate_success(void *self, double t)
     return 0;
 }
 
-static void
-rate_stats(void *self, double t, struct b24_limiter_stats *s)
+void
+b24_rate_state_stats(struct b24_rate_state *r, double t,
+                     struct b24_limiter_stats *s)
 {
-    struct rate_state *r = self;
     s->tokens = r->tokens;
     s->burst_limit = r->burst;
     s->original_burst_limit = r->orig_burst;
@@ -153,15 +131,90 @@ rate_stats(void *self, double t, struct b24_limiter_stats *s)
     s->recent_successes = (double)r->nsucc;
 }
 
-static void
-rate_reset(void *self, double t)
+void
+b24_rate_state_reset(struct b24_rate_state *r, double t)
 {
-    struct rate_state *r = self;
     r->tokens = r->burst; /* the current (maybe lowered) burst */
     r->burst = r->orig_burst;
     r->drain = r->orig_drain;
     r->last_refill = t;
     r->nerr = r->nsucc = 0;
+}
+
+int
+b24_rate_state_sane(const struct b24_rate_state *r)
+{
+    size_t i;
+    if (!isfinite(r->tokens) || !isfinite(r->burst) || !isfinite(r->drain) ||
+        !isfinite(r->orig_burst) || !isfinite(r->orig_drain) ||
+        !isfinite(r->last_refill) || !(r->drain > 0) || !(r->orig_drain > 0) ||
+        !(r->burst >= 0) || !(r->orig_burst >= 0) || r->tokens < 0 ||
+        r->tokens > r->burst || r->nerr > B24_RATE_ERR_CAP ||
+        r->nsucc > SUCC_HISTORY_CAP || (r->adaptive != 0 && r->adaptive != 1))
+        return 0;
+    for (i = 0; i < r->nerr; i++)
+        if (!isfinite(r->err_ts[i]))
+            return 0;
+    return 1;
+}
+
+/* ---- the in-process backend ---------------------------------------------- */
+
+static void *
+rate_create(const struct b24_limits_config *cfg,
+            const struct b24_limiter_scope *scope, double now,
+            struct b24_error *err)
+{
+    struct b24_rate_state *r = malloc(sizeof(*r));
+    (void)scope;
+    if (r == NULL) {
+        b24_error_set(err, B24_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    b24_rate_state_init(r, cfg, now);
+    return r;
+}
+
+static void
+rate_destroy(void *self)
+{
+    free(self);
+}
+
+static void
+rate_configure(void *self, const struct b24_limits_config *cfg)
+{
+    b24_rate_state_configure(self, cfg);
+}
+
+static double
+rate_reserve(void *self, double t)
+{
+    return b24_rate_state_reserve(self, t);
+}
+
+static double
+rate_exceeded(void *self, double t, int *lowered)
+{
+    return b24_rate_state_exceeded(self, t, lowered);
+}
+
+static int
+rate_success(void *self, double t)
+{
+    return b24_rate_state_success(self, t);
+}
+
+static void
+rate_stats(void *self, double t, struct b24_limiter_stats *s)
+{
+    b24_rate_state_stats(self, t, s);
+}
+
+static void
+rate_reset(void *self, double t)
+{
+    b24_rate_state_reset(self, t);
 }
 
 const struct b24_rate_ops b24_rate_inproc = {

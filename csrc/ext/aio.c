@@ -23,6 +23,8 @@
 #include "ext.h"
 
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "b24_drive.h"
 #include "b24_limiter.h"
@@ -69,6 +71,7 @@ typedef struct {
     int timeout_pending;   /* curl's timer fired in a full slice */
     int closing;           /* curl's callbacks are ignored */
     PyObject *fail;        /* owned: a loop call of a callback failed */
+    pid_t pid;             /* the process that made it (see aio_shut) */
 } AioObject;
 
 /* ---------------------------------------------------------------- helpers */
@@ -495,6 +498,7 @@ aio_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->limiter = Py_NewRef(lim);
     self->loop = Py_NewRef(loop);
     self->slice_t0 = -1;
+    self->pid = getpid();
     b24_http_incref(http);
     self->http = http;
     self->cm = curl_multi_init();
@@ -518,6 +522,20 @@ aio_shut(AioObject *self)
     struct aio_sock *k;
     if (self->cm == NULL)
         return;
+    if (self->pid != getpid()) {
+        /* a forked child's copy: the loop's selector (an epoll instance is
+         * shared across fork) and curl's connections (TLS close_notify) are
+         * the parent's, so neither is touched: the multi, its calls and
+         * sockets are left as they are (leaked, bounded by one driver) */
+        self->cm = NULL;
+        self->items = NULL;
+        self->socks = NULL;
+        self->nsocks = 0;
+        self->nitems = self->sending = 0;
+        Py_CLEAR(self->timer);
+        Py_CLEAR(self->fail);
+        return;
+    }
     self->depth++;
     if (self->items != NULL) {
         exc = PyObject_CallFunction(self->state->closed_error, "s",

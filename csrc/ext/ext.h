@@ -96,6 +96,11 @@ struct b24_outcome;
 PyObject *ext_outcome_new(struct mod_state *st, struct b24_outcome *o);
 int outcome_register(PyObject *module, struct mod_state *st);
 
+/* redis.c: the limiter's Redis backend from Python, installed once at
+ * module exec: the GIL block hooks and the outage notices logged to
+ * `b24hook.limiter`. */
+void ext_redis_install(void);
+
 /* limiter.c: the Limiter type. */
 struct b24_limiter;
 struct b24_call_methods;

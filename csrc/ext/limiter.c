@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "b24_limiter.h"
+#include "b24_limiter_ops.h"
 #include "b24_retry.h"
 
 typedef struct {
@@ -105,10 +106,32 @@ cfg_codes(PyObject *params, const char *key, const char ***out, size_t *n,
     return 0;
 }
 
-/* Apply a (filled) RestrictionParams dict: new limiter when *lim is NULL,
- * else configure.  0 or -1 with an exception. */
+/* The `shared` restriction param: NULL for None/absent, else its UTF-8
+ * (borrowed from params); -1 with TypeError for a non-str. */
 static int
-apply_params(PyObject *params, struct b24_limiter **lim)
+cfg_shared(PyObject *params, const char **out)
+{
+    PyObject *v = params != NULL && PyDict_Check(params)
+                      ? PyDict_GetItemString(params, "shared")
+                      : NULL;
+    *out = NULL;
+    if (v == NULL || v == Py_None)
+        return 0;
+    if (!PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "restriction_params['shared'] must be None or a str");
+        return -1;
+    }
+    *out = PyUnicode_AsUTF8(v);
+    return *out == NULL ? -1 : 0;
+}
+
+/* Apply a (filled) RestrictionParams dict: new limiter when *lim is NULL
+ * (on the backend its `shared` value selects, for `scope` = (portal key,
+ * webhook key)), else configure (`shared` is not read: the backend is the
+ * limiter's for life).  0 or -1 with an exception. */
+static int
+apply_params(PyObject *params, PyObject *scope, struct b24_limiter **lim)
 {
     struct b24_limits_config c;
     struct b24_error err;
@@ -168,7 +191,28 @@ apply_params(PyObject *params, struct b24_limiter **lim)
         c.soft_codes = soft;
     }
     if (*lim == NULL) {
-        *lim = b24_limiter_new(&c, NULL, NULL, NULL, NULL, &err);
+        struct b24_limiter_backend be;
+        const char *shared;
+        if (cfg_shared(params, &shared) < 0)
+            goto done;
+        if (b24_limiter_backend_select(shared, &be, &err) != B24_OK) {
+            ext_raise_status(err.status, err.message, NULL);
+            goto done;
+        }
+        if (shared != NULL) {
+            if (scope == NULL || scope == Py_None ||
+                !PyArg_ParseTuple(scope, "ss;scope must be (portal key, "
+                                         "webhook key)",
+                                  &be.scope.portal, &be.scope.webhook)) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError,
+                                    "restriction_params['shared'] needs the "
+                                    "client's scope (portal key, webhook "
+                                    "key)");
+                goto done;
+            }
+        }
+        *lim = b24_limiter_new_backend(&c, NULL, NULL, NULL, NULL, &be, &err);
         if (*lim == NULL) {
             ext_raise_status(err.status, err.message, NULL);
             goto done;
@@ -189,16 +233,21 @@ done:
 static PyObject *
 limiter_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"params", NULL};
-    PyObject *params = Py_None;
+    static char *kwlist[] = {"params", "scope", NULL};
+    PyObject *params = Py_None, *scope = Py_None;
     LimiterObject *self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Limiter", kwlist,
-                                     &params))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$O:Limiter", kwlist,
+                                     &params, &scope))
         return NULL;
+    if (scope != Py_None && !PyTuple_Check(scope)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scope must be a (portal key, webhook key) tuple");
+        return NULL;
+    }
     self = (LimiterObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    if (apply_params(params, &self->lim) < 0) {
+    if (apply_params(params, scope, &self->lim) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -217,7 +266,7 @@ limiter_tp_dealloc(LimiterObject *self)
 static PyObject *
 limiter_configure(LimiterObject *self, PyObject *params)
 {
-    if (apply_params(params, &self->lim) < 0)
+    if (apply_params(params, NULL, &self->lim) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -422,7 +471,7 @@ limiter_defaults(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(ignored))
               : PyBool_FromLong(c.net_retry != B24_NET_RETRY_NEVER);
     return Py_BuildValue(
         "{s:{s:N,s:N,s:N},s:{s:N,s:N,s:N},s:{s:N,s:N,s:N,s:N},"
-        "s:i,s:N,s:N,s:[],s:[]}",
+        "s:i,s:N,s:N,s:[],s:[],s:O}",
         "rate_limit", "burst_limit", js_num(c.burst_limit), "drain_rate",
         js_num(c.drain_rate), "adaptive_enabled", PyBool_FromLong(c.rate_adaptive),
         "operating_limit", "window_ms", js_num(c.window_ms), "limit_ms",
@@ -432,7 +481,7 @@ limiter_defaults(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(ignored))
         js_num(c.coefficient), "max_delay", js_num(c.max_delay),
         "max_retries", c.max_retries, "retry_delay", js_num(c.retry_delay),
         "retry_on_network_error", net, "hard_error_codes",
-        "soft_error_codes");
+        "soft_error_codes", "shared", Py_None);
 }
 
 static PyObject *
@@ -528,7 +577,13 @@ limiter_stats(LimiterObject *self, PyObject *Py_UNUSED(ignored))
     }
     if (PyDict_SetItemString(d, "last_errors", lst) < 0)
         goto fail;
-    Py_DECREF(lst);
+    Py_CLEAR(lst);
+    sub = Py_BuildValue("{s:s,s:s}", "rate",
+                        b24_limiter_rate_backend(self->lim), "operating",
+                        b24_limiter_operating_backend(self->lim));
+    if (sub == NULL || PyDict_SetItemString(d, "limiter_backend", sub) < 0)
+        goto fail;
+    Py_DECREF(sub);
     b24_limiter_stats_clear(&s);
     return d;
 fail:
@@ -537,6 +592,55 @@ fail:
     Py_XDECREF(d);
     b24_limiter_stats_clear(&s);
     return NULL;
+}
+
+/* Limiter.backend_names(shared): the (rate, operating) backend names a
+ * `shared` value selects; checks the value, opens nothing. */
+static PyObject *
+limiter_backend_names(PyObject *Py_UNUSED(cls), PyObject *shared)
+{
+    struct b24_limiter_backend be;
+    struct b24_error err;
+    const char *s = NULL;
+    memset(&err, 0, sizeof(err));
+    if (shared != Py_None) {
+        if (!PyUnicode_Check(shared)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "restriction_params['shared'] must be None or a "
+                            "str");
+            return NULL;
+        }
+        s = PyUnicode_AsUTF8(shared);
+        if (s == NULL)
+            return NULL;
+    }
+    if (b24_limiter_backend_select(s, &be, &err) != B24_OK)
+        return ext_raise_status(err.status, err.message, NULL);
+    return Py_BuildValue("(ss)", be.rate->name, be.operating->name);
+}
+
+/* TEST ONLY: take the host-wide bucket's lock and never release it (the
+ * test then SIGKILLs this process, as if it died inside an op). */
+static PyObject *
+limiter_hold_shared_lock(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = b24_limiter_test_hold_shared(self->lim, B24_SHM_TEST_RATE);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_hold_shared_lock: not a shared=\"host\" limiter");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* TEST ONLY: dead lock owners recovered on the host-wide bucket. */
+static PyObject *
+limiter_shared_repairs(LimiterObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromDouble(b24_limiter_test_shared_repairs(self->lim, 0));
 }
 
 static PyObject *
@@ -567,6 +671,16 @@ static PyMethodDef limiter_methods[] = {
      "stats($self, /)\n--\n\nEvery key of spec §9.6."},
     {"reset", (PyCFunction)limiter_reset, METH_NOARGS,
      "reset($self, /)\n--\n\nZero the metrics and all limiter state."},
+    {"backend_names", (PyCFunction)limiter_backend_names,
+     METH_O | METH_STATIC,
+     "backend_names(shared, /)\n--\n\n(rate, operating) backend names the "
+     "`shared` restriction param selects; ValueError for an unknown value."},
+    {"_hold_shared_lock", (PyCFunction)limiter_hold_shared_lock, METH_NOARGS,
+     "_hold_shared_lock($self, /)\n--\n\nTEST ONLY: take the host-wide "
+     "bucket's lock and keep it (the test kills the process)."},
+    {"_shared_repairs", (PyCFunction)limiter_shared_repairs, METH_NOARGS,
+     "_shared_repairs($self, /)\n--\n\nTEST ONLY: dead lock owners "
+     "recovered on the host-wide bucket (-1: not shared)."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef limiter_getset[] = {
@@ -575,7 +689,8 @@ static PyGetSetDef limiter_getset[] = {
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyType_Slot limiter_slots[] = {
-    {Py_tp_doc, "Limiter(params=None)\n--\n\nThe restriction manager of one "
+    {Py_tp_doc, "Limiter(params=None, *, scope=None)\n--\n\nThe restriction "
+                "manager of one "
                 "transport (rate, operating, adaptive, retry, metrics); "
                 "thread-safe, state in C."},
     {Py_tp_new, limiter_tp_new},

@@ -436,6 +436,7 @@ mod_exec(PyObject *module)
         PyErr_SetString(PyExc_ImportError, "curl_global_init failed");
         return -1;
     }
+    ext_redis_install();
     cv = curl_version_info(CURLVERSION_NOW);
 
     st->params_error = PyErr_NewExceptionWithDoc(

@@ -30,6 +30,11 @@ ext_raise_status(enum b24_status rc, const char *message, PyObject *refused)
                             ? message
                             : b24_status_name(rc));
         break;
+    case B24_E_SYSTEM:
+        PyErr_SetString(PyExc_OSError, message != NULL && message[0] != '\0'
+                                           ? message
+                                           : b24_status_name(rc));
+        break;
     default:
         if (message != NULL && message[0] != '\0')
             PyErr_Format(PyExc_RuntimeError, "%s (%s)", message,

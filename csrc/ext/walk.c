@@ -10,7 +10,13 @@
  * page out of the decoded answer (result, then the custom key) and feeds
  * the machine its facts.
  *
- * Each step gives Python one item:
+ * Two drivers share the machine and this glue: iterating the Walk is the
+ * blocking driver (each step prepares, runs and feeds one page); the step
+ * interface request()/feed() is sans-I/O for another driver (the asyncio
+ * one, b24hook/_aio.py): request() gives ('request', params) for the page
+ * to send, the driver runs that call its own way and feed()s the Outcome.
+ *
+ * Each step (or feed) gives Python one item:
  *     ("page", rows)     deliver these rows (the list of the answer)
  *     ("end", reason)    the walk ended; reason None, or the name of
  *                        b24_walk_end_name ("no_result", "no_int_id", ...)
@@ -26,12 +32,13 @@
 #include "b24_envelope.h"
 #include "b24_walk.h"
 
-enum { WALK_RUNNING = 0, WALK_ENDING, WALK_FINISHED };
+enum { WALK_RUNNING = 0, WALK_SENT, WALK_ENDING, WALK_FINISHED };
 
 typedef struct {
     PyObject_HEAD
     struct b24_walk w;
-    int state;           /* WALK_*: ENDING gives ("end", end) next */
+    int state;           /* WALK_*: ENDING gives ("end", end) next; SENT
+                            waits for the requested page's answer */
     int busy;            /* a step is running (the GIL may be out) */
     PyObject *method;    /* str */
     PyObject *base;      /* dict: every page's params but the cursor */
@@ -44,7 +51,8 @@ typedef struct {
     PyObject *order;     /* tail: the cursor's order */
     PyObject *limit;     /* tail: the cursor's limit (as given) */
     PyObject *value;     /* tail: the cursor value of the next request */
-    PyObject *prepare;   /* callable(params) -> (transport, rid, kwargs) */
+    PyObject *prepare;   /* callable(params) -> (transport, rid, kwargs),
+                            or None: driven by request()/feed() only */
 } WalkObject;
 
 static int
@@ -135,8 +143,8 @@ walk_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "kind must be 'v2', 'v3' or 'tail'");
         return NULL;
     }
-    if (!PyCallable_Check(prepare)) {
-        PyErr_SetString(PyExc_TypeError, "prepare must be callable");
+    if (prepare != Py_None && !PyCallable_Check(prepare)) {
+        PyErr_SetString(PyExc_TypeError, "prepare must be callable or None");
         return NULL;
     }
     if (key == NULL) {
@@ -337,53 +345,71 @@ end_item(WalkObject *self)
     return Py_BuildValue("(ss)", "end", b24_walk_end_name(self->w.end));
 }
 
-/* One step with the walk marked busy. */
-static PyObject *
-walk_step(WalkObject *self)
+/* The request the machine wants next: 1 with *send (new reference: the
+ * page's params; the walk now waits for that page's answer), 0 with *item
+ * (new reference: the end item) or with nothing (the walk is over), -1
+ * with an exception. */
+static int
+walk_request(WalkObject *self, PyObject **send, PyObject **item)
 {
-    PyObject *send, *prep, *outcome, *answer, *rows, *next, *item = NULL;
+    *send = *item = NULL;
+    if (self->state == WALK_SENT) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the answer of the page requested is due (feed() it)");
+        return -1;
+    }
+    if (self->state == WALK_ENDING) {
+        *item = end_item(self);
+        return *item == NULL ? -1 : 0;
+    }
+    if (self->state == WALK_FINISHED || !b24_walk_next(&self->w)) {
+        self->state = WALK_FINISHED;
+        return 0;
+    }
+    /* the state is FINISHED unless the answer is fed */
+    self->state = WALK_FINISHED;
+    *send = page_params(self);
+    if (*send == NULL)
+        return -1;
+    self->state = WALK_SENT;
+    return 1;
+}
+
+/* Feed the Outcome of the page requested: new reference to the item
+ * ("page", rows), ("end", reason) or ("answer", outcome); NULL with an
+ * exception (the walk is then over). */
+static PyObject *
+walk_answer(WalkObject *self, PyObject *outcome)
+{
+    struct mod_state *st = PyType_GetModuleState(Py_TYPE(self));
+    PyObject *answer, *rows, *next, *item;
     struct b24_walk_page page;
     enum b24_walk_verdict verdict;
     long kind;
 
-    if (self->state == WALK_ENDING)
-        return end_item(self);
-    if (self->state == WALK_FINISHED || !b24_walk_next(&self->w))
+    if (self->state != WALK_SENT) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "no page was requested (call request() first)");
         return NULL;
-    /* the state is FINISHED unless this step says otherwise */
-    self->state = WALK_FINISHED;
-    send = page_params(self);
-    if (send == NULL)
-        return NULL;
-    prep = PyObject_CallOneArg(self->prepare, send);
-    if (prep == NULL)
-        goto done_send;
-    if (!PyTuple_Check(prep) || PyTuple_GET_SIZE(prep) != 3) {
-        PyErr_SetString(PyExc_TypeError, "prepare() must return "
-                                         "(transport, request_id, kwargs)");
-        goto done_prep;
     }
-    outcome = ext_transport_call(PyTuple_GET_ITEM(prep, 0), self->method,
-                                 send, PyTuple_GET_ITEM(prep, 1),
-                                 PyTuple_GET_ITEM(prep, 2));
-    if (outcome == NULL)
-        goto done_prep;
+    self->state = WALK_FINISHED;
+    if (st == NULL || !Py_IS_TYPE(outcome, st->outcome_type)) {
+        PyErr_SetString(PyExc_TypeError, "feed() takes the page call's Outcome");
+        return NULL;
+    }
     kind = PyLong_AsLong(PyStructSequence_GetItem(outcome, OUTCOME_KIND));
     if (kind == -1 && PyErr_Occurred())
-        goto done_outcome;
+        return NULL;
     if (kind != B24_KIND_OK) {
         b24_walk_fail(&self->w);
-        item = Py_BuildValue("(sO)", "answer", outcome);
-        goto done_outcome;
+        return Py_BuildValue("(sO)", "answer", outcome);
     }
     answer = PyStructSequence_GetItem(outcome, OUTCOME_ANSWER);
     if (read_page(self, answer, &page, &rows, &next) < 0)
-        goto done_outcome;
+        return NULL;
     verdict = b24_walk_page(&self->w, &page);
-    if (verdict == B24_WALK_STOP) {
-        item = end_item(self);
-        goto done_outcome;
-    }
+    if (verdict == B24_WALK_STOP)
+        return end_item(self);
     if (verdict == B24_WALK_MORE) {
         if (self->w.kind == B24_WALK_TAIL)
             Py_XSETREF(self->value, Py_NewRef(next));
@@ -394,13 +420,50 @@ walk_step(WalkObject *self)
     item = Py_BuildValue("(sO)", "page", rows);
     if (item == NULL)
         self->state = WALK_FINISHED;
-done_outcome:
+    return item;
+}
+
+/* One step of the blocking driver, the walk marked busy: the request the
+ * machine wants, prepared by `prepare` and run as Transport.call runs it
+ * (GIL released), its Outcome fed back. */
+static PyObject *
+walk_step(WalkObject *self)
+{
+    PyObject *send, *prep, *outcome, *item = NULL;
+    int rc;
+
+    if (self->prepare == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "a Walk made with prepare=None is "
+                                         "driven by request()/feed()");
+        return NULL;
+    }
+    rc = walk_request(self, &send, &item);
+    if (rc <= 0)
+        return item;
+    prep = PyObject_CallOneArg(self->prepare, send);
+    if (prep == NULL)
+        goto fail_send;
+    if (!PyTuple_Check(prep) || PyTuple_GET_SIZE(prep) != 3) {
+        PyErr_SetString(PyExc_TypeError, "prepare() must return "
+                                         "(transport, request_id, kwargs)");
+        goto fail_prep;
+    }
+    outcome = ext_transport_call(PyTuple_GET_ITEM(prep, 0), self->method,
+                                 send, PyTuple_GET_ITEM(prep, 1),
+                                 PyTuple_GET_ITEM(prep, 2));
+    if (outcome == NULL)
+        goto fail_prep;
+    item = walk_answer(self, outcome);
     Py_DECREF(outcome);
-done_prep:
     Py_DECREF(prep);
-done_send:
     Py_DECREF(send);
     return item;
+fail_prep:
+    Py_DECREF(prep);
+fail_send:
+    Py_DECREF(send);
+    self->state = WALK_FINISHED;
+    return NULL;
 }
 
 static PyObject *
@@ -416,6 +479,49 @@ walk_iternext(WalkObject *self)
     self->busy = 0;
     return item;
 }
+
+static PyObject *
+walk_request_meth(WalkObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *send, *item;
+    int rc;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the walk is already running");
+        return NULL;
+    }
+    rc = walk_request(self, &send, &item);
+    if (rc < 0)
+        return NULL;
+    if (rc == 1) {
+        item = Py_BuildValue("(sN)", "request", send);
+        if (item == NULL)
+            self->state = WALK_FINISHED;
+        return item;
+    }
+    return item != NULL ? item : Py_NewRef(Py_None);
+}
+
+static PyObject *
+walk_feed_meth(WalkObject *self, PyObject *outcome)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the walk is already running");
+        return NULL;
+    }
+    return walk_answer(self, outcome);
+}
+
+static PyMethodDef walk_methods[] = {
+    {"request", (PyCFunction)walk_request_meth, METH_NOARGS,
+     "request($self, /)\n--\n\n"
+     "The step interface (no I/O): ('request', params) -- send that page's "
+     "call, then feed() its Outcome --, ('end', reason), or None once the "
+     "walk is over."},
+    {"feed", (PyCFunction)walk_feed_meth, METH_O,
+     "feed($self, outcome, /)\n--\n\n"
+     "The Outcome of the page request() asked for: ('page', rows), "
+     "('end', reason) or ('answer', outcome)."},
+    {NULL, NULL, 0, NULL}};
 
 static PyObject *
 walk_get_cursor(WalkObject *self, void *Py_UNUSED(c))
@@ -454,6 +560,7 @@ static PyType_Slot walk_slots[] = {
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, walk_iternext},
     {Py_tp_getset, walk_getset},
+    {Py_tp_methods, walk_methods},
     {0, NULL}};
 
 static PyType_Spec walk_spec = {

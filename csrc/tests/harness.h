@@ -44,5 +44,7 @@ void test_limiter(void);
 void test_engine(void);
 void test_limiter_ops(void);
 void test_retry(void);
+void test_shm(void);
+void test_redis(void);
 
 #endif

@@ -19,7 +19,9 @@ main(void)
     test_limiter();
     test_limiter_ops();
     test_retry();
+    test_shm();
     test_engine();
+    test_redis();
     printf("%d passed, %d failed\n", t_passed, t_failed);
     return t_failed ? 1 : 0;
 }

@@ -41,10 +41,12 @@ struct rec {
 static struct rec R;
 
 static void *
-r_create(const struct b24_limits_config *cfg, double now,
+r_create(const struct b24_limits_config *cfg,
+         const struct b24_limiter_scope *scope, double now,
          struct b24_error *err)
 {
     (void)cfg;
+    (void)scope;
     (void)err;
     R.created++;
     R.last_now = now;
@@ -117,9 +119,11 @@ static const struct b24_rate_ops rec_rate = {
 };
 
 static void *
-o_create(const struct b24_limits_config *cfg, struct b24_error *err)
+o_create(const struct b24_limits_config *cfg,
+         const struct b24_limiter_scope *scope, struct b24_error *err)
 {
     (void)cfg;
+    (void)scope;
     if (R.fail_create) {
         b24_error_set(err, B24_E_NOMEM, "backend refused");
         return NULL;
@@ -197,7 +201,8 @@ static const struct b24_operating_ops rec_op = {
     .reset = o_reset,
 };
 
-static const struct b24_limiter_backend rec_backend = {&rec_rate, &rec_op};
+static const struct b24_limiter_backend rec_backend = {&rec_rate, &rec_op,
+                                                       {NULL, NULL, NULL}};
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -212,7 +217,8 @@ test_default_backend(void)
     b24_limiter_free(l);
     /* a NULL member of a backend falls back to the in-process one */
     {
-        struct b24_limiter_backend half = {NULL, &b24_operating_inproc};
+        struct b24_limiter_backend half = {NULL, &b24_operating_inproc,
+                                           {NULL, NULL, NULL}};
         memset(&R, 0, sizeof(R));
         half.rate = &rec_rate;
         l = b24_limiter_new_backend(NULL, NULL, NULL, NULL, NULL, &half,

@@ -80,23 +80,20 @@ def test_many_calls_keep_memory_and_refcounts_flat(fast_server):
     assert abs(last["total_refs"] - mid["total_refs"]) < 100
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("B24HOOK_EXPECT_SANITIZED") == "1",
-                    reason="RSS is meaningless under ASan (its quarantine holds freed memory)")
-def test_many_flights_keep_memory_and_refcounts_flat(fast_server):
-    """The multi driver (Http.flights, _core.Multi): rounds of 10 calls at once,
-    every 7th closed with calls still in flight, keep memory and refcounts flat."""
+def _probe_flat(fast_server, mode, what):
+    """Run the leak probe in ``mode`` (CALLS / 4 calls, at least 2,000) and check
+    memory and refcounts stay flat."""
     url, ca = fast_server
     n = max(CALLS // 4, 2000)
     env = dict(os.environ)
     env.pop("PYTHONMALLOC", None)
-    out = subprocess.run([sys.executable, str(HERE / "_leak_client.py"), url, ca, str(n), "flights"],
+    out = subprocess.run([sys.executable, str(HERE / "_leak_client.py"), url, ca, str(n), mode],
                          capture_output=True, text=True, timeout=900, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert S.SECRET not in out.stdout + out.stderr
     s = json.loads(out.stdout.strip().splitlines()[-1])["samples"]
     first, mid, last = s[0], s[len(s) // 2], s[-1]
-    print(f"{n} calls in flights: rss {first['rss'] >> 20} -> {last['rss'] >> 20} MiB, "
+    print(f"{n} calls {what}: rss {first['rss'] >> 20} -> {last['rss'] >> 20} MiB, "
           f"traced {first['traced']} -> {last['traced']} B")
     assert last["rss"] - mid["rss"] < 2 << 20, s
     assert last["rss"] - first["rss"] < 8 << 20, s
@@ -104,3 +101,22 @@ def test_many_flights_keep_memory_and_refcounts_flat(fast_server):
     for key in ("ref_hook", "ref_method", "ref_params"):
         assert abs(last[key] - first[key]) <= 2, (key, s)
     assert abs(last["ref_none"] - mid["ref_none"]) < 64, s
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("B24HOOK_EXPECT_SANITIZED") == "1",
+                    reason="RSS is meaningless under ASan (its quarantine holds freed memory)")
+def test_many_flights_keep_memory_and_refcounts_flat(fast_server):
+    """The multi driver (Http.flights, _core.Multi): rounds of 10 calls at once,
+    every 7th closed with calls still in flight, keep memory and refcounts flat."""
+    _probe_flat(fast_server, "flights", "in flights")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("B24HOOK_EXPECT_SANITIZED") == "1",
+                    reason="RSS is meaningless under ASan (its quarantine holds freed memory)")
+def test_many_async_rounds_keep_memory_and_refcounts_flat(fast_server):
+    """The asyncio driver (AsyncB24Hook, _core.AioMulti, the walks' step interface):
+    rounds of 8 calls and 2 list walks at once, every 7th with its calls cancelled
+    mid-flight, keep memory and refcounts flat."""
+    _probe_flat(fast_server, "async", "in async rounds")
