@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, AsyncIterator, Callable, Mapping, Protocol
 
 from . import _core
 from ._actions_batch import ChunkMerge, _shape, plan_chunks
@@ -21,6 +21,7 @@ from ._actions_list import (V3_LIMIT, WalkPlan, _api_error, _check_desc, _fail_l
 from ._batch import CHUNKS_IN_FLIGHT, Command, _BatchCore, _split_options, parse_calls
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
+from ._export import ResumeArg, aexport_v2
 from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface
 from ._pipeline import _Prepared, aoutcome, aresult, arun_call, astart
@@ -151,10 +152,11 @@ class AsyncPages:
 
     __slots__ = ("_start", "_walk", "_progress", "_on_fail", "_method", "_done")
 
-    def __init__(self, start: Callable[[], _AsyncWalk], progress: Callable[[], Progress | None],
+    def __init__(self, start: Callable[[], _AsyncWalk | _AsyncExport],
+                 progress: Callable[[], Progress | None],
                  on_fail: Callable[[AjaxResult], SdkError], method: str) -> None:
-        self._start: Callable[[], _AsyncWalk] | None = start
-        self._walk: _AsyncWalk | None = None
+        self._start: Callable[[], _AsyncWalk | _AsyncExport] | None = start
+        self._walk: _AsyncWalk | _AsyncExport | None = None
         self._progress: Callable[[], Progress | None] | Progress | None = progress
         self._on_fail = on_fail
         self._method = method
@@ -192,16 +194,37 @@ class AsyncPages:
             progress.close()
 
     async def aclose(self) -> None:
-        """Stop the walk (no further request is sent)."""
+        """Stop the walk (no further request is sent; the export's requests in
+        flight are stopped)."""
+        walk, self._walk = self._walk, None
         self._finish()
+        if isinstance(walk, _AsyncExport):
+            await walk.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncPages {self._method}>"
 
 
-def _fast_refused(method: str) -> NotImplementedError:
-    return NotImplementedError(f"{method}: fetch_list(fast=True) (the export) is not available on "
-                               f"AsyncB24Hook yet; use fast=False or B24Hook's export")
+class _AsyncExport:
+    """The planned export (``_export.aexport_v2``) as the walk of an
+    :class:`AsyncPages`: its chunks are the pages; it reports its own progress."""
+
+    __slots__ = ("_chunks", "failed")
+
+    def __init__(self, chunks: AsyncIterator[list[Any]]) -> None:
+        self._chunks = chunks
+        self.failed: AjaxResult | None = None  # the export raises, never ends failed
+
+    async def next_page(self) -> list[Any] | None:
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    async def aclose(self) -> None:
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
 
 
 class AsyncCallListV2(_AsyncAction):
@@ -228,10 +251,20 @@ class AsyncFetchListV2(_AsyncAction):
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "ID",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
              request_id: str | None = None, *, progress: ProgressArg = None,
-             fast: bool = False, shards: int = 4) -> AsyncPages:
-        """Pages of at most 50 rows: ``async for page in b24.actions.v2.fetch_list.make(...)``."""
+             fast: bool = False, shards: int | None = None, resume: ResumeArg = None) -> AsyncPages:
+        """Pages of at most 50 rows: ``async for page in b24.actions.v2.fetch_list.make(...)``;
+        with ``fast=True`` the planned export of the sync client (docs/export.md): chunks
+        of up to 2,500 rows, ``shards`` at most that many requests at once, resumable
+        from ``resume``."""
         if fast:
-            raise _fast_refused(method)
+            def export() -> _AsyncExport:
+                return _AsyncExport(aexport_v2(
+                    self._client, method, params, id_key=id_key, cursor_id_key=cursor_id_key,
+                    custom_key_for_result=custom_key_for_result, request_id=request_id,
+                    progress=progress, shards=shards, resume=resume))
+
+            return AsyncPages(export, lambda: None,
+                              lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V2", r), method)
         label = "fetchListMethod"
 
         def start() -> _AsyncWalk:  # prepared at the first page, as the sync one

@@ -49,10 +49,11 @@ from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._http import Http, HttpRegistry
 from ._logging import LogLevel, emit
+from ._pipeline import _Prepared, aresult, astart
 from ._progress import Progress, ProgressArg, make_progress
 
 if TYPE_CHECKING:
-    from ._aio import AsyncB24Hook
+    from ._aio_actions import AsyncClient
     from ._result import AjaxResult
 
 __all__ = ["ExportJob", "aexport_v2", "export_v2"]
@@ -753,28 +754,31 @@ def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: s
             prog.close()
 
 
-async def aexport_v2(client: AsyncB24Hook, method: str, params: Mapping[str, Any] | None = None, *,
+async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any] | None = None, *,
                      id_key: str = "ID", cursor_id_key: str | None = None,
                      custom_key_for_result: str | None = None, request_id: str | None = None,
                      progress: ProgressArg = None, shards: int | None = None,
                      resume: ResumeArg = None) -> AsyncIterator[list[Any]]:
     """:func:`export_v2` on an asyncio loop: the same job, each batch an
-    ``AioMulti`` call of ``client`` (an ``AsyncB24Hook``)."""
-    from ._pipeline import arun_call
-
+    ``AioMulti`` call of ``client`` (an ``AsyncB24Hook``, or what its actions see of it)."""
     http, driver = client._driver(ApiVersion.V2)
     store = _Resume(resume)
     job = _job(http, method, params, id_key, cursor_id_key, custom_key_for_result, shards, store)
     rep = _Report.open(progress, http, job)
     prog = rep.prog
-    tasks: dict[asyncio.Task[AjaxResult], int] = {}
+    # each batch is a call of the driver (its future), no Task per request: a
+    # planned round of fifty requests starts in one cheap step
+    tasks: dict[asyncio.Future[_core.Outcome], tuple[int, _Prepared]] = {}
 
     def start() -> float:
         reqs, wait = job.next_requests(time.monotonic(), _tokens(http))
         for key, body in reqs:
-            task = asyncio.ensure_future(arun_call(http, driver, "batch", body, request_id))
-            tasks[task] = key
+            p = _Prepared(http, "batch", body, request_id)
+            tasks[astart(http, driver, p)] = (key, p)
         return wait
+
+    def answer(fut: asyncio.Future[_core.Outcome], p: _Prepared) -> AjaxResult:
+        return p.finish(http, aresult(p, fut))
 
     try:
         while not job.done or tasks:
@@ -789,25 +793,29 @@ async def aexport_v2(client: AsyncB24Hook, method: str, params: Mapping[str, Any
                 raise SdkError("JSSDK_EXPORT_FAILED", 500,
                                f"export of {job.method}: the plan has nothing to send")
             finished, _ = await asyncio.wait(list(tasks), return_when=asyncio.FIRST_COMPLETED)
-            out: list[Delivery] = []
-            for task in finished:
-                key = tasks.pop(task)
+            for turn, task in enumerate(finished):
+                if turn:
+                    # one answer per turn of the loop: answers that arrived together
+                    # (each up to 2,500 rows) are not all taken in one step
+                    await asyncio.sleep(0)
+                key, p = tasks.pop(task)
                 now = time.monotonic()
-                exc = task.exception()
-                if exc is not None:
+                out: list[Delivery] = []
+                try:
+                    res = answer(task, p)
+                except Exception as exc:  # noqa: BLE001 - the job decides: wait, re-send or raise
                     job.fail(key, exc, now)
                 else:
-                    out.extend(job.feed(key, task.result(), now))
-            rep.flush()
-            if not job.done:
-                start()
-            for rows in _deliver(out, job, rep, store):
-                yield rows
+                    out = job.feed(key, res, now)
+                rep.flush()
+                if not job.done:
+                    start()
+                for rows in _deliver(out, job, rep, store):
+                    yield rows
         store.save(job)
     finally:
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        for fut in tasks:
+            driver.cancel(fut)  # stops its transfer or wait; the driver serves the others
+        tasks.clear()
         if prog is not None:
             prog.close()

@@ -182,7 +182,7 @@ def test_tails_and_aggregate_return_what_the_sync_ones_return(fresh: EmulatorPor
         same_error(a, b)
 
 
-def test_refusals_and_fast_export(fresh: EmulatorPortal) -> None:
+def test_refusals(fresh: EmulatorPortal) -> None:
     async def body(b24: AsyncB24Hook) -> None:
         with pytest.raises(TypeError, match="custom_key_for_result"):
             await b24.actions.v3.call_list.make("crm.item.list", {"entityTypeId": ET})
@@ -191,11 +191,46 @@ def test_refusals_and_fast_export(fresh: EmulatorPortal) -> None:
         with pytest.raises(TypeError, match="list of conditions"):
             await b24.actions.v3.call_list.make("crm.item.list", {"filter": {"id": 1}},
                                                 custom_key_for_result="items")
-        with pytest.raises(NotImplementedError, match="fast=True"):
-            b24.actions.v2.fetch_list.make("crm.item.list", {"entityTypeId": ET}, fast=True)
 
     run(fresh, body)
     assert fresh.stats()["total"] == 0
+
+
+def test_fast_export_returns_what_the_sync_export_returns(fresh: EmulatorPortal) -> None:
+    """``fetch_list(fast=True)``: the planned export of the sync client on the loop --
+    the same rows, each once, with the same request count; a closed export stops its
+    requests in flight and leaves the driver clean; its checkpoint resumes it."""
+    params = {"entityTypeId": ET, "select": ["id", "title"]}
+    kw: dict[str, Any] = {"id_key": "id", "custom_key_for_result": "items", "fast": True}
+    with sync_hook(fresh) as hook:
+        want = sorted((r for c in hook.actions.v2.fetch_list.make("crm.item.list", params, **kw)
+                       for r in c), key=lambda r: r["id"])
+    sync_requests = fresh.stats()["total"]
+    assert len(want) == 130
+    fresh.reset_stats()
+
+    async def body(b24: AsyncB24Hook) -> tuple[list[Any], list[Any], list[Any]]:
+        got = [r async for c in b24.actions.v2.fetch_list.make("crm.item.list", params, **kw)
+               for r in c]
+        token: dict[str, Any] = {}
+        it = b24.actions.v2.fetch_list.make("crm.item.list", params, shards=1, resume=token, **kw)
+        first = await it.__anext__()
+        await it.aclose()
+        assert driver(b24).active == 0 and driver(b24).sending == 0
+        with pytest.raises(StopAsyncIteration):
+            await it.__anext__()
+        rest = [r async for c in b24.actions.v2.fetch_list.make("crm.item.list", params, shards=1,
+                                                                 resume=token, **kw) for r in c]
+        return got, first, rest
+
+    got, first, rest = run(fresh, body)
+    assert sorted(got, key=lambda r: r["id"]) == want
+    assert len({r["id"] for r in got}) == 130
+    ids = [r["id"] for r in first] + [r["id"] for r in rest]
+    assert set(ids) == set(range(1, 131))
+    # only the chunk in hand when the export stopped may be read twice
+    assert len(ids) <= 130 + len(first)
+    assert fresh.stats()["total"] >= sync_requests
 
 
 def test_progress_and_early_close(fresh: EmulatorPortal) -> None:
@@ -397,10 +432,10 @@ class _SlowCallbacks(logging.Handler):
             self.slow.append(text)
 
 
-def test_no_callback_stalls_the_loop_during_a_large_pull_and_batch(
+def test_no_callback_stalls_the_loop_during_a_large_pull_export_and_batch(
         apart: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """No callback of the loop takes over 20 ms while a 3,000-row pull, a
-    1,500-command batch_by_chunk, a 2,000-row call_list and 50 calls run.
+    """No callback of the loop takes over 20 ms while a 3,000-row pull, the
+    3,000-row planned export, a 1,500-command batch_by_chunk, a 2,000-row call_list and 50 calls run.
 
     asyncio's own accounting (debug mode, slow_callback_duration=0.02) reports the
     callbacks slower than 20 ms of wall time; on a shared 2-core machine the OS may
@@ -449,6 +484,11 @@ def test_no_callback_stalls_the_loop_during_a_large_pull_and_batch(
                 rows = 0
                 async for page in b24.actions.v2.fetch_list.make("crm.contact.list", {"select": ["*"]}):
                     rows += len(page)
+                exported = 0  # the planned export: up to 2,500 rows an answer
+                async for page in b24.actions.v2.fetch_list.make("crm.contact.list", {"select": ["*"]},
+                                                                 fast=True):
+                    exported += len(page)
+                assert exported == 3000
                 chunks, pulled, *calls = await asyncio.gather(
                     b24.actions.v2.batch_by_chunk.make(
                         [("crm.deal.get", {"ID": 1 + i % 2000}) for i in range(1500)]),
