@@ -5,7 +5,7 @@ iterators, on the engine's asyncio driver (``_core.AioMulti``).
 Nothing here decides a page, a retry or a wait: the page walks are the C walk
 machine's (``_core.Walk`` driven through its sans-I/O step interface,
 ``request()``/``feed()``), each page's and each batch's call is the engine's
-(``_pipeline.aoutcome``), and the preparation of the walks and batches, the
+(``_pipeline.astart`` / ``await_outcome``), and the preparation of the walks and batches, the
 log lines and the shaping of answers are the sync client's own functions.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface
-from ._pipeline import _Prepared, aoutcome, aresult, arun_call, astart
+from ._pipeline import _Prepared, aresult, arun_call, astart, await_outcome
 from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
 
@@ -79,9 +79,11 @@ class _AsyncWalk:
     loop: the machine says which page to request (``request()``), the page's
     call runs on the client's ``AioMulti``, its Outcome is fed back
     (``feed()``). After the last page, ``failed`` holds the failed call's
-    ``AjaxResult`` if the walk stopped on one (as the sync walk's return value)."""
+    ``AjaxResult`` if the walk stopped on one (as the sync walk's return value).
+    ``stop()`` ends the walk from outside, its page's call in flight cancelled."""
 
-    __slots__ = ("_act", "_method", "_request_id", "_label", "_walk", "_warn", "_over", "failed")
+    __slots__ = ("_act", "_method", "_request_id", "_label", "_walk", "_warn", "_over", "_flight",
+                 "_stopped", "failed")
 
     def __init__(self, act: _AsyncAction, method: str, request_id: str | None, label: str,
                  plan: WalkPlan) -> None:
@@ -91,7 +93,19 @@ class _AsyncWalk:
         self._label = label
         self._walk, self._warn = plan
         self._over = False
+        self._stopped = False
+        # the page's call in flight: its driver and future (stop() cancels it)
+        self._flight: tuple[_core.AioMulti, asyncio.Future[_core.Outcome]] | None = None
         self.failed: AjaxResult | None = None
+
+    def stop(self) -> None:
+        """End the walk: no further page is requested, and the page's call in flight
+        (a ``next_page`` awaiting it in another task) is cancelled; that
+        ``next_page`` then returns None."""
+        self._over = self._stopped = True
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            flight[0].cancel(flight[1])
 
     async def next_page(self) -> list[Any] | None:
         """The next page, or None once the walk is over."""
@@ -107,7 +121,18 @@ class _AsyncWalk:
                 client, version = self._act._client, self._act._version
                 http, driver = client._driver(version)
                 p = _Prepared(http, self._method, step[1], self._request_id)
-                item = self._walk.feed(await aoutcome(http, driver, p))
+                fut = astart(http, driver, p)
+                self._flight = (driver, fut)
+                try:
+                    outcome = await await_outcome(driver, p, fut)
+                finally:
+                    self._flight = None
+                item = self._walk.feed(outcome)
+            except asyncio.CancelledError:
+                self._over = True
+                if self._stopped and not _cancelling():
+                    return None  # stop() cancelled the page's call, not the task
+                raise
             except BaseException:
                 self._over = True  # a refusal, an error or a cancellation ends the walk
                 raise
@@ -123,6 +148,14 @@ class _AsyncWalk:
             self.failed = res
         self._over = True
         return None
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (``Task.cancelling``, Python 3.11+;
+    on 3.10 a stopped walk's cancellation is taken as the stop's)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 async def _acollect(walk: _AsyncWalk, progress: Progress | None) -> Result[list[Any]]:
@@ -192,8 +225,12 @@ class AsyncPages:
             progress.close()
 
     async def aclose(self) -> None:
-        """Stop the walk (no further request is sent)."""
+        """Stop the walk: no further request is sent, and the page's request in
+        flight (another task awaiting the next page) is cancelled; that task's
+        ``__anext__`` then ends the iteration."""
         self._finish()
+        if self._walk is not None:
+            self._walk.stop()
 
     def __repr__(self) -> str:
         return f"<AsyncPages {self._method}>"

@@ -218,6 +218,63 @@ def test_progress_and_early_close(fresh: EmulatorPortal) -> None:
     assert requests_of(fresh, "crm.item.list") == 4  # 3 pages, then 1 of the closed walk
 
 
+def test_aclose_stops_the_page_request_in_flight(fresh: EmulatorPortal) -> None:
+    """``aclose()`` while another task awaits the next page cancels that page's
+    request at once (it would hang 20 s): the waiting ``__anext__`` ends the
+    iteration, the driver is left with nothing in flight, the next call works."""
+    params = {"entityTypeId": ET, "select": ["id"]}
+
+    async def body(b24: AsyncB24Hook) -> None:
+        it = b24.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
+                                            custom_key_for_result="items")
+        assert len(await it.__anext__()) == 50
+        fresh.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
+        d = driver(b24)
+        nxt = asyncio.ensure_future(it.__anext__())
+        for _ in range(500):
+            if d.sending == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert d.sending == 1
+        await it.aclose()
+        assert (d.active, d.sending) == (0, 0)  # cancelled by aclose itself
+        with pytest.raises(StopAsyncIteration):
+            await nxt
+        assert (d.active, d.sending, d.sockets) == (0, 0, 0)
+        with pytest.raises(StopAsyncIteration):
+            await it.__anext__()
+        fresh.clear_faults()
+        assert (await b24.actions.v2.call.make(method="profile")).is_success
+
+    run(fresh, body)
+
+
+def test_a_task_cancelled_while_its_pages_are_closed_stays_cancelled(fresh: EmulatorPortal) -> None:
+    """A task awaiting the next page that is itself cancelled gets CancelledError even
+    when the pages are closed in the same turn (the close does not swallow it)."""
+    params = {"entityTypeId": ET, "select": ["id"]}
+
+    async def body(b24: AsyncB24Hook) -> None:
+        it = b24.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
+                                            custom_key_for_result="items")
+        await it.__anext__()
+        fresh.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
+        d = driver(b24)
+        nxt = asyncio.ensure_future(it.__anext__())
+        for _ in range(500):
+            if d.sending == 1:
+                break
+            await asyncio.sleep(0.01)
+        nxt.cancel()
+        await it.aclose()
+        with pytest.raises(asyncio.CancelledError):
+            await nxt
+        assert (d.active, d.sending) == (0, 0)
+        fresh.clear_faults()
+
+    run(fresh, body)
+
+
 # ---------------------------------------------------------------- batches
 def _rows(n: int) -> list[Any]:
     return [("crm.item.get", {"entityTypeId": ET, "id": 1 + i % 150}) for i in range(n)]
