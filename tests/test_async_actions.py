@@ -17,7 +17,8 @@ from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
 
-from b24hook import AjaxError, AjaxResult, AsyncB24Hook, B24Hook, Result, SdkError
+from b24hook import AjaxError, AjaxResult, AsyncB24Hook, B24Hook, Result, SdkError, _core
+from b24hook._aio_actions import AsyncPages
 from b24hook._enums import ApiVersion
 from b24hook.emulator import EmulatorPortal
 
@@ -218,24 +219,30 @@ def test_progress_and_early_close(fresh: EmulatorPortal) -> None:
     assert requests_of(fresh, "crm.item.list") == 4  # 3 pages, then 1 of the closed walk
 
 
+async def _second_page_on_the_wire(
+        b24: AsyncB24Hook, portal: EmulatorPortal) -> tuple[AsyncPages, _core.AioMulti, Any]:
+    """A fetch_list read for one page, then a task awaiting its second page, whose
+    request hangs (20 s) on the wire: (the pages, the driver, the task)."""
+    it = b24.actions.v2.fetch_list.make("crm.item.list", {"entityTypeId": ET, "select": ["id"]},
+                                        id_key="id", custom_key_for_result="items")
+    assert len(await it.__anext__()) == 50
+    portal.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
+    d = driver(b24)
+    nxt = asyncio.ensure_future(it.__anext__())
+    for _ in range(500):
+        if d.sending == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert d.sending == 1
+    return it, d, nxt
+
+
 def test_aclose_stops_the_page_request_in_flight(fresh: EmulatorPortal) -> None:
     """``aclose()`` while another task awaits the next page cancels that page's
     request at once (it would hang 20 s): the waiting ``__anext__`` ends the
     iteration, the driver is left with nothing in flight, the next call works."""
-    params = {"entityTypeId": ET, "select": ["id"]}
-
     async def body(b24: AsyncB24Hook) -> None:
-        it = b24.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
-                                            custom_key_for_result="items")
-        assert len(await it.__anext__()) == 50
-        fresh.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
-        d = driver(b24)
-        nxt = asyncio.ensure_future(it.__anext__())
-        for _ in range(500):
-            if d.sending == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert d.sending == 1
+        it, d, nxt = await _second_page_on_the_wire(b24, fresh)
         await it.aclose()
         assert (d.active, d.sending) == (0, 0)  # cancelled by aclose itself
         with pytest.raises(StopAsyncIteration):
@@ -252,19 +259,8 @@ def test_aclose_stops_the_page_request_in_flight(fresh: EmulatorPortal) -> None:
 def test_a_task_cancelled_while_its_pages_are_closed_stays_cancelled(fresh: EmulatorPortal) -> None:
     """A task awaiting the next page that is itself cancelled gets CancelledError even
     when the pages are closed in the same turn (the close does not swallow it)."""
-    params = {"entityTypeId": ET, "select": ["id"]}
-
     async def body(b24: AsyncB24Hook) -> None:
-        it = b24.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
-                                            custom_key_for_result="items")
-        await it.__anext__()
-        fresh.inject("hang", method="crm.item.list", delay=20, fraction=1.0)
-        d = driver(b24)
-        nxt = asyncio.ensure_future(it.__anext__())
-        for _ in range(500):
-            if d.sending == 1:
-                break
-            await asyncio.sleep(0.01)
+        it, d, nxt = await _second_page_on_the_wire(b24, fresh)
         nxt.cancel()
         await it.aclose()
         with pytest.raises(asyncio.CancelledError):
