@@ -128,6 +128,14 @@ class AsyncB24Hook:
 
     # -- state ---------------------------------------------------------------
     @property
+    def is_init(self) -> bool:
+        return self._hook.is_init
+
+    def init(self) -> None:
+        """No-op for a hook (ready after construction), as ``B24Hook.init``."""
+        self._hook.init()
+
+    @property
     def closed(self) -> bool:
         return self._hook.closed
 
@@ -153,6 +161,10 @@ class AsyncB24Hook:
     def get_target_origin(self) -> str:
         """``https://<domain>``."""
         return self._hook.get_target_origin()
+
+    def get_target_origin_with_path(self) -> dict[ApiVersion, str]:
+        """Base URLs by version (they contain the secret), as ``B24Hook``'s."""
+        return self._hook.get_target_origin_with_path()
 
     def get_http_client(self, version: ApiVersion | str) -> Http:
         """The transport of ``version`` ("v2"/"v3"): its limiter, stats, timeout, headers."""
