@@ -206,16 +206,18 @@ class AsyncPages:
                 self._progress = self._progress()
                 self._walk = start()
             page = await self._walk.next_page()
+            if page is not None and isinstance(self._progress, Progress):
+                self._progress.add(len(page))  # a callback raising ends the pages, as sync
         except BaseException:
             self._finish()
+            if self._walk is not None:
+                self._walk.stop()
             raise
         if page is None:
             self._finish()
             if self._walk.failed is not None:
                 raise self._on_fail(self._walk.failed)
             raise StopAsyncIteration
-        if isinstance(self._progress, Progress):
-            self._progress.add(len(page))
         return page
 
     def _finish(self) -> None:

@@ -219,6 +219,35 @@ def test_progress_and_early_close(fresh: EmulatorPortal) -> None:
     assert requests_of(fresh, "crm.item.list") == 4  # 3 pages, then 1 of the closed walk
 
 
+def test_a_progress_callback_raising_ends_the_pages_as_sync(fresh: EmulatorPortal) -> None:
+    """A progress callback raising on the first page: the error is raised by that page's
+    next(), and the pages are over (no further request), with sync and async alike."""
+    params = {"entityTypeId": ET, "select": ["id"]}
+
+    def boom(n: int, total: Any) -> None:
+        raise ValueError("progress callback failed")
+
+    with sync_hook(fresh) as hook:
+        pages = hook.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
+                                                custom_key_for_result="items", progress=boom)
+        with pytest.raises(ValueError, match="progress callback failed"):
+            next(pages)
+        with pytest.raises(StopIteration):
+            next(pages)
+    sent = requests_of(fresh, "crm.item.list")
+
+    async def body(b24: AsyncB24Hook) -> None:
+        it = b24.actions.v2.fetch_list.make("crm.item.list", params, id_key="id",
+                                            custom_key_for_result="items", progress=boom)
+        with pytest.raises(ValueError, match="progress callback failed"):
+            await it.__anext__()
+        with pytest.raises(StopAsyncIteration):
+            await it.__anext__()
+
+    run(fresh, body)
+    assert requests_of(fresh, "crm.item.list") == 2 * sent == 2
+
+
 async def _second_page_on_the_wire(
         b24: AsyncB24Hook, portal: EmulatorPortal) -> tuple[AsyncPages, _core.AioMulti, Any]:
     """A fetch_list read for one page, then a task awaiting its second page, whose
