@@ -182,7 +182,7 @@ class AsyncPages:
     failed call raises its ``SdkError`` (as the sync ``Pages``); ``aclose()``
     stops it early."""
 
-    __slots__ = ("_start", "_walk", "_progress", "_on_fail", "_method", "_done")
+    __slots__ = ("_start", "_walk", "_progress", "_on_fail", "_method", "_done", "_reading")
 
     def __init__(self, start: Callable[[], _AsyncWalk], progress: Callable[[], Progress | None],
                  on_fail: Callable[[AjaxResult], SdkError], method: str) -> None:
@@ -192,6 +192,7 @@ class AsyncPages:
         self._on_fail = on_fail
         self._method = method
         self._done = False
+        self._reading = False  # an __anext__ is awaiting its page
 
     def __aiter__(self) -> "AsyncPages":
         return self
@@ -199,6 +200,10 @@ class AsyncPages:
     async def __anext__(self) -> list[Any]:
         if self._done:
             raise StopAsyncIteration
+        if self._reading:  # as an async generator's anext() refuses, the reader unharmed
+            raise RuntimeError(f"{self._method}: another task is awaiting the next page "
+                               f"of these pages")
+        self._reading = True
         try:
             if self._walk is None:
                 assert self._start is not None and callable(self._progress)
@@ -213,6 +218,8 @@ class AsyncPages:
             if self._walk is not None:
                 self._walk.stop()
             raise
+        finally:
+            self._reading = False
         if page is None:
             self._finish()
             if self._walk.failed is not None:

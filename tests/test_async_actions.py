@@ -285,6 +285,23 @@ def test_aclose_stops_the_page_request_in_flight(fresh: EmulatorPortal) -> None:
     run(fresh, body)
 
 
+def test_a_second_reader_is_refused_and_the_first_reads_on(fresh: EmulatorPortal) -> None:
+    """Two tasks awaiting the next page of one AsyncPages: the second is refused with
+    RuntimeError (as an async generator's anext() is), the first gets its page and
+    the pages go on."""
+    async def body(b24: AsyncB24Hook) -> None:
+        it = b24.actions.v2.fetch_list.make("crm.item.list", {"entityTypeId": ET, "select": ["id"]},
+                                            id_key="id", custom_key_for_result="items")
+        nxt = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0)  # the first reader runs up to its page's request
+        with pytest.raises(RuntimeError, match="another task"):
+            await it.__anext__()
+        sizes = [len(await nxt)] + [len(page) async for page in it]
+        assert sizes == [50, 50, 30]
+
+    run(fresh, body)
+
+
 def test_a_task_cancelled_while_its_pages_are_closed_stays_cancelled(fresh: EmulatorPortal) -> None:
     """A task awaiting the next page that is itself cancelled gets CancelledError even
     when the pages are closed in the same turn (the close does not swallow it)."""
