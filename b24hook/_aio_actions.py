@@ -441,7 +441,10 @@ class _AsyncBatch(_AsyncAction):
                             shaped[key] = exc
         finally:
             for fut, (_, _, _, driver) in running.items():
-                driver.cancel(fut)
+                if not fut.done():
+                    driver.cancel(fut)
+                elif not fut.cancelled():
+                    fut.exception()  # answered, not read (an error raised first): no loop report
         for call_error in errors:
             if call_error is not None:
                 raise call_error

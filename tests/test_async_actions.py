@@ -454,6 +454,43 @@ def test_cancelling_a_walk_or_a_batch_leaks_nothing(fresh: EmulatorPortal) -> No
     run(fresh, body)
 
 
+def test_closing_the_client_under_a_batch_by_chunk_leaves_no_loop_report(
+        fresh: EmulatorPortal) -> None:
+    """aclose() while three chunks hang: the batch raises the closed client's error, and
+    the other chunks' failed futures are read (asyncio reports no 'exception was never
+    retrieved')."""
+    reports: list[Any] = []
+
+    async def body(b24: AsyncB24Hook) -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: reports.append(ctx))
+        assert (await b24.actions.v2.call.make(method="profile")).is_success
+        d = driver(b24)
+        fresh.inject("hang", method="batch", delay=20, fraction=1.0)
+        chunks = asyncio.ensure_future(b24.actions.v2.batch_by_chunk.make(_rows(150)))
+        for _ in range(500):
+            if d.sending == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert d.sending == 3
+        await b24.aclose()
+        try:  # not pytest.raises: its ExceptionInfo would keep the batch's frame alive
+            await chunks
+        except SdkError as exc:
+            assert "closed" in str(exc)
+        else:
+            pytest.fail("the batch did not fail with the closed client's error")
+        # a failed future nobody read would be reported when collected: none is left
+        unread = [f for f in gc.get_objects() if isinstance(f, asyncio.Future) and f.done()
+                  and not f.cancelled() and f._log_traceback]
+        assert unread == []
+        del chunks
+        fresh.clear_faults()
+
+    run(fresh, body)
+    gc.collect()
+    assert reports == [], [c.get("message") for c in reports]
+
+
 # ---------------------------------------------------------------- the loop never stalls
 @pytest.fixture(scope="module")
 def apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
