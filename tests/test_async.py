@@ -8,6 +8,7 @@ import gc
 import inspect
 import logging
 import sys
+import threading
 import time
 from typing import Any, Iterator
 
@@ -219,6 +220,56 @@ def test_one_client_belongs_to_one_loop(fresh: EmulatorPortal) -> None:
     with pytest.raises(RuntimeError, match="one client per event loop"):
         asyncio.run(call())
     asyncio.run(b24.aclose())
+
+
+def test_two_threads_first_calls_at_once_bind_one_loop(fresh: EmulatorPortal) -> None:
+    """Two threads' first calls on one client, the first paused (a trace function) just
+    before it binds the client to its loop while the second makes its whole call: one
+    thread's call runs, the other's raises RuntimeError; neither runs on the other's loop."""
+    b24 = AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path)
+    paused, second_done = threading.Event(), threading.Event()
+    outcomes: dict[str, Any] = {}
+
+    def pause_before_binding(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code.co_name == "_driver" and frame.f_code.co_filename.endswith("_aio.py"):
+            # the line that binds the client to the running loop
+            if event == "line" and _source_line(frame).rstrip().endswith(("= loop", ", loop)")):
+                paused.set()
+                second_done.wait(5)  # the other thread's first call runs meanwhile
+            return pause_before_binding
+        return None
+
+    def caller(name: str, traced: bool) -> None:
+        async def call() -> Any:
+            return (await b24.actions.v2.call.make(method="server.time")).is_success
+
+        if traced:
+            sys.settrace(pause_before_binding)
+        try:
+            outcomes[name] = asyncio.run(call())
+        except RuntimeError as exc:
+            outcomes[name] = str(exc)
+        finally:
+            sys.settrace(None)
+            if not traced:
+                second_done.set()
+
+    first = threading.Thread(target=caller, args=("first", True))
+    first.start()
+    assert paused.wait(30)
+    second = threading.Thread(target=caller, args=("second", False))
+    second.start()
+    second.join(30)
+    first.join(30)
+    results = sorted(map(str, outcomes.values()))
+    assert len(results) == 2 and results[0] == "True", outcomes
+    assert "one client per event loop" in results[1], outcomes
+    b24._close()
+
+
+def _source_line(frame: Any) -> str:
+    import linecache
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno)
 
 
 # ------------------------------------------------------------------ many tasks, one client
