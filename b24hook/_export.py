@@ -42,7 +42,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Mapping, MutableMapping, Union
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Iterator, Mapping, MutableMapping, Union
 
 from . import _core
 from ._enums import ApiVersion
@@ -758,7 +758,7 @@ async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any]
                      id_key: str = "ID", cursor_id_key: str | None = None,
                      custom_key_for_result: str | None = None, request_id: str | None = None,
                      progress: ProgressArg = None, shards: int | None = None,
-                     resume: ResumeArg = None) -> AsyncIterator[list[Any]]:
+                     resume: ResumeArg = None) -> AsyncGenerator[list[Any], None]:
     """:func:`export_v2` on an asyncio loop: the same job, each batch an
     ``AioMulti`` call of ``client`` (an ``AsyncB24Hook``, or what its actions see of it)."""
     http, driver = client._driver(ApiVersion.V2)
