@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from ._export import ResumeArg
     from .frames import Schema
 
 __all__ = [
@@ -322,10 +323,12 @@ class FetchListV2(_Action):
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "ID",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
              request_id: str | None = None, *, progress: ProgressArg = None,
-             fast: bool = False, shards: int = 4) -> Pages:
-        """Pages of at most 50 rows; with ``fast=True`` the chained-batch export
-        (docs/export.md): chunks of up to 2,500 rows per request, ``shards``
-        id ranges fetched in parallel. The :class:`Pages` also end in a table:
+             fast: bool = False, shards: int | None = None, resume: ResumeArg = None) -> Pages:
+        """Pages of at most 50 rows; with ``fast=True`` the planned chained-batch
+        export (docs/export.md): chunks of up to 2,500 rows per request, as many
+        requests at once as the planner finds fastest under the rate bucket and
+        the operating budget (``shards``: at most that many), resumable from
+        ``resume`` (a checkpoint path or mapping). The :class:`Pages` also end in a table:
         ``.to_pandas()``, ``.to_arrow()``, ``.to_parquet(path)``."""
         if fast:
             from ._export import export_v2
@@ -333,7 +336,8 @@ class FetchListV2(_Action):
             return Pages(export_v2(self._https, method, params, id_key=id_key,
                                    cursor_id_key=cursor_id_key,
                                    custom_key_for_result=custom_key_for_result,
-                                   request_id=request_id, progress=progress, shards=shards),
+                                   request_id=request_id, progress=progress, shards=shards,
+                                   resume=resume),
                          self, method, params)
         walk = _v2_walk(self, method, params, id_key, cursor_id_key, custom_key_for_result,
                         request_id, "fetchListMethod")

@@ -67,7 +67,9 @@ class AsyncB24Hook:
         # logger; this one drives the same transports from the loop
         self._hook = B24Hook(b24_url, user_id, secret, restriction_params=restriction_params,
                              timeout=timeout, headers=headers, verify=verify)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # the loop of this process's first call, by pid; set once by dict.setdefault, one
+        # step under the GIL, so two threads' first calls cannot both bind their loops
+        self._loops: dict[int, asyncio.AbstractEventLoop] = {}
         self._pid = os.getpid()
         self._drivers: dict[ApiVersion, tuple[Http, _core.AioMulti]] = {}
         self.auth = self._hook.auth
@@ -98,16 +100,15 @@ class AsyncB24Hook:
         if self._hook.closed:
             raise closed_error()
         loop = asyncio.get_running_loop()
-        if self._pid != os.getpid():
+        pid = os.getpid()
+        if self._pid != pid:
             # a forked child: the parent's loop and drivers are the parent's (the
             # C side leaves their sockets and connections alone); this process
             # binds the client to its own first loop, as a new client would
             self._drivers.clear()
-            self._loop = None
-            self._pid = os.getpid()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
+            self._pid = pid
+        bound = self._loops.setdefault(pid, loop)
+        if bound is not loop:
             raise RuntimeError("an AsyncB24Hook runs on the event loop of its first call; "
                                "make one client per event loop")
         http = self._hook._https.live(version)
@@ -127,6 +128,14 @@ class AsyncB24Hook:
         return self._hook._https
 
     # -- state ---------------------------------------------------------------
+    @property
+    def is_init(self) -> bool:
+        return self._hook.is_init
+
+    def init(self) -> None:
+        """No-op for a hook (ready after construction), as ``B24Hook.init``."""
+        self._hook.init()
+
     @property
     def closed(self) -> bool:
         return self._hook.closed
@@ -153,6 +162,10 @@ class AsyncB24Hook:
     def get_target_origin(self) -> str:
         """``https://<domain>``."""
         return self._hook.get_target_origin()
+
+    def get_target_origin_with_path(self) -> dict[ApiVersion, str]:
+        """Base URLs by version (they contain the secret), as ``B24Hook``'s."""
+        return self._hook.get_target_origin_with_path()
 
     def get_http_client(self, version: ApiVersion | str) -> Http:
         """The transport of ``version`` ("v2"/"v3"): its limiter, stats, timeout, headers."""

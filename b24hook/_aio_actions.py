@@ -5,14 +5,14 @@ iterators, on the engine's asyncio driver (``_core.AioMulti``).
 Nothing here decides a page, a retry or a wait: the page walks are the C walk
 machine's (``_core.Walk`` driven through its sans-I/O step interface,
 ``request()``/``feed()``), each page's and each batch's call is the engine's
-(``_pipeline.aoutcome``), and the preparation of the walks and batches, the
+(``_pipeline.astart`` / ``await_outcome``), and the preparation of the walks and batches, the
 log lines and the shaping of answers are the sync client's own functions.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, AsyncGenerator, Callable, Mapping, Protocol
 
 from . import _core
 from ._actions_batch import ChunkMerge, _shape, plan_chunks
@@ -21,9 +21,10 @@ from ._actions_list import (V3_LIMIT, WalkPlan, _api_error, _check_desc, _fail_l
 from ._batch import CHUNKS_IN_FLIGHT, Command, _BatchCore, _split_options, parse_calls
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
+from ._export import ResumeArg, aexport_v2
 from ._http import Http, HttpRegistry
 from ._logging import LoggerInterface
-from ._pipeline import _Prepared, aoutcome, aresult, arun_call, astart
+from ._pipeline import _Prepared, aresult, arun_call, astart, await_outcome
 from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
 
@@ -79,9 +80,11 @@ class _AsyncWalk:
     loop: the machine says which page to request (``request()``), the page's
     call runs on the client's ``AioMulti``, its Outcome is fed back
     (``feed()``). After the last page, ``failed`` holds the failed call's
-    ``AjaxResult`` if the walk stopped on one (as the sync walk's return value)."""
+    ``AjaxResult`` if the walk stopped on one (as the sync walk's return value).
+    ``stop()`` ends the walk from outside, its page's call in flight cancelled."""
 
-    __slots__ = ("_act", "_method", "_request_id", "_label", "_walk", "_warn", "_over", "failed")
+    __slots__ = ("_act", "_method", "_request_id", "_label", "_walk", "_warn", "_over", "_flight",
+                 "_stopped", "failed")
 
     def __init__(self, act: _AsyncAction, method: str, request_id: str | None, label: str,
                  plan: WalkPlan) -> None:
@@ -91,7 +94,19 @@ class _AsyncWalk:
         self._label = label
         self._walk, self._warn = plan
         self._over = False
+        self._stopped = False
+        # the page's call in flight: its driver and future (stop() cancels it)
+        self._flight: tuple[_core.AioMulti, asyncio.Future[_core.Outcome]] | None = None
         self.failed: AjaxResult | None = None
+
+    def stop(self) -> None:
+        """End the walk: no further page is requested, and the page's call in flight
+        (a ``next_page`` awaiting it in another task) is cancelled; that
+        ``next_page`` then returns None."""
+        self._over = self._stopped = True
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            flight[0].cancel(flight[1])
 
     async def next_page(self) -> list[Any] | None:
         """The next page, or None once the walk is over."""
@@ -107,7 +122,18 @@ class _AsyncWalk:
                 client, version = self._act._client, self._act._version
                 http, driver = client._driver(version)
                 p = _Prepared(http, self._method, step[1], self._request_id)
-                item = self._walk.feed(await aoutcome(http, driver, p))
+                fut = astart(http, driver, p)
+                self._flight = (driver, fut)
+                try:
+                    outcome = await await_outcome(driver, p, fut)
+                finally:
+                    self._flight = None
+                item = self._walk.feed(outcome)
+            except asyncio.CancelledError:
+                self._over = True
+                if self._stopped and not _cancelling():
+                    return None  # stop() cancelled the page's call, not the task
+                raise
             except BaseException:
                 self._over = True  # a refusal, an error or a cancellation ends the walk
                 raise
@@ -123,6 +149,14 @@ class _AsyncWalk:
             self.failed = res
         self._over = True
         return None
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (``Task.cancelling``, Python 3.11+;
+    on 3.10 a stopped walk's cancellation is taken as the stop's)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 async def _acollect(walk: _AsyncWalk, progress: Progress | None) -> Result[list[Any]]:
@@ -149,16 +183,18 @@ class AsyncPages:
     failed call raises its ``SdkError`` (as the sync ``Pages``); ``aclose()``
     stops it early."""
 
-    __slots__ = ("_start", "_walk", "_progress", "_on_fail", "_method", "_done")
+    __slots__ = ("_start", "_walk", "_progress", "_on_fail", "_method", "_done", "_reading")
 
-    def __init__(self, start: Callable[[], _AsyncWalk], progress: Callable[[], Progress | None],
+    def __init__(self, start: Callable[[], _AsyncWalk | _AsyncExport],
+                 progress: Callable[[], Progress | None],
                  on_fail: Callable[[AjaxResult], SdkError], method: str) -> None:
-        self._start: Callable[[], _AsyncWalk] | None = start
-        self._walk: _AsyncWalk | None = None
+        self._start: Callable[[], _AsyncWalk | _AsyncExport] | None = start
+        self._walk: _AsyncWalk | _AsyncExport | None = None
         self._progress: Callable[[], Progress | None] | Progress | None = progress
         self._on_fail = on_fail
         self._method = method
         self._done = False
+        self._reading = False  # an __anext__ is awaiting its page
 
     def __aiter__(self) -> "AsyncPages":
         return self
@@ -166,6 +202,10 @@ class AsyncPages:
     async def __anext__(self) -> list[Any]:
         if self._done:
             raise StopAsyncIteration
+        if self._reading:  # as an async generator's anext() refuses, the reader unharmed
+            raise RuntimeError(f"{self._method}: another task is awaiting the next page "
+                               f"of these pages")
+        self._reading = True
         try:
             if self._walk is None:
                 assert self._start is not None and callable(self._progress)
@@ -173,16 +213,20 @@ class AsyncPages:
                 self._progress = self._progress()
                 self._walk = start()
             page = await self._walk.next_page()
+            if page is not None and isinstance(self._progress, Progress):
+                self._progress.add(len(page))  # a callback raising ends the pages, as sync
         except BaseException:
             self._finish()
+            if self._walk is not None:
+                self._walk.stop()
             raise
+        finally:
+            self._reading = False
         if page is None:
             self._finish()
             if self._walk.failed is not None:
                 raise self._on_fail(self._walk.failed)
             raise StopAsyncIteration
-        if isinstance(self._progress, Progress):
-            self._progress.add(len(page))
         return page
 
     def _finish(self) -> None:
@@ -192,16 +236,54 @@ class AsyncPages:
             progress.close()
 
     async def aclose(self) -> None:
-        """Stop the walk (no further request is sent)."""
+        """Stop the walk: no further request is sent, and the page's request in
+        flight (another task awaiting the next page) is cancelled; that task's
+        ``__anext__`` then ends the iteration. The export's requests in flight are
+        stopped (when another task is awaiting its chunk: as that chunk arrives)."""
         self._finish()
+        walk = self._walk
+        if walk is not None:
+            walk.stop()
+            if isinstance(walk, _AsyncExport):
+                await walk.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncPages {self._method}>"
 
 
-def _fast_refused(method: str) -> NotImplementedError:
-    return NotImplementedError(f"{method}: fetch_list(fast=True) (the export) is not available on "
-                               f"AsyncB24Hook yet; use fast=False or B24Hook's export")
+class _AsyncExport:
+    """The planned export (``_export.aexport_v2``) as the walk of an
+    :class:`AsyncPages`: its chunks are the pages; it reports its own progress."""
+
+    __slots__ = ("_chunks", "_stopped", "failed")
+
+    def __init__(self, chunks: AsyncGenerator[list[Any], None]) -> None:
+        self._chunks = chunks
+        self._stopped = False
+        self.failed: AjaxResult | None = None  # the export raises, never ends failed
+
+    def stop(self) -> None:
+        """No further chunk: a reader awaiting one closes the export when it comes."""
+        self._stopped = True
+
+    async def next_page(self) -> list[Any] | None:
+        if self._stopped:
+            return None
+        try:
+            page = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            return None
+        if self._stopped:  # closed by another task while this chunk was awaited
+            await self.aclose()
+            return None
+        return page
+
+    async def aclose(self) -> None:
+        """Close the export (its requests in flight are stopped), unless another
+        task is inside it right now: that task closes it (next_page)."""
+        self._stopped = True
+        if not getattr(self._chunks, "ag_running", False):  # typing has no ag_running
+            await self._chunks.aclose()
 
 
 class AsyncCallListV2(_AsyncAction):
@@ -228,10 +310,20 @@ class AsyncFetchListV2(_AsyncAction):
     def make(self, method: str, params: Mapping[str, Any] | None = None, id_key: str = "ID",
              cursor_id_key: str | None = None, custom_key_for_result: str | None = None,
              request_id: str | None = None, *, progress: ProgressArg = None,
-             fast: bool = False, shards: int = 4) -> AsyncPages:
-        """Pages of at most 50 rows: ``async for page in b24.actions.v2.fetch_list.make(...)``."""
+             fast: bool = False, shards: int | None = None, resume: ResumeArg = None) -> AsyncPages:
+        """Pages of at most 50 rows: ``async for page in b24.actions.v2.fetch_list.make(...)``;
+        with ``fast=True`` the planned export of the sync client (docs/export.md): chunks
+        of up to 2,500 rows, ``shards`` at most that many requests at once, resumable
+        from ``resume``."""
         if fast:
-            raise _fast_refused(method)
+            def export() -> _AsyncExport:
+                return _AsyncExport(aexport_v2(
+                    self._client, method, params, id_key=id_key, cursor_id_key=cursor_id_key,
+                    custom_key_for_result=custom_key_for_result, request_id=request_id,
+                    progress=progress, shards=shards, resume=resume))
+
+            return AsyncPages(export, lambda: None,
+                              lambda r: _api_error("JSSDK_CORE_B24_FETCH_LIST_METHOD_API_V2", r), method)
         label = "fetchListMethod"
 
         def start() -> _AsyncWalk:  # prepared at the first page, as the sync one
@@ -395,7 +487,10 @@ class _AsyncBatch(_AsyncAction):
                             shaped[key] = exc
         finally:
             for fut, (_, _, _, driver) in running.items():
-                driver.cancel(fut)
+                if not fut.done():
+                    driver.cancel(fut)
+                elif not fut.cancelled():
+                    fut.exception()  # answered, not read (an error raised first): no loop report
         for call_error in errors:
             if call_error is not None:
                 raise call_error

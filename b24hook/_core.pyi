@@ -462,6 +462,28 @@ def export_commands(cursor: int, hi: int, /) -> int:
 def export_shards(lo: int, hi: int, want: int, min_span: int, /) -> list[int]:
     """Upper bounds of the shards of (lo, hi] (``want`` clamped to 1..64)."""
 
+def export_plan(
+    *,
+    pages_left: float = 0.0,
+    page_s: float = 0.0,
+    page_cost_s: float = 0.0,
+    rtt_s: float = 0.0,
+    tokens: float = 50.0,
+    drain: float = 0.0,
+    reserve: int = 0,
+    max_flights: int = 50,
+    in_flight: int = 0,
+    budget_limit_s: float = 0.0,
+    budget_used_s: float = 0.0,
+    budget_inflight_s: float = 0.0,
+    reset_in_s: float = -1.0,
+    window_s: float = 0.0,
+    margin: float = -1.0,
+    budget_stale: bool = False,
+) -> tuple[int, int, float, bool, float]:
+    """The export planner (csrc/core/b24_plan.h): requests in flight, chained
+    pages per batch, seconds to wait for the operating budget, whether the budget
+    sets the pace, estimated seconds to the end."""
 def export_batch(
     method: str,
     base_params: Mapping[str, Any],

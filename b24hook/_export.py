@@ -1,4 +1,4 @@
-"""The fast export of a v2 list: chained keyset pages in batches (docs/export.md).
+"""The fast export of a v2 list: chained keyset pages in batches, planned (docs/export.md).
 
 One HTTP request carries a batch of up to 50 commands ``p0..p49``; command
 ``p0`` filters ``>ID`` with the known cursor, command ``pk`` with the
@@ -16,11 +16,7 @@ cheap, harmless page that is never read.
 
 Correctness guards (the C core's ``export_collect``):
 
-* pages are read in order and reading stops at the first short page: when a
-  page has fewer than 50 rows its ``[49]`` does not exist and the portal
-  substitutes the deepest existing node (the whole page list, or the whole
-  ``$result`` map for a failed command, portal.md §7.2) -- the later pages of
-  that batch are junk and are never read;
+* pages are read in order and reading stops at the first short page;
 * every page must continue the walk: its first id above the cursor, its ids
   ascending, none above the shard's upper bound; otherwise the batch is cut
   there and the next batch restarts from the last good id (no gap, no
@@ -28,35 +24,53 @@ Correctness guards (the C core's ``export_collect``):
 * a page without a numeric id under ``id_key`` stops the export with
   ``SdkError("JSSDK_EXPORT_INVALID_ID", 400)`` naming the command.
 
-Sharding: one probe request (a batch of two commands) reads the first page
-ascending and the largest id (a one-page descending read); the id range
-between them is split into ``shards`` ranges ``(lo, hi]`` walked at once on
-the caller's thread: each shard has one batch request in flight on the
-engine's multi driver (``Http.flights``, libcurl's multi interface), every
-request through the transport's limiter and retry rules. When a shard's answer
-arrives its next request is started before its rows are handed to the
-consumer, so the portal keeps working while the caller processes a chunk; a
-consumer that stops (Ctrl-C, an error, the iterator closed) stops every
-request in flight. A bounded shard ends when it reaches its upper id, so no
-request is spent on a confirmation page.
+The job is :class:`ExportJob`, one sans-I/O object: it says which batches to
+send next (:meth:`ExportJob.next_requests`, asking the C planner
+``_core.export_plan`` how many requests to keep in flight, how many chained
+pages per batch and whether to wait for the operating budget), takes each
+answer (:meth:`ExportJob.feed` -> rows) and keeps the checkpoint (per-shard
+last delivered id). Two thin drivers run it: :func:`export_v2` on the
+caller's thread over ``Http.flights()`` (libcurl's multi interface, no Python
+threads) and :func:`aexport_v2` on an asyncio loop over ``_core.AioMulti``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+import asyncio
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Iterator, Mapping, MutableMapping, Union
 
 from . import _core
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._http import Http, HttpRegistry
 from ._logging import LogLevel, emit
-from ._progress import ProgressArg, make_progress
+from ._pipeline import _Prepared, aresult, astart
+from ._progress import Progress, ProgressArg, make_progress
 
 if TYPE_CHECKING:
+    from ._aio_actions import AsyncClient
     from ._result import AjaxResult
 
-__all__ = ["export_v2"]
+__all__ = ["ExportJob", "aexport_v2", "export_v2"]
 
-_MIN_SHARD_SPAN = 2500  # ids per shard at least: one full batch
+PAGE = _core.V2_PAGE_SIZE
+CHECKPOINT_VERSION = 1
+#: tokens of the rate bucket left to the client's other callers (a tenth of the burst, >= 2)
+RESERVE_FRACTION = 0.1
+#: the share of the operating budget the export never spends
+BUDGET_MARGIN = 0.05
+_BUDGET_REFUSED = "OPERATION_TIME_LIMIT"
+#: the longest sleep before the plan is asked again
+MAX_SLEEP = 5.0
+
+#: ``resume=``: a path (the checkpoint file, written after every delivered chunk
+#: and removed at the end) or a mutable mapping updated in place (the caller persists it).
+ResumeArg = Union[str, "os.PathLike[str]", MutableMapping[str, Any], None]
 
 
 def _container(payload: Any, path: str | None) -> Any:
@@ -69,17 +83,97 @@ def _container(payload: Any, path: str | None) -> Any:
     return payload
 
 
-class _Walk:
-    """What every shard shares: the request template and the transport."""
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    return float(x) if math.isfinite(x) else None
 
-    def __init__(self, https: HttpRegistry, method: str, params: Mapping[str, Any] | None, id_key: str,
-                 cursor_id_key: str | None, container: str | None, request_id: str | None) -> None:
-        self.https = https
+
+class _Shard:
+    """One id range ``(cursor, hi]``: at most one batch request at a time."""
+
+    __slots__ = ("cursor", "hi", "delivered", "busy")
+
+    def __init__(self, cursor: int, hi: int) -> None:
+        self.cursor = cursor        # the last id read
+        self.hi = hi
+        self.delivered = cursor     # the last id handed to the consumer (the checkpoint)
+        self.busy = False
+
+    @property
+    def done(self) -> bool:
+        return self.cursor >= self.hi
+
+
+@dataclass
+class _Flight:
+    shard: _Shard | None   # None: the probe
+    pages: int
+    sent: float
+
+
+@dataclass
+class Delivery:
+    """Rows of one answer, in walk order, and what delivering them commits."""
+
+    rows: list[Any]
+    shard: _Shard | None
+    cursor: int
+
+
+class _Clock:
+    """The portal's clock seen from here: answers' ``finish`` against the local
+    monotonic clock (an emulator may run its clock faster, ``--time-scale``)."""
+
+    __slots__ = ("first", "last", "rate", "hint")
+
+    def __init__(self) -> None:
+        self.first: tuple[float, float] | None = None
+        self.last: tuple[float, float] | None = None
+        self.rate = 1.0
+        self.hint = 0.0    # the largest (server duration / local round trip) seen
+
+    def see(self, portal: float, local: float) -> None:
+        if self.first is None:
+            self.first = (portal, local)
+        if self.last is None or portal >= self.last[0]:
+            self.last = (portal, local)
+        dl = self.last[1] - self.first[1]
+        r = (self.last[0] - self.first[0]) / dl if dl >= 1.0 else self.hint
+        # a real portal's clock runs at 1 (its duration never exceeds our round trip)
+        self.rate = 1.0 if r <= 1.5 else r
+
+    def see_duration(self, duration: float, elapsed: float) -> None:
+        """One answer: the server's ``duration`` (its clock) within our ``elapsed``."""
+        if elapsed >= 0.01 and duration >= 0.05:
+            self.hint = max(self.hint, duration / elapsed)
+
+    def portal_now(self, local: float) -> float | None:
+        if self.last is None:
+            return None
+        return self.last[0] + (local - self.last[1]) * self.rate
+
+
+class ExportJob:
+    """The export of one v2 list as a sans-I/O machine.
+
+    ``next_requests(now, tokens)`` -> ``([(key, batch_params)], wait_s)``: the
+    batches to start now and, when none may start, how long to wait (the
+    operating budget); ``feed(key, result, now)`` -> ``[Delivery]``;
+    ``fail(key, error, now)`` for a request that raised (a budget refusal is
+    re-planned, anything else raises); ``delivered(d)`` once the consumer has
+    the rows; ``checkpoint()`` -> the resume token. Keys are ints (0 is the probe).
+    """
+
+    def __init__(self, method: str, params: Mapping[str, Any] | None, *, id_key: str = "ID",
+                 cursor_id_key: str | None = None, container: str | None = None,
+                 max_flights: int | None = None, burst: float = 50, drain: float = 2,
+                 budget_limit_s: float = 0.0, window_s: float = 600.0,
+                 checkpoint: Mapping[str, Any] | None = None) -> None:
         self.method = method
         self.id_key = id_key
         self.ckey = cursor_id_key or id_key
         self.container = container
-        self.request_id = request_id
         base = dict(params or {})
         base.pop("order", None)
         flt = base.pop("filter", None) or {}
@@ -97,73 +191,357 @@ class _Walk:
         base["order"] = {self.ckey: "ASC"}
         base["start"] = -1
         self.base = base
+        self.fingerprint = hashlib.sha256(json.dumps(
+            [method, base, self.filter, self.cursor0, id_key, self.ckey, container],
+            sort_keys=True, default=str).encode()).hexdigest()[:20]
+        self.max_flights = max_flights if max_flights is not None else max(1, int(burst))
+        self.burst, self.drain = float(burst), float(drain)
+        self.reserve = max(2, round(burst * RESERVE_FRACTION))
+        self.budget_limit_s, self.window_s = float(budget_limit_s), float(window_s)
+        # observations
+        self.page_s: float | None = None          # operating seconds per full page
+        self.rtt_s: float | None = None
+        self.density = 1.0                         # rows per id
+        self.clock = _Clock()
+        self.used_s = 0.0                          # operating seconds, last report
+        self.used_at = -math.inf                   # portal time of that report
+        self.reset_at: float | None = None         # operating_reset_at, last report
+        self.refused_until = -math.inf             # local time: a refusal seen, wait
+        # state
+        self.shards: list[_Shard] = []
+        self.flights: dict[int, _Flight] = {}
+        self._next_key = 1
+        self.rows = 0
+        self.requests = 0
+        self.budget_waits = 0
+        self.waiting_s = 0.0
+        self.total: int | None = None
+        self.plan: tuple[int, int, float, bool, float] = (1, 1, 0.0, False, 0.0)
+        self.phase = "probe"
+        self.notes: list[tuple[str, dict[str, Any]]] = []   # for the logger
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # -- checkpoint ---------------------------------------------------------
+    def _restore(self, cp: Mapping[str, Any]) -> None:
+        if cp.get("version") != CHECKPOINT_VERSION or cp.get("fingerprint") != self.fingerprint:
+            raise ValueError("resume: the checkpoint is of another export (method, params or keys differ)")
+        shards = cp.get("shards")
+        if not isinstance(shards, list):
+            raise ValueError("resume: the checkpoint has no shards")
+        for item in shards:
+            if (not isinstance(item, list) or len(item) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
+                raise ValueError("resume: a shard must be [last_id, upper_id]")
+            if item[0] < item[1]:
+                self.shards.append(_Shard(item[0], item[1]))
+        rows = cp.get("rows")
+        self.rows = rows if isinstance(rows, int) and not isinstance(rows, bool) else 0
+        total = cp.get("total")
+        self.total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        d = _num(cp.get("density"))
+        self.density = d if d is not None and 0 < d <= 1 else 1.0
+        self.phase = "walk" if self.shards else "done"
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The resume token: per shard ``[last delivered id, upper id]`` (JSON-ready)."""
+        return {"version": CHECKPOINT_VERSION, "method": self.method, "fingerprint": self.fingerprint,
+                "shards": [[s.delivered, s.hi] for s in self.shards if s.delivered < s.hi],
+                "rows": self.rows, "total": self.total, "density": round(self.density, 6),
+                "done": self.phase == "done" and all(s.delivered >= s.hi for s in self.shards)}
 
     @property
-    def http(self) -> Http:
-        return self.https.live(ApiVersion.V2)
+    def started(self) -> bool:
+        """The probe's rows were delivered (a checkpoint can resume)."""
+        return self.phase != "probe"
 
-    def batch(self, cmd: dict[str, str]) -> Mapping[str, Any]:
-        return self.envelope(self.http.call("batch", {"halt": 1, "cmd": cmd}, self.request_id))
+    @property
+    def done(self) -> bool:
+        return self.phase == "done"
 
-    def envelope(self, res: AjaxResult) -> Mapping[str, Any]:
-        """The ``result`` envelope of a batch answer; its commands' times fed to
-        the operating limiter."""
-        http = self.http
-        if not res.is_success:
-            raise SdkError("JSSDK_EXPORT_FAILED", 500,
-                           f"export of {self.method}: the batch failed: "
-                           + "; ".join(res.get_error_messages()))
-        env = res.get_data_or_raise()["result"]  # success: checked above
-        env = env if isinstance(env, Mapping) else {}
-        times = env.get("result_time")
-        if isinstance(times, Mapping):
-            for tm in times.values():
-                try:
-                    http.feed_time(f"batch::{self.method}", tm)
-                except Exception:  # noqa: BLE001 - accounting never breaks the export
-                    pass
-        return env
+    # -- what to send ----------------------------------------------------------
+    def _pages_left(self) -> float:
+        return sum(max(0, s.hi - s.cursor) for s in self.shards) * self.density / PAGE
 
-    def command_error(self, env: Mapping[str, Any], name: str) -> str | None:
-        errs = env.get("result_error")
-        err = errs.get(name) if isinstance(errs, Mapping) else None
-        if err is None:
-            return None
-        if isinstance(err, Mapping):
-            # the core's answer rules, as for every other answer (spec §4.4 A)
-            found = _core.answer_error(dict(err))
-            if found is not None:
-                return f"{found.code}: {found.message}"
-        return str(err)
+    def _need(self, s: _Shard) -> int:
+        dense = _core.export_commands(s.cursor, s.hi)
+        est = math.ceil(max(1, s.hi - s.cursor) * self.density / PAGE)
+        return max(1, min(dense, est))
 
-    def probe(self) -> tuple[list[Any], int | None]:
-        """First page ascending, and the largest id (None when the list ends here)."""
+    def budget_state(self, now: float) -> tuple[float, float, bool]:
+        """(used seconds, wall seconds to the reset or -1, stale)."""
+        if self.budget_limit_s <= 0:
+            return 0.0, -1.0, False
+        if now < self.refused_until:
+            return self.budget_limit_s, self.refused_until - now, False
+        pnow = self.clock.portal_now(now)
+        cost = self.page_s or 0.0
+        short = self.budget_limit_s * (1 - BUDGET_MARGIN) - self.used_s < cost * PAGE
+        if self.reset_at is None or pnow is None:
+            # no reset time known: past a refusal, one page asks for a fresh state
+            return self.used_s, -1.0, short and self.used_s > 0
+        reset_in = (self.reset_at - pnow) / self.clock.rate
+        return self.used_s, max(reset_in, 0.0), reset_in <= 0 and short
+
+    def _plan(self, now: float, tokens: float) -> tuple[int, int, float, bool, float]:
+        used, reset_in, stale = self.budget_state(now)
+        cost = self.page_s or 0.0
+        inflight = sum(f.pages for f in self.flights.values())
+        self.plan = _core.export_plan(
+            pages_left=self._pages_left(), page_s=cost / self.clock.rate, page_cost_s=cost,
+            rtt_s=self.rtt_s or 0.0, tokens=tokens, drain=self.drain, reserve=self.reserve,
+            max_flights=self.max_flights, in_flight=len(self.flights),
+            budget_limit_s=self.budget_limit_s, budget_used_s=used,
+            budget_inflight_s=inflight * cost, reset_in_s=reset_in,
+            window_s=self.window_s / self.clock.rate, margin=BUDGET_MARGIN, budget_stale=stale)
+        return self.plan
+
+    def _split(self, want: int, pages: int) -> None:
+        """More streams wanted than shards to walk: split the widest idle shard
+        evenly, each piece at least one batch of ``pages`` pages."""
+        min_span = max(1, math.ceil(pages * PAGE / max(self.density, 1e-9)))
+        while True:
+            idle = [s for s in self.shards if not s.busy and not s.done]
+            missing = want - len(self.flights) - len(idle)
+            if missing <= 0 or not idle:
+                return
+            s = max(idle, key=lambda x: x.hi - x.cursor)
+            bounds = _core.export_shards(s.cursor, s.hi, missing + 1, min_span)
+            if len(bounds) < 2:
+                return
+            los = [s.cursor, *bounds[:-1]]
+            s.hi = bounds[0]
+            for lo, hi in zip(los[1:], bounds[1:]):
+                self.shards.append(_Shard(lo, hi))
+
+    def _key(self) -> int:
+        k = self._next_key
+        self._next_key += 1
+        return k
+
+    def next_requests(self, now: float, tokens: float) -> tuple[list[tuple[int, dict[str, Any]]], float]:
+        if self.phase == "done":
+            return [], 0.0
+        if self.phase == "probe":
+            if 0 in self.flights:
+                return [], 0.0
+            if now < self.refused_until:
+                return [], self.refused_until - now
+            self.flights[0] = _Flight(None, 1, now)
+            self.requests += 1
+            return [(0, self._probe_request())], 0.0
+        flights, pages, wait, bound, _eta = self._plan(now, tokens)
+        if wait > 0:
+            return [], wait
+        out: list[tuple[int, dict[str, Any]]] = []
+        self._split(flights, pages)
+        idle = sorted((s for s in self.shards if not s.busy and not s.done),
+                      key=lambda x: x.hi - x.cursor, reverse=True)
+        for s in idle:
+            if len(self.flights) >= flights:
+                break
+            need = self._need(s)
+            # a shard's last batch may run a little over the plan: no 1-page tail request
+            # (never when the budget sets the pace: the plan's pages are what it allows)
+            n = need if not bound and need <= pages + max(2, pages // 4) else min(pages, need)
+            key = self._key()
+            s.busy = True
+            self.flights[key] = _Flight(s, n, now)
+            self.requests += 1
+            out.append((key, {"halt": 1, "cmd": _core.export_batch(
+                self.method, {**self.base, "filter": {**self.filter, self.le: s.hi}}, self.ckey,
+                s.cursor, n, self.container, self.id_key)}))
+        return out, 0.0
+
+    def _probe_request(self) -> dict[str, Any]:
         flt = {**self.filter, self.gt: self.cursor0}
         first = _core.batch_command(self.method, {**self.base, "filter": flt})
         last_params = {**self.base, "filter": flt, "order": {self.ckey: "DESC"}, "select": [self.ckey]}
         last = _core.batch_command(self.method, last_params)
-        env = self.batch({"first": first, "last": last})
+        return {"halt": 1, "cmd": {"first": first, "last": last}}
+
+    # -- answers -----------------------------------------------------------------
+    def _observe(self, env: Mapping[str, Any], top: Any, flight: _Flight, now: float,
+                 full: set[str]) -> None:
+        """The answer's ``time`` blocks: page time, budget used, reset, clock."""
+        blocks: list[Mapping[str, Any]] = []
+        if isinstance(top, Mapping):
+            blocks.append(top)
+        times = env.get("result_time")
+        if isinstance(times, Mapping):
+            procs = []
+            for name, tm in times.items():
+                if isinstance(tm, Mapping):
+                    blocks.append(tm)
+                    p = _num(tm.get("processing"))
+                    if p is not None and name in full:
+                        procs.append(p)
+            if procs:
+                avg = sum(procs) / len(procs)
+                self.page_s = avg if self.page_s is None else 0.7 * self.page_s + 0.3 * avg
+        if isinstance(top, Mapping):
+            d0 = _num(top.get("duration"))
+            if d0 is not None:
+                self.clock.see_duration(d0, now - flight.sent)
+        # the answer's budget: the largest `operating` of its blocks (documented
+        # billing: the commands' method; observed: `batch`, on every block),
+        # as of its latest `finish`; a newer answer replaces an older one
+        fin_a, op_a, reset_a = -math.inf, None, None
+        for tm in blocks:
+            fin = _num(tm.get("finish"))
+            if fin is None:
+                continue
+            self.clock.see(fin, now)
+            fin_a = max(fin_a, fin)
+            op = _num(tm.get("operating"))
+            if op is not None and (op_a is None or op > op_a):
+                op_a, reset_a = op, _num(tm.get("operating_reset_at"))
+        if op_a is not None and fin_a > self.used_at:
+            self.used_s, self.used_at = op_a, fin_a
+            if reset_a is not None and op_a > 0:
+                self.reset_at = reset_a
+        if isinstance(top, Mapping):
+            dur = _num(top.get("duration"))
+            elapsed = now - flight.sent
+            if dur is not None:
+                over = max(0.0, elapsed - dur / self.clock.rate)
+                self.rtt_s = over if self.rtt_s is None else 0.7 * self.rtt_s + 0.3 * over
+
+    def _command_error(self, env: Mapping[str, Any], name: str) -> tuple[str | None, str | None]:
+        errs = env.get("result_error")
+        err = errs.get(name) if isinstance(errs, Mapping) else None
+        if err is None:
+            return None, None
+        if isinstance(err, Mapping):
+            found = _core.answer_error(dict(err))
+            if found is not None:
+                return found.code, f"{found.code}: {found.message}"
+            code = err.get("error")
+            return (str(code) if code else None), str(err)
+        return None, str(err)
+
+    def _refused(self, now: float) -> None:
+        """A budget refusal: nothing new until the reported reset (or a basket's minute)."""
+        self.budget_waits += 1
+        pnow = self.clock.portal_now(now)
+        reset_in = (self.reset_at - pnow) / self.clock.rate if self.reset_at is not None and pnow is not None else -1.0
+        wait = reset_in if reset_in > 0 else 60.0 / self.clock.rate   # a basket's minute
+        self.refused_until = max(self.refused_until, now + wait + 0.05)
+        self.used_s = max(self.used_s, self.budget_limit_s)
+        self.notes.append(("export: a request was refused for the operating budget; "
+                           "re-sent after the reset", {"method": self.method, "wait_s": round(wait, 1)}))
+
+    def feed(self, key: int, res: AjaxResult, now: float) -> list[Delivery]:
+        flight = self.flights.pop(key)
+        if not res.is_success:
+            if any(getattr(e, "code", None) == _BUDGET_REFUSED for e in res.get_errors()):
+                if flight.shard is not None:
+                    flight.shard.busy = False
+                self._refused(now)   # a whole batch refused (observed billing): re-sent later
+                return []
+            raise SdkError("JSSDK_EXPORT_FAILED", 500,
+                           f"export of {self.method}: the batch failed: "
+                           + "; ".join(res.get_error_messages()))
+        data = res.get_data_or_raise()
+        env = data["result"]
+        env = env if isinstance(env, Mapping) else {}
+        if flight.shard is None:
+            return self._feed_probe(env, data.get("time"), flight, now)
+        return self._feed_shard(env, data.get("time"), flight, now)
+
+    def fail(self, key: int, err: BaseException, now: float) -> None:
+        """A request that raised: a budget refusal is waited out and re-sent; else raise."""
+        flight = self.flights.pop(key)
+        if isinstance(err, AjaxError) and err.code == _BUDGET_REFUSED:
+            if flight.shard is not None:
+                flight.shard.busy = False
+            self._refused(now)
+            return
+        raise err
+
+    def _feed_probe(self, env: Mapping[str, Any], top: Any, flight: _Flight, now: float) -> list[Delivery]:
         raw = env.get("result")
         res: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         for name in ("first", "last"):
             if name not in res:
+                code, text = self._command_error(env, name)
+                if code == _BUDGET_REFUSED:
+                    self._refused(now)
+                    return []
                 raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export of {self.method}: probe command "
-                               f"{name!r} failed: {self.command_error(env, name) or 'no answer'}")
+                               f"{name!r} failed: {text or 'no answer'}")
         page = _container(res["first"], self.container)
-        top = _container(res["last"], self.container)
+        top_page = _container(res["last"], self.container)
+        full = {"first"} if isinstance(page, list) and len(page) == PAGE else set()
+        self._observe(env, top, flight, now, full)
         if page == [] or page == {}:
-            return [], None
-        if not isinstance(page, list) or not isinstance(top, list):
+            self.phase = "done"
+            return []
+        if not isinstance(page, list) or not isinstance(top_page, list):
             raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export of {self.method}: the answer has no "
                            f"list{' under ' + repr(self.container) if self.container else ''}; "
                            f"set custom_key_for_result")
-        if len(page) < _core.V2_PAGE_SIZE:
-            return page, None
-        hi = _core.parse_cursor(top[0].get(self.id_key) if top and isinstance(top[0], Mapping) else None)
         lo = _core.parse_cursor(page[-1].get(self.id_key) if isinstance(page[-1], Mapping) else None)
-        if hi is None or lo is None:
+        if len(page) < PAGE:
+            self.phase = "done"
+            self.total = len(page)
+            return [Delivery(page, None, 0)]
+        hi = _core.parse_cursor(top_page[0].get(self.id_key)
+                                if top_page and isinstance(top_page[0], Mapping) else None)
+        first_id = _core.parse_cursor(page[0].get(self.id_key) if isinstance(page[0], Mapping) else None)
+        if hi is None or lo is None or first_id is None:
             raise self.bad_id("probe command 'first'")
-        return page, hi
+        if lo > first_id:
+            self.density = min(1.0, (PAGE - 1) / (lo - first_id))
+        self.total = PAGE + max(0, round((hi - lo) * self.density))
+        if hi > lo:
+            self.shards = [_Shard(lo, hi)]
+        self.phase = "walk" if self.shards else "done"
+        return [Delivery(page, None, 0)]
+
+    def _feed_shard(self, env: Mapping[str, Any], top: Any, flight: _Flight, now: float) -> list[Delivery]:
+        s = flight.shard
+        assert s is not None
+        s.busy = False
+        results = env.get("result")
+        rows, new_cursor, done, bad, reason = _core.export_collect(
+            results, flight.pages, self.container, self.id_key, s.cursor, s.hi)
+        full = {f"p{i}" for i in range(len(rows) // PAGE)}
+        self._observe(env, top, flight, now, full)
+        if not done and bad >= 0:
+            code, text = self._command_error(env, f"p{bad}")
+            where = f"command 'p{bad}' ({self.method}, ids after {new_cursor})"
+            if code == _BUDGET_REFUSED:
+                self._refused(now)   # the rows before it count; the rest after the reset
+            elif text is not None:
+                raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where} failed: {text}")
+            elif reason == "no numeric id":
+                raise self.bad_id(where)
+            elif reason in ("not a list", "no container"):
+                raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: the answer has no "
+                               f"list of rows; set custom_key_for_result")
+            elif bad == 0:
+                raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
+            else:
+                self.notes.append(("export: batch cut short, resuming",
+                                   {"method": self.method, "command": f"p{bad}", "reason": reason}))
+        if rows:
+            walked = new_cursor - s.cursor
+            if walked > 0 and len(rows) >= PAGE:
+                d = len(rows) / walked
+                self.density = min(1.0, 0.7 * self.density + 0.3 * d)
+        if done:
+            new_cursor = max(new_cursor, s.hi)
+        s.cursor = new_cursor
+        if all(x.done for x in self.shards) and not self.flights:
+            self.phase = "done"
+        return [Delivery(rows, s, new_cursor)] if rows or done else []
+
+    def delivered(self, d: Delivery) -> None:
+        """The consumer has the rows of ``d``: the checkpoint moves past them."""
+        self.rows += len(d.rows)
+        if d.shard is not None:
+            d.shard.delivered = max(d.shard.delivered, d.cursor)
 
     def bad_id(self, where: str) -> SdkError:
         return SdkError("JSSDK_EXPORT_INVALID_ID", 400,
@@ -171,110 +549,273 @@ class _Walk:
                         f"{self.id_key!r}; set id_key to the id field of the rows (and cursor_id_key "
                         f"to the one used in filter/order)")
 
-    def bad_page(self, env: Mapping[str, Any], bad: int, new_cursor: int, reason: str | None) -> None:
-        """A batch cut short at command ``bad``: raise, or log and go on."""
-        name = f"p{bad}"
-        err = self.command_error(env, name)
-        where = f"command {name!r} ({self.method}, ids after {new_cursor})"
-        if err is not None:
-            raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where} failed: {err}")
-        if reason == "no numeric id":
-            raise self.bad_id(where)
-        if reason in ("not a list", "no container"):
-            raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: the answer has no "
-                           f"list of rows; set custom_key_for_result")
-        if bad == 0:
-            raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where}: {reason}")
-        emit(self.https.get(ApiVersion.V2).logger, LogLevel.NOTICE, "export: batch cut short, resuming",
-             {"method": self.method, "command": name, "reason": reason}, area="export")
+    def status(self) -> str:
+        _, pages, _, bound, eta = self.plan
+        return (f"{len(self.flights)} in flight x {pages} pages"
+                + (", budget-bound" if bound else "") + (f", eta {eta:.0f} s" if eta >= 1 else ""))
 
 
-class _Shard:
-    """The walk of one id range ``(lo, hi]``: one batch request at a time."""
+# ---------------------------------------------------------------- drivers
 
-    __slots__ = ("walk", "cursor", "hi", "n", "base")
+class _Resume:
+    """``resume=``: load the checkpoint, save it after every delivered chunk."""
 
-    def __init__(self, walk: _Walk, lo: int, hi: int) -> None:
-        self.walk = walk
-        self.cursor = lo
-        self.hi = hi
-        self.n = 0
-        self.base = {**walk.base, "filter": {**walk.filter, walk.le: hi}}
+    __slots__ = ("path", "token")
 
-    def request(self) -> dict[str, Any]:
-        """The body of the next batch: up to 50 chained pages after the cursor."""
-        w = self.walk
-        self.n = _core.export_commands(self.cursor, self.hi)
-        return {"halt": 1, "cmd": _core.export_batch(w.method, self.base, w.ckey, self.cursor, self.n,
-                                                      w.container, w.id_key)}
+    def __init__(self, resume: ResumeArg) -> None:
+        self.path: str | None = None
+        self.token: MutableMapping[str, Any] | None = None
+        if resume is None:
+            return
+        if isinstance(resume, MutableMapping):
+            self.token = resume
+        elif isinstance(resume, (str, os.PathLike)):
+            self.path = os.fspath(resume)
+        else:
+            raise TypeError("resume must be a path or a mutable mapping (the checkpoint)")
 
-    def take(self, env: Mapping[str, Any]) -> tuple[list[Any], bool]:
-        """The rows of an answer in walk order, and whether the shard is done."""
-        w = self.walk
-        rows, new_cursor, done, bad, reason = _core.export_collect(
-            env.get("result"), self.n, w.container, w.id_key, self.cursor, self.hi)
-        if done:
-            return rows, True
-        if bad >= 0:
-            w.bad_page(env, bad, new_cursor, reason)
-        if new_cursor <= self.cursor:
-            raise SdkError("JSSDK_EXPORT_FAILED", 500,
-                           f"export of {w.method}: no progress after id {self.cursor}")
-        self.cursor = new_cursor
-        return rows, False
+    def load(self) -> Mapping[str, Any] | None:
+        if self.token is not None:
+            return self.token if self.token else None
+        if self.path is not None and os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                try:
+                    cp = json.load(f)
+                except ValueError as exc:
+                    raise ValueError(f"resume: {self.path} is not a checkpoint") from exc
+            if not isinstance(cp, dict):
+                raise ValueError(f"resume: {self.path} is not a checkpoint")
+            return cp
+        return None
+
+    def save(self, job: ExportJob) -> None:
+        if not job.started:
+            return
+        cp = job.checkpoint()
+        if self.token is not None:
+            self.token.clear()
+            self.token.update(cp)
+        if self.path is not None:
+            if cp["done"]:
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
+                return
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(cp, f)
+            os.replace(tmp, self.path)
+
+
+def _limits(http: Http) -> dict[str, float]:
+    p = http.get_restriction_manager_params()
+    rate = p.get("rate_limit") or {}
+    op = p.get("operating_limit") or {}
+    return {"burst": float(rate.get("burst_limit", 50)), "drain": float(rate.get("drain_rate", 2)),
+            "budget_limit_s": float(op.get("limit_ms", 480000)) / 1000.0,
+            "window_s": float(op.get("window_ms", 600000)) / 1000.0}
+
+
+def _tokens(http: Http) -> float:
+    try:
+        return float(http.restriction.limiter.stats().get("tokens", 0.0))
+    except Exception:  # noqa: BLE001 - a test double's limiter: plan as if the bucket were full
+        return 50.0
+
+
+def _job(http: Http, method: str, params: Mapping[str, Any] | None, id_key: str,
+         cursor_id_key: str | None, container: str | None, shards: int | None,
+         store: _Resume) -> ExportJob:
+    if shards is not None and (not isinstance(shards, int) or isinstance(shards, bool)
+                               or not 1 <= shards <= 250):
+        raise ValueError("shards must be None or an integer between 1 and 250")
+    return ExportJob(method, params, id_key=id_key, cursor_id_key=cursor_id_key, container=container,
+                     max_flights=shards, checkpoint=store.load(), **_limits(http))
+
+
+class _Report:
+    """Progress to the bar/callback and the logger: rows, rate, time left, budget waits."""
+
+    __slots__ = ("prog", "http", "job", "t0", "last_log")
+
+    def __init__(self, prog: Progress | None, http: Http, job: ExportJob) -> None:
+        self.prog, self.http, self.job = prog, http, job
+        self.t0 = time.monotonic()
+        self.last_log = self.t0
+
+    def rows(self, n: int) -> None:
+        job = self.job
+        if self.prog is not None:
+            if job.total is not None and self.prog.total != job.total:
+                self.prog.set_total(max(job.total, job.rows))
+            self.prog.note(job.status())
+            self.prog.add(n)
+        now = time.monotonic()
+        if now - self.last_log >= 5.0:
+            self.last_log = now
+            rate = job.rows / max(now - self.t0, 1e-9)
+            left = (job.total - job.rows) / rate if job.total and rate > 0 else None
+            emit(self.http.logger, LogLevel.INFO, "export: progress",
+                 {"method": job.method, "rows": job.rows, "rows_per_s": round(rate),
+                  "seconds_left": None if left is None else round(left), "plan": job.status()},
+                 event="export.progress", area="export")
+
+    def flush(self) -> None:
+        notes, self.job.notes[:] = list(self.job.notes), []
+        for msg, ctx in notes:
+            emit(self.http.logger, LogLevel.NOTICE, msg, ctx, area="export")
+
+    def waiting(self, seconds: float, sleep: float) -> None:
+        job = self.job
+        job.waiting_s += sleep
+        if self.prog is not None:
+            self.prog.note(f"waiting {seconds:.0f} s for the operating budget")
+        emit(self.http.logger, LogLevel.NOTICE, "export: waiting for the operating budget",
+             {"method": job.method, "seconds": round(seconds, 1), "used_s": round(job.used_s, 1),
+              "rows": job.rows}, event="export.budget_wait", area="export")
+
+    @classmethod
+    def open(cls, progress: ProgressArg, http: Http, job: ExportJob) -> "_Report":
+        """The report of a starting (or resuming) export."""
+        rep = cls(make_progress(progress, f"export {job.method}"), http, job)
+        if job.started:
+            emit(http.logger, LogLevel.NOTICE, "export: resuming from a checkpoint",
+                 {"method": job.method, "rows": job.rows, "shards": len(job.shards)},
+                 event="export.resume", area="export")
+            if rep.prog is not None:
+                rep.prog.set_total(job.total)
+                rep.prog.add(job.rows)
+        return rep
+
+
+def _deliver(out: list[Delivery], job: ExportJob, rep: _Report, store: _Resume) -> Iterator[list[Any]]:
+    """Hand the rows over; each moves the checkpoint once the consumer asks for more."""
+    for d in out:
+        if d.rows:
+            rep.rows(len(d.rows))
+            yield d.rows
+        job.delivered(d)
+        store.save(job)
 
 
 def export_v2(https: HttpRegistry, method: str, params: Mapping[str, Any] | None = None, *,
               id_key: str = "ID", cursor_id_key: str | None = None,
               custom_key_for_result: str | None = None, request_id: str | None = None,
-              progress: ProgressArg = None, shards: int = 4) -> Iterator[list[Any]]:
+              progress: ProgressArg = None, shards: int | None = None,
+              resume: ResumeArg = None) -> Iterator[list[Any]]:
     """Every row of a v2 list method, in chunks of up to 2,500 rows per request.
 
-    Chunks of one shard come in ascending id order; with ``shards > 1`` the
-    chunks of different shards interleave (``shards=1`` gives one ascending
-    stream). Memory holds at most ``shards`` answers at a time.
+    ``shards``: the most requests in flight at once (None: the planner's choice,
+    up to the rate bucket's burst); ``shards=1`` gives one ascending stream.
+    ``resume``: a checkpoint path or mapping (docs/export.md "Resume").
     """
-    if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= 64:
-        raise ValueError("shards must be an integer between 1 and 64")
-    walk = _Walk(https, method, params, id_key, cursor_id_key, custom_key_for_result, request_id)
-    return _run(walk, shards, progress)
+    http = https.live(ApiVersion.V2)
+    store = _Resume(resume)
+    job = _job(http, method, params, id_key, cursor_id_key, custom_key_for_result, shards, store)
+    return _run_sync(https, job, store, request_id, progress)
 
 
-def _run(walk: _Walk, shards: int, progress: ProgressArg) -> Iterator[list[Any]]:
-    prog = make_progress(progress, f"export {walk.method}")
+def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: str | None,
+              progress: ProgressArg) -> Iterator[list[Any]]:
+    http = https.live(ApiVersion.V2)
+    rep = _Report.open(progress, http, job)
+    prog = rep.prog
     try:
-        first, hi = walk.probe()
-        if first:
-            if prog is not None:
-                if hi is None:
-                    prog.set_total(len(first))
-                else:
-                    lo0 = _core.parse_cursor(first[-1].get(walk.id_key))
-                    prog.set_total(len(first) + max(0, hi - (lo0 or 0)))
-                prog.add(len(first))
-            yield first
-        if hi is None:
-            return
-        lo = _core.parse_cursor(first[-1].get(walk.id_key))
-        assert lo is not None
-        if hi <= lo:
-            return
-        bounds = _core.export_shards(lo, hi, shards, _MIN_SHARD_SPAN)
-        walks = [_Shard(walk, a, b) for a, b in zip([lo, *bounds[:-1]], bounds)]
-        with walk.http.flights() as flights:
-            for i, shard in enumerate(walks):
-                flights.add(i, "batch", shard.request(), walk.request_id)
-            while flights.active:
-                for i, res in flights.run():
+        with http.flights() as fl:
+            while not job.done or job.flights:
+                reqs, wait = job.next_requests(time.monotonic(), _tokens(http))
+                for key, body in reqs:
+                    fl.add(key, "batch", body, request_id)
+                if not fl.active:
+                    if wait > 0:
+                        rep.waiting(wait, min(wait, MAX_SLEEP))
+                        time.sleep(min(wait, MAX_SLEEP))   # then plan again
+                        continue
+                    if job.done:
+                        break
+                    raise SdkError("JSSDK_EXPORT_FAILED", 500,
+                                   f"export of {job.method}: the plan has nothing to send")
+                out: list[Delivery] = []
+                for key, res in fl.run():
+                    now = time.monotonic()
                     if isinstance(res, AjaxError):
-                        raise res
-                    rows, done = walks[i].take(walk.envelope(res))
-                    if not done:  # the portal works on it while the consumer reads
-                        flights.add(i, "batch", walks[i].request(), walk.request_id)
-                    if rows:
-                        if prog is not None:
-                            prog.add(len(rows))
-                        yield rows
+                        job.fail(key, res, now)
+                    else:
+                        out.extend(job.feed(key, res, now))
+                rep.flush()
+                if not job.done:  # the portal works on the next batches while the consumer reads
+                    for key, body in job.next_requests(time.monotonic(), _tokens(http))[0]:
+                        fl.add(key, "batch", body, request_id)
+                yield from _deliver(out, job, rep, store)
+        store.save(job)
     finally:
+        if prog is not None:
+            prog.close()
+
+
+async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any] | None = None, *,
+                     id_key: str = "ID", cursor_id_key: str | None = None,
+                     custom_key_for_result: str | None = None, request_id: str | None = None,
+                     progress: ProgressArg = None, shards: int | None = None,
+                     resume: ResumeArg = None) -> AsyncGenerator[list[Any], None]:
+    """:func:`export_v2` on an asyncio loop: the same job, each batch an
+    ``AioMulti`` call of ``client`` (an ``AsyncB24Hook``, or what its actions see of it)."""
+    http, driver = client._driver(ApiVersion.V2)
+    store = _Resume(resume)
+    job = _job(http, method, params, id_key, cursor_id_key, custom_key_for_result, shards, store)
+    rep = _Report.open(progress, http, job)
+    prog = rep.prog
+    # each batch is a call of the driver (its future), no Task per request: a
+    # planned round of fifty requests starts in one cheap step
+    tasks: dict[asyncio.Future[_core.Outcome], tuple[int, _Prepared]] = {}
+
+    def start() -> float:
+        reqs, wait = job.next_requests(time.monotonic(), _tokens(http))
+        for key, body in reqs:
+            p = _Prepared(http, "batch", body, request_id)
+            tasks[astart(http, driver, p)] = (key, p)
+        return wait
+
+    def answer(fut: asyncio.Future[_core.Outcome], p: _Prepared) -> AjaxResult:
+        return p.finish(http, aresult(p, fut))
+
+    try:
+        while not job.done or tasks:
+            wait = start()
+            if not tasks:
+                if wait > 0:
+                    rep.waiting(wait, min(wait, MAX_SLEEP))
+                    await asyncio.sleep(min(wait, MAX_SLEEP))
+                    continue
+                if job.done:
+                    break
+                raise SdkError("JSSDK_EXPORT_FAILED", 500,
+                               f"export of {job.method}: the plan has nothing to send")
+            finished, _ = await asyncio.wait(list(tasks), return_when=asyncio.FIRST_COMPLETED)
+            for turn, task in enumerate(finished):
+                if turn:
+                    # one answer per turn of the loop: answers that arrived together
+                    # (each up to 2,500 rows) are not all taken in one step
+                    await asyncio.sleep(0)
+                key, p = tasks.pop(task)
+                now = time.monotonic()
+                out: list[Delivery] = []
+                try:
+                    res = answer(task, p)
+                except Exception as exc:  # noqa: BLE001 - the job decides: wait, re-send or raise
+                    job.fail(key, exc, now)
+                else:
+                    out = job.feed(key, res, now)
+                rep.flush()
+                if not job.done:
+                    start()
+                for rows in _deliver(out, job, rep, store):
+                    yield rows
+        store.save(job)
+    finally:
+        for fut in tasks:
+            driver.cancel(fut)  # stops its transfer or wait; the driver serves the others
+        tasks.clear()
         if prog is not None:
             prog.close()

@@ -35,7 +35,7 @@ from ._protocols import PipelineHttp
 from ._redact import redact_sensitive_params
 from ._result import AjaxResult
 
-__all__ = ["run_call", "arun_call", "aoutcome", "astart", "aresult", "Flights"]
+__all__ = ["run_call", "arun_call", "aoutcome", "await_outcome", "astart", "aresult", "Flights"]
 
 #: The transport a call runs on, as this module sees it: ``_http.Http`` sits
 #: above this module (``Http.call`` runs the pipeline), so its type here is the
@@ -303,7 +303,13 @@ async def aoutcome(http: "Http", driver: _core.AioMulti, p: _Prepared) -> _core.
     """Run the prepared call ``p`` on the loop: its final Outcome. Cancelling the
     awaiting task stops the call's transfer or wait; the driver goes on serving
     the other calls."""
-    fut = astart(http, driver, p)
+    return await await_outcome(driver, p, astart(http, driver, p))
+
+
+async def await_outcome(driver: _core.AioMulti, p: _Prepared,
+                        fut: "asyncio.Future[_core.Outcome]") -> _core.Outcome:
+    """The final Outcome of ``fut`` (from :func:`astart`), as :func:`aoutcome`
+    awaits it; for a caller that keeps the future to stop the call itself."""
     try:
         return await fut
     except asyncio.CancelledError:

@@ -42,6 +42,11 @@ class Progress:
         if self._cb is not None:
             self._cb(self.fetched, self.total)
 
+    def note(self, text: str) -> None:
+        """A status beside the count (the bar's postfix; callbacks get counts only)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+
     def close(self) -> None:
         if self._bar is not None:
             if self.total is None or self.total != self.fetched:

@@ -815,13 +815,14 @@ def list_cmd(method: str, params: tuple[str, ...], params_json: str | None,
 @cli.command("export")
 @click.argument("method")
 @_rows_options
-@click.option("--shards", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Id ranges fetched in parallel (1 = one ascending stream).")
+@click.option("--shards", type=click.IntRange(1, 250), default=None,
+              help="At most this many requests at once (default: the planner's choice; "
+                   "1 = one ascending stream).")
 @_connection_options
 def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
                select: tuple[str, ...], fmt: str, output: str | None, id_key: str | None,
                cursor_id_key: str | None, result_key: str | None, progress: bool | None,
-               shards: int, webhook: str | None, ca_bundle: str | None, timeout: float,
+               shards: int | None, webhook: str | None, ca_bundle: str | None, timeout: float,
                attempts: int, shared: str | None, verbose: int) -> int:
     """Export a whole table fast: up to 2,500 rows per request (chained
     batches, docs/export.md), written chunk by chunk, with a progress bar

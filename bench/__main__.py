@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only percall,list,threads,async,decode,export,memory] [--out FILE]``
+"""``python -m bench [--quick] [--only percall,list,threads,async,decode,export,memory,planner] [--out FILE]``
 
 Runs the four workloads of docs/benchmarks.md and writes the report and charts.
 ``make bench`` runs the full set (about 20-30 minutes), ``make bench-quick`` the
@@ -143,24 +143,9 @@ def _forced_wait(requests: int) -> float:
     return max(0.0, requests - BURST) / DRAIN
 
 
-def _quiet(portal: Any, settle: float = 60.0) -> None:
-    """Wait until the emulator has answered every request of the previous run
-    (a peer that gave up may leave batches in flight), then forget the limits' state."""
-    deadline = time.monotonic() + settle
-    last = -1
-    while time.monotonic() < deadline:
-        now = portal.stats().get("total", 0)
-        if now == last:
-            break
-        last = now
-        time.sleep(1.0)
-    portal.reset_limits()
-    portal.reset_stats()
-
-
 def _export_once(c: C.Contestant, portal: Any, n: int, cfg: dict[str, Any], limits_note: str | None) -> dict[str, Any]:
     servers.set_limits(portal, not limits_note)
-    _quiet(portal)
+    servers.quiet(portal)
     res = C.run(c, {"task": "export", "url": portal.v2_url, "ca": portal.ca_path, "max_id": n,
                     "limits": True}, timeout=cfg["export_timeout"])
     res.update(servers.counters(portal))
@@ -234,7 +219,7 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
             out["contestants"][key] = {"label": c.label, "error": skip["js"]}
             continue
         n = cfg["memory_rows_slow"] if c.key in OFFSET_PAGING else rows_full
-        _quiet(portal)
+        servers.quiet(portal)
         res = C.run(c, {"task": "export", "url": portal.v2_url, "ca": portal.ca_path, "max_id": n,
                         "collect": collect, "limits": False}, timeout=cfg["memory_timeout"])
         res.update(servers.counters(portal))
@@ -255,7 +240,7 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, fewer repetitions (< 2 minutes)")
-    ap.add_argument("--only", default="percall,list,threads,async,decode,export,memory")
+    ap.add_argument("--only", default="percall,list,threads,async,decode,export,memory,planner")
     ap.add_argument("--percall-n", type=int, default=None, help="calls per run of workload 1 (overrides the mode)")
     ap.add_argument("--percall-reps", type=int, default=None, help="runs per contestant of workload 1")
     ap.add_argument("--out", default=str(env.REPO / "docs" / "benchmarks.md"),
@@ -296,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = fn(cfg, skip, portal)
             finally:
                 portal.stop()
+    if "planner" in only:
+        from . import planner
+
+        results["planner"] = planner.run(args.quick)
     results["duration_s"] = time.monotonic() - t0
     res_path = Path(args.results) if args.results else env.CACHE / f"results-{mode}.json"
     res_path.write_text(json.dumps(results, indent=1, default=str))

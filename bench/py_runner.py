@@ -17,6 +17,7 @@ SPEC is JSON: ``{"task": "percall"|"export", "client": ..., "url": <v2 webhook b
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -56,6 +57,9 @@ def _b24hook(spec: dict[str, Any]) -> Any:
     kw: dict[str, Any] = {"verify": spec["ca"]}
     if not spec.get("limits", False):
         kw["restriction_params"] = UNLIMITED_PY
+    elif spec.get("operating_limit_s"):
+        # a scaled-down budget (the quick bench): the client is told the portal's limit
+        kw["restriction_params"] = {"operating_limit": {"limit_ms": int(spec["operating_limit_s"] * 1000)}}
     try:
         return B24Hook.from_webhook_url(spec["url"], **kw)
     except (TypeError, ValueError):
@@ -296,6 +300,30 @@ def export_rows(spec: dict[str, Any]) -> Callable[[], Iterable[Any]]:
         kw = dict(spec.get("fast_kwargs") or {})
         return lambda: _chunks_to_rows(obj(method="crm.item.list",
                                            params=base, **kw))
+    if client == "b24hook-planned":
+        # the planned export (issue 12) with explicit arguments: shards, resume, a kill
+        b24 = _b24hook(spec)
+        kw = {"fast": True, "id_key": "id", "custom_key_for_result": "items"}
+        if spec.get("shards"):
+            kw["shards"] = int(spec["shards"])
+        if spec.get("resume"):
+            kw["resume"] = spec["resume"]
+        stop_at = spec.get("kill_at")
+
+        def planned() -> Iterable[Any]:
+            n = 0
+            t0 = time.perf_counter()
+            for chunk in b24.actions.v2.fetch_list.make("crm.item.list", base, **kw):
+                if stop_at is not None and n >= stop_at:
+                    # a kill: no cleanup, the checkpoint file is what the last chunk left
+                    sys.stdout.write(json.dumps({"rows": n, "killed": True, "wall": time.perf_counter() - t0,
+                                                 "cpu": 0.0, "rss0_kb": 0, "rss_kb": 0, "distinct": None})
+                                     + "\n")
+                    sys.stdout.flush()
+                    os._exit(0)
+                n += len(chunk)
+                yield from chunk
+        return planned
     if client == "b24hook-loop":
         # hand-written keyset walk with call.make (used until fetch_list exists)
         b24 = _b24hook(spec)

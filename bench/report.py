@@ -321,6 +321,10 @@ def write(results: dict[str, Any], out: Path) -> None:
             per_m = s["growth_mb"] / s["rows"] * 1e6
             summary.append(f"| memory: growth while streaming, per 1M rows | < 30 MB | {per_m:.1f} MB "
                            f"{'✅' if per_m < 30 else '❌ miss'} ({s['rows']:,} rows streamed) |")
+    if results.get("planner"):
+        from .planner import table
+
+        L += table(results["planner"])
     if summary:
         i = L.index("## Machine")
         L[i:i] = ["## Targets (issues 5 and 10) — where b24hook stands in this run", "",

@@ -341,3 +341,18 @@ def counters(portal: Any) -> dict[str, int]:
     by = s.get("by_status") or {}
     return {"requests": int(s.get("total", 0)), "503": int(by.get(503, by.get("503", 0))),
             "429": int(by.get(429, by.get("429", 0)))}
+
+
+def quiet(portal: Any, settle: float = 60.0) -> None:
+    """Wait until the emulator has answered every request of the previous run
+    (a peer that gave up may leave batches in flight), then forget the limits' state."""
+    deadline = time.monotonic() + settle
+    last = -1
+    while time.monotonic() < deadline:
+        now = portal.stats().get("total", 0)
+        if now == last:
+            break
+        last = now
+        time.sleep(1.0)
+    portal.reset_limits()
+    portal.reset_stats()

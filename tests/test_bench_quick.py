@@ -111,9 +111,26 @@ def test_memory_every_contestant(quick: dict) -> None:
         assert _is_number(r["peak_mb"]) and r["growth_mb"] >= 0, (k, r)
 
 
+def test_planned_export_every_scenario(quick: dict) -> None:
+    """Issue 12 at small sizes: b24hook never refused (no 503/429, no refused command),
+    every row exactly once in each scenario, the plan within the burst; the peers ran."""
+    w = quick["planner"]
+    for name in ("fast", "budget-documented", "budget-observed"):
+        got = w[name]["contestants"]
+        hook = got["b24hook-planned"]
+        assert "error" not in hook, (name, hook)
+        assert hook["exactly_once"], (name, hook)
+        assert hook["503"] == 0 and hook["429"] == 0 and hook["refused_subcalls"] == 0, (name, hook)
+        assert {"fast_bitrix24", "b24pysdk"} <= set(got)
+    assert w["fast"]["contestants"]["b24hook-planned"]["requests"] <= 50
+    r = w["resume"]
+    assert r["checkpoint_written"] and 0 < r["killed_after"] < r["rows"]
+    assert r["read_ratio"] <= 1.05
+
+
 def test_report_has_every_section(quick: dict) -> None:
     text = quick["_report"]
     for head in ("## Machine", "## 1. Per-call overhead", "## 2. Decoding", "## 3. Export under the real limits",
-                 "## 4. Memory"):
+                 "## 4. Memory", "## 5. The planned export (issue 12)"):
         assert head in text
     assert {"percall.png", "list.png", "threads.png", "decode.png", "export.png", "memory.png"} <= set(quick["_charts"])

@@ -394,3 +394,20 @@ def test_aggregates(c):
     assert st == 400 and b["error"]["code"] == V3 + "UNKNOWNDTOPROPERTYEXCEPTION"
     st, b = c.v3("tasks.task.aggregate", {"select": {"sum": "id"}})
     assert st == 400 and b["error"]["code"] == V3 + "INVALIDSELECTEXCEPTION"
+
+
+def test_sleeping_batch_bills_its_sub_calls_once(emu):
+    """--sleep: a batch's sub-calls sleep their cost one after another; the batch
+    does not sleep it again, and its processing is their sum, not twice it."""
+    emu.configure(sleep_simulated_cost=True, exec_time_per_call={"crm.item.list": 0.1})
+    try:
+        cl = Client(emu)
+        cmd = {f"p{i}": f"crm.item.list?entityTypeId=2&start=-1&filter[>id]={i}" for i in range(4)}
+        status, body = cl.v2("batch", {"halt": 1, "cmd": cmd})
+        cl.conn.close()
+    finally:
+        emu.configure(sleep_simulated_cost=False, exec_time_per_call=0.0)
+    assert status == 200
+    subs = [t["processing"] for t in body["result"]["result_time"].values()]
+    assert len(subs) == 4 and all(p >= 0.1 for p in subs)
+    assert sum(subs) <= body["time"]["processing"] < sum(subs) + 0.2

@@ -138,6 +138,14 @@ def batch_v2(call: Call) -> Any:
             "result_next": acc["next"], "result_time": acc["time"]}
 
 
+def _sub_cost(call: Call, extra: dict[str, Any]) -> None:
+    """A sub-call's simulated seconds are the batch's too; ``sub_cost`` tells the
+    dispatcher that, with --sleep, they were already slept by the sub-call."""
+    cost = extra.get("sim_cost", 0.0)
+    call.cost += cost
+    call.extra["sub_cost"] = call.extra.get("sub_cost", 0.0) + cost
+
+
 def _run_v2_command(call: Call, command: str, acc: dict[str, Any], observed: bool) -> dict[str, Any]:
     p = call.portal
     d = p.dispatcher
@@ -168,12 +176,12 @@ def _run_v2_command(call: Call, command: str, acc: dict[str, Any], observed: boo
                                                charge=not observed, check=not observed,
                                                extra=extra)
     except RestError as exc:
-        call.cost += extra.get("sim_cost", 0.0)
+        _sub_cost(call, extra)
         return {"error": exc.code, "error_description": exc.description}
     except Exception:  # noqa: BLE001 - a command's crash is that command's error
         log.exception("internal error in batch command %s", method)
         return {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}
-    call.cost += extra.get("sim_cost", 0.0)
+    _sub_cost(call, extra)
     out: dict[str, Any] = {}
     if isinstance(result, Reply):
         out["result"] = result.result
@@ -291,7 +299,7 @@ def _run_v3(call: Call, body: list[Any]) -> list[Any]:
             result, _proc, _fin = d.execute(call.webhook, spec, query, None, "v3", "POST",
                                             charge=not observed, check=not observed, extra=extra)
         finally:
-            call.cost += extra.get("sim_cost", 0.0)
+            _sub_cost(call, extra)
         if isinstance(result, Reply):
             result = result.result
         alias = cmd.get("as")

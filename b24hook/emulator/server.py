@@ -241,12 +241,15 @@ class Dispatcher:
         t0 = time.perf_counter()
         result = spec.handler(call)
         real = time.perf_counter() - t0
-        if call.cost and s.sleep_simulated_cost:
-            wait = p.clock.real_seconds(call.cost)
+        # a batch's sub-calls slept their own cost inside the handler (in `real`)
+        slept = call.extra.get("sub_cost", 0.0) if s.sleep_simulated_cost else 0.0
+        own = call.cost - slept
+        if own > 0 and s.sleep_simulated_cost:
+            wait = p.clock.real_seconds(own)
             if s.request_timeout is not None:
                 wait = min(wait, p.clock.real_seconds(s.request_timeout) + 0.05)
             p._stopping.wait(wait)
-        processing = real + call.cost
+        processing = max(0.0, real - p.clock.real_seconds(slept)) + call.cost
         call.extra["sim_cost"] = call.cost
         if charge:
             p.ledger.record(key, processing)

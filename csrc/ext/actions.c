@@ -9,6 +9,7 @@
 
 #include "b24_batch.h"
 #include "b24_list.h"
+#include "b24_plan.h"
 #include "b24_qs.h"
 
 /* ---- bracket encoding of Python objects: the visitor of b24_qs_walk ------
@@ -475,6 +476,39 @@ act_export_shards(PyObject *Py_UNUSED(module), PyObject *args)
     return res;
 }
 
+/* export_plan(*, pages_left, ...) -> (flights, pages, wait_s, budget_bound, eta_s)
+ * The planner of b24_plan.h, every input a keyword. */
+static PyObject *
+act_export_plan(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"pages_left", "page_s", "page_cost_s", "rtt_s",
+                             "tokens", "drain", "reserve", "max_flights",
+                             "in_flight", "budget_limit_s", "budget_used_s",
+                             "budget_inflight_s", "reset_in_s", "window_s",
+                             "margin", "budget_stale", NULL};
+    struct b24_plan_in in;
+    struct b24_plan_out out;
+    int stale = 0;
+    memset(&in, 0, sizeof(in));
+    in.tokens = 50;
+    in.max_flights = 50;
+    in.reset_in_s = -1;
+    in.margin = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$ddddddiiiddddddp:export_plan",
+                                     kwlist, &in.pages_left, &in.page_s,
+                                     &in.page_cost_s, &in.rtt_s, &in.tokens,
+                                     &in.drain, &in.reserve, &in.max_flights,
+                                     &in.in_flight, &in.budget_limit_s,
+                                     &in.budget_used_s, &in.budget_inflight_s,
+                                     &in.reset_in_s, &in.window_s, &in.margin,
+                                     &stale))
+        return NULL;
+    in.budget_stale = stale;
+    b24_plan(&in, &out);
+    return Py_BuildValue("(iidNd)", out.flights, out.pages, out.wait_s,
+                         PyBool_FromLong(out.budget_bound), out.eta_s);
+}
+
 /* export_batch(method, base_params, gt_key, cursor, n, container, id_key)
  * -> {"p0": "method?<qs>&filter[>KEY]=cursor", "p1": "...=$result[p0]..."}
  * base_params must not hold filter[gt_key]. */
@@ -730,6 +764,14 @@ static PyMethodDef act_methods[] = {
     {"export_shards", (PyCFunction)act_export_shards, METH_VARARGS,
      "export_shards($module, lo, hi, want, min_span, /)\n--\n\n"
      "Upper bounds of the shards of (lo, hi]."},
+    {"export_plan", (PyCFunction)(void (*)(void))act_export_plan,
+     METH_VARARGS | METH_KEYWORDS,
+     "export_plan($module, /, *, pages_left=0.0, page_s=0.0, page_cost_s=0.0, "
+     "rtt_s=0.0, tokens=50.0, drain=0.0, reserve=0, max_flights=50, "
+     "in_flight=0, budget_limit_s=0.0, budget_used_s=0.0, "
+     "budget_inflight_s=0.0, reset_in_s=-1.0, window_s=0.0, margin=-1.0, "
+     "budget_stale=False)\n--\n\n"
+     "The export planner: -> (flights, pages, wait_s, budget_bound, eta_s)."},
     {"export_batch", (PyCFunction)act_export_batch, METH_VARARGS,
      "export_batch($module, method, base_params, gt_key, cursor, n, "
      "container, id_key, /)\n--\n\n"

@@ -38,6 +38,7 @@ void test_envelope_time_numbers(void);
 void test_http(void);
 void test_qs(void);
 void test_list(void);
+void test_plan(void);
 void test_walk(void);
 void test_limiter(void);
 void test_engine(void);

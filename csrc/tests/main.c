@@ -14,6 +14,7 @@ main(void)
     test_http();
     test_qs();
     test_list();
+    test_plan();
     test_walk();
     test_limiter();
     test_limiter_ops();
