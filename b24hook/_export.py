@@ -53,7 +53,13 @@ from ._pipeline import _Prepared, aresult, astart
 from ._progress import Progress, ProgressArg, make_progress
 
 if TYPE_CHECKING:
-    from ._aio_actions import AsyncClient
+    from typing import Protocol
+
+    class AsyncClient(Protocol):
+        """What the async export reads of its client (``_aio_actions.AsyncClient``
+        has it): the transport of a version and its driver on the running loop."""
+
+        def _driver(self, version: ApiVersion) -> tuple[Http, _core.AioMulti]: ...
     from ._result import AjaxResult
 
 __all__ = ["ExportJob", "aexport_v2", "export_v2"]

@@ -11,23 +11,6 @@
     "None (this process), \"host\" (every process of this machine) or a "   \
     "\"redis://host:port/db\" URL (every machine using that Redis)"
 
-int
-b24_limiter_scope_key_ok(const char *key)
-{
-    size_t i, n;
-    if (key == NULL)
-        return 0;
-    n = strlen(key);
-    if (n == 0 || n > 64)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = key[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-              (c >= 'A' && c <= 'Z') || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 /* The Redis backend (issue 15 part B, b24_redis.c): the URL checked, its
  * tables, the URL kept in out->scope.location for their create(). */

@@ -345,21 +345,6 @@ b24_limiter_operating_backend(struct b24_limiter *l)
     return l->op.ops->name;
 }
 
-int
-b24_limiter_test_hold_shared(struct b24_limiter *l, int what)
-{
-    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
-        return -1;
-    return b24_shm_test_hold(l->rate.self, l->op.self, what);
-}
-
-double
-b24_limiter_test_shared_repairs(struct b24_limiter *l, int ops)
-{
-    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
-        return -1;
-    return b24_shm_test_repairs(l->rate.self, l->op.self, ops);
-}
 
 int
 b24_limiter_max_retries(struct b24_limiter *l)
@@ -515,14 +500,6 @@ b24_limiter_stats(struct b24_limiter *l, struct b24_limiter_stats *s)
     return st;
 }
 
-void
-b24_method_counts_free(struct b24_method_count *c, size_t n)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        free(c[i].method);
-    free(c);
-}
 
 void
 b24_limiter_stats_clear(struct b24_limiter_stats *s)

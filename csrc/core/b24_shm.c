@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "b24_buf.h"
+#include "b24_limiter_impl.h" /* the test hooks at the end read the limiter */
 #include "b24_limiter_ops.h"
 
 #define SHM_MAGIC 0x4d48535f34324242ULL /* "BB24_SHM" */
@@ -755,4 +756,22 @@ b24_shm_test_repairs(void *rate_self, void *ops_self, int ops)
     struct shm_ops *o = ops_self;
     struct shm_header *h = ops ? &o->f->h : &r->f->h;
     return (double)__atomic_load_n(&h->repairs, __ATOMIC_RELAXED);
+}
+
+/* The limiter's test hooks of this backend (b24_limiter_ops.h), here so the
+ * front end (b24_limiter.c) names no backend. */
+int
+b24_limiter_test_hold_shared(struct b24_limiter *l, int what)
+{
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
+        return -1;
+    return b24_shm_test_hold(l->rate.self, l->op.self, what);
+}
+
+double
+b24_limiter_test_shared_repairs(struct b24_limiter *l, int ops)
+{
+    if (l->rate.ops != &b24_rate_shm || l->op.ops != &b24_operating_shm)
+        return -1;
+    return b24_shm_test_repairs(l->rate.self, l->op.self, ops);
 }
