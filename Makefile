@@ -89,7 +89,7 @@ asan-build: setup-test
 # -P: the working directory does not shadow build/asan on sys.path (the
 # repository comes after it on PYTHONPATH, for `from tests.conftest import`).
 asan-pytest: asan-build
-	$(ASAN_ENV) $(VPY) -P -m pytest -q -p no:cacheprovider $(ASAN_PY_TESTS)
+	$(ASAN_ENV) $(VPY) -P -m pytest -q -p no:cacheprovider -m "not cpu_bound" $(ASAN_PY_TESTS)
 
 asan: ctest-asan asan-pytest
 
