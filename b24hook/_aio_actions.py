@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncGenerator, Callable, Mapping, Protocol
+from typing import Any, AsyncGenerator, Callable, Mapping
 
 from . import _core
 from ._actions_batch import ChunkMerge, _shape, plan_chunks
@@ -22,24 +22,13 @@ from ._batch import CHUNKS_IN_FLIGHT, Command, _BatchCore, _split_options, parse
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._export import ResumeArg, aexport_v2
-from ._http import Http, HttpRegistry
+from ._http import AsyncClient, Http, HttpRegistry
 from ._logging import LoggerInterface
 from ._pipeline import _Prepared, aresult, arun_call, astart, await_outcome
 from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
 
 __all__ = ["AsyncPages", "AsyncActionsManager", "AsyncToolsManager", "AsyncClient"]
-
-
-class AsyncClient(Protocol):
-    """What the actions read of their client (``_aio.AsyncB24Hook``, a floor above)."""
-
-    @property
-    def _https(self) -> HttpRegistry:
-        """The sync client's transports, by version."""
-
-    def _driver(self, version: ApiVersion) -> tuple[Http, _core.AioMulti]:
-        """The transport of ``version`` and its driver on the running loop."""
 
 
 class _AsyncAction:

@@ -47,19 +47,12 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, Iterator, Mapping, Mutabl
 from . import _core
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
-from ._http import Http, HttpRegistry
+from ._http import AsyncClient, Http, HttpRegistry
 from ._logging import LogLevel, emit
 from ._pipeline import _Prepared, aresult, astart
 from ._progress import Progress, ProgressArg, make_progress
 
 if TYPE_CHECKING:
-    from typing import Protocol
-
-    class AsyncClient(Protocol):
-        """What the async export reads of its client (``_aio_actions.AsyncClient``
-        has it): the transport of a version and its driver on the running loop."""
-
-        def _driver(self, version: ApiVersion) -> tuple[Http, _core.AioMulti]: ...
     from ._result import AjaxResult
 
 __all__ = ["ExportJob", "aexport_v2", "export_v2"]

@@ -8,7 +8,7 @@ its actions.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from . import _core
 from ._batch import transport_batch
@@ -22,7 +22,7 @@ from ._protocols import WebhookAuth
 from ._request_id import RequestIdGenerator
 from ._result import AjaxResult, Result
 
-__all__ = ["Http", "HttpRegistry"]
+__all__ = ["Http", "HttpRegistry", "AsyncClient"]
 
 
 
@@ -200,3 +200,15 @@ class HttpRegistry:
     def __repr__(self) -> str:
         state = ", closed" if self.closed else ""
         return f"<HttpRegistry {', '.join(v.value for v in self.by_version)}{state}>"
+
+
+class AsyncClient(Protocol):
+    """What the async actions and the async export read of their client
+    (``_aio.AsyncB24Hook``, a floor above them)."""
+
+    @property
+    def _https(self) -> HttpRegistry:
+        """The sync client's transports, by version."""
+
+    def _driver(self, version: ApiVersion) -> tuple[Http, _core.AioMulti]:
+        """The transport of ``version`` and its driver on the running loop."""
