@@ -1,14 +1,26 @@
-"""Helpers of the AsyncB24Hook tests (tests/test_async.py, tests/test_async_actions.py)."""
+"""Helpers of the AsyncB24Hook tests (tests/test_async.py, tests/test_async_actions.py) and of
+the tests that need a portal with the standard limits of their own."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 from b24hook import AsyncB24Hook, _core
 from b24hook._enums import ApiVersion
 from b24hook.emulator import EmulatorPortal
 
 T = TypeVar("T")
+
+
+def standard_portal() -> Iterator[EmulatorPortal]:
+    """A portal of its own with the standard limits: burst 50, 2 requests/s (the
+    emulator refuses more with QUERY_LIMIT_EXCEEDED). Made a fixture by the module
+    that uses it: ``portal = pytest.fixture(scope="module")(standard_portal)``."""
+    p = EmulatorPortal(db=":memory:", rate_limit=(50, 2)).start()
+    try:
+        yield p
+    finally:
+        p.close()
 
 
 def clean(portal: EmulatorPortal) -> EmulatorPortal:

@@ -19,30 +19,14 @@ from b24hook._errors import CLIENT_CLOSED_CODE
 from b24hook._enums import ApiVersion
 from b24hook.emulator import EmulatorPortal
 
-from _async_support import clean, driver, run
+from _async_support import clean, driver, run, standard_portal
 
 
 
-@pytest.fixture(scope="module")
-def portal() -> Iterator[EmulatorPortal]:
-    """Standard limits: burst 50, 2 requests/s (the emulator refuses more with
-    QUERY_LIMIT_EXCEEDED)."""
-    p = EmulatorPortal(db=":memory:", rate_limit=(50, 2)).start()
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture(scope="module")
-def hanging() -> Iterator[EmulatorPortal]:
-    """A second portal for the tests whose answers hang (20 s): its stuck requests
-    never hold up the idle wait of the others."""
-    p = EmulatorPortal(db=":memory:", rate_limit=(50, 2)).start()
-    try:
-        yield p
-    finally:
-        p.close()
+portal = pytest.fixture(scope="module")(standard_portal)
+# A second portal for the tests whose answers hang (20 s): its stuck requests never hold
+# up the idle wait of the others.
+hanging = pytest.fixture(scope="module", name="hanging")(standard_portal)
 
 
 @pytest.fixture

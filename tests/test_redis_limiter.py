@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from _async_support import standard_portal
 from _redis_hosts import RedisServer, host_worker
 from b24hook.emulator import EmulatorPortal
 
@@ -35,13 +36,7 @@ pytestmark = pytest.mark.timeout(180)
 HOSTS = 3
 
 
-@pytest.fixture(scope="module")
-def portal() -> Iterator[EmulatorPortal]:
-    p = EmulatorPortal(db=":memory:", rate_limit=(50, 2)).start()
-    try:
-        yield p
-    finally:
-        p.close()
+portal = pytest.fixture(scope="module")(standard_portal)
 
 
 @pytest.fixture

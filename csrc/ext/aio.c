@@ -909,7 +909,7 @@ static PyType_Slot aio_slots[] = {
     {Py_tp_getset, aio_getset},
     {0, NULL}};
 
-static PyType_Spec aio_spec = {
+PyType_Spec aio_spec = {
     .name = "b24hook._core.AioMulti",
     .basicsize = sizeof(AioObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
@@ -917,14 +917,3 @@ static PyType_Spec aio_spec = {
     .slots = aio_slots,
 };
 
-int
-aio_register(PyObject *module)
-{
-    PyObject *t = PyType_FromModuleAndSpec(module, &aio_spec, NULL);
-    int rc;
-    if (t == NULL)
-        return -1;
-    rc = PyModule_AddType(module, (PyTypeObject *)t);
-    Py_DECREF(t);
-    return rc;
-}

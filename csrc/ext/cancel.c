@@ -96,7 +96,7 @@ static PyType_Slot cancel_slots[] = {
     {Py_tp_getset, cancel_getset},
     {0, NULL}};
 
-static PyType_Spec cancel_spec = {
+PyType_Spec cancel_spec = {
     .name = "b24hook._core.CancelToken",
     .basicsize = sizeof(CancelObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
@@ -115,14 +115,3 @@ cancel_token_is_set(PyObject *token)
     return token != NULL && atomic_load(&((CancelObject *)token)->cancelled);
 }
 
-int
-cancel_register(PyObject *module)
-{
-    PyObject *t = PyType_FromModuleAndSpec(module, &cancel_spec, NULL);
-    int rc;
-    if (t == NULL)
-        return -1;
-    rc = PyModule_AddType(module, (PyTypeObject *)t);
-    Py_DECREF(t);
-    return rc;
-}

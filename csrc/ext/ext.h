@@ -50,7 +50,7 @@ int actions_register(PyObject *module);
 int ext_cursor_of(PyObject *v, long long *out);
 
 /* walk.c: the Walk type (the page walks of lists, b24_walk). */
-int walk_register(PyObject *module);
+extern PyType_Spec walk_spec;
 
 /* status.c: the leaf (uses nothing else of csrc/ext).
  *
@@ -113,7 +113,7 @@ int ext_batch_names(PyObject *obj, struct b24_call_methods *bm,
 void ext_batch_names_free(struct b24_call_methods *bm, PyObject *hold);
 /* Static name of an enum b24_retry_reason ("rate", "hard", ...). */
 const char *ext_retry_reason_name(int reason);
-int limiter_register(PyObject *module);
+extern PyType_Spec limiter_spec;
 
 /* cancel.c: the CancelToken type. */
 /* New reference to the token bound to the calling thread, or NULL. */
@@ -121,7 +121,7 @@ PyObject *cancel_bound_token(void);
 /* Nonzero once `token` (a CancelToken or NULL) is cancelled; no GIL
  * needed. */
 int cancel_token_is_set(PyObject *token);
-int cancel_register(PyObject *module);
+extern PyType_Spec cancel_spec;
 
 /* events.c: what a call running without the GIL shares with Python. */
 struct b24_event;
@@ -184,9 +184,9 @@ int parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
                int npos, int nreq, PyObject **out);
 
 /* multi.c: the Multi type (many calls at once on one thread). */
-int multi_register(PyObject *module);
+extern PyType_Spec multi_spec;
 
 /* aio.c: the AioMulti type (the engine's calls on an asyncio loop). */
-int aio_register(PyObject *module);
+extern PyType_Spec aio_spec;
 
 #endif /* B24_EXT_H */

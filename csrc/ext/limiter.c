@@ -699,21 +699,10 @@ static PyType_Slot limiter_slots[] = {
     {Py_tp_getset, limiter_getset},
     {0, NULL}};
 
-static PyType_Spec limiter_spec = {
+PyType_Spec limiter_spec = {
     .name = "b24hook._core.Limiter",
     .basicsize = sizeof(LimiterObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = limiter_slots,
 };
 
-int
-limiter_register(PyObject *module)
-{
-    PyObject *lt = PyType_FromModuleAndSpec(module, &limiter_spec, NULL);
-    int rc;
-    if (lt == NULL)
-        return -1;
-    rc = PyModule_AddType(module, (PyTypeObject *)lt);
-    Py_DECREF(lt);
-    return rc;
-}

@@ -423,12 +423,31 @@ add_str_tuple(PyObject *module, const char *name, const char *const *strv)
     return 0;
 }
 
+/* The types that need nothing from the module state: made from their spec
+ * and added under their own name, one way for all. */
+static PyType_Spec *const plain_types[] = {
+    &limiter_spec, &cancel_spec, &multi_spec, &aio_spec, &walk_spec,
+};
+
+static int
+add_type(PyObject *module, PyType_Spec *spec)
+{
+    PyObject *t = PyType_FromModuleAndSpec(module, spec, NULL);
+    int rc;
+    if (t == NULL)
+        return -1;
+    rc = PyModule_AddType(module, (PyTypeObject *)t);
+    Py_DECREF(t);
+    return rc;
+}
+
 static int
 mod_exec(PyObject *module)
 {
     struct mod_state *st = get_state(module);
     PyObject *date = NULL, *time_ = NULL;
     const curl_version_info_data *cv;
+    size_t i;
 
     if (version_check() < 0)
         return -1;
@@ -463,12 +482,12 @@ mod_exec(PyObject *module)
         return -1;
     if (outcome_register(module, st) < 0)
         return -1;
-    if (transport_register(module, st) < 0 || limiter_register(module) < 0 ||
-        cancel_register(module) < 0)
+    if (transport_register(module, st) < 0)
         return -1;
-    if (multi_register(module) < 0 || aio_register(module) < 0)
-        return -1;
-    if (actions_register(module) < 0 || walk_register(module) < 0)
+    for (i = 0; i < sizeof(plain_types) / sizeof(plain_types[0]); i++)
+        if (add_type(module, plain_types[i]) < 0)
+            return -1;
+    if (actions_register(module) < 0)
         return -1;
     if (errors_register(module) < 0)
         return -1;

@@ -386,7 +386,7 @@ static PyType_Slot multi_slots[] = {
     {Py_tp_getset, multi_getset},
     {0, NULL}};
 
-static PyType_Spec multi_spec = {
+PyType_Spec multi_spec = {
     .name = "b24hook._core.Multi",
     .basicsize = sizeof(MultiObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
@@ -394,14 +394,3 @@ static PyType_Spec multi_spec = {
     .slots = multi_slots,
 };
 
-int
-multi_register(PyObject *module)
-{
-    PyObject *t = PyType_FromModuleAndSpec(module, &multi_spec, NULL);
-    int rc;
-    if (t == NULL)
-        return -1;
-    rc = PyModule_AddType(module, (PyTypeObject *)t);
-    Py_DECREF(t);
-    return rc;
-}

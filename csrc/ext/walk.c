@@ -563,7 +563,7 @@ static PyType_Slot walk_slots[] = {
     {Py_tp_methods, walk_methods},
     {0, NULL}};
 
-static PyType_Spec walk_spec = {
+PyType_Spec walk_spec = {
     .name = "b24hook._core.Walk",
     .basicsize = sizeof(WalkObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
@@ -571,14 +571,3 @@ static PyType_Spec walk_spec = {
     .slots = walk_slots,
 };
 
-int
-walk_register(PyObject *module)
-{
-    PyObject *t = PyType_FromModuleAndSpec(module, &walk_spec, NULL);
-    int rc;
-    if (t == NULL)
-        return -1;
-    rc = PyModule_AddType(module, (PyTypeObject *)t);
-    Py_DECREF(t);
-    return rc;
-}
