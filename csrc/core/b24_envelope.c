@@ -359,6 +359,94 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
     return B24_OK;
 }
 
+/* The outcome of a 2xx answer that is not one strict JSON text: `pst`
+ * and `perr` are the strict reader's first error. */
+static enum b24_status
+unexpected_answer(struct b24_outcome *o, enum b24_status pst,
+                  const struct b24_error *perr)
+{
+    char m[sizeof(perr->message) + 64];
+    if (pst == B24_E_LIMIT)
+        snprintf(m, sizeof(m), "Unexpected answer: %s", perr->message);
+    else
+        snprintf(m, sizeof(m),
+                 "Unexpected answer: the body is not JSON (HTTP %ld)",
+                 o->status);
+    return b24_outcome_set(o, B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER", m);
+}
+
+enum b24_status
+b24_envelope_reject(struct b24_outcome *o, enum b24_status pst,
+                    const struct b24_error *err)
+{
+    free(o->answer);
+    o->answer = NULL;
+    o->answer_len = 0;
+    o->answer_checked = 0;
+    cJSON_Delete(o->envelope);
+    o->envelope = NULL;
+    o->have_time = o->have_operating = o->have_reset_at = 0;
+    o->operating = o->reset_at = 0;
+    return unexpected_answer(o, pst, err);
+}
+
+enum b24_status
+b24_envelope_check(struct b24_outcome *o)
+{
+    struct b24_error err;
+    enum b24_status st;
+    if (o->answer == NULL || o->answer_checked)
+        return B24_OK;
+    memset(&err, 0, sizeof(err));
+    st = b24_json_validate(o->answer, o->answer_len, &err);
+    if (st == B24_E_NOMEM)
+        return st;
+    if (st != B24_OK)
+        return b24_envelope_reject(o, st, &err);
+    o->answer_checked = 1;
+    return B24_OK;
+}
+
+/* Read the body (BOM skipped): for a 2xx a skim of the structure (string
+ * values unchecked: the decode checks them, b24_envelope_check) with the
+ * members the rules read checked in full; any other status, or a
+ * top-level key with an escape, the strict reader over all of it.  The
+ * error is the strict reader's first one either way. */
+static enum b24_status
+read_body(struct b24_outcome *o, long status, const char *text, size_t len,
+          struct b24_json_top *top, struct b24_error *perr)
+{
+    enum b24_status pst;
+    size_t k;
+    if (len == 0)
+        return B24_E_JSON;
+    top->skim = status >= 200 && status <= 299;
+    pst = b24_json_read(text, len, NULL, NULL, top, perr);
+    if (!top->skim)
+        goto strict_done;
+    if (pst == B24_E_LIMIT || (pst == B24_OK && top->escaped_key)) {
+        /* the strict reader's first error may come earlier than the
+         * skim's cap; an escaped key: the whole answer is parsed */
+        top->skim = 0;
+        pst = b24_json_read(text, len, NULL, NULL, top, perr);
+        goto strict_done;
+    }
+    if (pst != B24_OK)
+        return pst;
+    for (k = 0; k < top->nnames; k++) {
+        const struct b24_json_span *sp = &top->spans[k];
+        if (sp->found &&
+            (pst = b24_json_validate(text + sp->start, sp->end - sp->start,
+                                     perr)) != B24_OK)
+            return pst;
+    }
+    o->answer_checked = 0;
+    return B24_OK;
+strict_done:
+    o->answer_checked = pst == B24_OK;
+    return pst;
+}
+
 enum b24_status
 b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
                       size_t len)
@@ -377,6 +465,7 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
     free(o->answer);
     o->answer = NULL;
     o->answer_len = 0;
+    o->answer_checked = 0;
     cJSON_Delete(o->envelope);
     o->envelope = NULL;
     o->have_time = o->have_operating = o->have_reset_at = 0;
@@ -387,10 +476,7 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
     top.nnames = 3;
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
         skip = 3; /* a UTF-8 BOM (PHP files saved with one emit it) */
-    if (len - skip == 0)
-        pst = B24_E_JSON;
-    else
-        pst = b24_json_read(body + skip, len - skip, NULL, NULL, &top, &perr);
+    pst = read_body(o, status, body + skip, len - skip, &top, &perr);
     if (pst == B24_E_NOMEM)
         return B24_E_NOMEM;
     if (pst == B24_OK) {
@@ -412,18 +498,8 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
              status);
 
     if (status >= 200 && status <= 299) {
-        if (pst != B24_OK) {
-            char m[sizeof(perr.message) + 32];
-            if (pst == B24_E_LIMIT)
-                snprintf(m, sizeof(m), "Unexpected answer: %s",
-                         perr.message);
-            else
-                snprintf(m, sizeof(m),
-                         "Unexpected answer: the body is not JSON (HTTP %ld)",
-                         status);
-            return b24_outcome_set(o, B24_KIND_ERROR,
-                                   "ERROR_UNEXPECTED_ANSWER", m);
-        }
+        if (pst != B24_OK)
+            return unexpected_answer(o, pst, &perr);
         if (!top.is_object) {
             /* every portal answer is an object ({"result": ...} or an
              * error); `42`, `null`, `[]` or `"x"` is a broken proxy or

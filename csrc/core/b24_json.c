@@ -31,6 +31,7 @@ struct jr {
     const struct b24_json_cb *cb;
     void *priv;
     int decode;    /* a string or key callback wants the text */
+    int skim;      /* strings below the top-level keys skipped, unchecked */
     char *scratch; /* owned: decoded strings with escapes */
     size_t slen, scap;
 };
@@ -170,6 +171,41 @@ jr_put_cp(struct jr *v, unsigned cp)
         n = 4;
     }
     return jr_put(v, b, n);
+}
+
+/* A string value at v->i (the opening quote), skimmed: its end is the
+ * first quote not preceded by an odd run of backslashes; its contents are
+ * not checked (a later strict read does that). */
+static enum b24_status
+jr_skim_string(struct jr *v)
+{
+    const unsigned char *p = v->p;
+    size_t start = ++v->i, at = start;
+    for (;;) {
+        const unsigned char *q = memchr(p + at, '"', v->n - at);
+        size_t j, k;
+        if (q == NULL && v->n - start > B24_JSON_MAX_STRING) {
+            v->i = start + B24_JSON_MAX_STRING + 1;
+            return jr_fail(v, B24_E_LIMIT, "JSON string longer than the cap");
+        }
+        if (q == NULL) {
+            v->i = v->n;
+            return jr_fail(v, B24_E_JSON, "invalid JSON (unterminated string)");
+        }
+        j = (size_t)(q - p);
+        for (k = j; k > start && p[k - 1] == '\\'; k--)
+            ;
+        if ((j - k) % 2 == 0) {
+            if (j - start > B24_JSON_MAX_STRING) {
+                v->i = start + B24_JSON_MAX_STRING + 1;
+                return jr_fail(v, B24_E_LIMIT,
+                               "JSON string longer than the cap");
+            }
+            v->i = j + 1;
+            return B24_OK;
+        }
+        at = j + 1;
+    }
 }
 
 /* A string at v->i (the opening quote).  is_key: 1 for an object key;
@@ -392,7 +428,7 @@ jr_run(struct jr *v, struct b24_json_top *top)
             goto member;
         }
         if (c == '"')
-            st = jr_string(v, 0, NULL);
+            st = v->skim ? jr_skim_string(v) : jr_string(v, 0, NULL);
         else if (c == '-' || (c >= '0' && c <= '9'))
             st = jr_number(v);
         else if (jr_word(v, "true", 4) || jr_word(v, "false", 5))
@@ -447,7 +483,10 @@ jr_run(struct jr *v, struct b24_json_top *top)
         {
             size_t kstart = v->i + 1;
             int kesc = 0;
-            if ((st = jr_string(v, 1, &kesc)) != B24_OK)
+            /* a skim checks only the top level's keys (matched and
+             * their escapes noted); the nested ones are skimmed */
+            if ((st = v->skim && depth > 1 ? jr_skim_string(v)
+                                           : jr_string(v, 1, &kesc)) != B24_OK)
                 return st;
             if (top != NULL && depth == 1) {
                 size_t kn = v->i - 1 - kstart, k;
@@ -487,6 +526,7 @@ b24_json_read(const char *text, size_t len, const struct b24_json_cb *cb,
     v.cb = cb;
     v.priv = priv;
     v.decode = cb != NULL && (cb->key != NULL || cb->string != NULL);
+    v.skim = top != NULL && top->skim && !v.decode;
     v.scratch = NULL;
     v.slen = v.scap = 0;
     if (top != NULL) {

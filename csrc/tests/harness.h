@@ -35,6 +35,7 @@ void test_url(void);
 void test_redact(void);
 void test_envelope(void);
 void test_envelope_time_numbers(void);
+void test_envelope_skim(void);
 void test_http(void);
 void test_qs(void);
 void test_list(void);

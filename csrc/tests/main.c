@@ -11,6 +11,7 @@ main(void)
     test_redact();
     test_envelope();
     test_envelope_time_numbers();
+    test_envelope_skim();
     test_http();
     test_qs();
     test_list();
