@@ -447,9 +447,11 @@ strict_done:
     return pst;
 }
 
-enum b24_status
-b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
-                      size_t len)
+/* Classify `body`; `own` (may be NULL) is the buffer holding it, whose
+ * storage becomes the answer instead of a copy. */
+static enum b24_status
+classify(struct b24_outcome *o, long status, const char *body, size_t len,
+         struct b24_buf *own)
 {
     static const char *const names[] = {"error", "error_description",
                                         "time"};
@@ -480,7 +482,13 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
     if (pst == B24_E_NOMEM)
         return B24_E_NOMEM;
     if (pst == B24_OK) {
-        o->answer = b24_strndup(body + skip, len - skip);
+        if (own != NULL) {
+            if (skip > 0) /* the BOM out, the NUL moved along */
+                memmove(own->data, own->data + skip, len - skip + 1);
+            o->answer = b24_buf_steal(own);
+        } else {
+            o->answer = b24_strndup(body + skip, len - skip);
+        }
         if (o->answer == NULL)
             return B24_E_NOMEM;
         o->answer_len = len - skip;
@@ -578,6 +586,21 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
         }
         return force_auth_status(o);
     }
+}
+
+enum b24_status
+b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
+                      size_t len)
+{
+    return classify(o, status, body, len, NULL);
+}
+
+enum b24_status
+b24_envelope_classify_buf(struct b24_outcome *o, long status,
+                          struct b24_buf *body)
+{
+    return classify(o, status, b24_buf_cstr(body), body->len,
+                    body->data != NULL ? body : NULL);
 }
 
 enum b24_status

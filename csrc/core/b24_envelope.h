@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "b24.h"
+#include "b24_buf.h"
 #include "b24_json.h"
 
 enum b24_outcome_kind {
@@ -121,6 +122,12 @@ enum b24_status b24_json_parse(const char *text, size_t len, cJSON **out,
  * Returns B24_E_NOMEM only. */
 enum b24_status b24_envelope_classify(struct b24_outcome *o, long status,
                                       const char *body, size_t len);
+
+/* b24_envelope_classify of a received body: when it is JSON its storage
+ * becomes `o->answer` (no copy; the buffer is left empty), else the
+ * buffer is untouched.  Returns B24_E_NOMEM only. */
+enum b24_status b24_envelope_classify_buf(struct b24_outcome *o, long status,
+                                          struct b24_buf *body);
 
 /* A 2xx outcome whose answer the strict reader rejected with `st`
  * (B24_E_JSON or B24_E_LIMIT) and `err`: the answer and envelope dropped,

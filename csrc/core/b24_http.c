@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -606,6 +607,25 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* The body buffer sized from Content-Length in one allocation (the
+ * bytes on the wire: a compressed body still grows past it), at most
+ * BODY_PRESIZE_MAX (a header alone never makes a large allocation). */
+#define BODY_PRESIZE_MAX ((size_t)4 * 1024 * 1024)
+static void
+presize_body(struct b24_buf *body, const char *v, size_t n)
+{
+    size_t k, cl = 0;
+    if (n == 0 || n > 12 || body->len > 0)
+        return;
+    for (k = 0; k < n; k++) {
+        if (v[k] < '0' || v[k] > '9')
+            return;
+        cl = cl * 10 + (size_t)(v[k] - '0');
+    }
+    /* a failed reservation is not an error: the appends grow it */
+    (void)b24_buf_reserve(body, cl < BODY_PRESIZE_MAX ? cl : BODY_PRESIZE_MAX);
+}
+
 static size_t
 on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -627,6 +647,8 @@ on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     while (ve > vs && (ptr[ve - 1] == '\r' || ptr[ve - 1] == '\n' ||
                        ptr[ve - 1] == ' ' || ptr[ve - 1] == '\t'))
         ve--;
+    if (nl == 14 && strncasecmp(ptr, "content-length", 14) == 0)
+        presize_body(&x->body, ptr + vs, ve - vs);
     if (b24_outcome_add_header(x->out, ptr, nl, ptr + vs, ve - vs) !=
         B24_OK) {
         x->nomem = 1;
@@ -971,8 +993,7 @@ b24_xfer_finish(struct b24_xfer *xf, int curl_rc)
         xf->finished = 0;
         return 1;
     }
-    xf->st = b24_envelope_classify(out, status, b24_buf_cstr(&xf->x.body),
-                                   xf->x.body.len);
+    xf->st = b24_envelope_classify_buf(out, status, &xf->x.body);
     return 0;
 }
 

@@ -360,6 +360,38 @@ test_envelope_skim(void)
     b24_outcome_clear(&o);
 }
 
+/* b24_envelope_classify_buf: a JSON body's storage becomes the answer (no
+ * copy), a BOM moved out; a body that is not JSON stays in its buffer. */
+void
+test_envelope_classify_buf(void)
+{
+    struct b24_outcome o;
+    struct b24_buf b;
+    char *storage;
+    b24_outcome_init(&o);
+    b24_buf_init(&b, 0);
+    CHECK(b24_buf_appends(&b, "{\"result\":[1,\"x\"]}") == B24_OK);
+    storage = b.data;
+    CHECK(b24_envelope_classify_buf(&o, 200, &b) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer == storage);
+    CHECK(o.answer_len == 18 && strcmp(o.answer, "{\"result\":[1,\"x\"]}") == 0);
+    CHECK(b.data == NULL && b.len == 0);
+    CHECK(b24_buf_appends(&b, "\xEF\xBB\xBF{\"error\":\"E\"}") == B24_OK);
+    storage = b.data;
+    CHECK(b24_envelope_classify_buf(&o, 200, &b) == B24_OK);
+    CHECK(o.kind == B24_KIND_FAILED && o.answer == storage);
+    CHECK(o.answer_len == 13 && strcmp(o.answer, "{\"error\":\"E\"}") == 0);
+    CHECK(b.data == NULL);
+    CHECK(b24_buf_appends(&b, "<html>") == B24_OK);
+    CHECK(b24_envelope_classify_buf(&o, 502, &b) == B24_OK);
+    CHECK(o.answer == NULL && b.data != NULL && b.len == 6);
+    CHECK_STR(o.code, "ERR_BAD_RESPONSE");
+    b24_buf_free(&b);
+    CHECK(b24_envelope_classify_buf(&o, 200, &b) == B24_OK); /* empty */
+    CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
+    b24_outcome_clear(&o);
+}
+
 /* The limiter's two numbers of `time`, read from the text (issue 10
  * profile: no cJSON tree for `time`). */
 void
