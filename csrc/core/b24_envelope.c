@@ -274,8 +274,10 @@ span_number(const char *text, const struct b24_json_span *sp, double *out)
     return endp == buf + n;
 }
 
-/* The two limiter numbers of the `time` member (span `sp` of o->answer). */
-static void
+/* The two limiter numbers of the `time` member (span `sp` of o->answer),
+ * read strictly: B24_E_JSON when the member is not JSON (the read_body
+ * skim leaves it to this read). */
+static enum b24_status
 time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
 {
     static const char *const names[] = {"operating", "operating_reset_at"};
@@ -286,8 +288,10 @@ time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
     t.names = names;
     t.nnames = 2;
     if (b24_json_read(o->answer + sp->start, sp->end - sp->start, NULL, NULL,
-                      &t, &err) != B24_OK || !t.is_object)
-        return;
+                      &t, &err) != B24_OK)
+        return B24_E_JSON;
+    if (!t.is_object)
+        return B24_OK;
     o->have_time = 1;
     if (t.escaped_key) { /* rare: let cJSON decode the names */
         const char *end = NULL;
@@ -300,12 +304,13 @@ time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
         if ((o->have_reset_at = cJSON_IsNumber(ra)))
             o->reset_at = ra->valuedouble;
         cJSON_Delete(tm);
-        return;
+        return B24_OK;
     }
     o->have_operating =
         span_number(o->answer + sp->start, &t.spans[0], &o->operating);
     o->have_reset_at =
         span_number(o->answer + sp->start, &t.spans[1], &o->reset_at);
+    return B24_OK;
 }
 
 /* o->envelope: the members of `top` parsed from o->answer (but `time`,
@@ -344,7 +349,9 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
         if (!sp->found)
             continue;
         if (strcmp(names[k], "time") == 0) {
-            time_numbers(o, sp);
+            enum b24_status st = time_numbers(o, sp);
+            if (st != B24_OK)
+                return st;
             continue;
         }
         sub = cJSON_ParseWithLengthOpts(o->answer + sp->start,
@@ -435,7 +442,8 @@ read_body(struct b24_outcome *o, long status, const char *text, size_t len,
         return pst;
     for (k = 0; k < top->nnames; k++) {
         const struct b24_json_span *sp = &top->spans[k];
-        if (sp->found &&
+        /* `time` is read strictly by time_numbers (envelope_members) */
+        if (sp->found && strcmp(top->names[k], "time") != 0 &&
             (pst = b24_json_validate(text + sp->start, sp->end - sp->start,
                                      perr)) != B24_OK)
             return pst;
@@ -492,8 +500,19 @@ classify(struct b24_outcome *o, long status, const char *body, size_t len,
         if (o->answer == NULL)
             return B24_E_NOMEM;
         o->answer_len = len - skip;
-        if (top.is_object && (st = envelope_members(o, &top, names)))
-            return st;
+        if (top.is_object && (st = envelope_members(o, &top, names))) {
+            if (st != B24_E_JSON)
+                return st;
+            /* the `time` member is not JSON, so neither is the body */
+            free(o->answer);
+            o->answer = NULL;
+            o->answer_len = 0;
+            o->answer_checked = 0;
+            cJSON_Delete(o->envelope);
+            o->envelope = NULL;
+            o->have_time = o->have_operating = o->have_reset_at = 0;
+            pst = B24_E_JSON;
+        }
         tree = o->envelope;
     }
     if (cJSON_IsObject(tree)) {

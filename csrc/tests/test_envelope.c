@@ -187,6 +187,13 @@ test_envelope(void)
         "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
     cls(200, "{\"result\":{\"a\":1,\"b\\\"\":2}}", B24_KIND_OK, NULL, NULL,
         200, 1);
+    /* a broken `time` member (read strictly for the limiter) */
+    cls(200, "{\"result\":1,\"time\":{\"date_start\":\"\\q\",\"operating\":1}}",
+        B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"time\":[\"\x01\"],\"result\":1}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
     /* a broken error member is never classified from */
     cls(200, "{\"error\":\"E\x01\",\"result\":1}", B24_KIND_ERROR,
         "ERROR_UNEXPECTED_ANSWER",
@@ -330,6 +337,14 @@ test_envelope_skim(void)
     CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
     CHECK_STR(o.message, "Unexpected answer: the body is not JSON (HTTP 200)");
 
+    /* the `time` member is read strictly by classify itself (the limiter
+     * reads it before any decode) */
+    {
+        static const char bt[] = "{\"result\":1,\"time\":{\"a\":\"\\q\"}}";
+        CHECK(b24_envelope_classify(&o, 200, bt, strlen(bt)) == B24_OK);
+        CHECK(o.kind == B24_KIND_ERROR && o.answer == NULL && !o.have_time);
+        CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
+    }
     /* a cap: the message names it, as the strict reader would */
     memset(&err, 0, sizeof(err));
     b24_error_set(&err, B24_E_LIMIT, "JSON string longer than the cap at byte 9");
