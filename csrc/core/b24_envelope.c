@@ -382,9 +382,9 @@ unexpected_answer(struct b24_outcome *o, enum b24_status pst,
     return b24_outcome_set(o, B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER", m);
 }
 
-enum b24_status
-b24_envelope_reject(struct b24_outcome *o, enum b24_status pst,
-                    const struct b24_error *err)
+/* The answer, its envelope and the limiter's numbers forgotten. */
+static void
+drop_answer(struct b24_outcome *o)
 {
     free(o->answer);
     o->answer = NULL;
@@ -394,6 +394,13 @@ b24_envelope_reject(struct b24_outcome *o, enum b24_status pst,
     o->envelope = NULL;
     o->have_time = o->have_operating = o->have_reset_at = 0;
     o->operating = o->reset_at = 0;
+}
+
+enum b24_status
+b24_envelope_reject(struct b24_outcome *o, enum b24_status pst,
+                    const struct b24_error *err)
+{
+    drop_answer(o);
     return unexpected_answer(o, pst, err);
 }
 
@@ -472,14 +479,7 @@ classify(struct b24_outcome *o, long status, const char *body, size_t len,
     size_t skip = 0;
 
     o->status = status;
-    free(o->answer);
-    o->answer = NULL;
-    o->answer_len = 0;
-    o->answer_checked = 0;
-    cJSON_Delete(o->envelope);
-    o->envelope = NULL;
-    o->have_time = o->have_operating = o->have_reset_at = 0;
-    o->operating = o->reset_at = 0;
+    drop_answer(o);
     memset(&perr, 0, sizeof(perr));
     memset(&top, 0, sizeof(top));
     top.names = names;
@@ -504,13 +504,7 @@ classify(struct b24_outcome *o, long status, const char *body, size_t len,
             if (st != B24_E_JSON)
                 return st;
             /* the `time` member is not JSON, so neither is the body */
-            free(o->answer);
-            o->answer = NULL;
-            o->answer_len = 0;
-            o->answer_checked = 0;
-            cJSON_Delete(o->envelope);
-            o->envelope = NULL;
-            o->have_time = o->have_operating = o->have_reset_at = 0;
+            drop_answer(o);
             pst = B24_E_JSON;
         }
         tree = o->envelope;
