@@ -228,6 +228,30 @@ def test_body_forms_and_task_carveout(http_server):
     assert p.startswith(f"/rest/1/{SECRET}/odd%20name%2F%C3%A9?")
 
 
+def test_each_call_sends_its_own_url_on_a_reused_parsed_base(http_server):
+    """The part of the URL before the query is parsed once per base and method
+    (CURLOPT_CURLU) and each call sets its own query: alternating methods, new
+    request ids, a task.* URL without a query and a redirect in between all
+    reach the server exactly as built."""
+    _, base = http_server
+    t = transport(base)
+    q = "&bx24_sdk_ver=0.1.0&bx24_sdk_type=b24hook"
+    for i, method in enumerate(["a.b", "a.b", "c.d", "a.b", "task.x.y", "a.b", "redirect.same",
+                                "a.b", "odd name/é", "a.b"]):
+        o = t.perform(method, {"i": i}, f"rid {i}")
+        assert o.kind == _core.OK, (method, o.code)
+        path = o.answer["result"]["path"]
+        if method == "task.x.y":
+            assert path == f"/rest/1/{SECRET}/task.x.y"
+        elif method == "redirect.same":
+            assert path == f"/rest/1/{SECRET}/echo.after"
+            assert o.answer["result"]["body"] == {"i": i}
+        elif method == "odd name/é":
+            assert path == f"/rest/1/{SECRET}/odd%20name%2F%C3%A9?bx24_request_id=rid+{i}" + q
+        else:
+            assert path == f"/rest/1/{SECRET}/{method}?bx24_request_id=rid+{i}" + q
+
+
 def test_params_errors_before_io(http_server):
     srv, base = http_server
     t = transport(base)

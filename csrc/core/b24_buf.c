@@ -101,6 +101,26 @@ b24_buf_append(struct b24_buf *b, const void *p, size_t n)
 }
 
 enum b24_status
+b24_buf_reserve(struct b24_buf *b, size_t n)
+{
+    size_t need;
+    char *nd;
+    if (n > b->cap - (b->len < b->cap ? b->len : b->cap))
+        n = b->cap - (b->len < b->cap ? b->len : b->cap);
+    need = b->len + n + 1;
+    if (need <= b->alloc)
+        return B24_OK;
+    nd = realloc(b->data, need);
+    if (nd == NULL)
+        return B24_E_NOMEM;
+    if (b->data == NULL)
+        nd[0] = '\0';
+    b->data = nd;
+    b->alloc = need;
+    return B24_OK;
+}
+
+enum b24_status
 b24_buf_appends(struct b24_buf *b, const char *s)
 {
     return b24_buf_append(b, s, strlen(s));

@@ -35,6 +35,10 @@ enum b24_status b24_buf_printf(struct b24_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Make room for `n` more bytes (and the NUL) in one allocation, at most up
+ * to the cap (a hint: appends still grow past it).  B24_E_NOMEM leaves the
+ * buffer as it was. */
+enum b24_status b24_buf_reserve(struct b24_buf *b, size_t n);
 /* Borrowed NUL-terminated view; "" for an empty buffer. */
 const char *b24_buf_cstr(const struct b24_buf *b);
 /* Transfer the storage to the caller (free() it); NULL only on NOMEM.

@@ -274,8 +274,10 @@ span_number(const char *text, const struct b24_json_span *sp, double *out)
     return endp == buf + n;
 }
 
-/* The two limiter numbers of the `time` member (span `sp` of o->answer). */
-static void
+/* The two limiter numbers of the `time` member (span `sp` of o->answer),
+ * read strictly: B24_E_JSON when the member is not JSON (the read_body
+ * skim leaves it to this read). */
+static enum b24_status
 time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
 {
     static const char *const names[] = {"operating", "operating_reset_at"};
@@ -286,8 +288,10 @@ time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
     t.names = names;
     t.nnames = 2;
     if (b24_json_read(o->answer + sp->start, sp->end - sp->start, NULL, NULL,
-                      &t, &err) != B24_OK || !t.is_object)
-        return;
+                      &t, &err) != B24_OK)
+        return B24_E_JSON;
+    if (!t.is_object)
+        return B24_OK;
     o->have_time = 1;
     if (t.escaped_key) { /* rare: let cJSON decode the names */
         const char *end = NULL;
@@ -300,12 +304,13 @@ time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
         if ((o->have_reset_at = cJSON_IsNumber(ra)))
             o->reset_at = ra->valuedouble;
         cJSON_Delete(tm);
-        return;
+        return B24_OK;
     }
     o->have_operating =
         span_number(o->answer + sp->start, &t.spans[0], &o->operating);
     o->have_reset_at =
         span_number(o->answer + sp->start, &t.spans[1], &o->reset_at);
+    return B24_OK;
 }
 
 /* o->envelope: the members of `top` parsed from o->answer (but `time`,
@@ -344,7 +349,9 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
         if (!sp->found)
             continue;
         if (strcmp(names[k], "time") == 0) {
-            time_numbers(o, sp);
+            enum b24_status st = time_numbers(o, sp);
+            if (st != B24_OK)
+                return st;
             continue;
         }
         sub = cJSON_ParseWithLengthOpts(o->answer + sp->start,
@@ -359,9 +366,107 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
     return B24_OK;
 }
 
+/* The outcome of a 2xx answer that is not one strict JSON text: `pst`
+ * and `perr` are the strict reader's first error. */
+static enum b24_status
+unexpected_answer(struct b24_outcome *o, enum b24_status pst,
+                  const struct b24_error *perr)
+{
+    char m[sizeof(perr->message) + 64];
+    if (pst == B24_E_LIMIT)
+        snprintf(m, sizeof(m), "Unexpected answer: %s", perr->message);
+    else
+        snprintf(m, sizeof(m),
+                 "Unexpected answer: the body is not JSON (HTTP %ld)",
+                 o->status);
+    return b24_outcome_set(o, B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER", m);
+}
+
+/* The answer, its envelope and the limiter's numbers forgotten. */
+static void
+drop_answer(struct b24_outcome *o)
+{
+    free(o->answer);
+    o->answer = NULL;
+    o->answer_len = 0;
+    o->answer_checked = 0;
+    cJSON_Delete(o->envelope);
+    o->envelope = NULL;
+    o->have_time = o->have_operating = o->have_reset_at = 0;
+    o->operating = o->reset_at = 0;
+}
+
 enum b24_status
-b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
-                      size_t len)
+b24_envelope_reject(struct b24_outcome *o, enum b24_status pst,
+                    const struct b24_error *err)
+{
+    drop_answer(o);
+    return unexpected_answer(o, pst, err);
+}
+
+enum b24_status
+b24_envelope_check(struct b24_outcome *o)
+{
+    struct b24_error err;
+    enum b24_status st;
+    if (o->answer == NULL || o->answer_checked)
+        return B24_OK;
+    memset(&err, 0, sizeof(err));
+    st = b24_json_validate(o->answer, o->answer_len, &err);
+    if (st == B24_E_NOMEM)
+        return st;
+    if (st != B24_OK)
+        return b24_envelope_reject(o, st, &err);
+    o->answer_checked = 1;
+    return B24_OK;
+}
+
+/* Read the body (BOM skipped): for a 2xx a skim of the structure (string
+ * values unchecked: the decode checks them, b24_envelope_check) with the
+ * members the rules read checked in full; any other status, or a
+ * top-level key with an escape, the strict reader over all of it.  The
+ * error is the strict reader's first one either way. */
+static enum b24_status
+read_body(struct b24_outcome *o, long status, const char *text, size_t len,
+          struct b24_json_top *top, struct b24_error *perr)
+{
+    enum b24_status pst;
+    size_t k;
+    if (len == 0)
+        return B24_E_JSON;
+    top->skim = status >= 200 && status <= 299;
+    pst = b24_json_read(text, len, NULL, NULL, top, perr);
+    if (!top->skim)
+        goto strict_done;
+    if (pst == B24_E_LIMIT || (pst == B24_OK && top->escaped_key)) {
+        /* the strict reader's first error may come earlier than the
+         * skim's cap; an escaped key: the whole answer is parsed */
+        top->skim = 0;
+        pst = b24_json_read(text, len, NULL, NULL, top, perr);
+        goto strict_done;
+    }
+    if (pst != B24_OK)
+        return pst;
+    for (k = 0; k < top->nnames; k++) {
+        const struct b24_json_span *sp = &top->spans[k];
+        /* `time` is read strictly by time_numbers (envelope_members) */
+        if (sp->found && strcmp(top->names[k], "time") != 0 &&
+            (pst = b24_json_validate(text + sp->start, sp->end - sp->start,
+                                     perr)) != B24_OK)
+            return pst;
+    }
+    o->answer_checked = 0;
+    return B24_OK;
+strict_done:
+    o->answer_checked = pst == B24_OK;
+    return pst;
+}
+
+/* Classify `body`; `own` (may be NULL) is the buffer holding it, whose
+ * storage becomes the answer instead of a copy. */
+static enum b24_status
+classify(struct b24_outcome *o, long status, const char *body, size_t len,
+         struct b24_buf *own)
 {
     static const char *const names[] = {"error", "error_description",
                                         "time"};
@@ -374,32 +479,34 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
     size_t skip = 0;
 
     o->status = status;
-    free(o->answer);
-    o->answer = NULL;
-    o->answer_len = 0;
-    cJSON_Delete(o->envelope);
-    o->envelope = NULL;
-    o->have_time = o->have_operating = o->have_reset_at = 0;
-    o->operating = o->reset_at = 0;
+    drop_answer(o);
     memset(&perr, 0, sizeof(perr));
     memset(&top, 0, sizeof(top));
     top.names = names;
     top.nnames = 3;
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
         skip = 3; /* a UTF-8 BOM (PHP files saved with one emit it) */
-    if (len - skip == 0)
-        pst = B24_E_JSON;
-    else
-        pst = b24_json_read(body + skip, len - skip, NULL, NULL, &top, &perr);
+    pst = read_body(o, status, body + skip, len - skip, &top, &perr);
     if (pst == B24_E_NOMEM)
         return B24_E_NOMEM;
     if (pst == B24_OK) {
-        o->answer = b24_strndup(body + skip, len - skip);
+        if (own != NULL) {
+            if (skip > 0) /* the BOM out, the NUL moved along */
+                memmove(own->data, own->data + skip, len - skip + 1);
+            o->answer = b24_buf_steal(own);
+        } else {
+            o->answer = b24_strndup(body + skip, len - skip);
+        }
         if (o->answer == NULL)
             return B24_E_NOMEM;
         o->answer_len = len - skip;
-        if (top.is_object && (st = envelope_members(o, &top, names)))
-            return st;
+        if (top.is_object && (st = envelope_members(o, &top, names))) {
+            if (st != B24_E_JSON)
+                return st;
+            /* the `time` member is not JSON, so neither is the body */
+            drop_answer(o);
+            pst = B24_E_JSON;
+        }
         tree = o->envelope;
     }
     if (cJSON_IsObject(tree)) {
@@ -412,18 +519,8 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
              status);
 
     if (status >= 200 && status <= 299) {
-        if (pst != B24_OK) {
-            char m[sizeof(perr.message) + 32];
-            if (pst == B24_E_LIMIT)
-                snprintf(m, sizeof(m), "Unexpected answer: %s",
-                         perr.message);
-            else
-                snprintf(m, sizeof(m),
-                         "Unexpected answer: the body is not JSON (HTTP %ld)",
-                         status);
-            return b24_outcome_set(o, B24_KIND_ERROR,
-                                   "ERROR_UNEXPECTED_ANSWER", m);
-        }
+        if (pst != B24_OK)
+            return unexpected_answer(o, pst, &perr);
         if (!top.is_object) {
             /* every portal answer is an object ({"result": ...} or an
              * error); `42`, `null`, `[]` or `"x"` is a broken proxy or
@@ -502,6 +599,21 @@ b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
         }
         return force_auth_status(o);
     }
+}
+
+enum b24_status
+b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
+                      size_t len)
+{
+    return classify(o, status, body, len, NULL);
+}
+
+enum b24_status
+b24_envelope_classify_buf(struct b24_outcome *o, long status,
+                          struct b24_buf *body)
+{
+    return classify(o, status, b24_buf_cstr(body), body->len,
+                    body->data != NULL ? body : NULL);
 }
 
 enum b24_status

@@ -1,13 +1,22 @@
 /* b24_envelope.h - JSON parsing of answers and the outcome mapping of
  * spec §4.4 (A: 2xx answers, B: transport failures and non-2xx answers).
  *
- * Pure C: no I/O, no locks.  An answer is checked by the strict reader
- * (b24_json.h) in one pass that also notes where the top-level members
- * `error`, `error_description` and `time` are; only those small members
- * are parsed with cJSON_ParseWithLengthOpts (explicit length, explicit end
- * pointer; the library's global error pointer is never read) and looked
- * up with case-sensitive getters only.  The whole answer is kept as text:
- * the glue converts it once, straight to Python objects. */
+ * Pure C: no I/O, no locks.  An answer is read by the reader (b24_json.h)
+ * in one pass that also notes where the top-level members `error`,
+ * `error_description` and `time` are; only those small members are
+ * checked in full and parsed with cJSON_ParseWithLengthOpts (explicit
+ * length, explicit end pointer; the library's global error pointer is
+ * never read) and looked up with case-sensitive getters only.  The whole
+ * answer is kept as text: the glue converts it once, straight to Python
+ * objects.
+ *
+ * One strict pass per answer: a 2xx body is only skimmed here (its
+ * structure, keys, numbers and literals checked, string values not), and
+ * the decode that reads it anyway checks the rest; a body the decode
+ * rejects becomes ERROR_UNEXPECTED_ANSWER through b24_envelope_reject(),
+ * with the code and message classify gives a body its strict reader
+ * rejects.  A consumer that does not decode calls b24_envelope_check().
+ * Non-2xx bodies (small error answers) are read strictly here. */
 #ifndef B24_ENVELOPE_H
 #define B24_ENVELOPE_H
 
@@ -16,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "b24.h"
+#include "b24_buf.h"
 #include "b24_json.h"
 
 enum b24_outcome_kind {
@@ -34,9 +44,14 @@ struct b24_header {
 struct b24_outcome {
     enum b24_outcome_kind kind;
     long status;        /* HTTP status; 0 without response; 408 on timeout */
-    char *answer;       /* owned: the body when it is valid JSON (strict
-                           reader; BOM removed; NUL-terminated), else NULL */
+    char *answer;       /* owned: the body when it is JSON (see
+                           answer_checked; BOM removed; NUL-terminated),
+                           else NULL */
     size_t answer_len;  /* bytes of `answer` */
+    int answer_checked; /* 1: `answer` passed the strict reader in full;
+                           0: a 2xx answer whose string values are still
+                           to be checked (by the decode, or by
+                           b24_envelope_check) */
     cJSON *envelope;    /* owned: an object holding only the top-level
                            members error, error_description and time of an
                            object answer (NULL when the answer is not an
@@ -102,9 +117,29 @@ enum b24_status b24_json_parse(const char *text, size_t len, cJSON **out,
  * (kind, status, code, message, answer, envelope).  `o->answer` receives
  * a copy of the body when it is JSON (owned by the outcome), without a
  * full tree: only the members the classification and the limiter read
- * are parsed (`o->envelope`).  Returns B24_E_NOMEM only. */
+ * are parsed (`o->envelope`).  A 2xx answer's string values are not
+ * checked yet (answer_checked 0): decode it, or b24_envelope_check().
+ * Returns B24_E_NOMEM only. */
 enum b24_status b24_envelope_classify(struct b24_outcome *o, long status,
                                       const char *body, size_t len);
+
+/* b24_envelope_classify of a received body: when it is JSON its storage
+ * becomes `o->answer` (no copy; the buffer is left empty), else the
+ * buffer is untouched.  Returns B24_E_NOMEM only. */
+enum b24_status b24_envelope_classify_buf(struct b24_outcome *o, long status,
+                                          struct b24_buf *body);
+
+/* A 2xx outcome whose answer the strict reader rejected with `st`
+ * (B24_E_JSON or B24_E_LIMIT) and `err`: the answer and envelope dropped,
+ * ERROR_UNEXPECTED_ANSWER with classify's message.  B24_E_NOMEM only. */
+enum b24_status b24_envelope_reject(struct b24_outcome *o,
+                                    enum b24_status st,
+                                    const struct b24_error *err);
+
+/* Finish an outcome whose answer is not decoded: the strict reader over an
+ * answer not yet checked, b24_envelope_reject() when it fails.  No-op for
+ * a checked or absent answer.  B24_E_NOMEM only. */
+enum b24_status b24_envelope_check(struct b24_outcome *o);
 
 /* The fixed transport outcomes of §4.4 B. */
 enum b24_status b24_envelope_network_error(struct b24_outcome *o);

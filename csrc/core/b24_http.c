@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -76,6 +77,13 @@ struct b24_http {
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST]; /* one per data kind */
 
     unsigned gen;                  /* fork_gen of idle[]; guarded by pool_mu */
+    /* The last call URL's part before its query, parsed once (libcurl
+     * would parse and re-print the whole URL at every transfer): each
+     * exchange to the same base and method gets a copy with only its
+     * query set (CURLOPT_CURLU).  Guarded by pool_mu. */
+    CURLU *url_tpl;                /* owned or NULL */
+    char *url_key;                 /* owned: the text url_tpl was parsed from */
+    size_t url_key_len;
     struct b24_http *prev, *next;  /* the live list; guarded by reg_mu */
     int registered;                /* in the list; guarded by reg_mu */
 };
@@ -207,6 +215,8 @@ http_free(struct b24_http *h)
     pthread_mutex_unlock(&reg_mu);
     handles_release(h->idle, h->nidle, h->gen != atomic_load(&fork_gen));
     free(h->idle);
+    curl_url_cleanup(h->url_tpl);
+    free(h->url_key);
     if (h->share != NULL)
         curl_share_cleanup(h->share);
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -606,6 +616,25 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* The body buffer sized from Content-Length in one allocation (the
+ * bytes on the wire: a compressed body still grows past it), at most
+ * BODY_PRESIZE_MAX (a header alone never makes a large allocation). */
+#define BODY_PRESIZE_MAX ((size_t)4 * 1024 * 1024)
+static void
+presize_body(struct b24_buf *body, const char *v, size_t n)
+{
+    size_t k, cl = 0;
+    if (n == 0 || n > 12 || body->len > 0)
+        return;
+    for (k = 0; k < n; k++) {
+        if (v[k] < '0' || v[k] > '9')
+            return;
+        cl = cl * 10 + (size_t)(v[k] - '0');
+    }
+    /* a failed reservation is not an error: the appends grow it */
+    (void)b24_buf_reserve(body, cl < BODY_PRESIZE_MAX ? cl : BODY_PRESIZE_MAX);
+}
+
 static size_t
 on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -627,6 +656,8 @@ on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
     while (ve > vs && (ptr[ve - 1] == '\r' || ptr[ve - 1] == '\n' ||
                        ptr[ve - 1] == ' ' || ptr[ve - 1] == '\t'))
         ve--;
+    if (nl == 14 && strncasecmp(ptr, "content-length", 14) == 0)
+        presize_body(&x->body, ptr + vs, ve - vs);
     if (b24_outcome_add_header(x->out, ptr, nl, ptr + vs, ve - vs) !=
         B24_OK) {
         x->nomem = 1;
@@ -788,11 +819,60 @@ setup_constant(struct b24_http *h, CURL *c)
 /* The per-call options.  Every option a call may set is set on every call
  * (to its default when unused), so nothing leaks from one call to the next
  * on a pooled handle. */
+/* The parsed URL of a call's first hop: a copy of the client's template
+ * for the part before the query (parsed again only when the base or the
+ * method changes) with this call's query set; NULL (then CURLOPT_URL, as
+ * libcurl would parse it) for a URL without a query or on any failure. */
+static CURLU *
+call_curlu(struct b24_http *h, const char *url)
+{
+    const char *q = strchr(url, '?');
+    size_t pl;
+    CURLU *u = NULL;
+    if (q == NULL)
+        return NULL;
+    pl = (size_t)(q - url);
+    pthread_mutex_lock(&h->pool_mu);
+    if (h->url_tpl == NULL || h->url_key_len != pl ||
+        memcmp(h->url_key, url, pl) != 0) {
+        CURLU *t = curl_url();
+        char *k = b24_strndup(url, pl);
+        /* the flags libcurl itself parses CURLOPT_URL with (PATH_AS_IS:
+         * setup_constant) */
+        if (t == NULL || k == NULL ||
+            curl_url_set(t, CURLUPART_URL, k,
+                         CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME |
+                             CURLU_PATH_AS_IS) != CURLUE_OK) {
+            curl_url_cleanup(t);
+            free(k);
+            pthread_mutex_unlock(&h->pool_mu);
+            return NULL;
+        }
+        curl_url_cleanup(h->url_tpl);
+        free(h->url_key);
+        h->url_tpl = t;
+        h->url_key = k;
+        h->url_key_len = pl;
+    }
+    u = curl_url_dup(h->url_tpl);
+    pthread_mutex_unlock(&h->pool_mu);
+    if (u != NULL && curl_url_set(u, CURLUPART_QUERY, q + 1, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        u = NULL;
+    }
+    return u;
+}
+
 static void
-setup_handle(CURL *c, const char *url, const struct b24_request *req,
+setup_handle(CURL *c, const char *url, CURLU *u, const struct b24_request *req,
              long timeout_ms, struct b24_xfer_io *x, char *errbuf)
 {
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (u != NULL) {
+        curl_easy_setopt(c, CURLOPT_CURLU, u);
+    } else {
+        curl_easy_setopt(c, CURLOPT_CURLU, NULL);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+    }
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, b24_buf_cstr(&req->body));
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                      (curl_off_t)req->body.len);
@@ -823,6 +903,7 @@ unset_call_pointers(CURL *c)
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_CURLU, NULL);
 }
 
 /* Set up the handle for the next hop; B24_OK, or the outcome's status
@@ -842,7 +923,12 @@ xfer_setup_hop(struct b24_xfer *xf, int *done)
         *done = 1;
         return;
     }
-    setup_handle(xf->c, b24_buf_cstr(&xf->url), xf->req, left, &xf->x,
+    if (xf->hops > 0 && xf->u != NULL) { /* a redirect: its own URL */
+        curl_easy_setopt(xf->c, CURLOPT_CURLU, NULL);
+        curl_url_cleanup(xf->u);
+        xf->u = NULL;
+    }
+    setup_handle(xf->c, b24_buf_cstr(&xf->url), xf->u, xf->req, left, &xf->x,
                  xf->errbuf);
 }
 
@@ -867,6 +953,7 @@ b24_xfer_begin(struct b24_http *h, const struct b24_request *req,
         xf->finished = 1;
         return B24_OK;
     }
+    xf->u = call_curlu(h, b24_buf_cstr(&xf->url));
     xfer_setup_hop(xf, &done);
     xf->finished = done;
     return B24_OK;
@@ -971,8 +1058,7 @@ b24_xfer_finish(struct b24_xfer *xf, int curl_rc)
         xf->finished = 0;
         return 1;
     }
-    xf->st = b24_envelope_classify(out, status, b24_buf_cstr(&xf->x.body),
-                                   xf->x.body.len);
+    xf->st = b24_envelope_classify_buf(out, status, &xf->x.body);
     return 0;
 }
 
@@ -988,6 +1074,8 @@ b24_xfer_end(struct b24_xfer *xf)
     b24_buf_free(&xf->x.body);
     b24_buf_free(&xf->url);
     unset_call_pointers(xf->c);
+    curl_url_cleanup(xf->u);
+    xf->u = NULL;
     pool_release(xf->h, xf->c, xf->gen);
     xf->c = NULL;
     return st;

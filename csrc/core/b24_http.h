@@ -124,6 +124,8 @@ struct b24_xfer {
     unsigned gen;
     struct b24_xfer_io x;
     struct b24_buf url;             /* the current hop's URL */
+    CURLU *u;                       /* owned: the first hop's parsed URL
+                                       (CURLOPT_CURLU) or NULL */
     char errbuf[CURL_ERROR_SIZE];
     double t0;
     int hops;

@@ -31,6 +31,7 @@ struct jr {
     const struct b24_json_cb *cb;
     void *priv;
     int decode;    /* a string or key callback wants the text */
+    int skim;      /* strings below the top-level keys skipped, unchecked */
     char *scratch; /* owned: decoded strings with escapes */
     size_t slen, scap;
 };
@@ -64,26 +65,31 @@ jr_ws(struct jr *v)
         v->i++;
 }
 
+/* Value of a hex digit, or -1 (escapes are most of a real answer's string
+ * bytes: PHP's json_encode writes every non-ASCII character as \\uXXXX). */
+static const signed char hex_val[256] = {
+    ['0'] = 0 + 1, ['1'] = 1 + 1, ['2'] = 2 + 1, ['3'] = 3 + 1,
+    ['4'] = 4 + 1, ['5'] = 5 + 1, ['6'] = 6 + 1, ['7'] = 7 + 1,
+    ['8'] = 8 + 1, ['9'] = 9 + 1, ['a'] = 10 + 1, ['b'] = 11 + 1,
+    ['c'] = 12 + 1, ['d'] = 13 + 1, ['e'] = 14 + 1, ['f'] = 15 + 1,
+    ['A'] = 10 + 1, ['B'] = 11 + 1, ['C'] = 12 + 1, ['D'] = 13 + 1,
+    ['E'] = 14 + 1, ['F'] = 15 + 1}; /* value + 1; 0: not a hex digit */
+
 static int
 jr_hex4(const struct jr *v, size_t at, unsigned *out)
 {
-    unsigned x = 0;
-    size_t k;
-    if (v->n - at < 4 || at > v->n)
+    const unsigned char *h = v->p + at;
+    int a, b, c, d;
+    if (at > v->n || v->n - at < 4)
         return 0;
-    for (k = 0; k < 4; k++) {
-        unsigned char c = v->p[at + k];
-        x <<= 4;
-        if (c >= '0' && c <= '9')
-            x |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            x |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            x |= (unsigned)(c - 'A' + 10);
-        else
-            return 0;
-    }
-    *out = x;
+    a = hex_val[h[0]];
+    b = hex_val[h[1]];
+    c = hex_val[h[2]];
+    d = hex_val[h[3]];
+    if (!a || !b || !c || !d)
+        return 0;
+    *out = ((unsigned)(a - 1) << 12) | ((unsigned)(b - 1) << 8) |
+           ((unsigned)(c - 1) << 4) | (unsigned)(d - 1);
     return 1;
 }
 
@@ -124,52 +130,99 @@ jr_utf8(const struct jr *v)
     return len;
 }
 
+/* Room for `n` more bytes in the scratch buffer: 0, or -1 (no memory). */
 static int
+jr_grow(struct jr *v, size_t n)
+{
+    size_t na = v->scap ? v->scap : 256;
+    char *ns;
+    while (na - v->slen < n)
+        na *= 2;
+    ns = realloc(v->scratch, na);
+    if (ns == NULL)
+        return -1;
+    v->scratch = ns;
+    v->scap = na;
+    return 0;
+}
+
+static inline int
 jr_put(struct jr *v, const void *s, size_t n)
 {
-    if (n == 0)
-        return 0;
-    if (v->scap - v->slen < n) {
-        size_t na = v->scap ? v->scap : 256;
-        char *ns;
-        while (na - v->slen < n)
-            na *= 2;
-        ns = realloc(v->scratch, na);
-        if (ns == NULL)
-            return -1;
-        v->scratch = ns;
-        v->scap = na;
-    }
-    memcpy(v->scratch + v->slen, s, n);
+    if (v->scap - v->slen < n && jr_grow(v, n) < 0)
+        return -1;
+    if (n > 0)
+        memcpy(v->scratch + v->slen, s, n);
     v->slen += n;
     return 0;
 }
 
-static int
-jr_put_cp(struct jr *v, unsigned cp)
+/* The raw run [run, i) then code point `cp` as UTF-8, one room check. */
+static inline int
+jr_put_run_cp(struct jr *v, const unsigned char *run, size_t n, unsigned cp)
 {
-    unsigned char b[4];
-    size_t n;
+    unsigned char *b;
+    if (v->scap - v->slen < n + 4 && jr_grow(v, n + 4) < 0)
+        return -1;
+    if (n > 0)
+        memcpy(v->scratch + v->slen, run, n);
+    b = (unsigned char *)v->scratch + v->slen + n;
     if (cp < 0x80) {
         b[0] = (unsigned char)cp;
-        n = 1;
+        n += 1;
     } else if (cp < 0x800) {
         b[0] = (unsigned char)(0xC0 | (cp >> 6));
         b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
+        n += 2;
     } else if (cp < 0x10000) {
         b[0] = (unsigned char)(0xE0 | (cp >> 12));
         b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
         b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
+        n += 3;
     } else {
         b[0] = (unsigned char)(0xF0 | (cp >> 18));
         b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
         b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
         b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
+        n += 4;
     }
-    return jr_put(v, b, n);
+    v->slen += n;
+    return 0;
+}
+
+/* A string value at v->i (the opening quote), skimmed: its end is the
+ * first quote not preceded by an odd run of backslashes; its contents are
+ * not checked (a later strict read does that). */
+static enum b24_status
+jr_skim_string(struct jr *v)
+{
+    const unsigned char *p = v->p;
+    size_t start = ++v->i, at = start;
+    for (;;) {
+        const unsigned char *q = memchr(p + at, '"', v->n - at);
+        size_t j, k;
+        if (q == NULL && v->n - start > B24_JSON_MAX_STRING) {
+            v->i = start + B24_JSON_MAX_STRING + 1;
+            return jr_fail(v, B24_E_LIMIT, "JSON string longer than the cap");
+        }
+        if (q == NULL) {
+            v->i = v->n;
+            return jr_fail(v, B24_E_JSON, "invalid JSON (unterminated string)");
+        }
+        j = (size_t)(q - p);
+        for (k = j; k > start && p[k - 1] == '\\'; k--)
+            ;
+        if ((j - k) % 2 == 0) {
+            if (j - start > B24_JSON_MAX_STRING) {
+                v->i = start + B24_JSON_MAX_STRING + 1;
+                return jr_fail(v, B24_E_LIMIT,
+                               "JSON string longer than the cap");
+            }
+            v->i = j + 1;
+            return B24_OK;
+        }
+        at = j + 1;
+    }
 }
 
 /* A string at v->i (the opening quote).  is_key: 1 for an object key;
@@ -248,7 +301,7 @@ jr_string(struct jr *v, int is_key, int *escaped)
                     adv = 12;
                 }
                 if (v->decode) {
-                    if (jr_put(v, p + run, i - run) < 0 || jr_put_cp(v, u) < 0)
+                    if (jr_put_run_cp(v, p + run, i - run, u) < 0)
                         return b24_error_set(v->err, B24_E_NOMEM,
                                              "out of memory while parsing "
                                              "JSON");
@@ -271,7 +324,7 @@ jr_string(struct jr *v, int is_key, int *escaped)
                     return jr_fail(v, B24_E_JSON, "invalid JSON (bad escape)");
                 }
                 if (v->decode &&
-                    (jr_put(v, p + run, i - run) < 0 || jr_put(v, &d, 1) < 0))
+                    jr_put_run_cp(v, p + run, i - run, (unsigned char)d) < 0)
                     return b24_error_set(v->err, B24_E_NOMEM,
                                          "out of memory while parsing JSON");
                 v->i = i + 2;
@@ -392,7 +445,7 @@ jr_run(struct jr *v, struct b24_json_top *top)
             goto member;
         }
         if (c == '"')
-            st = jr_string(v, 0, NULL);
+            st = v->skim ? jr_skim_string(v) : jr_string(v, 0, NULL);
         else if (c == '-' || (c >= '0' && c <= '9'))
             st = jr_number(v);
         else if (jr_word(v, "true", 4) || jr_word(v, "false", 5))
@@ -447,7 +500,10 @@ jr_run(struct jr *v, struct b24_json_top *top)
         {
             size_t kstart = v->i + 1;
             int kesc = 0;
-            if ((st = jr_string(v, 1, &kesc)) != B24_OK)
+            /* a skim checks only the top level's keys (matched and
+             * their escapes noted); the nested ones are skimmed */
+            if ((st = v->skim && depth > 1 ? jr_skim_string(v)
+                                           : jr_string(v, 1, &kesc)) != B24_OK)
                 return st;
             if (top != NULL && depth == 1) {
                 size_t kn = v->i - 1 - kstart, k;
@@ -487,6 +543,7 @@ b24_json_read(const char *text, size_t len, const struct b24_json_cb *cb,
     v.cb = cb;
     v.priv = priv;
     v.decode = cb != NULL && (cb->key != NULL || cb->string != NULL);
+    v.skim = top != NULL && top->skim && !v.decode;
     v.scratch = NULL;
     v.slen = v.scap = 0;
     if (top != NULL) {

@@ -52,6 +52,11 @@ struct b24_json_span {
 struct b24_json_top {
     const char *const *names; /* in */
     size_t nnames;            /* in; at most 8 */
+    int skim; /* in: 1 = skim the strings below the top-level keys (their
+                 contents unchecked: the closing quote is found past
+                 escaped quotes, the cap still applies); the structure,
+                 the top-level keys, numbers and literals are checked as
+                 ever.  Only without string callbacks. */
     struct b24_json_span spans[8];
     int is_object;   /* the text is an object */
     int escaped_key; /* a top-level key had an escape */

@@ -704,25 +704,25 @@ static const struct b24_json_cb dec_cb = {
     dec_string, dec_number, dec_bool,       dec_null};
 
 PyObject *
-conv_decode_json(const char *text, size_t len)
+conv_decode_answer(const char *text, size_t len, enum b24_status *rc,
+                   struct b24_error *err)
 {
     struct dec *d = PyMem_Malloc(sizeof(*d));
-    struct b24_error err;
-    enum b24_status rc;
     PyObject *res = NULL;
     size_t i;
     if (d == NULL)
         return PyErr_NoMemory();
     memset(d, 0, offsetof(struct dec, frames));
-    memset(&err, 0, sizeof(err));
-    rc = b24_json_sax_parse(text, len, &dec_cb, d, &err);
-    if (rc == B24_OK && d->n == 1) {
+    memset(err, 0, sizeof(*err));
+    *rc = b24_json_sax_parse(text, len, &dec_cb, d, err);
+    if (*rc == B24_OK && d->n == 1) {
         res = d->stack[0];
         d->n = 0;
     } else if (!PyErr_Occurred()) {
-        /* "invalid JSON ... at byte N" or a cap that was hit */
-        ext_raise_status(rc == B24_OK ? B24_E_JSON : rc,
-                         rc == B24_E_NOMEM ? NULL : err.message, NULL);
+        if (*rc == B24_OK)
+            *rc = B24_E_JSON;
+        if (*rc != B24_E_JSON && *rc != B24_E_LIMIT)
+            ext_raise_status(*rc, NULL, NULL);
     }
     for (i = 0; i < d->n; i++)
         Py_DECREF(d->stack[i]);
@@ -731,5 +731,17 @@ conv_decode_json(const char *text, size_t len)
     PyMem_Free(d->memo);
     PyMem_Free(d->stack);
     PyMem_Free(d);
+    return res;
+}
+
+PyObject *
+conv_decode_json(const char *text, size_t len)
+{
+    struct b24_error err;
+    enum b24_status rc;
+    PyObject *res = conv_decode_answer(text, len, &rc, &err);
+    if (res == NULL && !PyErr_Occurred())
+        /* "invalid JSON ... at byte N" or a cap that was hit */
+        ext_raise_status(rc, err.message, NULL);
     return res;
 }

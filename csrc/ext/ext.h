@@ -41,6 +41,12 @@ int conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
  * read in one pass straight to Python objects; or NULL with ValueError
  * ("invalid JSON ... at byte N", a cap) or MemoryError. */
 PyObject *conv_decode_json(const char *text, size_t len);
+/* The same, for an answer: when the text is not strict JSON (or hits a
+ * cap) NULL WITHOUT an exception, *rc B24_E_JSON or B24_E_LIMIT and *err
+ * the reader's first error (for b24_envelope_reject); NULL with an
+ * exception for anything else. */
+PyObject *conv_decode_answer(const char *text, size_t len,
+                             enum b24_status *rc, struct b24_error *err);
 
 /* actions.c: lists, batches, export (b24_qs, b24_list, b24_batch) */
 int actions_register(PyObject *module);
@@ -90,8 +96,9 @@ enum outcome_field {
     OUTCOME_NFIELDS
 };
 struct b24_outcome;
-/* New reference: an Outcome of `o` (its answer decoded once; a body that is
- * not valid UTF-8 turns `o` into ERROR_UNEXPECTED_ANSWER first); NULL with
+/* New reference: an Outcome of `o` (its answer decoded once, the decode
+ * being the strict check of a 2xx answer: one the reader rejects turns `o`
+ * into ERROR_UNEXPECTED_ANSWER first, b24_envelope_reject); NULL with
  * an exception set. */
 PyObject *ext_outcome_new(struct mod_state *st, struct b24_outcome *o);
 int outcome_register(PyObject *module, struct mod_state *st);

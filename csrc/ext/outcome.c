@@ -25,14 +25,13 @@ ext_outcome_new(struct mod_state *st, struct b24_outcome *o)
     size_t i;
 
     if (o->answer != NULL) {
-        answer = conv_decode_json(o->answer, o->answer_len);
+        enum b24_status rc;
+        struct b24_error err;
+        answer = conv_decode_answer(o->answer, o->answer_len, &rc, &err);
         if (answer == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_ValueError))
+            if (PyErr_Occurred())
                 return NULL;
-            PyErr_Clear();
-            if (b24_outcome_set(o, B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
-                                "Unexpected answer: the body is not valid "
-                                "UTF-8") != B24_OK)
+            if (b24_envelope_reject(o, rc, &err) != B24_OK)
                 return PyErr_NoMemory();
         }
     }

@@ -1,12 +1,16 @@
 /* fuzz_envelope.c - libFuzzer target: outcome classification (§4.4).
  *
  * Input: byte 0 picks the HTTP status, the rest is the body.  Invariants:
- * no crash; kind OK has no code/message, other kinds have both; the
- * answer is present exactly when the body is JSON; message is bounded;
+ * no crash; kind OK has no code/message, other kinds have both; only a
+ * 2xx answer is left unchecked by classify, and after b24_envelope_check
+ * (what the decode does) the answer is present exactly when the body is
+ * JSON, a 2xx body that is not being ERROR_UNEXPECTED_ANSWER with the
+ * strict reader's message; message is bounded;
  * the envelope's members (parsed from their spans only) print like the
  * same members of the full cJSON tree (the last of a repeated name); the
  * limiter's numbers of `time` (read from the text) equal the tree's. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +37,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     b24_outcome_init(&o);
     if (b24_envelope_classify(&o, status, (const char *)data, size) != B24_OK)
         abort();
-    if ((o.answer != NULL) != is_json)
+    if (o.answer != NULL && !o.answer_checked && (status < 200 || status > 299))
         abort();
+    if (o.answer == NULL && is_json)
+        abort();
+    if (b24_envelope_check(&o) != B24_OK)
+        abort();
+    if ((o.answer != NULL) != is_json || (o.answer != NULL && !o.answer_checked))
+        abort();
+    if (!is_json && status >= 200 && status <= 299) {
+        struct b24_error e;
+        char want[sizeof(e.message) + 64];
+        size_t skip = size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        enum b24_status vs;
+        memset(&e, 0, sizeof(e));
+        vs = size - skip == 0 ? B24_E_JSON
+                              : b24_json_validate((const char *)data + skip,
+                                                  size - skip, &e);
+        if (vs == B24_E_LIMIT)
+            snprintf(want, sizeof(want), "Unexpected answer: %s", e.message);
+        else
+            snprintf(want, sizeof(want),
+                     "Unexpected answer: the body is not JSON (HTTP %ld)",
+                     status);
+        if (o.kind != B24_KIND_ERROR || o.code == NULL || o.message == NULL ||
+            strcmp(o.code, "ERROR_UNEXPECTED_ANSWER") != 0 ||
+            strcmp(o.message, want) != 0)
+            abort();
+    }
     if ((o.envelope != NULL) != cJSON_IsObject(tree))
         abort();
     if (o.envelope != NULL) {

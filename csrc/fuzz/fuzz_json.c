@@ -6,7 +6,8 @@
  * with cJSON (cJSON never fails on a validated text) and the printed tree
  * re-parses to the same text; the callbacks' events, written back as
  * JSON, are valid JSON whose events write back to the same text (a fixed
- * point); the top-level member spans are valid JSON texts; an error
+ * point); the top-level member spans are valid JSON texts, and a skim
+ * (b24_json_top.skim) of a valid text finds the same ones; an error
  * offset lies inside the input. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -175,6 +176,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (b24_json_read((const char *)data, size, NULL, NULL, &top, NULL) !=
             B24_OK)
             abort();
+        {
+            /* a skim accepts every strict text and finds the same
+             * members (b24_envelope_classify's 2xx read) */
+            struct b24_json_top sk;
+            memset(&sk, 0, sizeof(sk));
+            sk.names = names;
+            sk.nnames = 3;
+            sk.skim = 1;
+            if (b24_json_read((const char *)data, size, NULL, NULL, &sk,
+                              NULL) != B24_OK ||
+                sk.is_object != top.is_object ||
+                sk.escaped_key != top.escaped_key)
+                abort();
+            for (k = 0; k < 3; k++)
+                if (sk.spans[k].found != top.spans[k].found ||
+                    sk.spans[k].start != top.spans[k].start ||
+                    sk.spans[k].end != top.spans[k].end)
+                    abort();
+        }
         for (k = 0; k < 3; k++) {
             const struct b24_json_span *sp = &top.spans[k];
             if (!sp->found)

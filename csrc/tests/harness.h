@@ -31,10 +31,13 @@ extern int t_passed, t_failed;
     } while (0)
 
 void test_buf(void);
+void test_buf_reserve(void);
 void test_url(void);
 void test_redact(void);
 void test_envelope(void);
 void test_envelope_time_numbers(void);
+void test_envelope_skim(void);
+void test_envelope_classify_buf(void);
 void test_http(void);
 void test_qs(void);
 void test_list(void);

@@ -7,10 +7,13 @@ int
 main(void)
 {
     test_buf();
+    test_buf_reserve();
     test_url();
     test_redact();
     test_envelope();
     test_envelope_time_numbers();
+    test_envelope_skim();
+    test_envelope_classify_buf();
     test_http();
     test_qs();
     test_list();

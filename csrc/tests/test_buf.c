@@ -55,3 +55,26 @@ test_buf(void)
     CHECK(b.data == NULL);
     b24_buf_free(&b);
 }
+
+/* b24_buf_reserve: one allocation, capped, content kept (issue 10: the
+ * body buffer presized from Content-Length). */
+void
+test_buf_reserve(void)
+{
+    struct b24_buf b;
+    char *before;
+    b24_buf_init(&b, 100);
+    CHECK(b24_buf_reserve(&b, 10) == B24_OK);
+    CHECK(b.alloc == 11 && b.len == 0 && strcmp(b24_buf_cstr(&b), "") == 0);
+    CHECK(b24_buf_append(&b, "0123456789", 10) == B24_OK);
+    CHECK(b.alloc == 11); /* no reallocation: it fitted */
+    CHECK(b24_buf_reserve(&b, 1000) == B24_OK);
+    CHECK(b.alloc == 101); /* the cap bounds the reservation */
+    before = b.data;
+    CHECK(b24_buf_append(&b, "abc", 3) == B24_OK);
+    CHECK(b.data == before);
+    CHECK_STR(b24_buf_cstr(&b), "0123456789abc");
+    CHECK(b24_buf_reserve(&b, 5) == B24_OK && b.alloc == 101); /* no shrink */
+    CHECK(b24_buf_append(&b, "x", 88) == B24_E_LIMIT); /* the cap holds */
+    b24_buf_free(&b);
+}

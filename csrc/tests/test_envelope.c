@@ -51,6 +51,9 @@ cls(long status, const char *body, enum b24_outcome_kind kind,
     struct b24_outcome o;
     b24_outcome_init(&o);
     CHECK(b24_envelope_classify(&o, status, body, strlen(body)) == B24_OK);
+    /* what a consumer that does not decode the answer does */
+    CHECK(b24_envelope_check(&o) == B24_OK);
+    CHECK(o.answer == NULL || o.answer_checked);
     CHECK(o.kind == kind);
     if (o.kind != kind)
         fprintf(stderr, "  body %s -> kind %d\n", body, (int)o.kind);
@@ -146,6 +149,57 @@ test_envelope(void)
         "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
     cls(200, "", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
         "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    /* bad string contents: the skim lets them through, the check (or the
+     * decode) rejects them with classify's own outcome */
+    cls(200, "{\"result\":\"a\x01b\"}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":[\"ok\",\"\\q\"],\"time\":{}}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":\"\\uD800\"}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":\"\xC3\x28\"}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    /* ... even when the error member alone is well formed */
+    cls(200, "{\"error\":\"E\",\"result\":\"\\x\"}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    /* truncated bodies: the skim itself rejects them */
+    cls(200, "{\"result\":[1,2", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":\"abc", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":\"ab\\\"}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":\"ab\\\\\"}", B24_KIND_OK, NULL, NULL, 200, 1);
+    cls(200, "{\"result\":tru}", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":01}", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"res\x01ult\":1}", B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":[{\"a\\x\":1}]}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"result\":{\"a\":1,\"b\\\"\":2}}", B24_KIND_OK, NULL, NULL,
+        200, 1);
+    /* a broken `time` member (read strictly for the limiter) */
+    cls(200, "{\"result\":1,\"time\":{\"date_start\":\"\\q\",\"operating\":1}}",
+        B24_KIND_ERROR, "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(200, "{\"time\":[\"\x01\"],\"result\":1}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    /* a broken error member is never classified from */
+    cls(200, "{\"error\":\"E\x01\",\"result\":1}", B24_KIND_ERROR,
+        "ERROR_UNEXPECTED_ANSWER",
+        "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
+    cls(500, "{\"error\":\"E\",\"result\":\"\\x\"}", B24_KIND_ERROR,
+        "ERR_BAD_RESPONSE", "Request failed with status code 500", 500, 0);
     cls(200, "{\"result\":1} trailing", B24_KIND_ERROR,
         "ERROR_UNEXPECTED_ANSWER",
         "Unexpected answer: the body is not JSON (HTTP 200)", 200, 0);
@@ -251,6 +305,106 @@ test_envelope(void)
               B24_E_JSON);
         CHECK(err.offset == 6);
     }
+}
+
+/* One strict pass per 2xx answer: classify skims, the decode (here
+ * b24_envelope_check / b24_envelope_reject) checks. */
+void
+test_envelope_skim(void)
+{
+    struct b24_outcome o;
+    struct b24_error err;
+    static const char ok[] = "{\"result\":[\"\\u0442\\u0435\",\"a\\\"b\"]}";
+    static const char bad[] = "{\"result\":\"a\\zb\",\"time\":{\"operating\":1}}";
+    char deep_after_bad[64 + B24_JSON_MAX_DEPTH + 8];
+    size_t k, n;
+    b24_outcome_init(&o);
+    CHECK(b24_envelope_classify(&o, 200, ok, strlen(ok)) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer != NULL && !o.answer_checked);
+    CHECK(b24_envelope_check(&o) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer != NULL && o.answer_checked);
+    CHECK(b24_envelope_check(&o) == B24_OK); /* once is enough */
+    CHECK(o.kind == B24_KIND_OK && o.answer_checked);
+
+    /* skimmed as OK (the limiter's numbers read), then rejected */
+    CHECK(b24_envelope_classify(&o, 200, bad, strlen(bad)) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer != NULL && o.have_operating);
+    memset(&err, 0, sizeof(err));
+    CHECK(b24_json_validate(o.answer, o.answer_len, &err) == B24_E_JSON);
+    CHECK(b24_envelope_reject(&o, B24_E_JSON, &err) == B24_OK);
+    CHECK(o.kind == B24_KIND_ERROR && o.answer == NULL && o.envelope == NULL);
+    CHECK(!o.have_time && !o.have_operating && o.status == 200);
+    CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
+    CHECK_STR(o.message, "Unexpected answer: the body is not JSON (HTTP 200)");
+
+    /* the `time` member is read strictly by classify itself (the limiter
+     * reads it before any decode) */
+    {
+        static const char bt[] = "{\"result\":1,\"time\":{\"a\":\"\\q\"}}";
+        CHECK(b24_envelope_classify(&o, 200, bt, strlen(bt)) == B24_OK);
+        CHECK(o.kind == B24_KIND_ERROR && o.answer == NULL && !o.have_time);
+        CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
+    }
+    /* a cap: the message names it, as the strict reader would */
+    memset(&err, 0, sizeof(err));
+    b24_error_set(&err, B24_E_LIMIT, "JSON string longer than the cap at byte 9");
+    CHECK(b24_envelope_classify(&o, 201, ok, strlen(ok)) == B24_OK);
+    CHECK(b24_envelope_reject(&o, B24_E_LIMIT, &err) == B24_OK);
+    CHECK_STR(o.message,
+              "Unexpected answer: JSON string longer than the cap at byte 9");
+    CHECK(o.status == 201);
+
+    /* the first error is the strict reader's even when the skim stops
+     * later on a cap (nesting past the cap after a bad escape: the
+     * message is "not JSON", not the cap's) */
+    n = (size_t)snprintf(deep_after_bad, sizeof(deep_after_bad),
+                         "{\"result\":\"\\z\",\"x\":");
+    for (k = 0; k <= B24_JSON_MAX_DEPTH; k++)
+        deep_after_bad[n++] = '[';
+    deep_after_bad[n] = '\0';
+    /* (without the bad escape, the cap is the first error) */
+    memcpy(deep_after_bad + 15, "{\"x\":", 5);
+    CHECK(b24_envelope_classify(&o, 200, deep_after_bad + 15,
+                                strlen(deep_after_bad + 15)) == B24_OK);
+    CHECK_STR(o.message, "Unexpected answer: JSON nesting deeper than 1000 "
+                         "levels at byte 1004");
+    CHECK(b24_envelope_classify(&o, 200, deep_after_bad,
+                                strlen(deep_after_bad)) == B24_OK);
+    CHECK(o.kind == B24_KIND_ERROR && o.answer == NULL);
+    CHECK_STR(o.message, "Unexpected answer: the body is not JSON (HTTP 200)");
+    b24_outcome_clear(&o);
+}
+
+/* b24_envelope_classify_buf: a JSON body's storage becomes the answer (no
+ * copy), a BOM moved out; a body that is not JSON stays in its buffer. */
+void
+test_envelope_classify_buf(void)
+{
+    struct b24_outcome o;
+    struct b24_buf b;
+    char *storage;
+    b24_outcome_init(&o);
+    b24_buf_init(&b, 0);
+    CHECK(b24_buf_appends(&b, "{\"result\":[1,\"x\"]}") == B24_OK);
+    storage = b.data;
+    CHECK(b24_envelope_classify_buf(&o, 200, &b) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer == storage);
+    CHECK(o.answer_len == 18 && strcmp(o.answer, "{\"result\":[1,\"x\"]}") == 0);
+    CHECK(b.data == NULL && b.len == 0);
+    CHECK(b24_buf_appends(&b, "\xEF\xBB\xBF{\"error\":\"E\"}") == B24_OK);
+    storage = b.data;
+    CHECK(b24_envelope_classify_buf(&o, 200, &b) == B24_OK);
+    CHECK(o.kind == B24_KIND_FAILED && o.answer == storage);
+    CHECK(o.answer_len == 13 && strcmp(o.answer, "{\"error\":\"E\"}") == 0);
+    CHECK(b.data == NULL);
+    CHECK(b24_buf_appends(&b, "<html>") == B24_OK);
+    CHECK(b24_envelope_classify_buf(&o, 502, &b) == B24_OK);
+    CHECK(o.answer == NULL && b.data != NULL && b.len == 6);
+    CHECK_STR(o.code, "ERR_BAD_RESPONSE");
+    b24_buf_free(&b);
+    CHECK(b24_envelope_classify_buf(&o, 200, &b) == B24_OK); /* empty */
+    CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
+    b24_outcome_clear(&o);
 }
 
 /* The limiter's two numbers of `time`, read from the text (issue 10

@@ -60,12 +60,19 @@ def _expect(res: Any, code: str) -> AjaxError:
     (b'<html><body>502 Bad Gateway</body></html>', "HTML page"),
     (b'{"result":tru', "truncated"),
     (b"", "empty"),
+    # bodies whose structure is sound: classify only skims them, the decode
+    # rejects them (one strict pass per answer, issue 10)
+    (b'{"result":[{"ID":"1","T\x01":"x"}],"time":{"operating":0}}', "control character in a nested key"),
+    (b'{"result":{"a":"\\q"},"time":{}}', "bad escape in a nested value"),
+    (b'{"error":"E","error_description":"d","result":"\xc3\x28"}', "invalid UTF-8 beside an error"),
+    (b'{"result":"abc\\"}', "escaped closing quote: truncated"),
 ])
 def test_not_json_is_unexpected_answer(cert, ca_path, body, what):
     with S.TLSServer(S.fixed(body), cert) as srv:
         res, took = _call(srv.url(), ca_path)
     err = _expect(res, "ERROR_UNEXPECTED_ANSWER")
     assert err.status == 200 and took < 10, what
+    assert "the body is not JSON (HTTP 200)" in err.message, (what, err.message)
 
 
 def test_deep_nesting_is_a_typed_cap(cert, ca_path):
