@@ -512,6 +512,10 @@ class _TLSServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
+    # listen() backlog: socketserver's default of 5 drops the SYNs of a burst of
+    # new connections (a planned export opens ~40 at once), which the client's
+    # kernel re-sends only after 1 s; nginx (the portal's front) listens with 511
+    request_queue_size = 511
 
     def __init__(self, addr: tuple[str, int], portal: "EmulatorPortal", ctx: ssl.SSLContext) -> None:
         self.portal = portal
