@@ -161,6 +161,41 @@ def test_php_json_encode_strings_match_php(d):
     assert php_json_encode(d) == want.encode("ascii")
 
 
+
+def test_listen_backlog_admits_a_burst_of_connections(portal):
+    # socketserver's default backlog of 5 dropped the SYNs of a planned export's ~40
+    # connections (re-sent by the client's kernel only after 1 s); nginx listens with 511
+    assert portal._server.request_queue_size >= 128
+
+
+def test_batch_commands_share_one_sleep_debt(monkeypatch):
+    """A command that woke late (behind the GIL) is paid back by the next one's sleep."""
+    from b24hook.emulator import EmulatorPortal
+    from b24hook.emulator import server as srv
+
+    p = EmulatorPortal(db=":memory:")       # not started: only its dispatcher
+    waits: list[float] = []
+    clock = [100.0]
+
+    def wait(seconds: float) -> bool:       # sleeps 20 ms longer than asked
+        waits.append(seconds)
+        clock[0] += seconds + 0.02
+        return False
+
+    monkeypatch.setattr(p._stopping, "wait", wait)
+    monkeypatch.setattr(srv.time, "perf_counter", lambda: clock[0])
+    carry = [0.0]
+    for _ in range(3):
+        p.dispatcher._sleep(0.1, carry)
+    assert waits == pytest.approx([0.1, 0.08, 0.08])
+    assert carry[0] == pytest.approx(0.02)
+    p.dispatcher._sleep(0.01, carry)         # owed more than it costs: no sleep at all
+    assert len(waits) == 3 and carry[0] == pytest.approx(0.01)
+    p.dispatcher._sleep(0.1, None)           # a lone call: exactly its cost
+    assert waits[-1] == pytest.approx(0.1)
+    p.close()
+
+
 # ---------------------------------------------------------------- routing
 
 def test_routing_suffix_slash_case(c, portal):
