@@ -17,7 +17,8 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +123,7 @@ def test_php_json_encode_quirks():
 
 
 
-_PHP_CHARS = st.characters(max_codepoint=0x1F680, blacklist_characters="\x7f")
+_PHP_CHARS = hst.characters(max_codepoint=0x1F680, blacklist_characters="\x7f")
 
 
 def _php_string(s: str) -> str:
@@ -152,7 +153,7 @@ def test_php_json_encode_escapes_backslash_quote_pairs():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(_PHP_CHARS, max_size=8), st.text(_PHP_CHARS), max_size=6))
+@given(hst.dictionaries(hst.text(_PHP_CHARS, max_size=8), hst.text(_PHP_CHARS), max_size=6))
 def test_php_json_encode_strings_match_php(d):
     """The encoder (json.dumps + replacements) equals PHP's character-by-character output.
     (DEL, 0x7F, is left out: json.dumps writes \\u007f where PHP writes the byte.)"""
