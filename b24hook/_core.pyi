@@ -460,7 +460,9 @@ def export_commands(cursor: int, hi: int, /) -> int:
     """Pages worth planning in the next batch of a shard (hi < 0: open)."""
 
 def export_shards(lo: int, hi: int, want: int, min_span: int, /) -> list[int]:
-    """Upper bounds of the shards of (lo, hi] (``want`` clamped to 1..64)."""
+    """Upper bounds of the shards of (lo, hi] (``want`` clamped to 1..64): one shard of
+    ``min_span`` ids per batch (the remainder last) when ``want`` covers the batches, else
+    ``want`` even shards."""
 
 def export_plan(
     *,

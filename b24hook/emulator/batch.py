@@ -169,7 +169,8 @@ def _run_v2_command(call: Call, command: str, acc: dict[str, Any], observed: boo
     if not isinstance(params, dict):
         params = {}
     start = params.pop("start", None)
-    extra: dict[str, Any] = {}
+    # one sleep debt for the whole batch (Dispatcher._sleep)
+    extra: dict[str, Any] = {"sleep_carry": call.extra.setdefault("sleep_carry", [0.0])}
     t_start = p.clock.now()
     try:
         result, processing, finish = d.execute(call.webhook, spec, params, start, "v2", "POST",
@@ -294,7 +295,7 @@ def _run_v3(call: Call, body: list[Any]) -> list[Any]:
         if not isinstance(query, dict):
             raise _bad_select(f"`query` of command {i} must be an object")
         query = resolve_refs(query, results)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"sleep_carry": call.extra.setdefault("sleep_carry", [0.0])}
         try:
             result, _proc, _fin = d.execute(call.webhook, spec, query, None, "v3", "POST",
                                             charge=not observed, check=not observed, extra=extra)

@@ -34,29 +34,52 @@ def item_name(f: Field, original_uf: bool) -> str:
     return f.upper if (original_uf and f.dynamic) else f.camel
 
 
-def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
-                original_uf: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+# how a stored column becomes an answer's value
+_PLAIN, _BOOL, _ENUMS, _INT, _FLOAT = range(5)
+
+
+def _item_plan(fields: list[Field], select: set[str] | None, original_uf: bool) -> list[tuple[str, str, int]]:
+    """(column, answer name, conversion) of each field an item shows, in field order."""
+    plan = []
     for f in fields:
         if f.type == "crm_multifield":
             continue
-        name = item_name(f, original_uf)
         if select is not None and f.col != "id" and f.camel not in select and f.upper not in select:
             continue
-        v = row[f.col]
-        if f.type == "boolean":      # user field: stored 1/0, crm.item answers Y/N
-            v = "Y" if v == "1" else "N"
-        elif f.type == "enumeration" and f.multiple:
-            v = json.loads(v) if v else []
-        elif v is not None:
-            if f.type in INT_TYPES:
-                v = int(v)
-            elif f.type == "double":
-                v = float(v)
-        out[name] = v
-    if et in SPA_TYPES and (select is None or "entityTypeId" in select):
-        out["entityTypeId"] = et
+        kind = (_BOOL if f.type == "boolean"                 # user field: stored 1/0, answered Y/N
+                else _ENUMS if f.type == "enumeration" and f.multiple
+                else _INT if f.type in INT_TYPES else _FLOAT if f.type == "double" else _PLAIN)
+        plan.append((f.col, item_name(f, original_uf), kind))
+    return plan
+
+
+def render_items(rows: list[Any], fields: list[Field], et: int, select: set[str] | None,
+                 original_uf: bool = False) -> list[dict[str, Any]]:
+    """The items of ``rows``; the field plan is made once for the whole page."""
+    plan = _item_plan(fields, select, original_uf)
+    with_et = et in SPA_TYPES and (select is None or "entityTypeId" in select)
+    out = []
+    for row in rows:
+        item: dict[str, Any] = {}
+        for col, name, kind in plan:
+            v = row[col]
+            if kind:
+                if kind == _BOOL:
+                    v = "Y" if v == "1" else "N"
+                elif kind == _ENUMS:
+                    v = json.loads(v) if v else []
+                elif v is not None:
+                    v = int(v) if kind == _INT else float(v)
+            item[name] = v
+        if with_et:
+            item["entityTypeId"] = et
+        out.append(item)
     return out
+
+
+def render_item(row: Any, fields: list[Field], et: int, select: set[str] | None,
+                original_uf: bool = False) -> dict[str, Any]:
+    return render_items([row], fields, et, select, original_uf)[0]
 
 
 def _resolver(fields: list[Field], *, legacy: bool) -> Resolver:
@@ -243,7 +266,7 @@ def crm_item_list(call: Call) -> Any:
                                          args=[et, *args], order=order, controller=True)
     sel = _select_set(call.params.get("select"))
     uf = _uf_names(call)
-    items = [render_item(r, fields, et, sel, uf) for r in rows]
+    items = render_items(rows, fields, et, sel, uf)
     return list_reply(call, {"items": items}, nxt, total, counted, controller=True)
 
 

@@ -42,13 +42,20 @@ def php_normalize(value: Any) -> Any:
     * a map whose keys are exactly 0..n-1 in order is a list;
     * tuples are lists; floats that are NaN/inf are refused.
     """
-    if isinstance(value, dict):
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return value
+    if t is dict:
         if not value:
             return []
-        keys = [_php_key(k) for k in value]
-        if all(isinstance(k, int) for k in keys) and keys == list(range(len(keys))):
+        keys = [_key_of(k) for k in value]
+        if all(type(k) is int for k in keys) and keys == list(range(len(keys))):
             return [php_normalize(v) for v in value.values()]
         return {str(k): php_normalize(v) for k, v in zip(keys, value.values())}
+    if t is list or t is tuple:
+        return [php_normalize(v) for v in value]
+    if isinstance(value, dict):
+        return php_normalize(dict(value))
     if isinstance(value, (list, tuple)):
         return [php_normalize(v) for v in value]
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
@@ -58,17 +65,29 @@ def php_normalize(value: Any) -> Any:
     raise EncodingError(f"Type is not supported: {type(value).__name__}")
 
 
+#: ``_php_key`` of the map keys seen (row field names repeat in every answer)
+_KEYS: dict[str, Any] = {}
+_KEYS_MAX = 4096
+
+
+def _key_of(k: Any) -> Any:
+    if type(k) is str:
+        r = _KEYS.get(k)
+        if r is None:
+            r = _php_key(k)
+            if len(_KEYS) < _KEYS_MAX:
+                _KEYS[k] = r
+        return r
+    return _php_key(k)
+
+
 _HEX = {"<": "\\u003C", ">": "\\u003E", "&": "\\u0026", "'": "\\u0027"}
-_ESC_RE = re.compile(r'\\(.)|([<>&\'/])')
+_QUOTE_RE = re.compile(r'\\(.)')          # the escape pairs of json.dumps' output
+_SPECIALS = (("/", "\\/"), *_HEX.items())
 
 
-def _fix(m: re.Match[str]) -> str:
-    esc = m.group(1)
-    if esc is not None:
-        if esc == '"':
-            return "\\u0022"
-        return m.group(0)
-    return _HEX.get(m.group(2)) or "\\/"
+def _fix_quote(m: re.Match[str]) -> str:
+    return "\\u0022" if m.group(1) == '"' else m.group(0)
 
 
 def php_json_encode(value: Any) -> bytes:
@@ -82,9 +101,15 @@ def php_json_encode(value: Any) -> bytes:
                           separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise EncodingError(str(exc)) from exc
-    # Outside strings JSON output never contains these characters, so a
-    # scan over escape pairs and the five specials is exact.
-    text = _ESC_RE.sub(_fix, text)
+    # Outside strings JSON output never contains these characters, and json.dumps
+    # never escapes them, so each one is a literal character of a string: plain
+    # replacements are exact.  Only ``\"`` needs the scan over escape pairs (its
+    # backslash may be the second half of ``\\``).
+    if '\\"' in text:
+        text = _QUOTE_RE.sub(_fix_quote, text)
+    for ch, rep in _SPECIALS:
+        if ch in text:
+            text = text.replace(ch, rep)
     return text.encode("ascii")
 
 

@@ -92,7 +92,7 @@ size_t
 b24_export_shards(long long lo, long long hi, size_t want, long long min_span,
                   long long *bounds)
 {
-    long long span = hi - lo, step;
+    long long span = hi - lo, step, batches;
     size_t n, i;
     if (want < 1)
         want = 1;
@@ -102,11 +102,19 @@ b24_export_shards(long long lo, long long hi, size_t want, long long min_span,
         bounds[0] = hi;
         return 1;
     }
+    batches = span / min_span + (span % min_span != 0);
+    if (batches <= (long long)want) {
+        /* one batch per shard: whole batches of `min_span` ids (whole pages,
+         * as the planned batch is), the remainder last; an even split would
+         * make each shard a little wider than its batch, so every one of them
+         * would need one more, nearly empty page */
+        n = (size_t)batches;
+        for (i = 0; i + 1 < n; i++)
+            bounds[i] = lo + min_span * (long long)(i + 1);
+        bounds[n - 1] = hi;
+        return n;
+    }
     n = want;
-    if ((long long)n > span / min_span)
-        n = (size_t)(span / min_span);
-    if (n < 1)
-        n = 1;
     step = span / (long long)n;
     for (i = 0; i + 1 < n; i++)
         bounds[i] = lo + step * (long long)(i + 1);

@@ -44,7 +44,9 @@ enum b24_page_step b24_keyset_step(struct b24_keyset *k, size_t page_len);
  * ids this is exact, so no request is spent on confirmation pages). */
 size_t b24_export_commands(long long cursor, long long hi);
 
-/* Split (lo, hi] into at most `want` shards of at least `min_span` ids;
+/* Split (lo, hi] into at most `want` shards for batches of `min_span` ids:
+ * when the range holds no more than `want` such batches, one shard per batch
+ * (`min_span` ids each, the remainder last), else `want` even shards;
  * writes the upper bound of each shard to bounds[0..n-1] (the last one is
  * `hi`) and returns n (>= 1).  `bounds` holds `want` entries. */
 size_t b24_export_shards(long long lo, long long hi, size_t want,

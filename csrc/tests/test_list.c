@@ -20,7 +20,7 @@ test_list(void)
 {
     int ok;
     struct b24_keyset k;
-    long long b[8];
+    long long b[64];
     size_t n, s, l;
     struct b24_error err;
     struct b24_buf out;
@@ -87,7 +87,14 @@ test_list(void)
     n = b24_export_shards(50, 100000, 4, 2500, b);
     CHECK(n == 4 && b[0] == 50 + 24987 && b[3] == 100000);
     n = b24_export_shards(0, 3000, 4, 2500, b);
-    CHECK(n == 1 && b[0] == 3000);
+    CHECK(n == 2 && b[0] == 2500 && b[1] == 3000);
+    /* 20,000 rows after a probe page: 40 streams of 10 whole pages, not 39 of 511 ids */
+    n = b24_export_shards(50, 20000, 40, 500, b);
+    CHECK(n == 40 && b[0] == 550 && b[38] == 19550 && b[39] == 20000);
+    n = b24_export_shards(0, 20000, 40, 500, b);
+    CHECK(n == 40 && b[0] == 500 && b[39] == 20000);
+    n = b24_export_shards(0, 20001, 40, 500, b);
+    CHECK(n == 40 && b[0] == 500 && b[39] == 20001);
     n = b24_export_shards(10, 10, 4, 2500, b);
     CHECK(n == 1 && b[0] == 10);
 
