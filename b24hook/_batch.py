@@ -28,9 +28,6 @@ __all__ = ["JsonArray", "Command", "parse_calls", "transport_batch"]
 
 _ABSENT: Any = object()
 #: `$result[name]`, `$next[name]`, ... inside a v2 parameter value (portal.md §7.2)
-#: Batch requests of one ``batch_by_chunk`` in flight at once (each still takes
-#: its token from the limiter; a raised error stops new ones from starting).
-CHUNKS_IN_FLIGHT = 16
 
 _V2_REF = re.compile(r"\$(?:result|next|total|time|error)\[([^\]]*)\]", re.IGNORECASE)
 
@@ -391,31 +388,6 @@ class _BatchCore:
         body = self.body(commands, halt)
         self._starting(commands, halt)
         return self.shape(commands, halt, self.http.call("batch", body, request_id))
-
-    def run_many(self, chunks: list[list[Command]], halt: bool,
-                 request_id: str | None) -> list[Result[Any]]:
-        """Several batch requests at once on this thread (the multi driver), at
-        most CHUNKS_IN_FLIGHT in flight; every body is checked before the first
-        is sent. A raised error stops new requests from starting; once those in
-        flight have answered, the first error in chunk order is raised."""
-        bodies = [self.body(commands, halt) for commands in chunks]
-        answers: list[AjaxResult | AjaxError | None] = [None] * len(chunks)
-        with self.http.flights() as flights:
-            nxt = 0
-            failed = False
-            while flights.active or (nxt < len(chunks) and not failed):
-                while not failed and nxt < len(chunks) and flights.active < CHUNKS_IN_FLIGHT:
-                    self._starting(chunks[nxt], halt)
-                    flights.add(nxt, "batch", bodies[nxt], request_id)
-                    nxt += 1
-                for key, done in flights.run():
-                    answers[key] = done
-                    failed = failed or isinstance(done, AjaxError)
-        for got in answers:
-            if isinstance(got, AjaxError):
-                raise got
-        return [self.shape(commands, halt, got) for commands, got in zip(chunks, answers)
-                if isinstance(got, AjaxResult)]
 
 
 def transport_batch(http: BatchHttp, calls: Any, options: Mapping[str, Any] | None = None) -> Result[Any]:
