@@ -154,6 +154,8 @@ class PacedJob:
         if isinstance(top, Mapping):
             blocks.append(top)
         times = env.get("result_time")
+        if isinstance(times, list):   # a batch of unnamed commands: a PHP list
+            times = {str(i): tm for i, tm in enumerate(times)}
         procs = []
         if isinstance(times, Mapping):
             for name, tm in times.items():

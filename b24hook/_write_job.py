@@ -143,6 +143,10 @@ class WriteJob(PacedJob):
             sum(len(p.sent) for p in self.flights.values()))
         if wait > 0:
             return [], wait
+        if self.page_s is None and self.budget_limit_s > 0:
+            # the server time of a sub-call is not known yet: one request
+            # measures it before the budget is spent on a blind round
+            flights = 1
         out: list[tuple[int, Any]] = []
         while self.queue and len(self.flights) < flights:
             part = self.queue[0]
