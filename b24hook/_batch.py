@@ -232,7 +232,8 @@ class _BatchCore:
             cmd_field = encoded
         return {"halt": 1 if halt else 0, "cmd": cmd_field}
 
-    def _v2(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
+    def _v2(self, commands: list[Command], halt: bool, answer: AjaxResult,
+            feed: bool = True) -> Result[Any]:
         """The answer of one v2 batch request, command by command."""
         http = self.http
         rid = answer.get_query()["request_id"]
@@ -270,7 +271,7 @@ class _BatchCore:
                 )
             tm = _lookup(tim_map, idx, cmd.position)
             tm = None if tm is _ABSENT else tm
-            if tm is not None:
+            if tm is not None and feed:
                 try:
                     http.feed_time(f"batch::{cmd.method}", tm)
                 except Exception:  # noqa: BLE001 - accounting must not break the call
@@ -361,8 +362,11 @@ class _BatchCore:
             return self._v3_body(commands)
         return self._v2_body(commands, halt)
 
-    def shape(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
-        """The ``Result`` of one batch request's answer (§6.6.4), logged."""
+    def shape(self, commands: list[Command], halt: bool, answer: AjaxResult,
+              feed: bool = True) -> Result[Any]:
+        """The ``Result`` of one batch request's answer (§6.6.4), logged. ``feed``:
+        the commands' times go to the client's limiter (a planned write job
+        paces the budget itself and keeps them out, as the export does)."""
         if not answer.is_success:  # the request itself failed (a soft code)
             res: Result[Any] = Result()
             for key, err in answer.errors.items():
@@ -371,7 +375,7 @@ class _BatchCore:
         elif self._version is ApiVersion.V3:
             res = self._v3(commands, answer)
         else:
-            res = self._v2(commands, halt, answer)
+            res = self._v2(commands, halt, answer, feed)
         ok = len((res.get_data() or {"result": ()})["result"]) - len(res.errors)
         emit(self.http.logger, LogLevel.DEBUG, "http batch request completed", {
             "total_calls": len(commands), "successful": max(ok, 0), "failed": len(res.errors),

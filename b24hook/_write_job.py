@@ -214,7 +214,7 @@ class WriteJob(PacedJob):
                 self._requeue(part, refused.pop(), now)
                 return
         try:
-            shaped = self.core.shape(part.sent, self.halt, answer)
+            shaped = self.core.shape(part.sent, self.halt, answer, feed=False)
         except Exception as exc:  # noqa: BLE001 - raised by results(), in chunk order
             self.raised.append((part.chunk, exc))
             return

@@ -72,6 +72,30 @@ def statuses(p: EmulatorPortal) -> dict[int, int]:
     return {int(k): v for k, v in p.stats()["by_status"].items()}
 
 
+@pytest.mark.parametrize("billing", ["documented", "observed"])
+def test_a_budget_bound_write_job_writes_each_item_once_without_refusals(
+        timed: EmulatorPortal, billing: str) -> None:
+    """1,200 adds = 120 s of server time under a 60 s budget: the job waits for the
+    budget instead of being refused, several requests in flight at once."""
+    timed.configure(operating_limit=60, batch_billing=billing)
+    timed.reset_limits()
+    tag = f"budget-{billing}"
+    b = hook(timed, budget_s=60)
+    try:
+        res = b.actions.v2.batch_by_chunk.make(adds(tag, 1200), is_halt_on_error=False)
+    finally:
+        b.close()
+    assert res.is_success, res.get_error_messages()[:3]
+    assert len(res.get_data()) == 1200
+    got = titles(timed, tag)
+    assert len(got) == 1200 and set(got.values()) == {1}          # every item exactly once
+    stats = timed.stats()
+    assert set(statuses(timed)) == {200}, stats                    # no 429, no 503
+    assert stats.get("operation_time_limit", 0) == 0, stats
+    assert stats.get("query_limit_exceeded", 0) == 0, stats
+    assert stats["in_flight_peak"] > 1, stats
+
+
 def test_refused_sub_calls_are_resent_alone(timed: EmulatorPortal) -> None:
     """A client that believes in a larger budget than the portal's overspends it: the
     portal refuses sub-calls of committed batches (documented billing); only the
