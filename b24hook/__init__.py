@@ -16,7 +16,7 @@ from ._enums import (
     EnumCrmEntityTypeShort,
     get_enum_crm_entity_type_short,
 )
-from ._errors import AjaxError, SdkError
+from ._errors import AjaxError, BatchMaybeCommittedError, SdkError
 from ._helpers import BatchRefV3, FilterV3
 from ._aio import AsyncB24Hook
 from ._hook import B24Hook
@@ -42,6 +42,7 @@ __all__ = [
     "PayloadTime",
     "SdkError",
     "AjaxError",
+    "BatchMaybeCommittedError",
     "ParamsFactory",
     "RestrictionManager",
     "RestrictionParams",

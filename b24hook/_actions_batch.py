@@ -14,6 +14,7 @@ from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import HttpRegistry
 from ._result import AjaxResult, Result
+from ._write_job import run_write_job
 
 __all__ = ["BatchAction", "BatchByChunkAction", "ChunkPlan", "ChunkMerge", "plan_chunks",
            "merge_chunks"]
@@ -187,8 +188,11 @@ class BatchByChunkAction:
         is_halt_on_error: bool | None = None,
         request_id: str | None = None,
     ) -> Result[Any]:
-        """Any number of commands, in chunks of 50 sent concurrently on this thread
-        (at most ``CHUNKS_IN_FLIGHT`` requests at once, each through the limiter).
+        """Any number of commands, in chunks of up to 50 sent concurrently on this
+        thread as a planned job (``_write_job.WriteJob``: the requests in flight
+        and the sub-calls per request from the C planner, the rate bucket and
+        the operating budget respected, refused sub-calls re-sent, a request of
+        unknown fate never re-sent: :class:`~b24hook.BatchMaybeCommittedError`).
 
         Data: the results of every successful command, in order (a list; a
         dict ``name → result`` for named calls). Errors are keyed by the global
@@ -199,7 +203,7 @@ class BatchByChunkAction:
         plan = plan_chunks(calls, opts["is_halt_on_error"])
         if not plan.chunks:
             return merge_chunks(plan, [])
-        return merge_chunks(plan, self._core.run_many(plan.chunks, plan.halt, opts["request_id"]))
+        return merge_chunks(plan, run_write_job(self._core, plan, opts["request_id"]))
 
     def __repr__(self) -> str:
         return f"<BatchByChunkAction {self._core._version.value}>"

@@ -18,7 +18,7 @@ from . import _core
 from ._actions_batch import ChunkMerge, _shape, plan_chunks
 from ._actions_list import (V3_LIMIT, WalkPlan, _api_error, _check_desc, _fail_log, _tail_setup,
                             _v2_setup, _v3_setup, aggregate_params, aggregate_result)
-from ._batch import CHUNKS_IN_FLIGHT, Command, _BatchCore, _split_options, parse_calls
+from ._batch import Command, _BatchCore, _split_options, parse_calls
 from ._enums import ApiVersion
 from ._errors import AjaxError, SdkError
 from ._export import ResumeArg, aexport_v2
@@ -27,6 +27,7 @@ from ._logging import LoggerInterface
 from ._pipeline import _Prepared, aresult, arun_call, astart, await_outcome
 from ._progress import Progress, ProgressArg, make_progress
 from ._result import AjaxResult, Result
+from ._write_job import arun_write_job
 
 __all__ = ["AsyncPages", "AsyncActionsManager", "AsyncToolsManager", "AsyncClient"]
 
@@ -433,64 +434,6 @@ class _AsyncBatch(_AsyncAction):
         self._core._starting(commands, halt)
         return self._core.shape(commands, halt, await self._call("batch", body, request_id))
 
-    async def _run_many(self, chunks: list[list[Command]], halt: bool,
-                        request_id: str | None) -> list[Result[Any]]:
-        """Several batch requests at once on the loop (as ``_BatchCore.run_many``):
-        at most CHUNKS_IN_FLIGHT in flight; every body is checked before the first
-        is sent; a raised error stops new requests from starting; once those in
-        flight have answered, the first error in chunk order is raised (else the
-        first error of shaping an answer, in chunk order). Each answer is shaped
-        as it arrives and the loop gets a turn between bodies, so no step of the
-        task holds the loop for the whole batch. Cancelling stops the requests in
-        flight."""
-        bodies: list[Any] = []
-        for commands in chunks:
-            bodies.append(self._core.body(commands, halt))
-            await asyncio.sleep(0)
-        errors: list[AjaxError | None] = [None] * len(chunks)
-        shaped: list[Result[Any] | Exception | None] = [None] * len(chunks)
-        running: dict[asyncio.Future[_core.Outcome], tuple[int, _Prepared, Http, _core.AioMulti]] = {}
-        nxt = 0
-        failed = False
-        try:
-            while running or (nxt < len(chunks) and not failed):
-                while not failed and nxt < len(chunks) and len(running) < CHUNKS_IN_FLIGHT:
-                    self._core._starting(chunks[nxt], halt)
-                    http, driver = self._client._driver(self._version)
-                    p = _Prepared(http, "batch", bodies[nxt], request_id)
-                    running[astart(http, driver, p)] = (nxt, p, http, driver)
-                    nxt += 1
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for fut in done:
-                    key, p, http, _driver = running.pop(fut)
-                    try:
-                        answer = p.finish(http, aresult(p, fut))
-                    except AjaxError as err:
-                        errors[key] = err
-                        failed = True
-                        continue
-                    if not failed:
-                        try:
-                            shaped[key] = self._core.shape(chunks[key], halt, answer)
-                        except Exception as exc:  # noqa: BLE001 - raised below, in chunk order
-                            shaped[key] = exc
-        finally:
-            for fut, (_, _, _, driver) in running.items():
-                if not fut.done():
-                    driver.cancel(fut)
-                elif not fut.cancelled():
-                    fut.exception()  # answered, not read (an error raised first): no loop report
-        for call_error in errors:
-            if call_error is not None:
-                raise call_error
-        out: list[Result[Any]] = []
-        for got in shaped:
-            if isinstance(got, Exception):
-                raise got
-            assert got is not None
-            out.append(got)
-        return out
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._version.value}>"
 
@@ -520,15 +463,16 @@ class AsyncBatchByChunkAction(_AsyncBatch):
     async def make(self, calls: Any, options: Mapping[str, Any] | None = None, *,
                    is_halt_on_error: bool | None = None,
                    request_id: str | None = None) -> Result[Any]:
-        """Any number of commands, in chunks of 50 sent concurrently on the loop
-        (at most ``CHUNKS_IN_FLIGHT`` requests at once, each through the limiter);
-        the same ``Result`` as ``B24Hook``'s ``batch_by_chunk.make``."""
+        """Any number of commands, in chunks of up to 50 sent concurrently on the
+        loop: the same planned job as ``B24Hook``'s ``batch_by_chunk.make``
+        (``_write_job.WriteJob``), the same ``Result``."""
         opts = _split_options(options, {"is_halt_on_error": is_halt_on_error,
                                         "request_id": request_id})
         plan = plan_chunks(calls, opts["is_halt_on_error"])
         merge = ChunkMerge(plan)
         if plan.chunks:
-            for core in await self._run_many(plan.chunks, plan.halt, opts["request_id"]):
+            for core in await arun_write_job(self._client, self._version, self._core, plan,
+                                             opts["request_id"]):
                 merge.add(core)
                 await asyncio.sleep(0)  # the loop gets a turn between chunks
         return merge.result()

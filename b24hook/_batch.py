@@ -28,9 +28,6 @@ __all__ = ["JsonArray", "Command", "parse_calls", "transport_batch"]
 
 _ABSENT: Any = object()
 #: `$result[name]`, `$next[name]`, ... inside a v2 parameter value (portal.md §7.2)
-#: Batch requests of one ``batch_by_chunk`` in flight at once (each still takes
-#: its token from the limiter; a raised error stops new ones from starting).
-CHUNKS_IN_FLIGHT = 16
 
 _V2_REF = re.compile(r"\$(?:result|next|total|time|error)\[([^\]]*)\]", re.IGNORECASE)
 
@@ -235,7 +232,8 @@ class _BatchCore:
             cmd_field = encoded
         return {"halt": 1 if halt else 0, "cmd": cmd_field}
 
-    def _v2(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
+    def _v2(self, commands: list[Command], halt: bool, answer: AjaxResult,
+            feed: bool = True) -> Result[Any]:
         """The answer of one v2 batch request, command by command."""
         http = self.http
         rid = answer.get_query()["request_id"]
@@ -273,7 +271,7 @@ class _BatchCore:
                 )
             tm = _lookup(tim_map, idx, cmd.position)
             tm = None if tm is _ABSENT else tm
-            if tm is not None:
+            if tm is not None and feed:
                 try:
                     http.feed_time(f"batch::{cmd.method}", tm)
                 except Exception:  # noqa: BLE001 - accounting must not break the call
@@ -364,8 +362,11 @@ class _BatchCore:
             return self._v3_body(commands)
         return self._v2_body(commands, halt)
 
-    def shape(self, commands: list[Command], halt: bool, answer: AjaxResult) -> Result[Any]:
-        """The ``Result`` of one batch request's answer (§6.6.4), logged."""
+    def shape(self, commands: list[Command], halt: bool, answer: AjaxResult,
+              feed: bool = True) -> Result[Any]:
+        """The ``Result`` of one batch request's answer (§6.6.4), logged. ``feed``:
+        the commands' times go to the client's limiter (a planned write job
+        paces the budget itself and keeps them out, as the export does)."""
         if not answer.is_success:  # the request itself failed (a soft code)
             res: Result[Any] = Result()
             for key, err in answer.errors.items():
@@ -374,7 +375,7 @@ class _BatchCore:
         elif self._version is ApiVersion.V3:
             res = self._v3(commands, answer)
         else:
-            res = self._v2(commands, halt, answer)
+            res = self._v2(commands, halt, answer, feed)
         ok = len((res.get_data() or {"result": ()})["result"]) - len(res.errors)
         emit(self.http.logger, LogLevel.DEBUG, "http batch request completed", {
             "total_calls": len(commands), "successful": max(ok, 0), "failed": len(res.errors),
@@ -391,31 +392,6 @@ class _BatchCore:
         body = self.body(commands, halt)
         self._starting(commands, halt)
         return self.shape(commands, halt, self.http.call("batch", body, request_id))
-
-    def run_many(self, chunks: list[list[Command]], halt: bool,
-                 request_id: str | None) -> list[Result[Any]]:
-        """Several batch requests at once on this thread (the multi driver), at
-        most CHUNKS_IN_FLIGHT in flight; every body is checked before the first
-        is sent. A raised error stops new requests from starting; once those in
-        flight have answered, the first error in chunk order is raised."""
-        bodies = [self.body(commands, halt) for commands in chunks]
-        answers: list[AjaxResult | AjaxError | None] = [None] * len(chunks)
-        with self.http.flights() as flights:
-            nxt = 0
-            failed = False
-            while flights.active or (nxt < len(chunks) and not failed):
-                while not failed and nxt < len(chunks) and flights.active < CHUNKS_IN_FLIGHT:
-                    self._starting(chunks[nxt], halt)
-                    flights.add(nxt, "batch", bodies[nxt], request_id)
-                    nxt += 1
-                for key, done in flights.run():
-                    answers[key] = done
-                    failed = failed or isinstance(done, AjaxError)
-        for got in answers:
-            if isinstance(got, AjaxError):
-                raise got
-        return [self.shape(commands, halt, got) for commands, got in zip(chunks, answers)
-                if isinstance(got, AjaxResult)]
 
 
 def transport_batch(http: BatchHttp, calls: Any, options: Mapping[str, Any] | None = None) -> Result[Any]:

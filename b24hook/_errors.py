@@ -28,6 +28,7 @@ __all__ = [
     "SdkError",
     "AjaxError",
     "AjaxErrorParams",
+    "BatchMaybeCommittedError",
     "CLIENT_CLOSED_CODE",
 ]
 
@@ -251,3 +252,29 @@ class AjaxError(SdkError):
             exc,
             request_info,
         )
+
+
+class BatchMaybeCommittedError(AjaxError):
+    """``batch_by_chunk`` stopped because a request's fate is unknown (it failed
+    after it was sent: a reset, a 500 to a write) and re-sending it could write
+    twice (the safe-write rule; docs/batch.md "Large write jobs").
+
+    ``maybe_positions``: the commands (global positions as strings, or the
+    caller's names quoted) of the requests that may have been committed;
+    ``unsent_positions``: the commands never sent; ``committed``: the result
+    of every command known to have succeeded, by the same keys. Code
+    ``JSSDK_BATCH_MAYBE_COMMITTED``, ``maybe_committed`` is True and
+    ``original_error`` is the first such request's error.
+    """
+
+    __slots__ = ("maybe_positions", "unsent_positions", "committed")
+    name = "BatchMaybeCommittedError"
+
+    def __init__(self, description: str, original_error: AjaxError, *,
+                 maybe_positions: list[str], unsent_positions: list[str],
+                 committed: dict[str, Any]) -> None:
+        super().__init__("JSSDK_BATCH_MAYBE_COMMITTED", original_error.status, description,
+                         original_error, original_error.request_info, maybe_committed=True)
+        self.maybe_positions = maybe_positions
+        self.unsent_positions = unsent_positions
+        self.committed = committed

@@ -50,6 +50,7 @@ from ._errors import AjaxError, SdkError
 from ._http import AsyncClient, Http, HttpRegistry
 from ._logging import LogLevel, emit
 from ._pipeline import _Prepared, aresult, astart
+from ._pacing import BUDGET_REFUSED, MAX_SLEEP, PacedJob, free_tokens, job_limits, num
 from ._progress import Progress, ProgressArg, make_progress
 
 if TYPE_CHECKING:
@@ -59,13 +60,6 @@ __all__ = ["ExportJob", "aexport_v2", "export_v2"]
 
 PAGE = _core.V2_PAGE_SIZE
 CHECKPOINT_VERSION = 1
-#: tokens of the rate bucket left to the client's other callers (a tenth of the burst, >= 2)
-RESERVE_FRACTION = 0.1
-#: the share of the operating budget the export never spends
-BUDGET_MARGIN = 0.05
-_BUDGET_REFUSED = "OPERATION_TIME_LIMIT"
-#: the longest sleep before the plan is asked again
-MAX_SLEEP = 5.0
 
 #: ``resume=``: a path (the checkpoint file, written after every delivered chunk
 #: and removed at the end) or a mutable mapping updated in place (the caller persists it).
@@ -80,12 +74,6 @@ def _container(payload: Any, path: str | None) -> Any:
             return None
         payload = payload.get(seg)
     return payload
-
-
-def _num(x: Any) -> float | None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    return float(x) if math.isfinite(x) else None
 
 
 class _Shard:
@@ -120,40 +108,7 @@ class Delivery:
     cursor: int
 
 
-class _Clock:
-    """The portal's clock seen from here: answers' ``finish`` against the local
-    monotonic clock (an emulator may run its clock faster, ``--time-scale``)."""
-
-    __slots__ = ("first", "last", "rate", "hint")
-
-    def __init__(self) -> None:
-        self.first: tuple[float, float] | None = None
-        self.last: tuple[float, float] | None = None
-        self.rate = 1.0
-        self.hint = 0.0    # the largest (server duration / local round trip) seen
-
-    def see(self, portal: float, local: float) -> None:
-        if self.first is None:
-            self.first = (portal, local)
-        if self.last is None or portal >= self.last[0]:
-            self.last = (portal, local)
-        dl = self.last[1] - self.first[1]
-        r = (self.last[0] - self.first[0]) / dl if dl >= 1.0 else self.hint
-        # a real portal's clock runs at 1 (its duration never exceeds our round trip)
-        self.rate = 1.0 if r <= 1.5 else r
-
-    def see_duration(self, duration: float, elapsed: float) -> None:
-        """One answer: the server's ``duration`` (its clock) within our ``elapsed``."""
-        if elapsed >= 0.01 and duration >= 0.05:
-            self.hint = max(self.hint, duration / elapsed)
-
-    def portal_now(self, local: float) -> float | None:
-        if self.last is None:
-            return None
-        return self.last[0] + (local - self.last[1]) * self.rate
-
-
-class ExportJob:
+class ExportJob(PacedJob):
     """The export of one v2 list as a sans-I/O machine.
 
     ``next_requests(now, tokens)`` -> ``([(key, batch_params)], wait_s)``: the
@@ -164,12 +119,15 @@ class ExportJob:
     the rows; ``checkpoint()`` -> the resume token. Keys are ints (0 is the probe).
     """
 
+    kind = "export"
+
     def __init__(self, method: str, params: Mapping[str, Any] | None, *, id_key: str = "ID",
                  cursor_id_key: str | None = None, container: str | None = None,
                  max_flights: int | None = None, burst: float = 50, drain: float = 2,
                  budget_limit_s: float = 0.0, window_s: float = 600.0,
                  checkpoint: Mapping[str, Any] | None = None) -> None:
-        self.method = method
+        super().__init__(method, max_flights=max_flights, burst=burst, drain=drain,
+                         budget_limit_s=budget_limit_s, window_s=window_s, batch_units=PAGE)
         self.id_key = id_key
         self.ckey = cursor_id_key or id_key
         self.container = container
@@ -193,31 +151,15 @@ class ExportJob:
         self.fingerprint = hashlib.sha256(json.dumps(
             [method, base, self.filter, self.cursor0, id_key, self.ckey, container],
             sort_keys=True, default=str).encode()).hexdigest()[:20]
-        self.max_flights = max_flights if max_flights is not None else max(1, int(burst))
-        self.burst, self.drain = float(burst), float(drain)
-        self.reserve = max(2, round(burst * RESERVE_FRACTION))
-        self.budget_limit_s, self.window_s = float(budget_limit_s), float(window_s)
-        # observations
-        self.page_s: float | None = None          # operating seconds per full page
-        self.rtt_s: float | None = None
         self.density = 1.0                         # rows per id
-        self.clock = _Clock()
-        self.used_s = 0.0                          # operating seconds, last report
-        self.used_at = -math.inf                   # portal time of that report
-        self.reset_at: float | None = None         # operating_reset_at, last report
-        self.refused_until = -math.inf             # local time: a refusal seen, wait
         # state
         self.shards: list[_Shard] = []
         self.flights: dict[int, _Flight] = {}
         self._next_key = 1
         self.rows = 0
         self.requests = 0
-        self.budget_waits = 0
-        self.waiting_s = 0.0
         self.total: int | None = None
-        self.plan: tuple[int, int, float, bool, float] = (1, 1, 0.0, False, 0.0)
         self.phase = "probe"
-        self.notes: list[tuple[str, dict[str, Any]]] = []   # for the logger
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -238,7 +180,7 @@ class ExportJob:
         self.rows = rows if isinstance(rows, int) and not isinstance(rows, bool) else 0
         total = cp.get("total")
         self.total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        d = _num(cp.get("density"))
+        d = num(cp.get("density"))
         self.density = d if d is not None and 0 < d <= 1 else 1.0
         self.phase = "walk" if self.shards else "done"
 
@@ -267,33 +209,9 @@ class ExportJob:
         est = math.ceil(max(1, s.hi - s.cursor) * self.density / PAGE)
         return max(1, min(dense, est))
 
-    def budget_state(self, now: float) -> tuple[float, float, bool]:
-        """(used seconds, wall seconds to the reset or -1, stale)."""
-        if self.budget_limit_s <= 0:
-            return 0.0, -1.0, False
-        if now < self.refused_until:
-            return self.budget_limit_s, self.refused_until - now, False
-        pnow = self.clock.portal_now(now)
-        cost = self.page_s or 0.0
-        short = self.budget_limit_s * (1 - BUDGET_MARGIN) - self.used_s < cost * PAGE
-        if self.reset_at is None or pnow is None:
-            # no reset time known: past a refusal, one page asks for a fresh state
-            return self.used_s, -1.0, short and self.used_s > 0
-        reset_in = (self.reset_at - pnow) / self.clock.rate
-        return self.used_s, max(reset_in, 0.0), reset_in <= 0 and short
-
-    def _plan(self, now: float, tokens: float) -> tuple[int, int, float, bool, float]:
-        used, reset_in, stale = self.budget_state(now)
-        cost = self.page_s or 0.0
-        inflight = sum(f.pages for f in self.flights.values())
-        self.plan = _core.export_plan(
-            pages_left=self._pages_left(), page_s=cost / self.clock.rate, page_cost_s=cost,
-            rtt_s=self.rtt_s or 0.0, tokens=tokens, drain=self.drain, reserve=self.reserve,
-            max_flights=self.max_flights, in_flight=len(self.flights),
-            budget_limit_s=self.budget_limit_s, budget_used_s=used,
-            budget_inflight_s=inflight * cost, reset_in_s=reset_in,
-            window_s=self.window_s / self.clock.rate, margin=BUDGET_MARGIN, budget_stale=stale)
-        return self.plan
+    def _plan_export(self, now: float, tokens: float) -> tuple[int, int, float, bool, float]:
+        return self._plan(now, tokens, self._pages_left(), len(self.flights),
+                          sum(f.pages for f in self.flights.values()))
 
     def _split(self, want: int, pages: int) -> None:
         """More streams wanted than shards to walk: split the widest idle shard
@@ -329,7 +247,7 @@ class ExportJob:
             self.flights[0] = _Flight(None, 1, now)
             self.requests += 1
             return [(0, self._probe_request())], 0.0
-        flights, pages, wait, bound, _eta = self._plan(now, tokens)
+        flights, pages, wait, bound, _eta = self._plan_export(now, tokens)
         if wait > 0:
             return [], wait
         out: list[tuple[int, dict[str, Any]]] = []
@@ -360,52 +278,6 @@ class ExportJob:
         return {"halt": 1, "cmd": {"first": first, "last": last}}
 
     # -- answers -----------------------------------------------------------------
-    def _observe(self, env: Mapping[str, Any], top: Any, flight: _Flight, now: float,
-                 full: set[str]) -> None:
-        """The answer's ``time`` blocks: page time, budget used, reset, clock."""
-        blocks: list[Mapping[str, Any]] = []
-        if isinstance(top, Mapping):
-            blocks.append(top)
-        times = env.get("result_time")
-        if isinstance(times, Mapping):
-            procs = []
-            for name, tm in times.items():
-                if isinstance(tm, Mapping):
-                    blocks.append(tm)
-                    p = _num(tm.get("processing"))
-                    if p is not None and name in full:
-                        procs.append(p)
-            if procs:
-                avg = sum(procs) / len(procs)
-                self.page_s = avg if self.page_s is None else 0.7 * self.page_s + 0.3 * avg
-        if isinstance(top, Mapping):
-            d0 = _num(top.get("duration"))
-            if d0 is not None:
-                self.clock.see_duration(d0, now - flight.sent)
-        # the answer's budget: the largest `operating` of its blocks (documented
-        # billing: the commands' method; observed: `batch`, on every block),
-        # as of its latest `finish`; a newer answer replaces an older one
-        fin_a, op_a, reset_a = -math.inf, None, None
-        for tm in blocks:
-            fin = _num(tm.get("finish"))
-            if fin is None:
-                continue
-            self.clock.see(fin, now)
-            fin_a = max(fin_a, fin)
-            op = _num(tm.get("operating"))
-            if op is not None and (op_a is None or op > op_a):
-                op_a, reset_a = op, _num(tm.get("operating_reset_at"))
-        if op_a is not None and fin_a > self.used_at:
-            self.used_s, self.used_at = op_a, fin_a
-            if reset_a is not None and op_a > 0:
-                self.reset_at = reset_a
-        if isinstance(top, Mapping):
-            dur = _num(top.get("duration"))
-            elapsed = now - flight.sent
-            if dur is not None:
-                over = max(0.0, elapsed - dur / self.clock.rate)
-                self.rtt_s = over if self.rtt_s is None else 0.7 * self.rtt_s + 0.3 * over
-
     def _command_error(self, env: Mapping[str, Any], name: str) -> tuple[str | None, str | None]:
         errs = env.get("result_error")
         err = errs.get(name) if isinstance(errs, Mapping) else None
@@ -419,21 +291,10 @@ class ExportJob:
             return (str(code) if code else None), str(err)
         return None, str(err)
 
-    def _refused(self, now: float) -> None:
-        """A budget refusal: nothing new until the reported reset (or a basket's minute)."""
-        self.budget_waits += 1
-        pnow = self.clock.portal_now(now)
-        reset_in = (self.reset_at - pnow) / self.clock.rate if self.reset_at is not None and pnow is not None else -1.0
-        wait = reset_in if reset_in > 0 else 60.0 / self.clock.rate   # a basket's minute
-        self.refused_until = max(self.refused_until, now + wait + 0.05)
-        self.used_s = max(self.used_s, self.budget_limit_s)
-        self.notes.append(("export: a request was refused for the operating budget; "
-                           "re-sent after the reset", {"method": self.method, "wait_s": round(wait, 1)}))
-
     def feed(self, key: int, res: AjaxResult, now: float) -> list[Delivery]:
         flight = self.flights.pop(key)
         if not res.is_success:
-            if any(getattr(e, "code", None) == _BUDGET_REFUSED for e in res.get_errors()):
+            if any(getattr(e, "code", None) == BUDGET_REFUSED for e in res.get_errors()):
                 if flight.shard is not None:
                     flight.shard.busy = False
                 self._refused(now)   # a whole batch refused (observed billing): re-sent later
@@ -451,7 +312,7 @@ class ExportJob:
     def fail(self, key: int, err: BaseException, now: float) -> None:
         """A request that raised: a budget refusal is waited out and re-sent; else raise."""
         flight = self.flights.pop(key)
-        if isinstance(err, AjaxError) and err.code == _BUDGET_REFUSED:
+        if isinstance(err, AjaxError) and err.code == BUDGET_REFUSED:
             if flight.shard is not None:
                 flight.shard.busy = False
             self._refused(now)
@@ -464,7 +325,7 @@ class ExportJob:
         for name in ("first", "last"):
             if name not in res:
                 code, text = self._command_error(env, name)
-                if code == _BUDGET_REFUSED:
+                if code == BUDGET_REFUSED:
                     self._refused(now)
                     return []
                 raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export of {self.method}: probe command "
@@ -472,7 +333,7 @@ class ExportJob:
         page = _container(res["first"], self.container)
         top_page = _container(res["last"], self.container)
         full = {"first"} if isinstance(page, list) and len(page) == PAGE else set()
-        self._observe(env, top, flight, now, full)
+        self._observe(env, top, flight.sent, now, full)
         if page == [] or page == {}:
             self.phase = "done"
             return []
@@ -506,11 +367,11 @@ class ExportJob:
         rows, new_cursor, done, bad, reason = _core.export_collect(
             results, flight.pages, self.container, self.id_key, s.cursor, s.hi)
         full = {f"p{i}" for i in range(len(rows) // PAGE)}
-        self._observe(env, top, flight, now, full)
+        self._observe(env, top, flight.sent, now, full)
         if not done and bad >= 0:
             code, text = self._command_error(env, f"p{bad}")
             where = f"command 'p{bad}' ({self.method}, ids after {new_cursor})"
-            if code == _BUDGET_REFUSED:
+            if code == BUDGET_REFUSED:
                 self._refused(now)   # the rows before it count; the rest after the reset
             elif text is not None:
                 raise SdkError("JSSDK_EXPORT_FAILED", 500, f"export: {where} failed: {text}")
@@ -607,22 +468,6 @@ class _Resume:
             os.replace(tmp, self.path)
 
 
-def _limits(http: Http) -> dict[str, float]:
-    p = http.get_restriction_manager_params()
-    rate = p.get("rate_limit") or {}
-    op = p.get("operating_limit") or {}
-    return {"burst": float(rate.get("burst_limit", 50)), "drain": float(rate.get("drain_rate", 2)),
-            "budget_limit_s": float(op.get("limit_ms", 480000)) / 1000.0,
-            "window_s": float(op.get("window_ms", 600000)) / 1000.0}
-
-
-def _tokens(http: Http) -> float:
-    try:
-        return float(http.restriction.limiter.stats().get("tokens", 0.0))
-    except Exception:  # noqa: BLE001 - a test double's limiter: plan as if the bucket were full
-        return 50.0
-
-
 def _job(http: Http, method: str, params: Mapping[str, Any] | None, id_key: str,
          cursor_id_key: str | None, container: str | None, shards: int | None,
          store: _Resume) -> ExportJob:
@@ -630,7 +475,7 @@ def _job(http: Http, method: str, params: Mapping[str, Any] | None, id_key: str,
                                or not 1 <= shards <= 250):
         raise ValueError("shards must be None or an integer between 1 and 250")
     return ExportJob(method, params, id_key=id_key, cursor_id_key=cursor_id_key, container=container,
-                     max_flights=shards, checkpoint=store.load(), **_limits(http))
+                     max_flights=shards, checkpoint=store.load(), **job_limits(http))
 
 
 class _Report:
@@ -723,7 +568,7 @@ def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: s
     try:
         with http.flights() as fl:
             while not job.done or job.flights:
-                reqs, wait = job.next_requests(time.monotonic(), _tokens(http))
+                reqs, wait = job.next_requests(time.monotonic(), free_tokens(http))
                 for key, body in reqs:
                     fl.add(key, "batch", body, request_id)
                 if not fl.active:
@@ -744,7 +589,7 @@ def _run_sync(https: HttpRegistry, job: ExportJob, store: _Resume, request_id: s
                         out.extend(job.feed(key, res, now))
                 rep.flush()
                 if not job.done:  # the portal works on the next batches while the consumer reads
-                    for key, body in job.next_requests(time.monotonic(), _tokens(http))[0]:
+                    for key, body in job.next_requests(time.monotonic(), free_tokens(http))[0]:
                         fl.add(key, "batch", body, request_id)
                 yield from _deliver(out, job, rep, store)
         store.save(job)
@@ -770,7 +615,7 @@ async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any]
     tasks: dict[asyncio.Future[_core.Outcome], tuple[int, _Prepared]] = {}
 
     def start() -> float:
-        reqs, wait = job.next_requests(time.monotonic(), _tokens(http))
+        reqs, wait = job.next_requests(time.monotonic(), free_tokens(http))
         for key, body in reqs:
             p = _Prepared(http, "batch", body, request_id)
             tasks[astart(http, driver, p)] = (key, p)

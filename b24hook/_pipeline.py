@@ -234,8 +234,12 @@ class _Prepared:
         self.query = query
         self.is_write = is_write
         self.verbose = verbose
+        # an Idempotency-Key makes a v3 write safe to re-send; the portal
+        # honours it on create/update/delete methods, never on `batch`
+        # (portal.md §8.6): a v3 batch of writes goes without one, under the
+        # safe-write rule like a v2 write (docs/decisions.md)
         self.idem = http._request_ids.get_request_id() if (
-            is_write and http.api_version is ApiVersion.V3) else None
+            is_write and http.api_version is ApiVersion.V3 and method != "batch") else None
         self.batch = batch_method_names(method, params) if method == "batch" else None
         if http._client_side_warning:
             _client_side_warning(http)

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from b24hook import AjaxError, AjaxResult, B24Hook, _core
+from b24hook import AjaxError, AjaxResult, B24Hook, BatchMaybeCommittedError, _core
 from b24hook.emulator import EmulatorPortal
 
 from _list_rows import bulk_items, requests_of
@@ -112,12 +112,16 @@ def test_a_hard_error_stops_new_chunks_and_raises_the_first_in_order(
         hook: B24Hook, slow_portal: EmulatorPortal) -> None:
     slow_portal.inject("error500", method="batch", fraction=1.0)
     try:
-        calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "x"}}) for _ in range(2000)]
-        with pytest.raises(AjaxError) as info:
+        calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "x"}}) for _ in range(3000)]
+        with pytest.raises(BatchMaybeCommittedError) as info:
             hook.actions.v2.batch_by_chunk.make(calls)
         assert info.value.maybe_committed  # a write answered 500 may have run
-        # 40 chunks; the first answers stop new ones: at most the first window went
-        assert requests_of(slow_portal, "batch") <= 16
+        # 60 chunks; the planner's first round is bounded by the bucket's free
+        # tokens less the reserve (50 - 5); its answers stop new ones
+        sent = requests_of(slow_portal, "batch")
+        assert sent <= 46
+        assert len(info.value.maybe_positions) == 50 * sent
+        assert len(info.value.unsent_positions) == 3000 - 50 * sent
     finally:
         slow_portal.clear_faults()
 

@@ -1,0 +1,203 @@
+"""Large write jobs through ``batch_by_chunk`` (issue 12 item 5): the planner
+spends the bucket and paces the operating budget, refused sub-calls are
+re-sent alone, and nothing is ever written twice.
+
+Emulator with standard limits and real (scaled) server time; small sizes; no
+timing assertions: counts in the emulator's store and its statuses.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any, Iterator
+
+import pytest
+
+from b24hook import AsyncB24Hook, B24Hook, BatchMaybeCommittedError
+from b24hook.emulator import EmulatorPortal
+
+ET = 2
+
+
+@pytest.fixture(scope="module")
+def wp() -> Iterator[EmulatorPortal]:
+    p = EmulatorPortal(db=":memory:").start()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def timed(wp: EmulatorPortal) -> Iterator[EmulatorPortal]:
+    """Standard limits; 0.1 s of portal server time per add, the clock 100x faster
+    (a 600 s budget window is 6 s here)."""
+    wp.configure(rate_limit="standard", operating_limit=480, sleep_simulated_cost=True,
+                 time_scale=100.0, exec_time_per_call={"crm.item.add": 0.1, "tasks.task.add": 0.1})
+    wp.reset_limits()
+    wp.reset_stats()
+    wp.clear_faults()
+    try:
+        yield wp
+    finally:
+        wp.clear_faults()
+        wp.configure(rate_limit=None, operating_limit=None, sleep_simulated_cost=False, time_scale=1.0,
+                     exec_time_per_call=0.0, batch_billing="documented")
+        wp.reset_limits()
+
+
+def titles(p: EmulatorPortal, tag: str) -> Counter[str]:
+    """How many rows the store holds of each title of this test's job (crm items and tasks)."""
+    st = p.store
+    with st.lock:
+        rows = st.conn.execute("SELECT title FROM crm_item WHERE title LIKE ?", (tag + ":%",)).fetchall()
+        rows += st.conn.execute("SELECT title FROM tasks WHERE title LIKE ?", (tag + ":%",)).fetchall()
+    return Counter(r[0] for r in rows)
+
+
+def adds(tag: str, n: int) -> list[tuple[str, dict[str, Any]]]:
+    return [("crm.item.add", {"entityTypeId": ET, "fields": {"title": f"{tag}:{i}"}}) for i in range(n)]
+
+
+def hook(p: EmulatorPortal, budget_s: float | None = None, **kw: Any) -> B24Hook:
+    rp: dict[str, Any] = dict(kw)
+    if budget_s is not None:
+        rp["operating_limit"] = {"limit_ms": int(budget_s * 1000)}
+    b = B24Hook.from_webhook_url(p.v2_url, verify=p.ca_path, restriction_params=rp or None)
+    b.set_logger(None)
+    return b
+
+
+def statuses(p: EmulatorPortal) -> dict[int, int]:
+    return {int(k): v for k, v in p.stats()["by_status"].items()}
+
+
+@pytest.mark.parametrize("billing", ["documented", "observed"])
+def test_a_budget_bound_write_job_writes_each_item_once_without_refusals(
+        timed: EmulatorPortal, billing: str) -> None:
+    """1,200 adds = 120 s of server time under a 60 s budget: the job waits for the
+    budget instead of being refused, several requests in flight at once."""
+    timed.configure(operating_limit=60, batch_billing=billing)
+    timed.reset_limits()
+    tag = f"budget-{billing}"
+    b = hook(timed, budget_s=60)
+    try:
+        res = b.actions.v2.batch_by_chunk.make(adds(tag, 1200), is_halt_on_error=False)
+    finally:
+        b.close()
+    assert res.is_success, res.get_error_messages()[:3]
+    assert len(res.get_data()) == 1200
+    got = titles(timed, tag)
+    assert len(got) == 1200 and set(got.values()) == {1}          # every item exactly once
+    stats = timed.stats()
+    assert set(statuses(timed)) == {200}, stats                    # no 429, no 503
+    assert stats.get("operation_time_limit", 0) == 0, stats
+    assert stats.get("query_limit_exceeded", 0) == 0, stats
+    assert stats["in_flight_peak"] > 1, stats
+
+
+def test_refused_sub_calls_are_resent_alone(timed: EmulatorPortal) -> None:
+    """A client that believes in a larger budget than the portal's overspends it: the
+    portal refuses sub-calls of committed batches (documented billing); only the
+    refused ones are sent again, after the reset, and each item is written once."""
+    timed.configure(operating_limit=30, batch_billing="documented")
+    timed.reset_limits()
+    tag = "refused"
+    b = hook(timed, budget_s=480)
+    try:
+        res = b.actions.v2.batch_by_chunk.make(adds(tag, 600), is_halt_on_error=False)
+    finally:
+        b.close()
+    stats = timed.stats()
+    assert stats.get("operation_time_limit", 0) > 0, stats         # the portal did refuse
+    assert res.is_success, res.get_error_messages()[:3]
+    assert len(res.get_data()) == 600
+    got = titles(timed, tag)
+    assert len(got) == 600 and set(got.values()) == {1}
+    # the answers are the caller's, in order: item i has title tag:i
+    assert [r["item"]["title"] for r in res.get_data()] == [f"{tag}:{i}" for i in range(600)]
+
+
+@pytest.mark.parametrize("kind,kw", [("reset_after", {}), ("truncate", {"truncate_at": 200})])
+def test_v2_a_request_of_unknown_fate_is_never_resent(
+        timed: EmulatorPortal, kind: str, kw: dict[str, Any]) -> None:
+    """The answer of a committed batch is lost: the job does not send it again; it
+    raises BatchMaybeCommittedError naming those commands and the ones never sent,
+    with the results of the committed ones."""
+    fault = timed.inject(kind, method="batch", count=1, **kw)
+    tag = f"unknown-{kind}"
+    b = hook(timed, retry_delay=10)
+    try:
+        with pytest.raises(BatchMaybeCommittedError) as info:
+            b.actions.v2.batch_by_chunk.make(adds(tag, 500), is_halt_on_error=False)
+    finally:
+        b.close()
+    assert fault.fired == 1
+    err = info.value
+    assert err.code == "JSSDK_BATCH_MAYBE_COMMITTED" and err.maybe_committed
+    got = titles(timed, tag)
+    assert set(got.values()) == {1}                                # never twice
+    maybe = {int(x) for x in err.maybe_positions}
+    unsent = {int(x) for x in err.unsent_positions}
+    known = {int(k) for k in err.committed}
+    assert len(maybe) == 50 and not (maybe & unsent) and not (known & (maybe | unsent))
+    assert known | maybe | unsent == set(range(500))
+    # the emulator ran the lost batch: its items exist, the unsent ones do not
+    assert {f"{tag}:{i}" for i in maybe | known} == set(got)
+    assert all(err.committed[str(i)]["item"]["title"] == f"{tag}:{i}" for i in known)
+
+
+def test_v3_a_lost_batch_answer_is_not_replayed(timed: EmulatorPortal) -> None:
+    """The portal honours no Idempotency-Key on ``batch`` (portal.md §8.6): a v3 batch
+    of writes whose answer is lost is not re-sent either, nothing written twice."""
+    fault = timed.inject("reset_after", method="batch", count=1)
+    tag = "v3-lost"
+    rows = [("tasks.task.add", {"fields": {"title": f"{tag}:{i}", "responsibleId": 1}}) for i in range(200)]
+    b = hook(timed, retry_delay=10)
+    try:
+        with pytest.raises(BatchMaybeCommittedError) as info:
+            b.actions.v3.batch_by_chunk.make(rows)
+    finally:
+        b.close()
+    assert fault.fired == 1
+    got = titles(timed, tag)
+    assert set(got.values()) == {1}
+    assert len(info.value.maybe_positions) == 50
+    assert len(got) == 200 - len(info.value.unsent_positions)
+
+
+def test_v3_write_job_writes_each_item_once(timed: EmulatorPortal) -> None:
+    tag = "v3-all"
+    rows = [("tasks.task.add", {"fields": {"title": f"{tag}:{i}", "responsibleId": 1}}) for i in range(400)]
+    b = hook(timed)
+    try:
+        res = b.actions.v3.batch_by_chunk.make(rows)
+    finally:
+        b.close()
+    assert res.is_success, res.get_error_messages()[:3]
+    got = titles(timed, tag)
+    assert len(got) == 400 and set(got.values()) == {1}
+    assert set(statuses(timed)) == {200}
+    assert timed.stats()["in_flight_peak"] > 1
+
+
+@pytest.mark.parametrize("billing", ["documented", "observed"])
+def test_async_driver_runs_the_same_job(timed: EmulatorPortal, billing: str) -> None:
+    timed.configure(batch_billing=billing)
+    timed.reset_limits()
+    tag = f"async-{billing}"
+
+    async def main() -> Any:
+        async with AsyncB24Hook.from_webhook_url(
+                timed.v2_url, verify=timed.ca_path) as ab:
+            ab.set_logger(None)
+            return await ab.actions.v2.batch_by_chunk.make(adds(tag, 1000), is_halt_on_error=False)
+
+    res = asyncio.run(main())
+    assert res.is_success and len(res.get_data()) == 1000
+    got = titles(timed, tag)
+    assert len(got) == 1000 and set(got.values()) == {1}
+    stats = timed.stats()
+    assert set(statuses(timed)) == {200}, stats
+    assert stats.get("operation_time_limit", 0) == 0, stats
+    assert stats["in_flight_peak"] > 1, stats
