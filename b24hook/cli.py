@@ -454,6 +454,70 @@ def _umask() -> int:
     return mask
 
 
+class _Resumable:
+    """``export --resume CHECKPOINT``: the rows go to ``FILE.part`` (kept when the run
+    stops), and CHECKPOINT holds the export's token with the part's length after the
+    rows that token covers. A rerun cuts the part back to that length and goes on
+    from the token, so a run killed mid-write reads and writes each row once."""
+
+    def __init__(self, checkpoint: str, output: str) -> None:
+        self.path = checkpoint
+        self.target = Path(output)
+        self.part = self.target.with_name(self.target.name + ".part")
+        self.token: dict[str, Any] = {}
+        self.size = 0
+        self.rows = 0
+        self.columns: list[str] | None = None
+        try:
+            with open(checkpoint, encoding="utf-8") as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as err:
+            raise CliError(f"--resume: cannot read {checkpoint!r} ({err})", ExitCode.USAGE) from None
+        try:
+            self.token = dict(saved["export"])
+            self.size, self.rows = int(saved["bytes"]), int(saved["rows"])
+            columns = saved.get("columns")
+            self.columns = [str(c) for c in columns] if columns is not None else None
+        except (KeyError, TypeError, ValueError):
+            raise CliError(f"--resume: {checkpoint!r} is not a checkpoint of this command",
+                           ExitCode.USAGE) from None
+        if saved.get("output") != str(self.target.resolve()):
+            raise CliError(f"--resume: {checkpoint!r} belongs to the output "
+                           f"{saved.get('output')!r}, not {output!r}", ExitCode.USAGE)
+        if not self.part.exists() or self.part.stat().st_size < self.size:
+            raise CliError(f"--resume: {str(self.part)!r} is missing or shorter than the "
+                           "checkpoint says; remove the checkpoint to start over", ExitCode.USAGE)
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[IO[str]]:
+        """The part file, cut back to the checkpoint's length; renamed into place on success."""
+        try:
+            fh = open(self.part, "r+" if self.size else "w", encoding="utf-8", newline="")
+        except OSError as err:
+            raise CliError(f"cannot write {str(self.part)!r}: {err.strerror}") from None
+        with fh:
+            fh.truncate(self.size)
+            fh.seek(self.size)
+            yield fh
+        os.replace(self.part, self.target)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+
+    def save(self, out: IO[str], writer: _RowWriter) -> None:
+        """Record the part's length now, with the token of the rows written so far."""
+        out.flush()
+        os.fsync(out.fileno())
+        cp = {"output": str(self.target.resolve()), "bytes": out.tell(),
+              "rows": self.rows + writer.rows, "export": self.token,
+              "columns": getattr(writer, "columns", None)}
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(cp, f)
+        os.replace(tmp, self.path)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -492,10 +556,10 @@ class _CsvWriter(_RowWriter):
     appearance); nested values as JSON text, ``None`` as an empty cell. A key
     first seen in a later chunk is reported once on stderr and left out."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], columns: list[str] | None = None) -> None:
         self.out = out
         self.writer = csv.writer(out)
-        self.columns: list[str] | None = None
+        self.columns: list[str] | None = columns  # a resumed file has its header already
         self.dropped: set[str] = set()
 
     def write(self, chunk: list[Any]) -> None:
@@ -749,17 +813,28 @@ def _rows_params(params: tuple[str, ...], params_json: str | None,
 
 
 def _write_rows(chunks: Iterator[list[Any]], fmt: str, output: str | None, progress: _Progress,
-                label: str, b24: B24Hook, method: str, params: Mapping[str, Any]) -> int:
+                label: str, b24: B24Hook, method: str, params: Mapping[str, Any],
+                resume: _Resumable | None = None) -> int:
     """Stream every chunk into the output; the number of rows written."""
     try:
-        if fmt == "parquet":
+        if resume is not None:
+            with resume.open() as out:
+                writer: _RowWriter = (_CsvWriter(out, resume.columns) if fmt == "csv"
+                                      else _JsonlWriter(out))
+                for chunk in chunks:
+                    # the token now covers every chunk before this one: those are in the file
+                    resume.save(out, writer)
+                    writer.write(chunk)
+                writer.close()
+                rows = resume.rows + writer.rows
+        elif fmt == "parquet":
             frames = importlib.import_module("b24hook.frames")
             schema = _parquet_schema(b24, method, params)
             with _output(output, binary=True) as fh:
                 rows = int(frames.write_parquet(chunks, fh, schema=schema))
         else:
             with _output(output) as out:
-                writer: _RowWriter = _CsvWriter(out) if fmt == "csv" else _JsonlWriter(out)
+                writer = _CsvWriter(out) if fmt == "csv" else _JsonlWriter(out)
                 for chunk in chunks:
                     writer.write(chunk)
                 writer.close()
@@ -818,12 +893,17 @@ def list_cmd(method: str, params: tuple[str, ...], params_json: str | None,
 @click.option("--shards", type=click.IntRange(1, 250), default=None,
               help="At most this many requests at once (default: the planner's choice; "
                    "1 = one ascending stream).")
+@click.option("--resume", "resume", metavar="CHECKPOINT", default=None,
+              help="Resumable: keep a checkpoint in this file and the rows in FILE.part; "
+                   "after Ctrl-C or a crash, the same command goes on where it stopped "
+                   "(needs -o FILE, JSON Lines or CSV).")
 @_connection_options
 def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
                select: tuple[str, ...], fmt: str, output: str | None, id_key: str | None,
                cursor_id_key: str | None, result_key: str | None, progress: bool | None,
-               shards: int | None, webhook: str | None, ca_bundle: str | None, timeout: float,
-               attempts: int, shared: str | None, verbose: int) -> int:
+               shards: int | None, resume: str | None, webhook: str | None,
+               ca_bundle: str | None, timeout: float, attempts: int, shared: str | None,
+               verbose: int) -> int:
     """Export a whole table fast: up to 2,500 rows per request (chained
     batches, docs/export.md), written chunk by chunk, with a progress bar
     on stderr.
@@ -831,17 +911,26 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
     \b
     b24hook export crm.deal.list --select ID,TITLE,OPPORTUNITY --format csv -o deals.csv
     b24hook export crm.item.list entityTypeId:=2 --select id,title > deals.jsonl
+    b24hook export crm.contact.list -o contacts.jsonl --resume contacts.ckpt
     """
     conn = _conn(webhook, ca_bundle, timeout, attempts, shared, verbose)
     body = _rows_params(params, params_json, select)
     _check_format(fmt, output)
+    store: _Resumable | None = None
+    if resume is not None:
+        if output is None or output == "-" or fmt == "parquet":
+            raise CliError("--resume needs -o FILE in JSON Lines or CSV (a stream or a "
+                           "Parquet file cannot be continued)", ExitCode.USAGE)
+        store = _Resumable(resume, output)
     ikey, ckey, rkey = _list_shape(method, False, id_key, cursor_id_key, result_key)
     prog = _Progress(f"export {method}", progress if progress is not None else _is_tty(sys.stderr))
     with conn.hook() as b24:
         chunks = b24.actions.v2.fetch_list.make(
             method, body, id_key=ikey, cursor_id_key=ckey, custom_key_for_result=rkey,
-            progress=prog, fast=True, shards=shards)
-        _write_rows(chunks, fmt, output, prog, "export", b24, method, body)
+            progress=prog, fast=True, shards=shards,
+            resume=store.token if store is not None else None)
+        label = f"export, resumed after {store.rows}" if store is not None and store.size else "export"
+        _write_rows(chunks, fmt, output, prog, label, b24, method, body, store)
     return ExitCode.OK
 
 

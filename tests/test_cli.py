@@ -697,7 +697,7 @@ def test_ctrl_c_exits_130(emu: PortalHandle) -> None:
 
 
 def test_ctrl_c_stops_an_export_and_leaves_no_file(emu: PortalHandle, tmp_path: Path) -> None:
-    emu.seed(50_000)  # 10,000 deals: a probe, then shard batches
+    emu.seed(50_000)  # 4,000 deals: a probe, then shard batches
     emu.inject("latency", "batch", count=20, delay=2)
     out = tmp_path / "deals.csv"
     proc = subprocess.Popen([str(SCRIPT), "export", "crm.deal.list", "-f", "csv", "-o", str(out)],
@@ -796,3 +796,66 @@ def test_emulator_bad_fault_is_a_usage_error() -> None:
     assert_one_error_line(res, ExitCode.USAGE, "usage error")
     res = run(None, "emulator", "--fault", "nosuchkind")
     assert_one_error_line(res, ExitCode.USAGE, "usage error")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_resume_after_a_kill_writes_each_row_once(emu: PortalHandle, tmp_path: Path,
+                                                         fmt: str) -> None:
+    """``export --resume``: SIGKILL mid-export, the same command again: the file holds
+    every deal once, and the second run reads only what the checkpoint had not."""
+    emu.seed(20000)  # 4,000 deals
+    assert emu.emulator is not None
+    # one stream of slow pages (a batch takes 1-2 s), so the kill lands mid-table
+    emu.configure(sleep_simulated_cost=True, exec_time_per_call={"crm.deal.list": 0.04})
+    out, ckpt = tmp_path / f"deals.{fmt}", tmp_path / "deals.ckpt"
+    args = ["export", "crm.deal.list", "--select", "ID,TITLE", "-f", fmt, "-o", str(out),
+            "--resume", str(ckpt), "--shards", "1"]
+    proc = subprocess.Popen([str(SCRIPT), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env(emu))
+    saved: dict[str, Any] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                saved = json.loads(ckpt.read_text())
+            except (FileNotFoundError, ValueError):
+                saved = {}
+            if saved.get("rows", 0) > 0:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the export ended before the kill"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    saved = json.loads(ckpt.read_text())
+    done_then = saved["rows"]
+    assert 0 < done_then < 4000 and not out.exists()
+    assert Path(str(out) + ".part").stat().st_size >= saved["bytes"]
+    emu.configure(sleep_simulated_cost=False, exec_time_per_call={})
+    res = run(emu, *args)
+    assert res.rc == 0, res
+    assert res.err.strip() == (f"b24hook: 4000 rows written to {out} "
+                               f"(export, resumed after {done_then})")
+    assert not ckpt.exists() and not Path(str(out) + ".part").exists()
+    if fmt == "csv":
+        with out.open(newline="", encoding="utf-8") as fh:
+            table = list(csv.DictReader(fh))
+    else:
+        table = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    ids = [int(r["ID"]) for r in table]
+    assert len(ids) == len(set(ids)) == 4000
+    assert sorted(table, key=lambda r: int(r["ID"])) == _all_deals(emu)
+
+
+def test_export_resume_refuses_what_it_cannot_continue(emu: PortalHandle, tmp_path: Path) -> None:
+    ckpt = tmp_path / "c.json"
+    res = run(emu, "export", "crm.deal.list", "--resume", str(ckpt))
+    assert res.rc == ExitCode.USAGE and "--resume needs -o FILE" in res.err, res
+    ckpt.write_text(json.dumps({"output": str(tmp_path / "other.jsonl"), "bytes": 0, "rows": 0,
+                                "export": {}}))
+    res = run(emu, "export", "crm.deal.list", "-o", str(tmp_path / "d.jsonl"), "--resume", str(ckpt))
+    assert res.rc == ExitCode.USAGE and "belongs to the output" in res.err, res
+    ckpt.write_text("{not json")
+    res = run(emu, "export", "crm.deal.list", "-o", str(tmp_path / "d.jsonl"), "--resume", str(ckpt))
+    assert res.rc == ExitCode.USAGE and "cannot read" in res.err, res
