@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only percall,list,threads,async,decode,export,memory,planner] [--out FILE]``
+"""``python -m bench [--quick] [--only percall,list,threads,async,decode,export,memory,planner,writes] [--writes-n N] [--out FILE]``
 
 Runs the four workloads of docs/benchmarks.md and writes the report and charts.
 ``make bench`` runs the full set (about 20-30 minutes), ``make bench-quick`` the
@@ -240,7 +240,10 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, fewer repetitions (< 2 minutes)")
-    ap.add_argument("--only", default="percall,list,threads,async,decode,export,memory,planner")
+    ap.add_argument("--only", default="percall,list,threads,async,decode,export,memory,planner",
+                    help="workloads; 'planner' includes the write job, 'writes' runs the write job alone")
+    ap.add_argument("--writes-n", type=int, default=None,
+                    help="crm.item.add per contestant of the write job (default 10,000; 300 with --quick)")
     ap.add_argument("--percall-n", type=int, default=None, help="calls per run of workload 1 (overrides the mode)")
     ap.add_argument("--percall-reps", type=int, default=None, help="runs per contestant of workload 1")
     ap.add_argument("--out", default=str(env.REPO / "docs" / "benchmarks.md"),
@@ -281,10 +284,11 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = fn(cfg, skip, portal)
             finally:
                 portal.stop()
-    if "planner" in only:
+    if "planner" in only or "writes" in only:
         from . import planner
 
-        results["planner"] = planner.run(args.quick)
+        results["planner"] = planner.run(args.quick, writes_n=args.writes_n,
+                                         only=None if "planner" in only else {"writes"})
     results["duration_s"] = time.monotonic() - t0
     res_path = Path(args.results) if args.results else env.CACHE / f"results-{mode}.json"
     res_path.write_text(json.dumps(results, indent=1, default=str))

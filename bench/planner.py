@@ -13,6 +13,10 @@ Scenarios:
 * ``budget-documented`` / ``budget-observed``: 500,000 rows at 150 ms per page on a clock
   10x faster (``time_scale``): 1,500 s of server time against 480 s per 600 s; the floor
   is ``(total - 480) / 480 x 600`` portal seconds.
+* ``writes-documented`` / ``writes-observed``: N ``crm.item.add`` (contacts) through each
+  client's batch write path, ``ADD_S`` portal seconds per add, both batch-billing modes;
+  items written and duplicates are counted in the emulator's store after each run
+  (N = 10,000 in ``make bench``, ``--writes-n`` to choose, 300 with ``--quick``).
 * ``resume``: the ``fast`` table, the b24hook process killed at 50 % (``os._exit``), then
   resumed from its checkpoint file: rows read in total / rows in the table.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from typing import Any
 
 from . import contestants as C
@@ -29,9 +34,9 @@ from .env import log
 
 SIZES: dict[str, dict[str, Any]] = {
     "quick": {"fast_rows": 5000, "budget_rows": 20_000, "budget_limit": 30.0, "budget_scale": 100.0,
-              "timeout": 240},
+              "timeout": 240, "writes_n": 300},
     "full": {"fast_rows": 20_000, "budget_rows": 500_000, "budget_limit": 480.0, "budget_scale": 10.0,
-             "timeout": 900},
+             "timeout": 900, "writes_n": 10_000},
 }
 BURST, PAGE = 50, 50
 ROW_COST = 0.0002          # the emulator's simulated seconds per row returned
@@ -39,6 +44,12 @@ ROW_COST = 0.0002          # the emulator's simulated seconds per row returned
 PEERS = [
     C.Contestant("fast_bitrix24", "fast_bitrix24 `get_all`", "py", "fast_bitrix24"),
     C.Contestant("b24pysdk", "b24pysdk `as_list_fast`", "py", "b24pysdk"),
+]
+ADD_S = 0.02               # the emulator's server time per crm.item.add (portal seconds)
+WRITERS = [
+    C.Contestant("b24hook", "b24hook `batch_by_chunk` (sync)", "py", "b24hook-batch_by_chunk"),
+    C.Contestant("fast_bitrix24", "fast_bitrix24 `call('crm.item.add', [...])`", "py", "fast_bitrix24"),
+    C.Contestant("b24pysdk", "b24pysdk `call_batches([crm.item.add ...])`", "py", "b24pysdk"),
 ]
 PLANNED = C.Contestant("b24hook-planned", "b24hook `fetch_list(fast=True)` (planner)", "py", "b24hook-planned")
 
@@ -121,17 +132,82 @@ def resume(portal: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run(quick: bool) -> dict[str, Any]:
+def _written(portal: Any, tag: str) -> tuple[int, int]:
+    """(rows, distinct names) of contacts named ``<tag>:<i>`` in the emulator's store."""
+    st = portal.store
+    with st.lock:
+        row = st.conn.execute("SELECT COUNT(*), COUNT(DISTINCT name) FROM crm_item "
+                              "WHERE entity_type_id = ? AND name LIKE ?", (3, tag + ":%")).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def write_floor(n: int) -> float:
+    """The bucket's floor for ``n`` adds (a batch's sub-calls run one after another): within
+    one burst (``BURST - 1`` requests, one token kept) the adds spread over all of them;
+    past it, full 50-add batches, the later ones admitted at 2 per second."""
+    streams = BURST - 1
+    if n <= streams * PAGE:
+        return math.ceil(n / streams) * ADD_S
+    return (math.ceil(n / PAGE) - streams) / 2 + PAGE * ADD_S
+
+
+def _settle(portal: Any, limit: float = 60.0) -> None:
+    deadline, last = time.monotonic() + limit, -1
+    while time.monotonic() < deadline and portal.stats().get("total", 0) != last:
+        last = portal.stats().get("total", 0)
+        time.sleep(1.0)
+
+
+def writes(portal: Any, n: int, billing: str, timeout: float) -> dict[str, Any]:
+    portal.configure(rate_limit=(BURST, 2), operating_limit=480.0, sleep_simulated_cost=True, time_scale=1.0,
+                     batch_billing=billing, exec_time_per_call={"crm.item.add": ADD_S})
+    out: dict[str, Any] = {"n": n, "add_s": ADD_S, "billing": billing, "server_s": n * ADD_S,
+                           "floor_s": write_floor(n), "contestants": {}}
+    for c in WRITERS:
+        servers.quiet(portal)
+        tag = f"wbench-{billing}-{c.key}"
+        res = C.run(c, {"task": "writes", "url": portal.v2_url, "ca": portal.ca_path, "limits": True,
+                        "n": n, "tag": tag}, timeout=timeout)
+        if "error" in res:
+            _settle(portal)       # a peer cut off may leave batches in flight: count what they wrote
+        st = portal.stats()
+        res.update(servers.counters(portal))
+        res["refused_subcalls"] = int(st.get("operation_time_limit", 0))
+        res["written"], distinct = _written(portal, tag)
+        res["duplicates"] = res["written"] - distinct
+        res["label"] = c.label
+        out["contestants"][c.key] = res
+        log(f"planner writes/{billing} {c.key}: {res['written']} written ({res['duplicates']} twice) in "
+            f"{res.get('wall', float('nan')):.2f} s, {res['requests']} requests, 503 {res['503']}, "
+            f"429 {res['429']}, refused sub-calls {res['refused_subcalls']} {res.get('error', '')}")
+    return out
+
+
+def run(quick: bool, writes_n: int | None = None, only: set[str] | None = None) -> dict[str, Any]:
+    """``only``: scenarios to run (``fast``, ``resume``, ``budget``, ``writes``; default all)."""
     cfg = SIZES["quick" if quick else "full"]
+    want = only or {"fast", "resume", "budget", "writes"}
     out: dict[str, Any] = {}
-    portal = servers.emulator(max(cfg["fast_rows"], cfg["budget_rows"]))
-    try:
-        out["fast"] = fast(portal, cfg)
-        out["resume"] = resume(portal, cfg)
-        for billing in ("documented", "observed"):
-            out[f"budget-{billing}"] = budget(portal, cfg, billing)
-    finally:
-        portal.stop()
+    if want & {"fast", "resume", "budget"}:
+        portal = servers.emulator(max(cfg["fast_rows"], cfg["budget_rows"]))
+        try:
+            if "fast" in want:
+                out["fast"] = fast(portal, cfg)
+            if "resume" in want:
+                out["resume"] = resume(portal, cfg)
+            if "budget" in want:
+                for billing in ("documented", "observed"):
+                    out[f"budget-{billing}"] = budget(portal, cfg, billing)
+        finally:
+            portal.stop()
+    if "writes" in want:
+        # a fresh, empty emulator: the store's count is the job's
+        portal = servers.emulator(0)
+        try:
+            for billing in ("documented", "observed"):
+                out[f"writes-{billing}"] = writes(portal, writes_n or cfg["writes_n"], billing, cfg["timeout"])
+        finally:
+            portal.stop()
     return out
 
 
@@ -159,6 +235,21 @@ def table(w: dict[str, Any]) -> list[str]:
               "|---|---:|---:|---:|---:|---:|---:|---|"]
         for r in b["contestants"].values():
             L.append(_row(r, b["floor_s"], refused=True))
+    for billing in ("documented", "observed"):
+        wr = w.get(f"writes-{billing}")
+        if not wr:
+            continue
+        L += ["", f"**Write job, {billing} billing**: {wr['n']:,} `crm.item.add` (contacts) at "
+              f"{wr['add_s'] * 1000:.0f} ms of server time per add ({wr['server_s']:,.0f} s in all, under the "
+              f"480 s / 600 s budget); floor (bucket: the adds over {BURST - 1} requests at once, past that 50-add batches at 2/s) = "
+              f"{wr['floor_s']:.2f} s. *written* = items in the emulator's store after the run.", "",
+              "| client | wall s | × floor | requests | 503 | 429 | refused sub-calls | written | duplicates |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for c in wr["contestants"].values():
+            wall = (f"{c['wall']:.2f} | {c['wall'] / wr['floor_s']:.2f}" if "error" not in c
+                    else f"failed: {str(c['error'])[-120:]} | ")
+            L.append(f"| {c['label']} | {wall} | {c['requests']} | {c['503']} | {c['429']} | "
+                     f"{c['refused_subcalls']} | {c['written']:,} | {c['duplicates']:,} |")
     r = w.get("resume")
     if r:
         L += ["", f"**Resume**: killed after {r['killed_after']:,} of {r['rows']:,} rows, resumed from the "

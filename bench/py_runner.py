@@ -13,6 +13,8 @@ SPEC is JSON: ``{"task": "percall"|"export", "client": ..., "url": <v2 webhook b
   ``crm.item.list`` (entityTypeId 3); ``collect`` keeps them in a list (the peers'
   way), otherwise they are counted and dropped as they stream. ``rss0_kb`` is the
   peak RSS before the pull, ``rss_kb`` after it (VmHWM).
+* writes: ``{"answers", "wall", "cpu"}`` — ``n`` ``crm.item.add`` (contacts) through
+  the client's batch write path (``tag`` names the items).
 """
 from __future__ import annotations
 
@@ -371,10 +373,48 @@ def export(spec: dict[str, Any]) -> dict[str, Any]:
     return {"rows": n, "distinct": distinct, "wall": wall, "cpu": cpu, "rss0_kb": rss0, "rss_kb": _maxrss()}
 
 
+# --------------------------------------------------------------------------- writes
+
+
+def writes(spec: dict[str, Any]) -> dict[str, Any]:
+    """``n`` ``crm.item.add`` of contacts named ``<tag>:<i>`` through the client's batch
+    write path; ``answers`` is how many results the client handed back (the items
+    actually written are counted in the emulator's store by bench/planner.py)."""
+    client, n, tag = spec["client"], int(spec["n"]), spec["tag"]
+    fields = [{"name": f"{tag}:{i}"} for i in range(n)]
+    if client == "b24hook-batch_by_chunk":
+        b24 = _b24hook(spec)
+        b24.set_logger(None)
+        cmds = [("crm.item.add", {"entityTypeId": ENTITY, "fields": f}) for f in fields]
+
+        def job() -> int:
+            res = b24.actions.v2.batch_by_chunk.make(cmds, is_halt_on_error=False)
+            if not res.is_success:
+                raise RuntimeError(f"batch_by_chunk failed: {res.get_error_messages()[:3]}")
+            return len(res.get_data())
+    elif client == "fast_bitrix24":
+        b = _fast_bitrix(spec)
+
+        def job() -> int:
+            return len(b.call("crm.item.add", [{"entityTypeId": ENTITY, "fields": f} for f in fields]))
+    elif client == "b24pysdk":
+        c = _pysdk_client(spec)
+
+        def job() -> int:
+            reqs = [c.crm.item.add(entity_type_id=ENTITY, fields=f) for f in fields]
+            return len(c.call_batches(reqs).result.result)
+    else:
+        raise SystemExit(f"unknown writes client {client}")
+    c0, t0 = _cpu(), time.perf_counter()
+    answers = job()
+    return {"answers": answers, "wall": time.perf_counter() - t0, "cpu": _cpu() - c0}
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     task = spec["task"]
-    out = percall(spec) if task == "percall" else async_calls(spec) if task == "async" else export(spec)
+    out = (percall(spec) if task == "percall" else async_calls(spec) if task == "async"
+           else writes(spec) if task == "writes" else export(spec))
     sys.stdout.write(json.dumps(out) + "\n")
 
 
