@@ -6,18 +6,17 @@ splits ``batch_by_chunk`` into chunks of 50 (planned by the C core).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import _core
-from ._batch import Command, _BatchCore, _index, _split_options, parse_calls
+from ._batch import ChunkPlan, Command, _BatchCore, _index, _split_options, parse_calls, plan_chunks
 from ._enums import ApiVersion
 from ._errors import SdkError
 from ._http import HttpRegistry
 from ._result import AjaxResult, Result
 from ._write_job import run_write_job
 
-__all__ = ["BatchAction", "BatchByChunkAction", "ChunkPlan", "ChunkMerge", "plan_chunks",
-           "merge_chunks"]
+__all__ = ["BatchAction", "BatchByChunkAction", "ChunkMerge", "merge_chunks"]
 
 
 def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_ajax: bool,
@@ -53,40 +52,6 @@ def _shape(named: bool, commands: Sequence[Command], core: Result[Any], return_a
                 data.append(sub.get_data_or_raise()["result"])
     out.set_data(data)
     return out
-
-
-class ChunkPlan(NamedTuple):
-    """The chunks of one ``batch_by_chunk`` (planned by the C core)."""
-
-    named: bool
-    halt: bool
-    starts: list[int]  # the global position of each chunk's first command
-    chunks: list[list[Command]]
-
-
-def plan_chunks(calls: Any, halt: bool) -> ChunkPlan:
-    """Split the caller's commands into checked chunks of at most 50."""
-    if isinstance(calls, Mapping):
-        named = True
-        items = list(calls.items())
-    elif isinstance(calls, (list, tuple)):
-        named = False
-        items = list(calls)
-    else:
-        raise SdkError("JSSDK_INTERACTION_BATCH_ROW_FAIL", 500,
-                       f"calls must be a list, a tuple or a mapping, not {type(calls).__name__}")
-    starts: list[int] = []
-    chunks: list[list[Command]] = []
-    if items:
-        for start, length in _core.batch_chunks(len(items), _core.BATCH_MAX_COMMANDS):
-            chunk = items[start:start + length]
-            if named:
-                _, commands = parse_calls(dict(chunk), halt)
-            else:
-                _, commands = parse_calls(chunk, halt)
-            starts.append(start)
-            chunks.append(commands)
-    return ChunkPlan(named, halt, starts, chunks)
 
 
 class ChunkMerge:

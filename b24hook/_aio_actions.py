@@ -15,7 +15,8 @@ import time
 from typing import Any, AsyncGenerator, Callable, Mapping
 
 from . import _core
-from ._actions_batch import ChunkMerge, _shape, plan_chunks
+from ._actions_batch import ChunkMerge, _shape
+from ._batch import plan_chunks
 from ._actions_list import (V3_LIMIT, WalkPlan, _api_error, _check_desc, _fail_log, _tail_setup,
                             _v2_setup, _v3_setup, aggregate_params, aggregate_result)
 from ._batch import Command, _BatchCore, _split_options, parse_calls

@@ -24,7 +24,7 @@ from ._logging import LogLevel, emit
 from ._protocols import BatchHttp
 from ._result import AjaxResult, Result
 
-__all__ = ["JsonArray", "Command", "parse_calls", "transport_batch"]
+__all__ = ["JsonArray", "Command", "ChunkPlan", "parse_calls", "plan_chunks", "transport_batch"]
 
 _ABSENT: Any = object()
 #: `$result[name]`, `$next[name]`, ... inside a v2 parameter value (portal.md §7.2)
@@ -113,6 +113,41 @@ def parse_calls(calls: Any, is_halt_on_error: bool) -> tuple[bool, list[Command]
         code = "JSSDK_BATCH_EMPTY" if not out else "JSSDK_BATCH_TOO_LARGE"
         raise AjaxError(code, 400, msg)
     return named, out
+
+
+class ChunkPlan(NamedTuple):
+    """The chunks of one ``batch_by_chunk`` (planned by the C core)."""
+
+    named: bool
+    halt: bool
+    starts: list[int]  # the global position of each chunk's first command
+    chunks: list[list[Command]]
+
+
+def plan_chunks(calls: Any, halt: bool) -> ChunkPlan:
+    """Split the caller's commands into checked chunks of at most 50."""
+    if isinstance(calls, Mapping):
+        named = True
+        items = list(calls.items())
+    elif isinstance(calls, (list, tuple)):
+        named = False
+        items = list(calls)
+    else:
+        raise SdkError("JSSDK_INTERACTION_BATCH_ROW_FAIL", 500,
+                       f"calls must be a list, a tuple or a mapping, not {type(calls).__name__}")
+    starts: list[int] = []
+    chunks: list[list[Command]] = []
+    if items:
+        for start, length in _core.batch_chunks(len(items), _core.BATCH_MAX_COMMANDS):
+            chunk = items[start:start + length]
+            if named:
+                _, commands = parse_calls(dict(chunk), halt)
+            else:
+                _, commands = parse_calls(chunk, halt)
+            starts.append(start)
+            chunks.append(commands)
+    return ChunkPlan(named, halt, starts, chunks)
+
 
 
 def _split_options(options: Mapping[str, Any] | None, flat: dict[str, Any]) -> dict[str, Any]:

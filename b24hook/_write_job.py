@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _core
-from ._batch import Command, _BatchCore, _index, _v2_refs, _v3_refs
+from ._batch import ChunkPlan, Command, _BatchCore, _index, _v2_refs, _v3_refs
 from ._enums import ApiVersion
 from ._errors import AjaxError, BatchMaybeCommittedError, SdkError
 from ._logging import LogLevel, emit
@@ -47,7 +47,6 @@ from ._pipeline import _Prepared, aresult, astart
 from ._result import AjaxResult, Result
 
 if TYPE_CHECKING:
-    from ._actions_batch import ChunkPlan
     from ._http import AsyncClient, Http
 
 __all__ = ["WriteJob", "run_write_job", "arun_write_job"]
@@ -83,7 +82,7 @@ class WriteJob(PacedJob):
 
     kind = "batch_by_chunk"
 
-    def __init__(self, core: _BatchCore, plan: "ChunkPlan", bodies: list[Any], *,
+    def __init__(self, core: _BatchCore, plan: ChunkPlan, bodies: list[Any], *,
                  max_flights: int | None = None,
                  burst: float = 50, drain: float = 2, budget_limit_s: float = 0.0,
                  window_s: float = 600.0) -> None:
@@ -325,7 +324,7 @@ class WriteJob(PacedJob):
 
 # ---------------------------------------------------------------- drivers
 
-def _job(core: _BatchCore, http: "Http", plan: "ChunkPlan", bodies: list[Any]) -> WriteJob:
+def _job(core: _BatchCore, http: "Http", plan: ChunkPlan, bodies: list[Any]) -> WriteJob:
     return WriteJob(core, plan, bodies, max_flights=None, **job_limits(http))
 
 
@@ -342,7 +341,7 @@ def _flush(http: "Http", job: WriteJob) -> None:
         emit(http.logger, LogLevel.NOTICE, msg, ctx, area="batch")
 
 
-def run_write_job(core: _BatchCore, plan: "ChunkPlan", request_id: str | None) -> list[Result[Any]]:
+def run_write_job(core: _BatchCore, plan: ChunkPlan, request_id: str | None) -> list[Result[Any]]:
     """The chunks of ``plan`` on the caller's thread (``Http.flights()``, no Python threads)."""
     bodies = [core.body(commands, plan.halt) for commands in plan.chunks]
     http: Http = core.http  # type: ignore[assignment]
@@ -371,7 +370,7 @@ def run_write_job(core: _BatchCore, plan: "ChunkPlan", request_id: str | None) -
 
 
 async def arun_write_job(client: "AsyncClient", version: ApiVersion, core: _BatchCore,
-                         plan: "ChunkPlan", request_id: str | None,
+                         plan: ChunkPlan, request_id: str | None,
                          turn: Callable[[], Any] = lambda: asyncio.sleep(0)) -> list[Result[Any]]:
     """:func:`run_write_job` on an asyncio loop: the same job, each request an
     ``AioMulti`` call of ``client``; cancelling stops the requests in flight."""
