@@ -460,8 +460,9 @@ class _Resumable:
     rows that token covers. A rerun cuts the part back to that length and goes on
     from the token, so a run killed mid-write reads and writes each row once."""
 
-    def __init__(self, checkpoint: str, output: str) -> None:
+    def __init__(self, checkpoint: str, output: str, fmt: str) -> None:
         self.path = checkpoint
+        self.fmt = fmt
         self.target = Path(output)
         self.part = self.target.with_name(self.target.name + ".part")
         self.token: dict[str, Any] = {}
@@ -486,6 +487,9 @@ class _Resumable:
         if saved.get("output") != str(self.target.resolve()):
             raise CliError(f"--resume: {checkpoint!r} belongs to the output "
                            f"{saved.get('output')!r}, not {output!r}", ExitCode.USAGE)
+        if saved.get("format") != fmt:
+            raise CliError(f"--resume: {checkpoint!r} was written as {saved.get('format')}, "
+                           f"not {fmt}", ExitCode.USAGE)
         if not self.part.exists() or self.part.stat().st_size < self.size:
             raise CliError(f"--resume: {str(self.part)!r} is missing or shorter than the "
                            "checkpoint says; remove the checkpoint to start over", ExitCode.USAGE)
@@ -509,7 +513,7 @@ class _Resumable:
         """Record the part's length now, with the token of the rows written so far."""
         out.flush()
         os.fsync(out.fileno())
-        cp = {"output": str(self.target.resolve()), "bytes": out.tell(),
+        cp = {"output": str(self.target.resolve()), "format": self.fmt, "bytes": out.tell(),
               "rows": self.rows + writer.rows, "export": self.token,
               "columns": getattr(writer, "columns", None)}
         tmp = self.path + ".tmp"
@@ -921,7 +925,7 @@ def export_cmd(method: str, params: tuple[str, ...], params_json: str | None,
         if output is None or output == "-" or fmt == "parquet":
             raise CliError("--resume needs -o FILE in JSON Lines or CSV (a stream or a "
                            "Parquet file cannot be continued)", ExitCode.USAGE)
-        store = _Resumable(resume, output)
+        store = _Resumable(resume, output, fmt)
     ikey, ckey, rkey = _list_shape(method, False, id_key, cursor_id_key, result_key)
     prog = _Progress(f"export {method}", progress if progress is not None else _is_tty(sys.stderr))
     with conn.hook() as b24:

@@ -856,6 +856,10 @@ def test_export_resume_refuses_what_it_cannot_continue(emu: PortalHandle, tmp_pa
                                 "export": {}}))
     res = run(emu, "export", "crm.deal.list", "-o", str(tmp_path / "d.jsonl"), "--resume", str(ckpt))
     assert res.rc == ExitCode.USAGE and "belongs to the output" in res.err, res
+    ckpt.write_text(json.dumps({"output": str((tmp_path / "d.jsonl").resolve()), "format": "csv",
+                                "bytes": 0, "rows": 0, "export": {}}))
+    res = run(emu, "export", "crm.deal.list", "-o", str(tmp_path / "d.jsonl"), "--resume", str(ckpt))
+    assert res.rc == ExitCode.USAGE and "was written as csv, not jsonl" in res.err, res
     ckpt.write_text("{not json")
     res = run(emu, "export", "crm.deal.list", "-o", str(tmp_path / "d.jsonl"), "--resume", str(ckpt))
     assert res.rc == ExitCode.USAGE and "cannot read" in res.err, res
