@@ -76,7 +76,7 @@ ASAN_RT := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
 ASAN_PY_TESTS ?= tests/test_core_convert.py tests/test_core_url.py tests/test_core_isolation.py \
 	tests/test_core_transport.py tests/test_redaction.py tests/test_client_calls.py tests/hardening \
 	tests/test_client_pipeline.py tests/test_concurrency.py tests/test_walks_scripted.py tests/test_async.py \
-	tests/test_async_actions.py tests/test_shared_limiter.py tests/test_export_plan.py
+	tests/test_async_actions.py tests/test_shared_limiter.py tests/test_export_plan.py tests/test_write_jobs.py
 ASAN_ENV := LD_PRELOAD=$(ASAN_RT) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_init_order=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONPATH=$(CURDIR)/build/asan:$(CURDIR) B24HOOK_EXPECT_SANITIZED=1
 
