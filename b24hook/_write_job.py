@@ -176,11 +176,19 @@ class WriteJob(PacedJob):
     def _split(self, n: int) -> _Part:
         part = self.queue.popleft()
         head = _Part(part.chunk, part.sent[:n], part.origin[:n])
-        rest = _Part(part.chunk, [c._replace(position=i) for i, c in enumerate(part.sent[n:])],
-                     part.origin[n:])
+        rest = _Part(part.chunk, self._renumbered(part.sent[n:]), part.origin[n:])
         self.queue.appendleft(rest)
         self.queue.appendleft(head)
         return head
+
+    def _renumbered(self, commands: list[Command]) -> list[Command]:
+        """``commands`` as a request of their own, numbered from 0. A v2 list command
+        references another by its position (``$result[N]``): when one of them does,
+        each goes keyed by the index it had, so the references still name the same
+        commands (``cmd[1]=...`` is what the portal saw in the list form too)."""
+        if not self.v3 and any(c.alias is None and _v2_refs(c) for c in commands):
+            commands = [c if c.alias else c._replace(alias=str(c.position)) for c in commands]
+        return [c._replace(position=i) for i, c in enumerate(commands)]
 
     # -- answers -----------------------------------------------------------------
     def _requeue(self, part: _Part, code: str | None, now: float) -> None:
@@ -270,7 +278,7 @@ class WriteJob(PacedJob):
                 keep.append(i)
         if keep:
             self._requeue(_Part(part.chunk,
-                                [part.sent[i]._replace(position=n) for n, i in enumerate(keep)],
+                                self._renumbered([part.sent[i] for i in keep]),
                                 [part.origin[i] for i in keep]), refusal, now)
 
     # -- the caller's answer ---------------------------------------------------------
