@@ -238,3 +238,33 @@ def test_v2_list_commands_resent_keep_their_result_references() -> None:
     key_b = keys[0]                      # the re-sent command 1 ("b")
     assert unquote(rows[0]).endswith("[title]=b")
     assert f"id=$result[{key_b}][item][id]" in unquote(rows[2])   # still "b", not "c"
+
+
+def test_v2_a_refused_command_whose_reference_is_not_resent_is_not_resent_either() -> None:
+    """B references the committed A and cannot go alone (JSSDK_BATCH_NOT_RESENT); C
+    references B: it cannot go either -- re-sent without B its request would be refused
+    by the body check mid-job (a ValueError with other requests in flight)."""
+    from b24hook import _batch
+    from b24hook._enums import ApiVersion
+    from b24hook._errors import AjaxError
+    from b24hook._result import Result
+    from b24hook._write_job import WriteJob
+
+    calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
+             ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
+                                  "fields": {"title": "a2"}}),
+             ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "$result[1][item][title]"}})]
+    plan = _batch.plan_chunks(calls, False)
+    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
+    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
+    part = job.queue.popleft()
+    shaped: Result[Any] = Result()
+    for k in ("1", "2"):   # the portal ran command 0 and refused the rest
+        shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), k)
+    shaped.set_data({"result": {"0": object()}, "time": None})
+    job._take(part, shaped, 0.0)
+    for p in job.queue:          # whatever is re-sent must make a valid request
+        core.body(p.sent, False)
+    assert not job.queue
+    assert {k: e.code for k, e in job.errors[0].items()} == {
+        "1": "JSSDK_BATCH_NOT_RESENT", "2": "JSSDK_BATCH_NOT_RESENT"}
