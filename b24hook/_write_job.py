@@ -262,7 +262,9 @@ class WriteJob(PacedJob):
             again.sort()
         if not again:
             return
-        names = {_index(part.sent[i]) for i in again}
+        # references name earlier commands only: in order, a command goes again only
+        # if every command it references goes again with it
+        names: set[str] = set()
         keep: list[int] = []
         for i in again:
             sent = part.sent[i]
@@ -272,10 +274,12 @@ class WriteJob(PacedJob):
                 errors[orig] = AjaxError(
                     "JSSDK_BATCH_NOT_RESENT", 503,
                     f"batch command #{orig} ({sent.method}) was refused for the portal's limits and "
-                    f"references the result of a command that was committed: not re-sent")
+                    f"references the result of a command that was committed or is not re-sent: "
+                    f"not re-sent")
                 answers.pop(orig, None)
             else:
                 keep.append(i)
+                names.add(_index(sent))
         if keep:
             self._requeue(_Part(part.chunk,
                                 self._renumbered([part.sent[i] for i in keep]),
