@@ -176,11 +176,19 @@ class WriteJob(PacedJob):
     def _split(self, n: int) -> _Part:
         part = self.queue.popleft()
         head = _Part(part.chunk, part.sent[:n], part.origin[:n])
-        rest = _Part(part.chunk, [c._replace(position=i) for i, c in enumerate(part.sent[n:])],
-                     part.origin[n:])
+        rest = _Part(part.chunk, self._renumbered(part.sent[n:]), part.origin[n:])
         self.queue.appendleft(rest)
         self.queue.appendleft(head)
         return head
+
+    def _renumbered(self, commands: list[Command]) -> list[Command]:
+        """``commands`` as a request of their own, numbered from 0. A v2 list command
+        references another by its position (``$result[N]``): when one of them does,
+        each goes keyed by the index it had, so the references still name the same
+        commands (``cmd[1]=...`` is what the portal saw in the list form too)."""
+        if not self.v3 and any(c.alias is None and _v2_refs(c) for c in commands):
+            commands = [c if c.alias else c._replace(alias=str(c.position)) for c in commands]
+        return [c._replace(position=i) for i, c in enumerate(commands)]
 
     # -- answers -----------------------------------------------------------------
     def _requeue(self, part: _Part, code: str | None, now: float) -> None:
@@ -254,7 +262,9 @@ class WriteJob(PacedJob):
             again.sort()
         if not again:
             return
-        names = {_index(part.sent[i]) for i in again}
+        # references name earlier commands only: in order, a command goes again only
+        # if every command it references goes again with it
+        names: set[str] = set()
         keep: list[int] = []
         for i in again:
             sent = part.sent[i]
@@ -264,13 +274,15 @@ class WriteJob(PacedJob):
                 errors[orig] = AjaxError(
                     "JSSDK_BATCH_NOT_RESENT", 503,
                     f"batch command #{orig} ({sent.method}) was refused for the portal's limits and "
-                    f"references the result of a command that was committed: not re-sent")
+                    f"references the result of a command that was committed or is not re-sent: "
+                    f"not re-sent")
                 answers.pop(orig, None)
             else:
                 keep.append(i)
+                names.add(_index(sent))
         if keep:
             self._requeue(_Part(part.chunk,
-                                [part.sent[i]._replace(position=n) for n, i in enumerate(keep)],
+                                self._renumbered([part.sent[i] for i in keep]),
                                 [part.origin[i] for i in keep]), refusal, now)
 
     # -- the caller's answer ---------------------------------------------------------

@@ -201,3 +201,70 @@ def test_async_driver_runs_the_same_job(timed: EmulatorPortal, billing: str) -> 
     assert set(statuses(timed)) == {200}, stats
     assert stats.get("operation_time_limit", 0) == 0, stats
     assert stats["in_flight_peak"] > 1, stats
+
+
+def test_v2_list_commands_resent_keep_their_result_references() -> None:
+    """List commands (no 'as') refused for the budget are re-sent as a shorter request:
+    a re-sent command that references another re-sent one by ``$result[N]`` must still
+    name that command, not the one that now sits at position N."""
+    from urllib.parse import unquote
+
+    from b24hook import _batch
+    from b24hook._enums import ApiVersion
+    from b24hook._errors import AjaxError
+    from b24hook._result import Result
+    from b24hook._write_job import WriteJob
+
+    calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
+             ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "b"}}),
+             ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "c"}}),
+             ("crm.item.update", {"entityTypeId": ET, "id": "$result[1][item][id]",
+                                  "fields": {"title": "b2"}})]
+    plan = _batch.plan_chunks(calls, False)
+    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
+    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
+    part = job.queue.popleft()
+    shaped: Result[Any] = Result()
+    for k in ("1", "2", "3"):   # the portal ran command 0 and refused the rest
+        shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), k)
+    shaped.set_data({"result": {"0": object()}, "time": None})
+    job._take(part, shaped, 0.0)
+    again = job.queue[0]
+    assert [o.position for o in again.origin] == [1, 2, 3]
+    body = core.body(again.sent, False)
+    cmd = body["cmd"]
+    keys = list(cmd) if isinstance(cmd, dict) else [str(i) for i in range(len(cmd))]
+    rows = list(cmd.values()) if isinstance(cmd, dict) else list(cmd)
+    key_b = keys[0]                      # the re-sent command 1 ("b")
+    assert unquote(rows[0]).endswith("[title]=b")
+    assert f"id=$result[{key_b}][item][id]" in unquote(rows[2])   # still "b", not "c"
+
+
+def test_v2_a_refused_command_whose_reference_is_not_resent_is_not_resent_either() -> None:
+    """B references the committed A and cannot go alone (JSSDK_BATCH_NOT_RESENT); C
+    references B: it cannot go either -- re-sent without B its request would be refused
+    by the body check mid-job (a ValueError with other requests in flight)."""
+    from b24hook import _batch
+    from b24hook._enums import ApiVersion
+    from b24hook._errors import AjaxError
+    from b24hook._result import Result
+    from b24hook._write_job import WriteJob
+
+    calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
+             ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
+                                  "fields": {"title": "a2"}}),
+             ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "$result[1][item][title]"}})]
+    plan = _batch.plan_chunks(calls, False)
+    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
+    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
+    part = job.queue.popleft()
+    shaped: Result[Any] = Result()
+    for k in ("1", "2"):   # the portal ran command 0 and refused the rest
+        shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), k)
+    shaped.set_data({"result": {"0": object()}, "time": None})
+    job._take(part, shaped, 0.0)
+    for p in job.queue:          # whatever is re-sent must make a valid request
+        core.body(p.sent, False)
+    assert not job.queue
+    assert {k: getattr(e, "code", None) for k, e in job.errors[0].items()} == {
+        "1": "JSSDK_BATCH_NOT_RESENT", "2": "JSSDK_BATCH_NOT_RESENT"}
