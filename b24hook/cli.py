@@ -505,9 +505,11 @@ class _Resumable:
             fh.truncate(self.size)
             fh.seek(self.size)
             yield fh
-        os.replace(self.part, self.target)
+        # the checkpoint goes first: a kill between the two leaves a complete part file
+        # that a rerun writes again from the start, never a checkpoint without its part
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.path)
+        os.replace(self.part, self.target)
 
     def save(self, out: IO[str], writer: _RowWriter) -> None:
         """Record the part's length now, with the token of the rows written so far."""
