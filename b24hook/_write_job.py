@@ -264,19 +264,25 @@ class WriteJob(PacedJob):
             return
         # references name earlier commands only: in order, a command goes again only
         # if every command it references goes again with it
+        # with halt, nothing after a command that is not re-sent goes either: the
+        # portal would have stopped there
         names: set[str] = set()
         keep: list[int] = []
+        halted = False
         for i in again:
             sent = part.sent[i]
             refs = set(_v3_refs(sent.query)) if self.v3 else _v2_refs(sent)
-            if refs - names:
+            if halted or refs - names:
                 orig = _index(part.origin[i])
+                why = ("comes after a command of this halting batch that is not re-sent"
+                       if halted else "references the result of a command that was committed "
+                       "or is not re-sent")
                 errors[orig] = AjaxError(
                     "JSSDK_BATCH_NOT_RESENT", 503,
                     f"batch command #{orig} ({sent.method}) was refused for the portal's limits and "
-                    f"references the result of a command that was committed or is not re-sent: "
-                    f"not re-sent")
+                    f"{why}: not re-sent")
                 answers.pop(orig, None)
+                halted = halted or self.halt
             else:
                 keep.append(i)
                 names.add(_index(sent))
@@ -314,6 +320,10 @@ class WriteJob(PacedJob):
                  for w in self._where(part.chunk, part.origin)]
         unsent = [w for part in sorted(self.queue, key=lambda p: p.chunk)
                   for w in self._where(part.chunk, part.origin)]
+        # refused and not re-sent (JSSDK_BATCH_NOT_RESENT): they never ran either
+        unsent += [self._where(chunk, [c])[0] for chunk, commands in enumerate(self.chunk_plan.chunks)
+                   for c in commands
+                   if getattr(self.errors[chunk].get(_index(c)), "code", None) == "JSSDK_BATCH_NOT_RESENT"]
         partial: dict[str, Any] = {}
         for chunk, commands in enumerate(self.chunk_plan.chunks):
             for c in commands:

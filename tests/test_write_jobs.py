@@ -268,3 +268,70 @@ def test_v2_a_refused_command_whose_reference_is_not_resent_is_not_resent_either
     assert not job.queue
     assert {k: getattr(e, "code", None) for k, e in job.errors[0].items()} == {
         "1": "JSSDK_BATCH_NOT_RESENT", "2": "JSSDK_BATCH_NOT_RESENT"}
+
+
+def test_v2_halt_resends_nothing_after_a_command_that_is_not_resent() -> None:
+    """With halt, B (referencing the committed A) is not re-sent; C, an independent
+    command after it that the portal skipped, must not run either: halt would have
+    stopped the batch at B."""
+    from b24hook import _batch
+    from b24hook._enums import ApiVersion
+    from b24hook._errors import AjaxError
+    from b24hook._result import Result
+    from b24hook._write_job import WriteJob
+
+    calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
+             ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
+                                  "fields": {"title": "a2"}}),
+             ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "c"}})]
+    plan = _batch.plan_chunks(calls, True)
+    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
+    job = WriteJob(core, plan, [core.body(c, True) for c in plan.chunks])
+    part = job.queue.popleft()
+    shaped: Result[Any] = Result()
+    # the portal ran command 0, refused command 1 and, halting, skipped command 2
+    shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), "1")
+    shaped.set_data({"result": {"0": object()}, "time": None})
+    job._take(part, shaped, 0.0)
+    assert not job.queue
+    assert {k: getattr(e, "code", None) for k, e in job.errors[0].items()} == {
+        "1": "JSSDK_BATCH_NOT_RESENT", "2": "JSSDK_BATCH_NOT_RESENT"}
+
+
+def test_commands_not_resent_are_listed_as_never_sent_when_the_job_stops_uncertain() -> None:
+    """A command refused and not re-sent never ran: when the job then stops with
+    BatchMaybeCommittedError, it is among ``unsent_positions`` (a caller recovering from
+    the lists alone would otherwise lose it)."""
+    from b24hook import BatchMaybeCommittedError, _batch
+    from b24hook._enums import ApiVersion
+    from b24hook._errors import AjaxError
+    from b24hook._result import Result
+    from b24hook._write_job import WriteJob
+
+    calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
+             ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
+                                  "fields": {"title": "a2"}})]
+    calls += [("crm.item.add", {"entityTypeId": ET, "fields": {"title": f"x{i}"}}) for i in range(50)]
+    plan = _batch.plan_chunks(calls, False)
+    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
+    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
+    first, second = job.queue.popleft(), job.queue.popleft()
+    shaped: Result[Any] = Result()
+    shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), "1")
+
+    class Ok:   # an answer of a committed command, as the shaped batch holds it
+        is_success = True
+
+        def get_data_or_raise(self) -> dict[str, Any]:
+            return {"result": {"item": {"id": 1}}}
+
+    shaped.set_data({"result": {str(i): Ok() for i in range(50) if i != 1}, "time": None})
+    job._take(first, shaped, 0.0)
+    lost = AjaxError("NETWORK_ERROR", 0, "reset after send")
+    lost.maybe_committed = True
+    job.flights[7] = second
+    job.fail(7, lost, 0.0)
+    with pytest.raises(BatchMaybeCommittedError) as info:
+        job.results()
+    assert "1" in info.value.unsent_positions
+    assert info.value.maybe_positions == ["50", "51"]
