@@ -72,6 +72,10 @@ def statuses(p: EmulatorPortal) -> dict[int, int]:
     return {int(k): v for k, v in p.stats()["by_status"].items()}
 
 
+# deselected under ASan: with the portal's clock 100x faster, a client 3x slower maps the
+# budget's reset times late enough to be refused a few sub-calls (re-sent: the items are
+# still written once); the plain build keeps pace and must see none
+@pytest.mark.cpu_bound
 @pytest.mark.parametrize("billing", ["documented", "observed"])
 def test_a_budget_bound_write_job_writes_each_item_once_without_refusals(
         timed: EmulatorPortal, billing: str) -> None:
