@@ -409,6 +409,7 @@ async def arun_write_job(client: "AsyncClient", version: ApiVersion, core: _Batc
             for key, body in reqs:
                 p = _Prepared(http, "batch", body, request_id)
                 running[astart(http, driver, p)] = (key, p)
+                await turn()   # encoding 50 commands per request: one request per loop turn
             if not running:
                 if wait > 0:
                     _log_waiting(http, job, wait)
