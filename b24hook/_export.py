@@ -614,9 +614,15 @@ async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any]
     # planned round of fifty requests starts in one cheap step
     tasks: dict[asyncio.Future[_core.Outcome], tuple[int, _Prepared]] = {}
 
-    def start() -> float:
+    async def start() -> float:
         reqs, wait = job.next_requests(time.monotonic(), free_tokens(http))
-        for key, body in reqs:
+        for n, (key, body) in enumerate(reqs):
+            if n:
+                # one request started per turn of the loop: a planned round of ~50
+                # requests opens ~50 connections, and curl's first step of each (the
+                # connect, the TLS hello) runs where it was started; in one turn
+                # their sum held the loop for tens of milliseconds
+                await asyncio.sleep(0)
             p = _Prepared(http, "batch", body, request_id)
             tasks[astart(http, driver, p)] = (key, p)
         return wait
@@ -626,7 +632,7 @@ async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any]
 
     try:
         while not job.done or tasks:
-            wait = start()
+            wait = await start()
             if not tasks:
                 if wait > 0:
                     rep.waiting(wait, min(wait, MAX_SLEEP))
@@ -653,7 +659,7 @@ async def aexport_v2(client: AsyncClient, method: str, params: Mapping[str, Any]
                     out = job.feed(key, res, now)
                 rep.flush()
                 if not job.done:
-                    start()
+                    await start()
                 for rows in _deliver(out, job, rep, store):
                     yield rows
         store.save(job)

@@ -66,6 +66,7 @@ typedef struct {
     struct aio_sock *socks;
     size_t nsocks;
     PyObject *timer;       /* owned: curl's loop TimerHandle, or NULL */
+    double timer_due;      /* monotonic ms the timer fires (when set) */
     int depth;             /* inside curl or the engine */
     double slice_t0;       /* monotonic ms the open slice began, or < 0 */
     int timeout_pending;   /* curl's timer fired in a full slice */
@@ -442,12 +443,25 @@ static int
 on_timer(CURLM *cm, long timeout_ms, void *userp)
 {
     AioObject *self = userp;
+    double now;
     (void)cm;
     if (self->closing)
         return 0;
-    drop_handle(&self->timer);
-    if (timeout_ms < 0)
+    if (timeout_ms < 0) {
+        drop_handle(&self->timer);
         return 0;
+    }
+    now = b24_clock_mono_ms(NULL);
+    /* A timer that fires no later than the new time is kept: curl's
+     * timeout action at that time runs what is due and tells the next.
+     * Replacing it would let a caller that starts one call per turn of
+     * the loop put it off at every turn (each start asks for 0 ms), and
+     * the first connection steps of all its calls would then run in one
+     * action, holding the loop for their sum. */
+    if (self->timer != NULL && self->timer_due <= now + (double)timeout_ms)
+        return 0;
+    drop_handle(&self->timer);
+    self->timer_due = now + (double)timeout_ms;
     self->timer = call_later(self, (double)timeout_ms, "_timeout", NULL);
     if (self->timer == NULL) {
         note_failure(self);
