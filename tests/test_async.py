@@ -194,6 +194,46 @@ def test_an_idle_client_costs_no_cpu(fresh: EmulatorPortal) -> None:
     assert run(fresh, body) < 0.05
 
 
+def test_calls_started_one_per_turn_are_not_held_back_by_curls_timer(fresh: EmulatorPortal) -> None:
+    """Calls started one per turn of the loop (as the planned jobs start them) each ask
+    curl's timer for 0 ms. The driver keeps the pending timer rather than replacing it,
+    so it fires at the next turn and each call's first step (connect, TLS set-up) runs
+    there. Replaced at every start, the timer was put off until the starts stopped, and
+    the first steps of all the calls then ran in one callback, holding the loop for
+    their sum (tens of milliseconds for ~50 new connections)."""
+    async def body(b24: AsyncB24Hook) -> int:
+        await b24.actions.v2.call.make(method="server.time")   # the driver exists
+        loop = asyncio.get_running_loop()
+        fired = [0]
+        plain_call_later = loop.call_later
+
+        def call_later(delay: float, cb: Any, *args: Any, **kw: Any) -> asyncio.TimerHandle:
+            if getattr(cb, "__name__", "") == "_timeout":
+                def timeout() -> None:
+                    if starting:
+                        fired[0] += 1
+                    cb()
+                return plain_call_later(delay, timeout)
+            return plain_call_later(delay, cb, *args, **kw)
+
+        loop.call_later = call_later  # type: ignore[method-assign]
+        try:
+            calls = []
+            starting = True
+            for _ in range(20):
+                calls.append(asyncio.ensure_future(b24.actions.v2.call.make(method="server.time")))
+                await asyncio.sleep(0)
+            starting = False
+            done = await asyncio.gather(*calls)
+        finally:
+            del loop.call_later  # type: ignore[method-assign]
+        assert all(r.is_success for r in done)
+        return fired[0]
+
+    # curl's timeout action ran between the starts (replaced at every start: never)
+    assert run(fresh, body) >= 5
+
+
 def test_one_client_belongs_to_one_loop(fresh: EmulatorPortal) -> None:
     b24 = AsyncB24Hook.from_webhook_url(fresh.v2_url, verify=fresh.ca_path)
 
