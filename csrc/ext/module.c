@@ -285,8 +285,10 @@ mod_uuid7(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
     struct timespec ts;
     uint64_t ms, hi, lo, low64;
     unsigned counter;
-    char out[37];
-    int i;
+    static const char hex[] = "0123456789abcdef";
+    PyObject *res;
+    char *out;
+    int i, at;
 
     pthread_once(&rid_once, rid_init);
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -324,13 +326,19 @@ mod_uuid7(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored))
         low64 = (low64 << 8) | b[i];
     hi = ((ms & 0xFFFFFFFFFFFFull) << 16) | (0x7ull << 12) | counter;
     lo = (0x2ull << 62) | (low64 & 0x3FFFFFFFFFFFFFFFull);
-    snprintf(out, sizeof(out), "%08llx-%04llx-%04llx-%04llx-%012llx",
-             (unsigned long long)(hi >> 32),
-             (unsigned long long)((hi >> 16) & 0xFFFF),
-             (unsigned long long)(hi & 0xFFFF),
-             (unsigned long long)(lo >> 48),
-             (unsigned long long)(lo & 0xFFFFFFFFFFFFull));
-    return PyUnicode_FromStringAndSize(out, 36);
+    /* the 32 hex digits of hi then lo, 8-4-4-4-12: a table, not snprintf
+     * (~3k instructions per id, issue 10 profile) */
+    res = PyUnicode_New(36, 127);
+    if (res == NULL)
+        return NULL;
+    out = (char *)PyUnicode_1BYTE_DATA(res);
+    for (i = 0, at = 0; i < 32; i++) {
+        uint64_t w = i < 16 ? hi : lo;
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            out[at++] = '-';
+        out[at++] = hex[(w >> (60 - 4 * (i & 15))) & 0xFu];
+    }
+    return res;
 }
 
 static PyMethodDef mod_methods[] = {
