@@ -427,3 +427,17 @@ def test_keywords_in_any_order(http_server):
     with pytest.raises(TypeError, match="missing required argument 'request_id'"):
         t.perform("echo.kw", params=None)
     t.close()
+
+
+def test_header_names_reused_across_answers(http_server):
+    """Header names met before come from the module's cache (issue 10): the
+    same dict, key for key, on every answer, with names of any length."""
+    _, base = http_server
+    t = transport(base)
+    first = t.perform("a.b", None, "r").headers
+    for _ in range(3):
+        again = t.perform("a.b", None, "r").headers
+        assert list(again) == list(first)
+        assert again["content-type"] == "application/json" and again["x-trace"] == "B"
+        assert again["content-length"].isdigit()
+    t.close()
