@@ -191,7 +191,8 @@ class HttpRegistry:
         """The transport to call on: the error of a closed client first, then :meth:`get`."""
         if self.closed:
             raise closed_error()
-        return self.get(version)
+        http = self.by_version.get(version)
+        return http if http is not None else self.get(version)  # get() raises the error
 
     def getter(self, version: ApiVersion) -> Callable[[], Http]:
         """A zero-argument :meth:`live` of ``version``."""

@@ -39,6 +39,8 @@ logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
 #: Areas of the default logger's children (``b24hook.<area>``).
 AREAS: tuple[str, ...] = ("http", "limiter", "batch", "list", "export")
 _AREA_LOGGERS: dict[str, logging.Logger] = {a: logging.getLogger(f"{LOGGER_NAME}.{a}") for a in AREAS}
+_HTTP_LOGGER = _AREA_LOGGERS["http"]
+_LIMITER_LOGGER = _AREA_LOGGERS["limiter"]
 
 
 class LogLevel(IntEnum):
@@ -262,6 +264,13 @@ def log_wants(logger: object) -> tuple[bool, bool]:
     implies WARNING there."""
     if type(logger) is NullLogger:
         return False, False
+    if type(logger) is DefaultLogger:
+        # the usual case, without the adapter's frames (what enabled_for asks
+        # of the area loggers); logging caches the answers per level itself
+        if _HTTP_LOGGER.isEnabledFor(logging.INFO):
+            return True, True
+        return (_LIMITER_LOGGER.isEnabledFor(logging.WARNING)
+                or _HTTP_LOGGER.isEnabledFor(logging.WARNING)), False
     if isinstance(logger, StdlibLoggerAdapter):
         try:
             if logger.enabled_for(LogLevel.INFO, "http"):

@@ -184,9 +184,9 @@ class _EventSink:
 
 # ---------------------------------------------------------------- face
 def _client_side_warning(http: "Http") -> None:
-    if http._client_side_warning and sys.platform == "emscripten":
-        emit(http.logger, LogLevel.WARNING, http._client_side_warning_message,
-             {"code": "JSSDK_CLIENT_SIDE_WARNING"}, event="client side warning", area="http")
+    """The JS SDK's warning against webhooks on the client side (emscripten only)."""
+    emit(http.logger, LogLevel.WARNING, http._client_side_warning_message,
+         {"code": "JSSDK_CLIENT_SIDE_WARNING"}, event="client side warning", area="http")
 
 
 def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
@@ -210,8 +210,10 @@ class _Prepared:
         if http.closed:
             raise closed_error()
         check_method(method)
-        check_request_id(request_id)
-        rid = request_id or http._request_ids.get_request_id()
+        if request_id is not None:
+            check_request_id(request_id)
+        # the generator is stateless: its id straight from the core (one frame less per call)
+        rid = request_id or _core.uuid7()
         if params is None:
             params = {}
         query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
@@ -238,11 +240,11 @@ class _Prepared:
         # honours it on create/update/delete methods, never on `batch`
         # (portal.md §8.6): a v3 batch of writes goes without one, under the
         # safe-write rule like a v2 write (docs/decisions.md)
-        self.idem = http._request_ids.get_request_id() if (
+        self.idem = _core.uuid7() if (
             is_write and http.api_version is ApiVersion.V3 and method != "batch") else None
         self.batch = batch_method_names(method, params) if method == "batch" else None
-        if http._client_side_warning:
-            _client_side_warning(http)
+        if http._client_side_warning and sys.platform == "emscripten":
+            _client_side_warning(http)  # the check inline: no frame on other platforms
         # The core builds and delivers an event only for a logger that records it:
         # none at all for a quiet one, no per-attempt details unless INFO is on.
         self.sink = _EventSink(http, method, rid, params) if events else None

@@ -13,7 +13,6 @@ from . import _core
 from ._enums import ApiVersion
 from ._logging import LoggerInterface
 from ._params import RestrictionManager
-from ._request_id import RequestIdGenerator
 from ._result import AjaxResult
 
 __all__ = ["WebhookAuth", "PipelineHttp", "BatchHttp", "ConcurrentCalls"]
@@ -58,9 +57,6 @@ class PipelineHttp(Protocol):
 
     @property
     def _transport(self) -> _core.Transport: ...
-
-    @property
-    def _request_ids(self) -> RequestIdGenerator: ...
 
     @property
     def _client_side_warning(self) -> bool: ...

@@ -401,3 +401,43 @@ def test_dot_segments_are_sent_as_is(http_server, method):
     assert o.kind == _core.OK, (o.code, o.message)
     path = o.answer["result"]["path"].split("?")[0]
     assert path == f"/rest/1/{SECRET}/{method}"
+
+
+def test_keywords_in_any_order(http_server):
+    """The argument parser starts each keyword's search after the last match
+    (issue 10): keywords in any order, repeated or unknown, still resolve or
+    refuse exactly as before."""
+    _, base = http_server
+    t = transport(base)
+    lim = _core.Limiter(None)
+    for kw in ({"limiter": lim, "idempotency_key": "k1", "is_write": False},
+               {"is_write": False, "idempotency_key": "k1", "limiter": lim},
+               {"event_details": False, "limiter": lim, "timeout": None, "idempotency_key": "k1"}):
+        o = t.call("echo.kw", {"a": 1}, "rid", **kw)
+        assert o.kind == _core.OK, kw
+        assert o.answer["result"]["headers"]["idempotency-key"] == "k1"
+    o = t.perform("echo.kw", None, "r", idempotency_key="k2")
+    assert o.answer["result"]["headers"]["idempotency-key"] == "k2"
+    with pytest.raises(TypeError, match="multiple values for argument 'params'"):
+        t.perform("echo.kw", None, "r", params=None)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'limiterr'"):
+        t.call("echo.kw", None, "r", limiter=lim, limiterr=lim)
+    with pytest.raises(TypeError, match="multiple values for argument 'request_id'"):
+        t.call("echo.kw", None, "r", limiter=lim, request_id="r")
+    with pytest.raises(TypeError, match="missing required argument 'request_id'"):
+        t.perform("echo.kw", params=None)
+    t.close()
+
+
+def test_header_names_reused_across_answers(http_server):
+    """Header names met before come from the module's cache (issue 10): the
+    same dict, key for key, on every answer, with names of any length."""
+    _, base = http_server
+    t = transport(base)
+    first = t.perform("a.b", None, "r").headers
+    for _ in range(3):
+        again = t.perform("a.b", None, "r").headers
+        assert list(again) == list(first)
+        assert again["content-type"] == "application/json" and again["x-trace"] == "B"
+        assert again["content-length"].isdigit()
+    t.close()

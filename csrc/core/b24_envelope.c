@@ -515,9 +515,6 @@ classify(struct b24_outcome *o, long status, const char *body, size_t len,
         if (desc != NULL && cJSON_IsNull(desc))
             desc = NULL;
     }
-    snprintf(fallback, sizeof(fallback), "Request failed with status code %ld",
-             status);
-
     if (status >= 200 && status <= 299) {
         if (pst != B24_OK)
             return unexpected_answer(o, pst, &perr);
@@ -592,6 +589,10 @@ classify(struct b24_outcome *o, long status, const char *body, size_t len,
             if (st)
                 return B24_E_NOMEM;
         } else {
+            /* formatted here only: a 2xx answer never needs it */
+            if (!use_desc)
+                snprintf(fallback, sizeof(fallback),
+                         "Request failed with status code %ld", status);
             st = b24_outcome_set(o, B24_KIND_ERROR, code,
                                  use_desc ? desc->valuestring : fallback);
             if (st)

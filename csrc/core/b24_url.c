@@ -446,36 +446,41 @@ b24_url_origin_format(const struct b24_url_origin *o, struct b24_buf *out)
     return st;
 }
 
-enum b24_status
-b24_url_encode_component(struct b24_buf *out, const char *s, size_t n)
+static int
+component_safe(unsigned char c)
 {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        enum b24_status st;
-        if (c != 0 &&
-            (is_alpha(c) || is_digit(c) || strchr("-_.!~*'()", c) != NULL)) {
-            st = b24_buf_appendc(out, (char)c);
-        } else {
-            char e[3] = {'%', HEX[c >> 4], HEX[c & 15]};
-            st = b24_buf_append(out, e, 3);
-        }
-        if (st != B24_OK)
-            return st;
-    }
-    return B24_OK;
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '_' || c == '.' ||
+           c == '!' || c == '~' || c == '*' || c == '\'' || c == '(' ||
+           c == ')';
 }
 
-enum b24_status
-b24_url_encode_form(struct b24_buf *out, const char *s, size_t n)
+static int
+form_safe(unsigned char c)
 {
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    return is_alpha(c) || is_digit(c) || c == '*' || c == '-' || c == '.' ||
+           c == '_';
+}
+
+/* Percent-encode s[0..n) into out: the characters `safe` accepts as they
+ * are (each run in one append), a space as "+" when `plus`, any other
+ * byte as %XX. */
+static enum b24_status
+encode_runs(struct b24_buf *out, const char *s, size_t n,
+            int (*safe)(unsigned char), int plus)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
         enum b24_status st;
-        if (c != 0 && (is_alpha(c) || is_digit(c) || strchr("*-._", c))) {
-            st = b24_buf_appendc(out, (char)c);
-        } else if (c == ' ') {
+        unsigned char c;
+        while (run < n && safe((unsigned char)s[run]))
+            run++;
+        if (run > i && (st = b24_buf_append(out, s + i, run - i)))
+            return st;
+        if (run == n)
+            break;
+        c = (unsigned char)s[run];
+        if (plus && c == ' ') {
             st = b24_buf_appendc(out, '+');
         } else {
             char e[3] = {'%', HEX[c >> 4], HEX[c & 15]};
@@ -483,8 +488,21 @@ b24_url_encode_form(struct b24_buf *out, const char *s, size_t n)
         }
         if (st != B24_OK)
             return st;
+        i = run + 1;
     }
     return B24_OK;
+}
+
+enum b24_status
+b24_url_encode_component(struct b24_buf *out, const char *s, size_t n)
+{
+    return encode_runs(out, s, n, component_safe, 0);
+}
+
+enum b24_status
+b24_url_encode_form(struct b24_buf *out, const char *s, size_t n)
+{
+    return encode_runs(out, s, n, form_safe, 1);
 }
 
 int

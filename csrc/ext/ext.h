@@ -12,6 +12,8 @@
 #include "b24_json.h"
 
 /* Per-module state (m_size = sizeof).  Every PyObject* is owned. */
+#define EXT_HEADER_NAME_SLOTS 32
+
 struct mod_state {
     PyTypeObject *transport_type;
     PyTypeObject *outcome_type;
@@ -26,6 +28,10 @@ struct mod_state {
     PyObject *str_strip;
     PyObject *ajax_error_create; /* b24hook._errors.AjaxError.create, or
                                     NULL until first needed */
+    /* response header names met before (outcome.c): a server sends the
+     * same few on every answer; one str each instead of a new one (and
+     * its hash) per answer.  A slot per name hash, last one wins. */
+    PyObject *header_names[EXT_HEADER_NAME_SLOTS];
 };
 
 /* convert.c */

@@ -18,6 +18,28 @@ header_text(const char *s)
     return r;
 }
 
+/* The str of a header name (lower-cased by the core): the module's cached
+ * one when this name was met before, else a new one that takes the slot
+ * (ASCII names only: every str in a slot is compact ASCII). */
+static PyObject *
+header_name(struct mod_state *st, const char *s)
+{
+    size_t n = strlen(s), i;
+    unsigned h = (unsigned)n;
+    PyObject **slot, *r;
+    for (i = 0; i < n; i++)
+        h = h * 31u + (unsigned char)s[i];
+    slot = &st->header_names[h % EXT_HEADER_NAME_SLOTS];
+    r = *slot;
+    if (r != NULL && (size_t)PyUnicode_GET_LENGTH(r) == n &&
+        memcmp(PyUnicode_DATA(r), s, n) == 0)
+        return Py_NewRef(r);
+    r = header_text(s);
+    if (r != NULL && PyUnicode_IS_COMPACT_ASCII(r))
+        Py_XSETREF(*slot, Py_NewRef(r));
+    return r;
+}
+
 PyObject *
 ext_outcome_new(struct mod_state *st, struct b24_outcome *o)
 {
@@ -41,7 +63,7 @@ ext_outcome_new(struct mod_state *st, struct b24_outcome *o)
     if (headers == NULL)
         goto fail;
     for (i = 0; i < o->nheaders; i++) {
-        PyObject *k = header_text(o->headers[i].name);
+        PyObject *k = header_name(st, o->headers[i].name);
         PyObject *hv = k ? header_text(o->headers[i].value) : NULL;
         int rc = hv ? PyDict_SetItem(headers, k, hv) : -1;
         Py_XDECREF(k);

@@ -285,7 +285,7 @@ parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
            int npos, int nreq, PyObject **out)
 {
     Py_ssize_t i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-    int j;
+    int j, k, next = (int)nargs;
     for (j = 0; j < nnames; j++)
         out[j] = NULL;
     if (nargs > npos) {
@@ -299,8 +299,12 @@ parse_fast(const char *fname, PyObject *const *args, Py_ssize_t nargs,
     for (i = 0; i < nkw; i++) {
         PyObject *kw = PyTuple_GET_ITEM(kwnames, i);
         int found = 0;
-        for (j = 0; j < nnames; j++) {
+        /* the search starts after the last match: keywords given in the
+         * declared order (the face's calls) cost one comparison each */
+        for (k = 0; k < nnames; k++) {
+            j = (next + k) % nnames;
             if (PyUnicode_CompareWithASCIIString(kw, names[j]) == 0) {
+                next = j + 1;
                 if (out[j] != NULL) {
                     PyErr_Format(PyExc_TypeError,
                                  "%s() got multiple values for argument "
