@@ -440,7 +440,7 @@ conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
 
 struct memo_entry {
     uint64_t hash;
-    const char *s; /* into the text being decoded (keys without escapes) */
+    const char *s; /* into the text being decoded: the key's raw bytes */
     size_t n;
     PyObject *key; /* owned */
     size_t next;   /* 1 + index of the key that followed this one; 0: none */
@@ -531,22 +531,51 @@ dec_end_object(void *priv)
     return dec_push(d, dict);
 }
 
+/* The str of a reader string: ASCII without escapes is copied as is;
+ * anything else is built from its code points straight into a str of the
+ * right kind (the reader already knows the length and the largest code
+ * point), so the text is not decoded a second time. */
 static PyObject *
-dec_text(const char *s, size_t n, int ascii)
+dec_text(const struct b24_json_str *s)
 {
     PyObject *u;
-    if (!ascii)
-        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "strict");
-    u = PyUnicode_New((Py_ssize_t)n, 127);
-    if (u != NULL && n > 0)
-        memcpy(PyUnicode_1BYTE_DATA(u), s, n);
+    size_t i, n = s->len;
+    if (s->cp == NULL) {
+        u = PyUnicode_New((Py_ssize_t)n, 127);
+        if (u != NULL && n > 0)
+            memcpy(PyUnicode_1BYTE_DATA(u), s->raw, n);
+        return u;
+    }
+    u = PyUnicode_New((Py_ssize_t)n, (Py_UCS4)s->maxchar);
+    if (u == NULL)
+        return NULL;
+    switch (PyUnicode_KIND(u)) {
+    case PyUnicode_1BYTE_KIND: {
+        Py_UCS1 *d = PyUnicode_1BYTE_DATA(u);
+        for (i = 0; i < n; i++)
+            d[i] = (Py_UCS1)s->cp[i];
+        break;
+    }
+    case PyUnicode_2BYTE_KIND: {
+        Py_UCS2 *d = PyUnicode_2BYTE_DATA(u);
+        for (i = 0; i < n; i++)
+            d[i] = (Py_UCS2)s->cp[i];
+        break;
+    }
+    default: {
+        Py_UCS4 *d = PyUnicode_4BYTE_DATA(u);
+        for (i = 0; i < n; i++)
+            d[i] = (Py_UCS4)s->cp[i];
+        break;
+    }
+    }
     return u;
 }
 
 static int
-dec_string(void *priv, const char *s, size_t n, int ascii)
+dec_string(void *priv, const struct b24_json_str *s)
 {
-    return dec_push(priv, dec_text(s, n, ascii));
+    return dec_push(priv, dec_text(s));
 }
 
 static int
@@ -576,17 +605,17 @@ memo_grow(struct dec *d)
     return 0;
 }
 
+/* Keys are memoized by their raw bytes (equal raw bytes, escapes
+ * included, are equal strings; the raw bytes live as long as the text). */
 static int
-dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
+dec_key(void *priv, const struct b24_json_str *ks)
 {
     struct dec *d = priv;
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    const char *s = ks->raw;
+    size_t n = ks->raw_len;
     size_t i, j;
     PyObject *k;
-    if (escaped) { /* s is the reader's scratch buffer: not memoized */
-        d->last = NULL;
-        return dec_push(d, dec_text(s, n, ascii));
-    }
     if (d->last != NULL && d->last->next != 0) {
         struct memo_entry *e = &d->memo[d->last->next - 1];
         if (e->n == n && memcmp(e->s, s, n) == 0) {
@@ -608,7 +637,7 @@ dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
             }
         }
     }
-    k = dec_text(s, n, ascii);
+    k = dec_text(ks);
     if (k == NULL)
         return -1;
     if (d->memo_used < MEMO_MAX) {

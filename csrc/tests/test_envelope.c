@@ -22,16 +22,28 @@ static int ev_eo(void *p) { return ev_add(p, "} ", "", 0, ""); }
 static int ev_sa(void *p) { return ev_add(p, "[", "", 0, ""); }
 static int ev_ea(void *p) { return ev_add(p, "] ", "", 0, ""); }
 static int
-ev_key(void *p, const char *s, size_t n, int ascii, int esc)
+ev_text(void *p, const char *pre, const struct b24_json_str *str,
+        const char *post)
 {
-    (void)ascii;
-    return ev_add(p, "k:", s, n, esc ? "(esc) " : " ");
+    struct b24_buf b;
+    int r;
+    b24_buf_init(&b, 0);
+    CHECK(b24_json_str_utf8(str, &b) == B24_OK);
+    /* the fast path's promise: no code points means ASCII, no escape */
+    CHECK(str->cp != NULL || (!str->escaped && str->len == str->raw_len));
+    r = ev_add(p, pre, b.len ? b24_buf_cstr(&b) : "", b.len, post);
+    b24_buf_free(&b);
+    return r;
 }
 static int
-ev_str(void *p, const char *s, size_t n, int ascii)
+ev_key(void *p, const struct b24_json_str *s)
 {
-    (void)ascii;
-    return ev_add(p, "s:", s, n, " ");
+    return ev_text(p, "k:", s, s->escaped ? "(esc) " : " ");
+}
+static int
+ev_str(void *p, const struct b24_json_str *s)
+{
+    return ev_text(p, "s:", s, " ");
 }
 static int
 ev_num(void *p, const char *s, size_t n, int is_int)
