@@ -61,11 +61,14 @@ is_ws(int c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static void
+/* Answers are compact: the next byte is nearly always a token (every
+ * whitespace byte is <= ' ', no token byte is), so one test decides. */
+static inline void
 jr_ws(struct jr *v)
 {
-    while (v->i < v->n && is_ws(v->p[v->i]))
-        v->i++;
+    if (v->i < v->n && v->p[v->i] <= ' ')
+        while (v->i < v->n && is_ws(v->p[v->i]))
+            v->i++;
 }
 
 /* Value of a hex digit, or -1 (escapes are most of a real answer's string
