@@ -34,6 +34,7 @@ struct jr {
     void *priv;
     int decode;    /* a string or key callback wants the text */
     int skim;      /* strings below the top-level keys skipped, unchecked */
+    int guess;     /* cb->key_guess is asked before each key */
     unsigned *scratch; /* owned: code points of a string with escapes or
                           non-ASCII text */
     size_t slen, scap; /* in code points */
@@ -503,6 +504,16 @@ jr_run(struct jr *v, struct b24_json_top *top)
         /* An object member "key": value is expected at v->i. */
         if (v->i >= v->n || v->p[v->i] != '"')
             return jr_fail(v, B24_E_JSON, "invalid JSON (expected a key)");
+        if (v->guess) {
+            size_t k = 0;
+            if (v->cb->key_guess(v->priv, (const char *)v->p + v->i + 1,
+                                 v->n - v->i - 1, &k))
+                return jr_stopped(v);
+            if (k > 0) {
+                v->i += k + 2; /* both quotes */
+                goto colon;
+            }
+        }
         {
             size_t kstart = v->i + 1;
             int kesc = 0;
@@ -526,6 +537,7 @@ jr_run(struct jr *v, struct b24_json_top *top)
                 }
             }
         }
+    colon:
         jr_ws(v);
         if (v->i >= v->n || v->p[v->i] != ':')
             return jr_fail(v, B24_E_JSON, "invalid JSON (expected ':')");
@@ -550,6 +562,7 @@ b24_json_read(const char *text, size_t len, const struct b24_json_cb *cb,
     v.priv = priv;
     v.decode = cb != NULL && (cb->key != NULL || cb->string != NULL);
     v.skim = top != NULL && top->skim && !v.decode;
+    v.guess = top == NULL && cb != NULL && cb->key_guess != NULL;
     v.scratch = NULL;
     v.slen = v.scap = 0;
     if (top != NULL) {

@@ -52,6 +52,15 @@ struct b24_json_cb {
     int (*number)(void *priv, const char *tok, size_t n, int is_int);
     int (*boolean)(void *priv, int value);
     int (*null)(void *priv);
+    /* Optional, and used only without `top` (b24_json_read's last but
+     * one argument NULL): before a key is read, the consumer may
+     * recognise it.  `at` is the text after the key's opening quote,
+     * `avail` bytes of it.  Setting *len = k > 0 claims that at[0..k) are
+     * the raw bytes of a key this reader already delivered in this text
+     * (so they are valid) and that at[k] is '"': the reader then skips
+     * the key, without a `key` call (the consumer has taken it).
+     * *len = 0: no claim, the key is read and delivered as usual. */
+    int (*key_guess)(void *priv, const char *at, size_t avail, size_t *len);
 };
 
 /* Byte spans of chosen members of a top-level object, filled by the reader

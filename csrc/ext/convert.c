@@ -531,7 +531,9 @@ dec_end_object(void *priv)
     return dec_push(d, dict);
 }
 
-/* The str of a reader string: ASCII without escapes is copied as is;
+/* The str of a reader string (one character: PyUnicode_FromOrdinal, which
+ * shares the interpreter's str below U+0100, like json.loads and
+ * PyUnicode_DecodeUTF8); ASCII without escapes is copied as is;
  * anything else is built from its code points straight into a str of the
  * right kind (the reader already knows the length and the largest code
  * point), so the text is not decoded a second time. */
@@ -540,6 +542,10 @@ dec_text(const struct b24_json_str *s)
 {
     PyObject *u;
     size_t i, n = s->len;
+    if (n == 1) /* the interpreter's shared str for code points < 256 */
+        return PyUnicode_FromOrdinal(s->cp != NULL
+                                         ? (int)s->cp[0]
+                                         : (int)(unsigned char)s->raw[0]);
     if (s->cp == NULL) {
         u = PyUnicode_New((Py_ssize_t)n, 127);
         if (u != NULL && n > 0)
@@ -668,6 +674,27 @@ dec_key(void *priv, const struct b24_json_str *ks)
     return dec_push(d, k);
 }
 
+/* The key the memo predicts (the one that followed the previous key last
+ * time), taken without the reader scanning it when the text repeats its
+ * raw bytes: the rows of a list page repeat their keys in order, so most
+ * keys of a page cost one memcmp. */
+static int
+dec_key_guess(void *priv, const char *at, size_t avail, size_t *len)
+{
+    struct dec *d = priv;
+    struct memo_entry *e;
+    if (d->last == NULL || d->last->next == 0)
+        return 0;
+    e = &d->memo[d->last->next - 1];
+    /* "" cannot be claimed (a length of 0 means no claim) */
+    if (e->n == 0 || e->n >= avail || at[e->n] != '"' ||
+        memcmp(e->s, at, e->n) != 0)
+        return 0;
+    d->last = e;
+    *len = e->n;
+    return dec_push(d, Py_NewRef(e->key));
+}
+
 /* The number rule: an integer token is an exact int; any other token is
  * a double, and an integral double below 2**53 becomes an int (so "2.0"
  * gives 2); beyond the double range +-inf, like float("1e400"). */
@@ -730,7 +757,7 @@ dec_null(void *priv)
 
 static const struct b24_json_cb dec_cb = {
     dec_open,   dec_key,    dec_end_object, dec_open, dec_end_array,
-    dec_string, dec_number, dec_bool,       dec_null};
+    dec_string, dec_number, dec_bool,       dec_null, dec_key_guess};
 
 PyObject *
 conv_decode_answer(const char *text, size_t len, enum b24_status *rc,

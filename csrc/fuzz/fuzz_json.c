@@ -142,7 +142,7 @@ w_null(void *p)
 
 static const struct b24_json_cb wcb = {w_sobj,   w_key,    w_eobj,
                                        w_sarr,   w_earr,   w_string,
-                                       w_number, w_bool,   w_null};
+                                       w_number, w_bool,   w_null, NULL};
 
 static enum b24_status
 write_back(const char *text, size_t len, struct w *x, struct b24_error *err)
