@@ -82,7 +82,7 @@ static const signed char hex_val[256] = {
     ['A'] = 10 + 1, ['B'] = 11 + 1, ['C'] = 12 + 1, ['D'] = 13 + 1,
     ['E'] = 14 + 1, ['F'] = 15 + 1}; /* value + 1; 0: not a hex digit */
 
-static int
+static inline __attribute__((always_inline)) int
 jr_hex4(const struct jr *v, size_t at, unsigned *out)
 {
     const unsigned char *h = v->p + at;
@@ -293,10 +293,12 @@ jr_string(struct jr *v, int is_key, int *escaped)
                 adv = 6;
                 if (!jr_hex4(v, i + 2, &u))
                     return jr_fail(v, B24_E_JSON, "invalid JSON (bad \\u escape)");
-                if (u >= 0xDC00 && u <= 0xDFFF)
+                if ((u & 0xF800) != 0xD800)
+                    ; /* not a surrogate: the common case, one test */
+                else if (u >= 0xDC00)
                     return jr_fail(v, B24_E_JSON,
                                    "invalid JSON (lone surrogate escape)");
-                if (u >= 0xD800 && u <= 0xDBFF) {
+                else {
                     if (v->n - i < 12 || p[i + 6] != '\\' || p[i + 7] != 'u' ||
                         !jr_hex4(v, i + 8, &u2) || u2 < 0xDC00 || u2 > 0xDFFF)
                         return jr_fail(v, B24_E_JSON,
