@@ -320,3 +320,18 @@ def test_decode_key_guess_near_misses():
         _core.decode_json(b'[{"id":1},{"id":01}]')
     with pytest.raises(ValueError, match="lone surrogate"):
         _core.decode_json(b'[{"id":1},{"id":"\\ud800"}]')
+
+
+@pytest.mark.parametrize("text, words", [
+    (b'"\\u0410\\u04zz"', r"bad \\u escape\) at byte 7"),
+    (b'"\\u0410\\u0411\\udc00"', r"lone surrogate escape\) at byte 13"),
+    (b'"\\u0410\\ud800\\u0041"', r"lone surrogate escape\) at byte 7"),
+    (b'"\\u0410\\u0411\\x"', r"\(bad escape\) at byte 13"),
+    (b'"\\u0410\\u0411', r"unterminated string\) at byte 13"),
+])
+def test_decode_escape_runs_fail_where_they_did(text, words):
+    """A run of \\uXXXX escapes is read in a tight loop; whatever ends it
+    (a surrogate, a bad escape, the end) is still checked at its offset."""
+    with pytest.raises(ValueError, match=words):
+        _core.decode_json(text)
+    assert _core.decode_json(b'"\\u0410\\u0411\\ud83d\\ude00\\n\\u00e9x"') == "\u0410\u0411\U0001f600\n\u00e9x"

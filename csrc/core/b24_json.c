@@ -328,7 +328,26 @@ jr_string(struct jr *v, int is_key, int *escaped)
                     maxc = u;
                 wide = 1;
             }
-            v->i = i + adv;
+            i += adv;
+            /* PHP escapes every non-ASCII character: the next one is
+             * often \uXXXX again, outside the surrogates; taken here
+             * (any other escape, and the cap, go round the loop: the
+             * same checks at the same offsets) */
+            while (i - start <= B24_JSON_MAX_STRING && v->n - i >= 6 &&
+                   p[i] == '\\' && p[i + 1] == 'u' &&
+                   jr_hex4(v, i + 2, &u) && (u & 0xF800) != 0xD800) {
+                if (v->decode) {
+                    if (v->scap == v->slen && jr_grow(v, 1) < 0)
+                        return b24_error_set(v->err, B24_E_NOMEM,
+                                             "out of memory while parsing "
+                                             "JSON");
+                    v->scratch[v->slen++] = u;
+                    if (u > maxc)
+                        maxc = u;
+                }
+                i += 6;
+            }
+            v->i = i;
             esc = 1;
             run = v->i;
             continue;
