@@ -186,7 +186,7 @@ jr_put_run_cp(struct jr *v, const unsigned char *run, size_t n, unsigned cp,
  * first quote not preceded by an odd run of backslashes; its contents are
  * not checked (a later strict read does that). */
 static enum b24_status
-jr_skim_string(struct jr *v)
+jr_skim_string_slow(struct jr *v)
 {
     const unsigned char *p = v->p;
     size_t start = ++v->i, at = start;
@@ -215,6 +215,21 @@ jr_skim_string(struct jr *v)
         }
         at = j + 1;
     }
+}
+
+/* The common case inline: the first quote ends the string (no backslash
+ * before it) within the cap; anything else takes the full rule above. */
+static inline enum b24_status
+jr_skim_string(struct jr *v)
+{
+    size_t start = v->i + 1;
+    const unsigned char *q = memchr(v->p + start, '"', v->n - start);
+    if (q != NULL && q[-1] != '\\' &&
+        (size_t)(q - v->p) - start <= B24_JSON_MAX_STRING) {
+        v->i = (size_t)(q - v->p) + 1;
+        return B24_OK;
+    }
+    return jr_skim_string_slow(v);
 }
 
 /* A string at v->i (the opening quote).  is_key: 1 for an object key;
