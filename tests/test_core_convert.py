@@ -335,3 +335,4 @@ def test_decode_escape_runs_fail_where_they_did(text, words):
     with pytest.raises(ValueError, match=words):
         _core.decode_json(text)
     assert _core.decode_json(b'"\\u0410\\u0411\\ud83d\\ude00\\n\\u00e9x"') == "\u0410\u0411\U0001f600\n\u00e9x"
+    assert _core.decode_json(b'"\\u0410 \\u0411 x\\u00e9 \\n \\u0041"') == "\u0410 \u0411 x\u00e9 \n A"

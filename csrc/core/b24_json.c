@@ -256,6 +256,11 @@ jr_string(struct jr *v, int is_key, int *escaped)
             return jr_fail(v, B24_E_JSON, "invalid JSON (unterminated string)");
         if (i - start > B24_JSON_MAX_STRING)
             return jr_fail(v, B24_E_LIMIT, "JSON string longer than the cap");
+        /* four bytes a test while they fit (one OR of their classes) */
+        while (limit - i >= 4 &&
+               (str_class[p[i]] | str_class[p[i + 1]] | str_class[p[i + 2]] |
+                str_class[p[i + 3]]) == 0)
+            i += 4;
         while (i < limit && str_class[p[i]] == 0)
             i++;
         v->i = i;
@@ -348,9 +353,18 @@ jr_string(struct jr *v, int is_key, int *escaped)
              * often \uXXXX again, outside the surrogates; taken here
              * (any other escape, and the cap, go round the loop: the
              * same checks at the same offsets) */
-            while (i - start <= B24_JSON_MAX_STRING && v->n - i >= 6 &&
-                   p[i] == '\\' && p[i + 1] == 'u' &&
-                   jr_hex4(v, i + 2, &u) && (u & 0xF800) != 0xD800) {
+            while (i - start <= B24_JSON_MAX_STRING && v->n - i >= 7) {
+                if (str_class[p[i]] == 0 && p[i + 1] == '\\') {
+                    /* one plain byte between escapes: the space of a
+                     * title; the escape after it is read next time */
+                    u = p[i];
+                    adv = 1;
+                } else if (p[i] == '\\' && p[i + 1] == 'u' &&
+                           jr_hex4(v, i + 2, &u) && (u & 0xF800) != 0xD800) {
+                    adv = 6;
+                } else {
+                    break;
+                }
                 if (v->decode) {
                     if (v->scap == v->slen && jr_grow(v, 1) < 0)
                         return b24_error_set(v->err, B24_E_NOMEM,
@@ -360,7 +374,7 @@ jr_string(struct jr *v, int is_key, int *escaped)
                     if (u > maxc)
                         maxc = u;
                 }
-                i += 6;
+                i += adv;
             }
             v->i = i;
             esc = 1;

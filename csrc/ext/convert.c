@@ -587,9 +587,15 @@ dec_string(void *priv, const struct b24_json_str *s)
 static int
 memo_grow(struct dec *d)
 {
-    size_t ns = d->memo_size ? d->memo_size * 2 : 64, i;
+    /* 256 to start: a list page has ~70 distinct keys (58 per row), and
+     * a table outgrown in the first row costs a rehash */
+    size_t ns = d->memo_size ? d->memo_size * 2 : 256, i;
     struct memo_entry *nm = PyMem_Calloc(ns, sizeof(*nm));
-    if (nm == NULL) {
+    size_t *moved = NULL; /* old index -> new index */
+    if (nm == NULL ||
+        (d->memo_size > 0 &&
+         (moved = PyMem_Malloc(d->memo_size * sizeof(*moved))) == NULL)) {
+        PyMem_Free(nm);
         PyErr_NoMemory();
         return -1;
     }
@@ -602,12 +608,19 @@ memo_grow(struct dec *d)
              j = (j + 1) & (ns - 1))
             ;
         nm[j] = *e;
-        nm[j].next = 0; /* indices changed: the predictions start over */
+        moved[i] = j;
     }
+    /* the predictions survive the move (a page's first row outgrows the
+     * first table: resetting them would make the second row unpredicted) */
+    for (i = 0; i < d->memo_size; i++)
+        if (d->memo[i].key != NULL && d->memo[i].next != 0)
+            nm[moved[i]].next = moved[d->memo[i].next - 1] + 1;
+    if (d->last != NULL)
+        d->last = &nm[moved[d->last - d->memo]];
+    PyMem_Free(moved);
     PyMem_Free(d->memo);
     d->memo = nm;
     d->memo_size = ns;
-    d->last = NULL;
     return 0;
 }
 
