@@ -403,6 +403,34 @@ jr_string(struct jr *v, int is_key, int *escaped)
     }
 }
 
+/* A string value at v->i: the common short one (plain ASCII up to its
+ * closing quote, within 64 bytes: a date, a code, "Y") read here without
+ * jr_string's set-up; anything else is jr_string's. */
+static inline enum b24_status
+jr_value_string(struct jr *v)
+{
+    const unsigned char *p = v->p;
+    size_t start = v->i + 1, i = start;
+    size_t lim = v->n - start > 64 ? start + 64 : v->n;
+    while (i < lim && str_class[p[i]] == 0)
+        i++;
+    if (i < lim && p[i] == '"') {
+        v->i = i + 1;
+        if (v->decode && v->cb->string != NULL) {
+            struct b24_json_str str;
+            str.raw = (const char *)p + start;
+            str.raw_len = str.len = i - start;
+            str.cp = NULL;
+            str.maxchar = 0;
+            str.escaped = 0;
+            if (v->cb->string(v->priv, &str))
+                return jr_stopped(v);
+        }
+        return B24_OK;
+    }
+    return jr_string(v, 0, NULL);
+}
+
 static int
 jr_digit(const struct jr *v)
 {
@@ -502,7 +530,7 @@ jr_run(struct jr *v, struct b24_json_top *top)
             goto member;
         }
         if (c == '"')
-            st = v->skim ? jr_skim_string(v) : jr_string(v, 0, NULL);
+            st = v->skim ? jr_skim_string(v) : jr_value_string(v);
         else if (c == '-' || (c >= '0' && c <= '9'))
             st = jr_number(v);
         else if (jr_word(v, "true", 4) || jr_word(v, "false", 5))
