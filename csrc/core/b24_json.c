@@ -182,6 +182,27 @@ jr_put_run_cp(struct jr *v, const unsigned char *run, size_t n, unsigned cp,
     return 0;
 }
 
+/* Code point `u` of a string being decoded: the raw ASCII run before it
+ * and `u` go to the scratch buffer, *maxc follows.  0, or -1 (no
+ * memory). */
+static inline int
+jr_take(struct jr *v, const unsigned char *run, size_t n, unsigned u,
+        unsigned *maxc)
+{
+    if (jr_put_run_cp(v, run, n, u, 1) < 0)
+        return -1;
+    if (u > *maxc)
+        *maxc = u;
+    return 0;
+}
+
+static enum b24_status
+jr_nomem(struct jr *v)
+{
+    return b24_error_set(v->err, B24_E_NOMEM,
+                         "out of memory while parsing JSON");
+}
+
 /* A string value at v->i (the opening quote), skimmed: its end is the
  * first quote not preceded by an odd run of backslashes; its contents are
  * not checked (a later strict read does that). */
@@ -281,8 +302,7 @@ jr_string(struct jr *v, int is_key, int *escaped)
             str.escaped = esc;
             if (wide) {
                 if (jr_put_run_cp(v, p + run, i - run, 0, 0) < 0)
-                    return b24_error_set(v->err, B24_E_NOMEM,
-                                         "out of memory while parsing JSON");
+                    return jr_nomem(v);
                 str.cp = v->scratch;
                 str.len = v->slen;
                 str.maxchar = maxc;
@@ -341,11 +361,8 @@ jr_string(struct jr *v, int is_key, int *escaped)
                 }
             }
             if (v->decode) {
-                if (jr_put_run_cp(v, p + run, i - run, u, 1) < 0)
-                    return b24_error_set(v->err, B24_E_NOMEM,
-                                         "out of memory while parsing JSON");
-                if (u > maxc)
-                    maxc = u;
+                if (jr_take(v, p + run, i - run, u, &maxc) < 0)
+                    return jr_nomem(v);
                 wide = 1;
             }
             i += adv;
@@ -365,15 +382,8 @@ jr_string(struct jr *v, int is_key, int *escaped)
                 } else {
                     break;
                 }
-                if (v->decode) {
-                    if (v->scap == v->slen && jr_grow(v, 1) < 0)
-                        return b24_error_set(v->err, B24_E_NOMEM,
-                                             "out of memory while parsing "
-                                             "JSON");
-                    v->scratch[v->slen++] = u;
-                    if (u > maxc)
-                        maxc = u;
-                }
+                if (v->decode && jr_take(v, p + i, 0, u, &maxc) < 0)
+                    return jr_nomem(v);
                 i += adv;
             }
             v->i = i;
@@ -388,11 +398,8 @@ jr_string(struct jr *v, int is_key, int *escaped)
                 return jr_fail(v, B24_E_JSON,
                                "invalid JSON (string is not valid UTF-8)");
             if (v->decode) {
-                if (jr_put_run_cp(v, p + run, i - run, u, 1) < 0)
-                    return b24_error_set(v->err, B24_E_NOMEM,
-                                         "out of memory while parsing JSON");
-                if (u > maxc)
-                    maxc = u;
+                if (jr_take(v, p + run, i - run, u, &maxc) < 0)
+                    return jr_nomem(v);
                 wide = 1;
             }
             v->i = i + k;
