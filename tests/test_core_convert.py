@@ -240,3 +240,99 @@ def test_decode_key_prediction_any_order():
     big = {f"key{i}": i for i in range(3000)}
     text = json.dumps([big, {"key2999": 1, "key0": 2}, big])
     assert _core.decode_json(text.encode()) == json.loads(text)
+
+
+def _same(got: Any, want: Any) -> None:
+    """Equal, of the same types all the way down, and every str of the same
+    internal kind as json.loads' (a str built with too wide a kind compares
+    equal but is not the same object shape: sys.getsizeof tells; a
+    one-character str below U+0100 is the interpreter's shared one)."""
+    import sys
+
+    assert type(got) is type(want)
+    if isinstance(want, dict):
+        assert list(got) == list(want)
+        for k in want:
+            _same(next(g for g in got if g == k), k)
+            _same(got[k], want[k])
+    elif isinstance(want, list):
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _same(g, w)
+    elif isinstance(want, str) and len(want) == 1 and ord(want) < 256:
+        assert got is want  # the interpreter's shared one-character str
+    elif isinstance(want, str):
+        assert got == want and sys.getsizeof(got) == sys.getsizeof(want)
+    else:
+        assert got == want
+
+
+# every width of str: ASCII, Latin-1, BMP, beyond the BMP (a surrogate pair
+# when escaped), the escapes json writes (\n, \", \\, \u0000-\u001f)
+_chars = st.sampled_from("aZ09 \"\\/\n\t\x00\x1f\x7f\x80\xe9\xff\u0100\u041f\u20ac\uffff\U00010000\U0001f600")
+_texts = st.text(alphabet=_chars | st.characters(blacklist_categories=("Cs",)), max_size=12)
+_scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
+            | st.floats(allow_nan=False, allow_infinity=False) | _texts)
+_values = st.recursive(
+    _scalars,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(_texts, c, max_size=4),
+    max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.dictionaries(_texts, _values, max_size=6), min_size=1, max_size=4),
+       st.integers(1, 4), st.booleans())
+def test_decode_differential_escapes_kinds_and_key_guess(rows, repeat, ensure_ascii):
+    """The decode writes strings straight into a str of the right kind and
+    takes predicted keys without reading them: rows repeated (keys in the
+    same order, so the prediction hits), escaped or raw UTF-8, every kind of
+    str, big ints and floats - the same objects as json.loads, down to the
+    str kind.  The integer rule of decode_json (an integral float token
+    below 2**53 is an int) is applied to json.loads' answer."""
+    def norm(o: Any) -> Any:
+        if isinstance(o, float) and o.is_integer() and abs(o) < 2**53:
+            return int(o)
+        if isinstance(o, list):
+            return [norm(x) for x in o]
+        if isinstance(o, dict):
+            return {k: norm(v) for k, v in o.items()}
+        return o
+
+    text = json.dumps({"result": rows * repeat, "total": len(rows)}, ensure_ascii=ensure_ascii)
+    _same(_core.decode_json(text.encode()), norm(json.loads(text)))
+
+
+def test_decode_key_guess_near_misses():
+    """A predicted key is taken only when the text repeats its raw bytes up
+    to the closing quote: prefixes, extensions, the same key escaped
+    differently, keys ending in an escaped quote or backslash."""
+    rows = [
+        '{"id":1,"idx":2,"a\\"":3,"b\\\\":4,"\\u0041":5,"A":6,"":7}',
+        '{"id":1,"id":2,"a\\"":3,"b\\\\":4,"A":5,"\\u0041":6,"":7}',
+        '{"idx":1,"i":2,"a\\"b":3,"b\\\\\\\\":4,"\\u0041":5,"":6,"A":7}',
+        '{"id":1,"idx":2,"a\\"":3,"b\\\\":4,"\\u0041":5,"A":6,"":7}',
+    ]
+    for n in range(1, 5):
+        text = "[" + ",".join(rows[:n] * 3) + "]"
+        _same(_core.decode_json(text.encode()), json.loads(text))
+    # a predicted key followed by an invalid value is still an error
+    with pytest.raises(ValueError, match="leading zero"):
+        _core.decode_json(b'[{"id":1},{"id":01}]')
+    with pytest.raises(ValueError, match="lone surrogate"):
+        _core.decode_json(b'[{"id":1},{"id":"\\ud800"}]')
+
+
+@pytest.mark.parametrize("text, words", [
+    (b'"\\u0410\\u04zz"', r"bad \\u escape\) at byte 7"),
+    (b'"\\u0410\\u0411\\udc00"', r"lone surrogate escape\) at byte 13"),
+    (b'"\\u0410\\ud800\\u0041"', r"lone surrogate escape\) at byte 7"),
+    (b'"\\u0410\\u0411\\x"', r"\(bad escape\) at byte 13"),
+    (b'"\\u0410\\u0411', r"unterminated string\) at byte 13"),
+])
+def test_decode_escape_runs_fail_where_they_did(text, words):
+    """A run of \\uXXXX escapes is read in a tight loop; whatever ends it
+    (a surrogate, a bad escape, the end) is still checked at its offset."""
+    with pytest.raises(ValueError, match=words):
+        _core.decode_json(text)
+    assert _core.decode_json(b'"\\u0410\\u0411\\ud83d\\ude00\\n\\u00e9x"') == "\u0410\u0411\U0001f600\n\u00e9x"
+    assert _core.decode_json(b'"\\u0410 \\u0411 x\\u00e9 \\n \\u0041"') == "\u0410 \u0411 x\u00e9 \n A"

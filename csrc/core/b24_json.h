@@ -7,8 +7,8 @@
  * space/tab/CR/LF as whitespace, well-formed UTF-8, an escaped lone
  * surrogate rejected), nesting at most B24_JSON_MAX_DEPTH, no string
  * longer than B24_JSON_MAX_STRING.  Pure C, no globals; it allocates only
- * a scratch buffer for strings with escapes, and only when a string or
- * key callback is set. */
+ * a scratch buffer of code points for strings with escapes or non-ASCII
+ * text, and only when a string or key callback is set. */
 #ifndef B24_JSON_H
 #define B24_JSON_H
 
@@ -20,23 +20,47 @@
 #define B24_JSON_MAX_DEPTH 1000 /* nested arrays/objects (= cJSON's limit) */
 #define B24_JSON_MAX_STRING ((size_t)16 * 1024 * 1024) /* bytes of one string */
 
+/* A string or key as the reader hands it to a callback, valid only during
+ * the call.  `raw` is always the bytes between the quotes as written (so
+ * equal raw bytes mean equal strings).  When `cp` is NULL the string is
+ * `raw` itself: ASCII without escapes, `len` == `raw_len` (the fast path).
+ * Otherwise `cp` holds its `len` code points, escapes resolved and
+ * surrogate pairs joined (\u0000 gives a 0), and `maxchar` is at least
+ * the largest non-ASCII one (0 when all are ASCII): a consumer that builds
+ * a Python str (PyUnicode_New) needs no second look at the text. */
+struct b24_json_str {
+    const char *raw;
+    size_t raw_len;
+    const unsigned *cp; /* NULL: ASCII, no escape: the text is raw */
+    size_t len;         /* code points */
+    unsigned maxchar;
+    int escaped; /* raw had an escape */
+};
+
 /* Callbacks (any may be NULL).  Each returns 0 to go on; anything else
  * stops the reader, which then returns B24_E_USAGE ("stopped by a
- * callback").  Strings and keys are the decoded UTF-8 bytes (escapes
- * resolved; \u0000 gives a NUL byte, so use the length), valid only during
- * the call; `ascii` is 1 when every byte is below 0x80.  A number is its
- * raw token (json grammar, not NUL-terminated); `is_int` is 1 when it has
- * no fraction and no exponent. */
+ * callback").  A number is its raw token (json grammar, not
+ * NUL-terminated); `is_int` is 1 when it has no fraction and no
+ * exponent. */
 struct b24_json_cb {
     int (*start_object)(void *priv);
-    int (*key)(void *priv, const char *s, size_t n, int ascii, int escaped);
+    int (*key)(void *priv, const struct b24_json_str *s);
     int (*end_object)(void *priv);
     int (*start_array)(void *priv);
     int (*end_array)(void *priv);
-    int (*string)(void *priv, const char *s, size_t n, int ascii);
+    int (*string)(void *priv, const struct b24_json_str *s);
     int (*number)(void *priv, const char *tok, size_t n, int is_int);
     int (*boolean)(void *priv, int value);
     int (*null)(void *priv);
+    /* Optional, and used only without `top` (b24_json_read's last but
+     * one argument NULL): before a key is read, the consumer may
+     * recognise it.  `at` is the text after the key's opening quote,
+     * `avail` bytes of it.  Setting *len = k > 0 claims that at[0..k) are
+     * the raw bytes of a key this reader already delivered in this text
+     * (so they are valid) and that at[k] is '"': the reader then skips
+     * the key, without a `key` call (the consumer has taken it).
+     * *len = 0: no claim, the key is read and delivered as usual. */
+    int (*key_guess)(void *priv, const char *at, size_t avail, size_t *len);
 };
 
 /* Byte spans of chosen members of a top-level object, filled by the reader
@@ -78,5 +102,11 @@ enum b24_status b24_json_read(const char *text, size_t len,
 enum b24_status b24_json_sax_parse(const char *text, size_t len,
                                    const struct b24_json_cb *cb, void *priv,
                                    struct b24_error *err);
+
+/* Append the string's text as UTF-8 to `out` (for consumers that want
+ * bytes: the tests, the fuzz targets).  B24_OK or B24_E_NOMEM. */
+struct b24_buf;
+enum b24_status b24_json_str_utf8(const struct b24_json_str *s,
+                                  struct b24_buf *out);
 
 #endif /* B24_JSON_H */

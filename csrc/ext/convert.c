@@ -440,7 +440,7 @@ conv_encode(struct mod_state *st, PyObject *obj, struct b24_buf *out,
 
 struct memo_entry {
     uint64_t hash;
-    const char *s; /* into the text being decoded (keys without escapes) */
+    const char *s; /* into the text being decoded: the key's raw bytes */
     size_t n;
     PyObject *key; /* owned */
     size_t next;   /* 1 + index of the key that followed this one; 0: none */
@@ -531,30 +531,71 @@ dec_end_object(void *priv)
     return dec_push(d, dict);
 }
 
+/* The str of a reader string (one character: PyUnicode_FromOrdinal, which
+ * shares the interpreter's str below U+0100, like json.loads and
+ * PyUnicode_DecodeUTF8); ASCII without escapes is copied as is;
+ * anything else is built from its code points straight into a str of the
+ * right kind (the reader already knows the length and the largest code
+ * point), so the text is not decoded a second time. */
 static PyObject *
-dec_text(const char *s, size_t n, int ascii)
+dec_text(const struct b24_json_str *s)
 {
     PyObject *u;
-    if (!ascii)
-        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "strict");
-    u = PyUnicode_New((Py_ssize_t)n, 127);
-    if (u != NULL && n > 0)
-        memcpy(PyUnicode_1BYTE_DATA(u), s, n);
+    size_t i, n = s->len;
+    if (n == 1) /* the interpreter's shared str for code points < 256 */
+        return PyUnicode_FromOrdinal(s->cp != NULL
+                                         ? (int)s->cp[0]
+                                         : (int)(unsigned char)s->raw[0]);
+    if (s->cp == NULL) {
+        u = PyUnicode_New((Py_ssize_t)n, 127);
+        if (u != NULL && n > 0)
+            memcpy(PyUnicode_1BYTE_DATA(u), s->raw, n);
+        return u;
+    }
+    u = PyUnicode_New((Py_ssize_t)n, (Py_UCS4)s->maxchar);
+    if (u == NULL)
+        return NULL;
+    switch (PyUnicode_KIND(u)) {
+    case PyUnicode_1BYTE_KIND: {
+        Py_UCS1 *d = PyUnicode_1BYTE_DATA(u);
+        for (i = 0; i < n; i++)
+            d[i] = (Py_UCS1)s->cp[i];
+        break;
+    }
+    case PyUnicode_2BYTE_KIND: {
+        Py_UCS2 *d = PyUnicode_2BYTE_DATA(u);
+        for (i = 0; i < n; i++)
+            d[i] = (Py_UCS2)s->cp[i];
+        break;
+    }
+    default: {
+        Py_UCS4 *d = PyUnicode_4BYTE_DATA(u);
+        for (i = 0; i < n; i++)
+            d[i] = (Py_UCS4)s->cp[i];
+        break;
+    }
+    }
     return u;
 }
 
 static int
-dec_string(void *priv, const char *s, size_t n, int ascii)
+dec_string(void *priv, const struct b24_json_str *s)
 {
-    return dec_push(priv, dec_text(s, n, ascii));
+    return dec_push(priv, dec_text(s));
 }
 
 static int
 memo_grow(struct dec *d)
 {
-    size_t ns = d->memo_size ? d->memo_size * 2 : 64, i;
+    /* 256 to start: a list page has ~70 distinct keys (58 per row), and
+     * a table outgrown in the first row costs a rehash */
+    size_t ns = d->memo_size ? d->memo_size * 2 : 256, i;
     struct memo_entry *nm = PyMem_Calloc(ns, sizeof(*nm));
-    if (nm == NULL) {
+    size_t *moved = NULL; /* old index -> new index */
+    if (nm == NULL ||
+        (d->memo_size > 0 &&
+         (moved = PyMem_Malloc(d->memo_size * sizeof(*moved))) == NULL)) {
+        PyMem_Free(nm);
         PyErr_NoMemory();
         return -1;
     }
@@ -567,26 +608,33 @@ memo_grow(struct dec *d)
              j = (j + 1) & (ns - 1))
             ;
         nm[j] = *e;
-        nm[j].next = 0; /* indices changed: the predictions start over */
+        moved[i] = j;
     }
+    /* the predictions survive the move (a page's first row outgrows the
+     * first table: resetting them would make the second row unpredicted) */
+    for (i = 0; i < d->memo_size; i++)
+        if (d->memo[i].key != NULL && d->memo[i].next != 0)
+            nm[moved[i]].next = moved[d->memo[i].next - 1] + 1;
+    if (d->last != NULL)
+        d->last = &nm[moved[d->last - d->memo]];
+    PyMem_Free(moved);
     PyMem_Free(d->memo);
     d->memo = nm;
     d->memo_size = ns;
-    d->last = NULL;
     return 0;
 }
 
+/* Keys are memoized by their raw bytes (equal raw bytes, escapes
+ * included, are equal strings; the raw bytes live as long as the text). */
 static int
-dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
+dec_key(void *priv, const struct b24_json_str *ks)
 {
     struct dec *d = priv;
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    const char *s = ks->raw;
+    size_t n = ks->raw_len;
     size_t i, j;
     PyObject *k;
-    if (escaped) { /* s is the reader's scratch buffer: not memoized */
-        d->last = NULL;
-        return dec_push(d, dec_text(s, n, ascii));
-    }
     if (d->last != NULL && d->last->next != 0) {
         struct memo_entry *e = &d->memo[d->last->next - 1];
         if (e->n == n && memcmp(e->s, s, n) == 0) {
@@ -608,7 +656,7 @@ dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
             }
         }
     }
-    k = dec_text(s, n, ascii);
+    k = dec_text(ks);
     if (k == NULL)
         return -1;
     if (d->memo_used < MEMO_MAX) {
@@ -637,6 +685,27 @@ dec_key(void *priv, const char *s, size_t n, int ascii, int escaped)
         d->last = NULL;
     }
     return dec_push(d, k);
+}
+
+/* The key the memo predicts (the one that followed the previous key last
+ * time), taken without the reader scanning it when the text repeats its
+ * raw bytes: the rows of a list page repeat their keys in order, so most
+ * keys of a page cost one memcmp. */
+static int
+dec_key_guess(void *priv, const char *at, size_t avail, size_t *len)
+{
+    struct dec *d = priv;
+    struct memo_entry *e;
+    if (d->last == NULL || d->last->next == 0)
+        return 0;
+    e = &d->memo[d->last->next - 1];
+    /* "" cannot be claimed (a length of 0 means no claim) */
+    if (e->n == 0 || e->n >= avail || at[e->n] != '"' ||
+        memcmp(e->s, at, e->n) != 0)
+        return 0;
+    d->last = e;
+    *len = e->n;
+    return dec_push(d, Py_NewRef(e->key));
 }
 
 /* The number rule: an integer token is an exact int; any other token is
@@ -701,7 +770,7 @@ dec_null(void *priv)
 
 static const struct b24_json_cb dec_cb = {
     dec_open,   dec_key,    dec_end_object, dec_open, dec_end_array,
-    dec_string, dec_number, dec_bool,       dec_null};
+    dec_string, dec_number, dec_bool,       dec_null, dec_key_guess};
 
 PyObject *
 conv_decode_answer(const char *text, size_t len, enum b24_status *rc,

@@ -20,7 +20,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct w {
-    struct b24_buf out;
+    struct b24_buf out, tmp;
     unsigned char first[B24_JSON_MAX_DEPTH + 1];
     int depth, after_key;
 };
@@ -77,25 +77,47 @@ w_close(void *p, char c)
 }
 static int w_eobj(void *p) { return w_close(p, '}'); }
 static int w_earr(void *p) { return w_close(p, ']'); }
+/* The string as UTF-8 into x->tmp, then written back escaped. */
 static int
-w_key(void *p, const char *s, size_t n, int ascii, int esc)
+w_text(struct w *x, const struct b24_json_str *s)
+{
+    size_t i;
+    if (s->cp == NULL) {
+        if (s->escaped || s->len != s->raw_len)
+            abort(); /* the fast path is ASCII without escapes */
+        for (i = 0; i < s->raw_len; i++)
+            if ((unsigned char)s->raw[i] >= 0x80)
+                abort();
+    } else {
+        unsigned m = 0;
+        for (i = 0; i < s->len; i++) {
+            if (s->cp[i] > 0x10FFFF ||
+                (s->cp[i] >= 0xD800 && s->cp[i] <= 0xDFFF))
+                abort(); /* not a scalar value */
+            if (s->cp[i] >= 0x80 && s->cp[i] > m)
+                m = s->cp[i];
+        }
+        if (m > s->maxchar || (s->maxchar >= 0x80 && m != s->maxchar))
+            abort(); /* maxchar lies */
+    }
+    b24_buf_reset(&x->tmp);
+    if (b24_json_str_utf8(s, &x->tmp) != B24_OK)
+        return -1;
+    return w_str(x, x->tmp.len ? b24_buf_cstr(&x->tmp) : "", x->tmp.len);
+}
+static int
+w_key(void *p, const struct b24_json_str *s)
 {
     struct w *x = p;
-    (void)ascii;
-    (void)esc;
-    if (w_sep(x) || w_str(x, s, n) || b24_buf_appendc(&x->out, ':'))
+    if (w_sep(x) || w_text(x, s) || b24_buf_appendc(&x->out, ':'))
         return -1;
     x->after_key = 1;
     return 0;
 }
 static int
-w_string(void *p, const char *s, size_t n, int ascii)
+w_string(void *p, const struct b24_json_str *s)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (ascii && (unsigned char)s[i] >= 0x80)
-            abort(); /* the ascii flag lies */
-    return w_sep(p) || w_str(p, s, n) ? -1 : 0;
+    return w_sep(p) || w_text(p, s) ? -1 : 0;
 }
 static int
 w_number(void *p, const char *t, size_t n, int is_int)
@@ -120,14 +142,18 @@ w_null(void *p)
 
 static const struct b24_json_cb wcb = {w_sobj,   w_key,    w_eobj,
                                        w_sarr,   w_earr,   w_string,
-                                       w_number, w_bool,   w_null};
+                                       w_number, w_bool,   w_null, NULL};
 
 static enum b24_status
 write_back(const char *text, size_t len, struct w *x, struct b24_error *err)
 {
+    enum b24_status st;
     memset(x, 0, sizeof(*x));
     b24_buf_init(&x->out, 0);
-    return b24_json_sax_parse(text, len, &wcb, x, err);
+    b24_buf_init(&x->tmp, 0);
+    st = b24_json_sax_parse(text, len, &wcb, x, err);
+    b24_buf_free(&x->tmp);
+    return st;
 }
 
 int

@@ -22,16 +22,28 @@ static int ev_eo(void *p) { return ev_add(p, "} ", "", 0, ""); }
 static int ev_sa(void *p) { return ev_add(p, "[", "", 0, ""); }
 static int ev_ea(void *p) { return ev_add(p, "] ", "", 0, ""); }
 static int
-ev_key(void *p, const char *s, size_t n, int ascii, int esc)
+ev_text(void *p, const char *pre, const struct b24_json_str *str,
+        const char *post)
 {
-    (void)ascii;
-    return ev_add(p, "k:", s, n, esc ? "(esc) " : " ");
+    struct b24_buf b;
+    int r;
+    b24_buf_init(&b, 0);
+    CHECK(b24_json_str_utf8(str, &b) == B24_OK);
+    /* the fast path's promise: no code points means ASCII, no escape */
+    CHECK(str->cp != NULL || (!str->escaped && str->len == str->raw_len));
+    r = ev_add(p, pre, b.len ? b24_buf_cstr(&b) : "", b.len, post);
+    b24_buf_free(&b);
+    return r;
 }
 static int
-ev_str(void *p, const char *s, size_t n, int ascii)
+ev_key(void *p, const struct b24_json_str *s)
 {
-    (void)ascii;
-    return ev_add(p, "s:", s, n, " ");
+    return ev_text(p, "k:", s, s->escaped ? "(esc) " : " ");
+}
+static int
+ev_str(void *p, const struct b24_json_str *s)
+{
+    return ev_text(p, "s:", s, " ");
 }
 static int
 ev_num(void *p, const char *s, size_t n, int is_int)
@@ -42,7 +54,31 @@ static int ev_bool(void *p, int v) { return ev_add(p, v ? "t " : "f ", "", 0, ""
 static int ev_null(void *p) { return ev_add(p, "null ", "", 0, ""); }
 static const struct b24_json_cb ev_cb = {ev_so,  ev_key, ev_eo,
                                          ev_sa,  ev_ea,  ev_str,
-                                         ev_num, ev_bool, ev_null};
+                                         ev_num, ev_bool, ev_null, NULL};
+
+/* A consumer that recognises the key "id" once the reader delivered it. */
+static int g_asked, g_claims, g_seen_id;
+static int
+g_key(void *p, const struct b24_json_str *s)
+{
+    if (s->raw_len == 2 && memcmp(s->raw, "id", 2) == 0)
+        g_seen_id = 1;
+    return ev_key(p, s);
+}
+static int
+g_guess(void *p, const char *at, size_t avail, size_t *len)
+{
+    g_asked++;
+    if (g_seen_id && avail > 2 && memcmp(at, "id\"", 3) == 0) {
+        *len = 2;
+        g_claims++;
+        return ev_add(p, "g:", at, 2, " ");
+    }
+    return 0;
+}
+static const struct b24_json_cb g_cb = {ev_so,  g_key,   ev_eo,
+                                        ev_sa,  ev_ea,   ev_str,
+                                        ev_num, ev_bool, ev_null, g_guess};
 
 static void
 cls(long status, const char *body, enum b24_outcome_kind kind,
@@ -304,6 +340,40 @@ test_envelope(void)
         CHECK(b24_json_sax_parse("\xEF\xBB\xBF[1,]", 7, NULL, NULL, &err) ==
               B24_E_JSON);
         CHECK(err.offset == 6);
+    }
+
+    /* key_guess: a claimed key is skipped (no key call); a key the
+     * consumer does not claim is read as usual; not asked with `top`. */
+    {
+        static const char txt[] =
+            "[{\"id\":1,\"x\":\"\\u00e9\"},{\"id\" : 2},{\"idx\":3},{\"i\":4}]";
+        struct b24_json_top top;
+        struct ev e;
+        memset(&e, 0, sizeof(e));
+        g_asked = g_claims = g_seen_id = 0;
+        CHECK(b24_json_read(txt, sizeof(txt) - 1, &g_cb, &e, NULL, &err) ==
+              B24_OK);
+        CHECK_STR(e.log, "[{k:id n:1(i) k:x s:\xC3\xA9 } {g:id n:2(i) } "
+                         "{k:idx n:3(i) } {k:i n:4(i) } ] ");
+        CHECK(g_asked == 5 && g_claims == 1);
+        memset(&e, 0, sizeof(e));
+        e.stop_at = 9; /* the claim's own event stops the reader */
+        g_asked = g_claims = g_seen_id = 0;
+        CHECK(b24_json_read(txt, sizeof(txt) - 1, &g_cb, &e, NULL, &err) ==
+              B24_E_USAGE);
+        CHECK(g_claims == 1);
+        memset(&e, 0, sizeof(e));
+        memset(&top, 0, sizeof(top));
+        g_asked = g_claims = g_seen_id = 0;
+        CHECK(b24_json_read(txt, sizeof(txt) - 1, &g_cb, &e, &top, &err) ==
+              B24_OK);
+        CHECK(g_asked == 0 && g_claims == 0);
+        /* a text with a bad value after a claimed key still fails */
+        memset(&e, 0, sizeof(e));
+        g_asked = g_claims = g_seen_id = 0;
+        CHECK(b24_json_read("[{\"id\":1},{\"id\":01}]", 21, &g_cb, &e,
+                            NULL, &err) == B24_E_JSON);
+        CHECK(g_claims == 1);
     }
 }
 
