@@ -6,7 +6,10 @@ the C planner ``_core.export_plan`` how many batch requests to keep in
 flight and how many sub-calls each may carry -- from the free tokens of the
 rate bucket, the server time per sub-call observed in the answers' ``time``
 / ``result_time`` blocks and the operating budget they report (both billing
-modes) -- and waits instead of spending a budget that is not there.
+modes) -- and waits instead of spending a budget that is not there. Until
+an answer reports the sub-call time it plans with a pessimistic one
+(:data:`UNIT_PRIOR_S`), so the first wave starts at once; a large job of
+independent commands is cut across the caller's chunks over the free tokens.
 
 What is re-sent, and what never is:
 

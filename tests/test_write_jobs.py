@@ -398,7 +398,7 @@ def test_answers_of_requests_cut_across_chunks_go_back_to_their_commands() -> No
     chunk and index, in order."""
     from b24hook._result import AjaxResult
 
-    n = 180
+    n = 1200
     job = _sans_io_job(adds("cut", n))
     keys, _ = job.next_requests(0.0, 50)
     assert any(p.chunks is not None and len(set(p.chunks)) > 1 for p in job.flights.values())
@@ -416,6 +416,14 @@ def test_answers_of_requests_cut_across_chunks_go_back_to_their_commands() -> No
 def test_a_halting_job_is_not_cut_across_chunks() -> None:
     """With halt the portal stops a request at its first error: the requests stay
     the caller's chunks."""
-    job = _sans_io_job(adds("halt", 200), halt=True)
+    job = _sans_io_job(adds("halt", 1200), halt=True)
     keys, _ = job.next_requests(0.0, 50)
-    assert [len(job.flights[k].sent) for k in keys] == [50, 50, 50, 50]
+    assert [len(job.flights[k].sent) for k in keys] == [50] * 24
+
+
+def test_a_small_job_keeps_its_chunks() -> None:
+    """A job whose chunks take under half of the free tokens goes as its chunks of 50
+    (the bucket stays with the client's other calls), all at once."""
+    job = _sans_io_job(adds("small", 500))
+    keys, _ = job.next_requests(0.0, 50)
+    assert [len(job.flights[k].sent) for k in keys] == [50] * 10
