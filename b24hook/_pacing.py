@@ -79,6 +79,9 @@ class PacedJob:
     """
 
     kind = "job"
+    #: operating seconds per unit the plan assumes while none was observed
+    #: (0: the budget is not planned for until an answer reports the unit time)
+    unit_prior_s = 0.0
 
     def __init__(self, method: str, *, max_flights: int | None, burst: float, drain: float,
                  budget_limit_s: float, window_s: float, batch_units: int) -> None:
@@ -121,7 +124,7 @@ class PacedJob:
               inflight_units: float) -> tuple[int, int, float, bool, float]:
         """The C planner's decision: (flights, units per request, wait, budget-bound, eta)."""
         used, reset_in, stale = self.budget_state(now)
-        cost = self.page_s or 0.0
+        cost = self.page_s if self.page_s is not None else self.unit_prior_s
         self.plan = _core.export_plan(
             pages_left=units_left, page_s=cost / self.clock.rate, page_cost_s=cost,
             rtt_s=self.rtt_s or 0.0, tokens=tokens, drain=self.drain, reserve=self.reserve,

@@ -6,7 +6,10 @@ the C planner ``_core.export_plan`` how many batch requests to keep in
 flight and how many sub-calls each may carry -- from the free tokens of the
 rate bucket, the server time per sub-call observed in the answers' ``time``
 / ``result_time`` blocks and the operating budget they report (both billing
-modes) -- and waits instead of spending a budget that is not there.
+modes) -- and waits instead of spending a budget that is not there. Until
+an answer reports the sub-call time it plans with a pessimistic one
+(:data:`UNIT_PRIOR_S`), so the first wave starts at once; a large job of
+independent commands is cut across the caller's chunks over the free tokens.
 
 What is re-sent, and what never is:
 
@@ -32,6 +35,7 @@ Two thin drivers run it: :func:`run_write_job` on the caller's thread over
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -52,17 +56,37 @@ if TYPE_CHECKING:
 __all__ = ["WriteJob", "run_write_job", "arun_write_job"]
 
 RATE_REFUSED = "QUERY_LIMIT_EXCEEDED"
+#: operating seconds per sub-call a write job plans with until the first answers
+#: report the real time: pessimistic (a 50-call batch = 10 s of server time; real
+#: portals report tens of ms per add), so the first wave fits the budget unless the
+#: server is pathologically slow; at the standard 480 s budget the whole first
+#: wave the bucket admits (45 requests x 50) still fits (docs/batch.md)
+UNIT_PRIOR_S = 0.2
+#: a job spreads over more requests than its chunks once they take this share
+#: of the free tokens
+SPREAD_FROM = 0.5
 _REFUSED = (BUDGET_REFUSED, RATE_REFUSED)
 
 
 @dataclass
 class _Part:
-    """One batch request: commands of one chunk, numbered from 0 as sent."""
+    """One batch request: commands numbered from 0 as sent, each with the
+    caller's command and chunk it answers for."""
 
-    chunk: int
+    chunk: int              # the chunk of the first command
     sent: list[Command]     # as sent (positions 0..n-1)
-    origin: list[Command]   # the caller's commands (positions in the chunk)
+    origin: list[Command]   # the caller's commands (positions in their chunk)
     started: float = 0.0
+    #: the chunk of each command when they come from several (a pooled job); None: all ``chunk``
+    chunks: list[int] | None = None
+
+    def chunk_of(self, i: int) -> int:
+        return self.chunks[i] if self.chunks is not None else self.chunk
+
+    def tail(self, n: int) -> "_Part":
+        """The commands from ``n`` on, as they were (not renumbered)."""
+        return _Part(self.chunk_of(n), self.sent[n:], self.origin[n:],
+                     chunks=self.chunks[n:] if self.chunks is not None else None)
 
 
 def _code(err: BaseException | None) -> str | None:
@@ -81,6 +105,7 @@ class WriteJob(PacedJob):
     """
 
     kind = "batch_by_chunk"
+    unit_prior_s = UNIT_PRIOR_S
 
     def __init__(self, core: _BatchCore, plan: ChunkPlan, bodies: list[Any], *,
                  max_flights: int | None = None,
@@ -98,6 +123,7 @@ class WriteJob(PacedJob):
         # every chunk's body, checked before the first is sent (refusals raised before any I/O)
         self.bodies = bodies
         self.queue: deque[_Part] = deque(_Part(i, c, c) for i, c in enumerate(plan.chunks))
+        self.pooled = self._poolable()
         self.flights: dict[int, _Part] = {}
         self.answers: list[dict[str, AjaxResult]] = [{} for _ in plan.chunks]
         self.errors: list[dict[str, BaseException]] = [{} for _ in plan.chunks]
@@ -117,6 +143,19 @@ class WriteJob(PacedJob):
     def done(self) -> bool:
         return not self.flights and (self.stopped or not self.queue)
 
+    def _poolable(self) -> bool:
+        """The caller's commands may go in requests cut across its chunks: no
+        ``halt`` (it stops a request at its first error), no command references
+        another, and the aliases stay one form and unique in any request."""
+        if self.halt:
+            return False
+        aliases = [c.alias for chunk in self.chunk_plan.chunks for c in chunk]
+        named = [a for a in aliases if a]
+        if named and (len(named) != len(aliases) or len(set(named)) != len(named)):
+            return False
+        return not any((next(iter(_v3_refs(c.query)), None) is not None) if self.v3 else _v2_refs(c)
+                       for chunk in self.chunk_plan.chunks for c in chunk)
+
     def _units_left(self) -> int:
         return sum(len(p.sent) for p in self.queue)
 
@@ -132,7 +171,9 @@ class WriteJob(PacedJob):
                 return False
         return True
 
-    def next_requests(self, now: float, tokens: float) -> tuple[list[tuple[int, Any]], float]:
+    def next_requests(self, now: float, tokens: float) -> tuple[list[int], float]:
+        """The keys of the requests to start now (their bodies: :meth:`body`), or
+        the seconds to wait before asking again."""
         if self.stopped or not self.queue:
             return [], 0.0
         if now < self.refused_until:
@@ -142,44 +183,84 @@ class WriteJob(PacedJob):
             sum(len(p.sent) for p in self.flights.values()))
         if wait > 0:
             return [], wait
-        if self.page_s is None and self.budget_limit_s > 0:
-            # the server time of a sub-call is not known yet: one request
-            # measures it before the budget is spent on a blind round
-            flights = 1
-        out: list[tuple[int, Any]] = []
+        # independent commands of a job that takes most of the bucket anyway: each
+        # request carries the plan's share, cut across the caller's chunks (45
+        # requests of 45 finish before 40 of 50: a batch's sub-calls run one after
+        # another); a smaller job keeps its chunks and leaves the bucket to the
+        # client's other calls
+        free = max(tokens - self.reserve, 1.0) + len(self.flights)
+        spread = (self.pooled and not bound
+                  and math.ceil(self._units_left() / self.batch_units) >= SPREAD_FROM * free)
+        out: list[int] = []
         while self.queue and len(self.flights) < flights:
-            part = self.queue[0]
-            # a request carries a whole chunk of the caller's plan (each request
-            # costs a token of the shared bucket), unless the budget allows less
-            if bound and len(part.sent) > units:
-                if self._splittable(part, units):
-                    part = self._split(units)
-                else:
-                    # the budget allows less than this request: wait for the
-                    # answers in flight, or for the oldest basket to expire
-                    if not self.flights:
-                        _, reset_in, _ = self.budget_state(now)
-                        return out, reset_in if reset_in > 0 else 1.0
-                    break
-            self.queue.popleft()
+            if spread:
+                part = self._cut(units)
+            else:
+                part = self.queue[0]
+                # a request carries a whole chunk of the caller's plan (each request
+                # costs a token of the shared bucket), unless the budget allows less
+                if bound and len(part.sent) > units:
+                    if self._splittable(part, units):
+                        part = self._split(units)
+                    else:
+                        # the budget allows less than this request: wait for the
+                        # answers in flight, or for the oldest basket to expire
+                        if not self.flights:
+                            _, reset_in, _ = self.budget_state(now)
+                            return out, reset_in if reset_in > 0 else 1.0
+                        break
+                self.queue.popleft()
             key = self._next_key
             self._next_key += 1
             part.started = now
             self.flights[key] = part
             self.requests += 1
-            self.core._starting(part.sent, self.halt)
-            whole = part.sent is self.chunk_plan.chunks[part.chunk]
-            out.append((key, self.bodies[part.chunk] if whole else self.core.body(part.sent, self.halt)))
+            out.append(key)
         self.peak = max(self.peak, len(self.flights))
         return out, 0.0
 
+    def body(self, key: int) -> Any:
+        """The body of the started request ``key`` (encoded here, one request at a
+        time: the async driver gives the loop a turn between two)."""
+        part = self.flights[key]
+        self.core._starting(part.sent, self.halt)
+        if part.chunks is None and part.sent is self.chunk_plan.chunks[part.chunk]:
+            return self.bodies[part.chunk]
+        return self.core.body(part.sent, self.halt)
+
     def _split(self, n: int) -> _Part:
         part = self.queue.popleft()
-        head = _Part(part.chunk, part.sent[:n], part.origin[:n])
-        rest = _Part(part.chunk, self._renumbered(part.sent[n:]), part.origin[n:])
+        head = _Part(part.chunk, part.sent[:n], part.origin[:n],
+                     chunks=part.chunks[:n] if part.chunks is not None else None)
+        rest = part.tail(n)
+        rest.sent = self._renumbered(rest.sent)
         self.queue.appendleft(rest)
         self.queue.appendleft(head)
         return head
+
+    def _cut(self, n: int) -> _Part:
+        """The first ``n`` commands of the queue as one request (a pooled job)."""
+        first = self.queue[0]
+        if len(first.sent) == n or (len(first.sent) < n and len(self.queue) == 1):
+            self.queue.popleft()
+            if first.chunks is None and first.sent is self.chunk_plan.chunks[first.chunk]:
+                return first   # a whole chunk keeps its encoded body
+            first.sent = self._renumbered(first.sent)
+            return first
+        sent: list[Command] = []
+        origin: list[Command] = []
+        chunks: list[int] = []
+        while self.queue and len(sent) < n:
+            part = self.queue[0]
+            take = min(n - len(sent), len(part.sent))
+            sent += part.sent[:take]
+            origin += part.origin[:take]
+            chunks += [part.chunk_of(i) for i in range(take)]
+            if take == len(part.sent):
+                self.queue.popleft()
+            else:
+                self.queue[0] = part.tail(take)
+        return _Part(chunks[0], self._renumbered(sent), origin, chunks=chunks)
 
     def _renumbered(self, commands: list[Command]) -> list[Command]:
         """``commands`` as a request of their own, numbered from 0. A v2 list command
@@ -237,14 +318,15 @@ class WriteJob(PacedJob):
 
     def _take(self, part: _Part, shaped: Result[Any], now: float) -> None:
         """Keep the answer of each command under the caller's index; re-send the refused."""
-        answers, errors = self.answers[part.chunk], self.errors[part.chunk]
         results = (shaped.get_data() or {"result": {}})["result"]
         if not results and "base-error" in shaped.errors:
-            errors.setdefault("base-error", shaped.errors["base-error"])
+            for chunk in sorted({part.chunk_of(i) for i in range(len(part.sent))}):
+                self.errors[chunk].setdefault("base-error", shaped.errors["base-error"])
             return
         again: list[int] = []
         refusal: str | None = None
         for i, (sent, origin) in enumerate(zip(part.sent, part.origin)):
+            answers, errors = self.answers[part.chunk_of(i)], self.errors[part.chunk_of(i)]
             idx, orig = _index(sent), _index(origin)
             err = shaped.errors.get(idx)
             if err is not None and _code(err) in _REFUSED:
@@ -274,6 +356,7 @@ class WriteJob(PacedJob):
             refs = set(_v3_refs(sent.query)) if self.v3 else _v2_refs(sent)
             if halted or refs - names:
                 orig = _index(part.origin[i])
+                answers, errors = self.answers[part.chunk_of(i)], self.errors[part.chunk_of(i)]
                 why = ("comes after a command of this halting batch that is not re-sent"
                        if halted else "references the result of a command that was committed "
                        "or is not re-sent")
@@ -287,14 +370,19 @@ class WriteJob(PacedJob):
                 keep.append(i)
                 names.add(_index(sent))
         if keep:
-            self._requeue(_Part(part.chunk,
+            self._requeue(_Part(part.chunk_of(keep[0]),
                                 self._renumbered([part.sent[i] for i in keep]),
-                                [part.origin[i] for i in keep]), refusal, now)
+                                [part.origin[i] for i in keep],
+                                chunks=[part.chunk_of(i) for i in keep] if part.chunks is not None else None),
+                          refusal, now)
 
     # -- the caller's answer ---------------------------------------------------------
     def _where(self, chunk: int, commands: list[Command]) -> list[str]:
         start = self.chunk_plan.starts[chunk]
         return [repr(c.name) if c.name is not None else str(start + c.position) for c in commands]
+
+    def _where_part(self, part: _Part) -> list[str]:
+        return [self._where(part.chunk_of(i), [c])[0] for i, c in enumerate(part.origin)]
 
     def results(self) -> list[Result[Any]]:
         """The shaped ``Result`` of every chunk, in chunk order; raises the first
@@ -317,9 +405,9 @@ class WriteJob(PacedJob):
 
     def _uncertain_error(self) -> BatchMaybeCommittedError:
         maybe = [w for part, _ in sorted(self.uncertain, key=lambda x: x[0].chunk)
-                 for w in self._where(part.chunk, part.origin)]
+                 for w in self._where_part(part)]
         unsent = [w for part in sorted(self.queue, key=lambda p: p.chunk)
-                  for w in self._where(part.chunk, part.origin)]
+                  for w in self._where_part(part)]
         # refused and not re-sent (JSSDK_BATCH_NOT_RESENT): they never ran either
         unsent += [self._where(chunk, [c])[0] for chunk, commands in enumerate(self.chunk_plan.chunks)
                    for c in commands
@@ -371,8 +459,8 @@ def run_write_job(core: _BatchCore, plan: ChunkPlan, request_id: str | None) -> 
     with http.flights() as fl:
         while not job.done:
             reqs, wait = job.next_requests(time.monotonic(), free_tokens(http))
-            for key, body in reqs:
-                fl.add(key, "batch", body, request_id)
+            for key in reqs:
+                fl.add(key, "batch", job.body(key), request_id)
             if not fl.active:
                 if wait > 0:
                     _log_waiting(http, job, wait)
@@ -406,8 +494,8 @@ async def arun_write_job(client: "AsyncClient", version: ApiVersion, core: _Batc
     try:
         while not job.done:
             reqs, wait = job.next_requests(time.monotonic(), free_tokens(http))
-            for key, body in reqs:
-                p = _Prepared(http, "batch", body, request_id)
+            for key in reqs:
+                p = _Prepared(http, "batch", job.body(key), request_id)
                 running[astart(http, driver, p)] = (key, p)
                 await turn()   # encoding 50 commands per request: one request per loop turn
             if not running:

@@ -339,3 +339,91 @@ def test_commands_not_resent_are_listed_as_never_sent_when_the_job_stops_uncerta
         job.results()
     assert "1" in info.value.unsent_positions
     assert info.value.maybe_positions == ["50", "51"]
+
+
+def _sans_io_job(calls: list[Any], halt: bool = False) -> Any:
+    """A WriteJob over a core with no transport (the standard bucket and budget)."""
+    from types import SimpleNamespace
+
+    from b24hook import _batch
+    from b24hook._enums import ApiVersion
+    from b24hook._write_job import WriteJob
+
+    plan = _batch.plan_chunks(calls, halt)
+    core = _batch._BatchCore(lambda: SimpleNamespace(logger=None), ApiVersion.V2)  # type: ignore[arg-type,return-value]
+    return WriteJob(core, plan, [core.body(c, halt) for c in plan.chunks],
+                    burst=50, drain=2, budget_limit_s=480, window_s=600)
+
+
+def _rows(body: dict[str, Any]) -> list[str]:
+    from urllib.parse import unquote
+
+    cmd = body["cmd"]
+    return [unquote(r) for r in (cmd.values() if isinstance(cmd, dict) else cmd)]
+
+
+def test_the_first_wave_spreads_the_job_over_the_free_tokens_before_any_answer() -> None:
+    """2,000 independent adds under the burst, the sub-call time not known yet: the
+    job does not send one request alone to measure it (a second round); before any
+    answer it starts as many requests as the free tokens allow (50 less the reserve),
+    the adds spread over them across the caller's chunks (fewer than 50 each: the
+    sub-calls of one batch run one after another), each add in exactly one."""
+    job = _sans_io_job(adds("wave", 2000))
+    keys, wait = job.next_requests(0.0, 50)
+    assert wait == 0
+    assert len(keys) == 45
+    sizes = [len(job.flights[k].sent) for k in keys]
+    assert max(sizes) < 50 and sum(sizes) == 2000
+    titles_sent = [r.rsplit("=", 1)[1] for k in keys for r in _rows(job.body(k))]
+    assert sorted(titles_sent) == sorted(f"wave:{i}" for i in range(2000))
+    # nothing more until answers come back
+    assert job.next_requests(0.01, 5)[0] == []
+
+
+def test_the_first_wave_fits_a_small_budget_at_a_pessimistic_sub_call_time() -> None:
+    """A budget too small for the job at the prior sub-call time (0.2 s): the first
+    wave carries only what the budget absorbs at that time, before any answer."""
+    from b24hook._write_job import UNIT_PRIOR_S
+
+    job = _sans_io_job(adds("small", 1200))
+    job.budget_limit_s = 60.0
+    keys, wait = job.next_requests(0.0, 50)
+    sent = sum(len(job.flights[k].sent) for k in keys)
+    assert wait == 0 and 0 < sent <= 60 * 0.95 / UNIT_PRIOR_S
+    assert len(keys) > 1
+
+
+def test_answers_of_requests_cut_across_chunks_go_back_to_their_commands() -> None:
+    """Requests cut across the caller's chunks: each answer lands under the caller's
+    chunk and index, in order."""
+    from b24hook._result import AjaxResult
+
+    n = 1200
+    job = _sans_io_job(adds("cut", n))
+    keys, _ = job.next_requests(0.0, 50)
+    assert any(p.chunks is not None and len(set(p.chunks)) > 1 for p in job.flights.values())
+    for k in keys:
+        titles_sent = [r.rsplit("=", 1)[1] for r in _rows(job.body(k))]
+        env = {"result": [{"item": {"title": t}} for t in titles_sent], "result_error": [],
+               "result_time": [], "result_total": [], "result_next": []}
+        job.feed(k, AjaxResult({"result": env, "time": None}, {"request_id": "r"}, 200), 0.5)
+    assert job.done
+    got = [a.get_data_or_raise()["result"]["item"]["title"]
+           for res in job.results() for a in res.get_data()["result"].values()]
+    assert got == [f"cut:{i}" for i in range(n)]
+
+
+def test_a_halting_job_is_not_cut_across_chunks() -> None:
+    """With halt the portal stops a request at its first error: the requests stay
+    the caller's chunks."""
+    job = _sans_io_job(adds("halt", 1200), halt=True)
+    keys, _ = job.next_requests(0.0, 50)
+    assert [len(job.flights[k].sent) for k in keys] == [50] * 24
+
+
+def test_a_small_job_keeps_its_chunks() -> None:
+    """A job whose chunks take under half of the free tokens goes as its chunks of 50
+    (the bucket stays with the client's other calls), all at once."""
+    job = _sans_io_job(adds("small", 500))
+    keys, _ = job.next_requests(0.0, 50)
+    assert [len(job.flights[k].sent) for k in keys] == [50] * 10
