@@ -183,6 +183,12 @@ class WriteJob(PacedJob):
             sum(len(p.sent) for p in self.flights.values()))
         if wait > 0:
             return [], wait
+        if self.page_s is None and bound:
+            # more work than the budget holds even at the prior's time: one
+            # request measures the real time before the budget is spent (a
+            # first wave at the prior, then planned on a few early answers, let
+            # the emulator at 100x refuse sub-calls near the window's edge)
+            flights = 1
         # independent commands of a job that takes most of the bucket anyway: each
         # request carries the plan's share, cut across the caller's chunks (45
         # requests of 45 finish before 40 of 50: a batch's sub-calls run one after
