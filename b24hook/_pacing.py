@@ -27,6 +27,11 @@ BUDGET_MARGIN = 0.05
 BUDGET_REFUSED = "OPERATION_TIME_LIMIT"
 #: the longest sleep before the plan is asked again
 MAX_SLEEP = 5.0
+#: the budget charges a unit its learned time plus this many deviations of it
+COST_GUARD_K = 2.0
+#: the deviation a first observation is given (a share of it): one answer, from a
+#: request running alone, does not show what a wave of concurrent requests costs
+COST_PRIOR_DEV = 0.05
 
 
 def num(x: Any) -> float | None:
@@ -93,6 +98,7 @@ class PacedJob:
         self.budget_limit_s, self.window_s = float(budget_limit_s), float(window_s)
         # observations
         self.page_s: float | None = None          # operating seconds per unit of work
+        self.page_dev = 0.0                        # its mean deviation (answers' averages)
         self.rtt_s: float | None = None
         self.clock = _Clock()
         self.used_s = 0.0                          # operating seconds, last report
@@ -105,6 +111,15 @@ class PacedJob:
         self.notes: list[tuple[str, dict[str, Any]]] = []   # for the logger
 
     # -- budget ----------------------------------------------------------------
+    def unit_cost(self) -> float:
+        """Operating seconds the budget charges a unit not answered yet: the learned
+        time plus a guard proportional to its error (``COST_GUARD_K`` mean deviations
+        of the answers' per-unit averages), so that a wave planned to the headroom
+        stays under the limit when its units cost more than the few answers seen."""
+        if self.page_s is None:
+            return self.unit_prior_s
+        return self.page_s + COST_GUARD_K * self.page_dev
+
     def budget_state(self, now: float) -> tuple[float, float, bool]:
         """(used seconds, wall seconds to the reset or -1, stale)."""
         if self.budget_limit_s <= 0:
@@ -112,7 +127,7 @@ class PacedJob:
         if now < self.refused_until:
             return self.budget_limit_s, self.refused_until - now, False
         pnow = self.clock.portal_now(now)
-        cost = self.page_s or 0.0
+        cost = self.unit_cost()
         short = self.budget_limit_s * (1 - BUDGET_MARGIN) - self.used_s < cost * self.batch_units
         if self.reset_at is None or pnow is None:
             # no reset time known: past a refusal, one unit asks for a fresh state
@@ -124,9 +139,10 @@ class PacedJob:
               inflight_units: float) -> tuple[int, int, float, bool, float]:
         """The C planner's decision: (flights, units per request, wait, budget-bound, eta)."""
         used, reset_in, stale = self.budget_state(now)
-        cost = self.page_s if self.page_s is not None else self.unit_prior_s
+        unit_s = self.page_s if self.page_s is not None else self.unit_prior_s
+        cost = self.unit_cost()
         self.plan = _core.export_plan(
-            pages_left=units_left, page_s=cost / self.clock.rate, page_cost_s=cost,
+            pages_left=units_left, page_s=unit_s / self.clock.rate, page_cost_s=cost,
             rtt_s=self.rtt_s or 0.0, tokens=tokens, drain=self.drain, reserve=self.reserve,
             max_flights=self.max_flights, in_flight=in_flight,
             budget_limit_s=self.budget_limit_s, budget_used_s=used,
@@ -173,7 +189,11 @@ class PacedJob:
                 procs.append(p / units)
         if procs:
             avg = sum(procs) / len(procs)
-            self.page_s = avg if self.page_s is None else 0.7 * self.page_s + 0.3 * avg
+            if self.page_s is None:
+                self.page_s, self.page_dev = avg, COST_PRIOR_DEV * avg
+            else:
+                self.page_dev = 0.75 * self.page_dev + 0.25 * abs(avg - self.page_s)
+                self.page_s = 0.7 * self.page_s + 0.3 * avg
         if isinstance(top, Mapping):
             d0 = num(top.get("duration"))
             if d0 is not None:

@@ -29,3 +29,14 @@ def test_keywords_only() -> None:
     with pytest.raises(TypeError):
         _core.export_plan(pages=10)  # type: ignore[call-arg]
     assert _core.export_plan() == (1, 1, 0.0, False, 0.0)
+
+
+def test_budget_bound_wave_never_commits_past_the_headroom() -> None:
+    """Streams x pages fit the headroom: 28.2 s left (30 s, 5 % kept, 0.3 s used) at
+    0.15 s per page is 188 pages; rounding the streams up sent 19 x 10 = 190."""
+    for used in (0.3, 5.0, 17.7, 27.0):
+        flights, pages, wait, bound, _ = _core.export_plan(
+            pages_left=399, page_s=0.0015, page_cost_s=0.15, tokens=49, drain=2, max_flights=50,
+            budget_limit_s=30, budget_used_s=used, reset_in_s=590, margin=0.05)
+        assert bound and wait == 0
+        assert flights * pages * 0.15 <= 30 * 0.95 - used, (used, flights, pages)

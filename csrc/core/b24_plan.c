@@ -108,8 +108,10 @@ b24_plan(const struct b24_plan_in *in, struct b24_plan_out *out)
         double fit = floor(headroom / cost);
         if (fit < out->pages)
             out->pages = (int)fit;
-        /* streams that the headroom feeds, counting the running ones */
-        c = (int)ceil(fit / out->pages) + (in->in_flight > 0 ? in->in_flight : 0);
+        /* streams that the headroom feeds, counting the running ones: whole
+         * requests only (rounding up would commit up to pages - 1 pages past
+         * the headroom, enough to push a wave over the limit) */
+        c = (int)floor(fit / out->pages) + (in->in_flight > 0 ? in->in_flight : 0);
         if (c < out->flights)
             out->flights = c < 1 ? 1 : c;
     }
