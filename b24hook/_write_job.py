@@ -46,7 +46,7 @@ from ._batch import ChunkPlan, Command, _BatchCore, _index, _v2_refs, _v3_refs
 from ._enums import ApiVersion
 from ._errors import AjaxError, BatchMaybeCommittedError, SdkError
 from ._logging import LogLevel, emit
-from ._pacing import BUDGET_REFUSED, MAX_SLEEP, PacedJob, free_tokens, job_limits
+from ._pacing import BUDGET_MARGIN, BUDGET_REFUSED, MAX_SLEEP, PacedJob, free_tokens, job_limits
 from ._pipeline import _Prepared, aresult, astart
 from ._result import AjaxResult, Result
 
@@ -183,11 +183,11 @@ class WriteJob(PacedJob):
             sum(len(p.sent) for p in self.flights.values()))
         if wait > 0:
             return [], wait
-        if self.page_s is None and bound:
-            # more work than the budget holds even at the prior's time: one
-            # request measures the real time before the budget is spent (a
-            # first wave at the prior, then planned on a few early answers, let
-            # the emulator at 100x refuse sub-calls near the window's edge)
+        if self.page_s is None and bound and self._wave_capped(now, tokens):
+            # the budget, not the bucket, would cap the first wave even at the
+            # prior's time: one request measures the real time before the budget
+            # is spent (a first wave at the prior, then planned on a few early
+            # answers, let the emulator at 100x refuse sub-calls near the edge)
             flights = 1
         # independent commands of a job that takes most of the bucket anyway: each
         # request carries the plan's share, cut across the caller's chunks (45
@@ -224,6 +224,14 @@ class WriteJob(PacedJob):
             out.append(key)
         self.peak = max(self.peak, len(self.flights))
         return out, 0.0
+
+    def _wave_capped(self, now: float, tokens: float) -> bool:
+        """The wave the bucket admits now would cost more than the budget left,
+        at the prior's time per sub-call."""
+        used, _, _ = self.budget_state(now)
+        headroom = self.budget_limit_s * (1 - BUDGET_MARGIN) - used
+        wave = min(self._units_left(), max(tokens - self.reserve, 1.0) * self.batch_units)
+        return wave * self.unit_cost() > headroom
 
     def body(self, key: int) -> Any:
         """The body of the started request ``key`` (encoded here, one request at a

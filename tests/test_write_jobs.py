@@ -385,7 +385,8 @@ def test_a_job_larger_than_the_budget_measures_the_sub_call_time_first() -> None
     request goes first and measures the real time; the rest is planned on it.
     (A first wave at the prior, re-planned on its first answers, was refused
     sub-calls near the window's edge in the budget-bound test, 3 runs of 7.)
-    A job that fits the budget at the prior starts its whole wave at once."""
+    A job whose first wave (what the bucket admits) fits the budget at the prior
+    starts that whole wave at once."""
     from b24hook._write_job import UNIT_PRIOR_S
 
     job = _sans_io_job(adds("small", 1200))
@@ -397,6 +398,13 @@ def test_a_job_larger_than_the_budget_measures_the_sub_call_time_first() -> None
     fits = _sans_io_job(adds("fits", 1200))
     fits.budget_limit_s = 480.0          # 1,200 x 0.2 s = 240 s: within the budget
     keys, wait = fits.next_requests(0.0, 50)
+    assert wait == 0 and len(keys) > 1
+
+    # larger than the budget at 0.2 s (5,000 x 0.2 = 1,000 s), but the wave the bucket
+    # admits (45 x 50 x 0.2 = 450 s) fits what the budget has left: the wave goes at once
+    big = _sans_io_job(adds("big", 5000))
+    big.budget_limit_s = 480.0
+    keys, wait = big.next_requests(0.0, 50)
     assert wait == 0 and len(keys) > 1
 
 
