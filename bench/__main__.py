@@ -246,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="crm.item.add per contestant of the write job (default 10,000; 300 with --quick)")
     ap.add_argument("--percall-n", type=int, default=None, help="calls per run of workload 1 (overrides the mode)")
     ap.add_argument("--percall-reps", type=int, default=None, help="runs per contestant of workload 1")
-    ap.add_argument("--out", default=str(env.REPO / "docs" / "benchmarks.md"),
-                    help="the report (charts go to <dir of out>/benchmarks/)")
+    ap.add_argument("--out", default=None,
+                    help="the report (charts go to <dir of out>/benchmarks/); default docs/benchmarks.md"
+                         " for the full run of every workload, .cache/bench/benchmarks-<mode>.md otherwise")
     ap.add_argument("--results", default=None, help="raw JSON results (default .cache/bench/results-<mode>.json)")
     args = ap.parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -257,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.percall_reps:
         cfg["percall_reps"] = args.percall_reps
     only = set(args.only.split(","))
+    if args.out is None:  # a subset or a quick run never replaces the published report
+        whole = mode == "full" and only >= set(ap.get_default("only").split(","))
+        args.out = str(env.REPO / "docs" / "benchmarks.md" if whole else env.CACHE / f"benchmarks-{mode}.md")
     t0 = time.monotonic()
     skip = env.setup_all()
     for k, v in skip.items():
