@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--only percall,list,threads,async,decode,export,memory,planner,writes] [--writes-n N] [--out FILE]``
+"""``python -m bench [--quick] [--only percall,list,instr,threads,async,decode,export,memory,planner,writes] [--writes-n N] [--out FILE]``
 
 Runs the four workloads of docs/benchmarks.md and writes the report and charts.
 ``make bench`` runs the full set (about 20-30 minutes), ``make bench-quick`` the
@@ -240,7 +240,7 @@ def memory(cfg: dict[str, Any], skip: dict[str, str], portal: Any) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small counts, fewer repetitions (< 2 minutes)")
-    ap.add_argument("--only", default="percall,list,threads,async,decode,export,memory,planner",
+    ap.add_argument("--only", default="percall,list,instr,threads,async,decode,export,memory,planner",
                     help="workloads; 'planner' includes the write job, 'writes' runs the write job alone")
     ap.add_argument("--writes-n", type=int, default=None,
                     help="crm.item.add per contestant of the write job (default 10,000; 300 with --quick)")
@@ -270,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         results["percall"] = percall(cfg, skip, 1)
     if "list" in only:
         results["list"] = percall(cfg, skip, 1, listing=True)
+    if "instr" in only:
+        from . import instr
+
+        results["instr"] = instr.run(args.quick)
     if "threads" in only:
         results["threads"] = percall(cfg, skip, 8)
     if "async" in only:

@@ -8,7 +8,9 @@ Everything the bench compares is installed under ``<repo>/.cache/bench/``
   ``sys.path`` of the bench itself for orjson/matplotlib);
 * ``js/``   npm prefix with ``@bitrix24/b24jssdk@2.1.0``;
 * ``floor`` the C floor (``bench/floor/floor.c``) built with ``gcc -O2``;
-* nginx from Debian (``apt-get install nginx-light`` when ``nginx`` is missing).
+* nginx from Debian (``apt-get install nginx-light`` when ``nginx`` is missing);
+* valgrind from Debian for the instruction counts (``apt-get install valgrind``
+  when missing).
 """
 from __future__ import annotations
 
@@ -127,6 +129,22 @@ def setup_nginx() -> str:
     return nginx
 
 
+def setup_valgrind() -> str | None:
+    """valgrind for the instruction counts (workload 1d); ``apt-get install
+    valgrind`` when it is missing. Returns why it is unavailable, or None."""
+    if shutil.which("valgrind"):
+        return None
+    with _lock("apt"):
+        log("apt-get install valgrind (valgrind is missing)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        try:
+            _run(_sudo() + ["apt-get", "update", "-qq"], env=env, timeout=900)
+            _run(_sudo() + ["apt-get", "install", "-y", "-qq", "valgrind"], env=env, timeout=900)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            return f"valgrind is missing and apt-get failed: {str(exc)[:200]}"
+    return None if shutil.which("valgrind") else "valgrind is still missing after apt-get install"
+
+
 def build_floor() -> Path:
     with _lock("floor"):
         if FLOOR_BIN.is_file() and FLOOR_BIN.stat().st_mtime >= FLOOR_SRC.stat().st_mtime:
@@ -149,6 +167,9 @@ def setup_all() -> dict[str, Any]:
         missing["js"] = js
     build_floor()
     setup_nginx()
+    vg = setup_valgrind()
+    if vg:
+        missing["instr"] = vg
     return missing
 
 

@@ -65,19 +65,24 @@ def main(argv: list[str] | None = None) -> int:
         child(json.loads(args.child))
         return 0
     env.setup_nginx()
-    params = servers.LIST_PARAMS if args.method == servers.LIST_METHOD else None
     with servers.StaticTLS() as srv:
-        spec = {"task": "percall", "client": args.client, "url": srv.v2_url, "ca": srv.ca_path,
-                "method": args.method, "params": params, "n": args.calls, "warmup": args.warmup}
-        if args.client == "floor":
-            env.build_floor()
-            child_cmd = [str(env.FLOOR_BIN), f"{srv.v2_url}/{args.method}", str(max(args.calls, 1)), "1", srv.ca_path,
-                         json.dumps(params or {}, separators=(",", ":"))]
-        else:
-            child_cmd = [sys.executable, "-m", "bench.profile_call", "--child", json.dumps(spec)]
-        cmd = [*shlex.split(args.wrap), *child_cmd]
+        cmd = [*shlex.split(args.wrap), *child_command(srv, args.client, args.method, args.calls, args.warmup)]
         proc = subprocess.run(cmd, cwd=env.REPO, env=env.local_env())
     return proc.returncode
+
+
+def child_command(srv: servers.StaticTLS, client: str, method: str, calls: int, warmup: int) -> list[str]:
+    """The command line of one profiled loop: ``client`` (a py_runner client, or
+    ``floor``) making ``warmup`` untimed and then ``calls`` calls of ``method``
+    against ``srv``."""
+    params = servers.LIST_PARAMS if method == servers.LIST_METHOD else None
+    if client == "floor":
+        env.build_floor()
+        return [str(env.FLOOR_BIN), f"{srv.v2_url}/{method}", str(max(calls, 1)), "1", srv.ca_path,
+                json.dumps(params or {}, separators=(",", ":"))]
+    spec = {"task": "percall", "client": client, "url": srv.v2_url, "ca": srv.ca_path,
+            "method": method, "params": params, "n": calls, "warmup": warmup}
+    return [sys.executable, "-m", "bench.profile_call", "--child", json.dumps(spec)]
 
 
 if __name__ == "__main__":
