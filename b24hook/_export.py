@@ -50,7 +50,8 @@ from ._errors import AjaxError, SdkError
 from ._http import AsyncClient, Http, HttpRegistry
 from ._logging import LogLevel, emit
 from ._pipeline import _Prepared, aresult, astart
-from ._pacing import BUDGET_REFUSED, MAX_SLEEP, PacedJob, free_tokens, job_limits, num
+from ._pacing import (BUDGET_REFUSED, DEFAULT_BURST, DEFAULT_DRAIN, DEFAULT_WINDOW_S, MAX_SLEEP, PacedJob,
+                      free_tokens, job_limits, num)
 from ._progress import Progress, ProgressArg, make_progress
 
 if TYPE_CHECKING:
@@ -123,8 +124,8 @@ class ExportJob(PacedJob):
 
     def __init__(self, method: str, params: Mapping[str, Any] | None, *, id_key: str = "ID",
                  cursor_id_key: str | None = None, container: str | None = None,
-                 max_flights: int | None = None, burst: float = 50, drain: float = 2,
-                 budget_limit_s: float = 0.0, window_s: float = 600.0,
+                 max_flights: int | None = None, burst: float = DEFAULT_BURST, drain: float = DEFAULT_DRAIN,
+                 budget_limit_s: float = 0.0, window_s: float = DEFAULT_WINDOW_S,
                  checkpoint: Mapping[str, Any] | None = None) -> None:
         super().__init__(method, max_flights=max_flights, burst=burst, drain=drain,
                          budget_limit_s=budget_limit_s, window_s=window_s, batch_units=PAGE)

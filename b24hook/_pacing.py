@@ -18,10 +18,18 @@ from typing import Any, Mapping
 from . import _core
 from ._http import Http
 
-__all__ = ["PacedJob", "BUDGET_MARGIN", "BUDGET_REFUSED", "MAX_SLEEP", "job_limits", "free_tokens"]
+__all__ = ["PacedJob", "BUDGET_MARGIN", "BUDGET_REFUSED", "MAX_SLEEP", "job_limits", "free_tokens",
+           "DEFAULT_BURST", "DEFAULT_DRAIN", "DEFAULT_WINDOW_S"]
 
 #: tokens of the rate bucket left to the client's other callers (a tenth of the burst, >= 2)
 RESERVE_FRACTION = 0.1
+#: the limiter's defaults (the C core's one table, b24_limits_config_default): what a
+#: job plans with when it is given no limits, and when a setting is missing
+_DEFAULTS = _core.Limiter.defaults()
+DEFAULT_BURST = float(_DEFAULTS["rate_limit"]["burst_limit"])
+DEFAULT_DRAIN = float(_DEFAULTS["rate_limit"]["drain_rate"])
+DEFAULT_WINDOW_S = _DEFAULTS["operating_limit"]["window_ms"] / 1000.0
+_DEFAULT_BUDGET_S = _DEFAULTS["operating_limit"]["limit_ms"] / 1000.0
 #: the share of the operating budget a job never spends
 BUDGET_MARGIN = 0.05
 BUDGET_REFUSED = "OPERATION_TIME_LIMIT"
@@ -228,9 +236,10 @@ def job_limits(http: Http) -> dict[str, float]:
     p = http.get_restriction_manager_params()
     rate = p.get("rate_limit") or {}
     op = p.get("operating_limit") or {}
-    return {"burst": float(rate.get("burst_limit", 50)), "drain": float(rate.get("drain_rate", 2)),
-            "budget_limit_s": float(op.get("limit_ms", 480000)) / 1000.0,
-            "window_s": float(op.get("window_ms", 600000)) / 1000.0}
+    return {"burst": float(rate.get("burst_limit", DEFAULT_BURST)),
+            "drain": float(rate.get("drain_rate", DEFAULT_DRAIN)),
+            "budget_limit_s": float(op["limit_ms"]) / 1000.0 if "limit_ms" in op else _DEFAULT_BUDGET_S,
+            "window_s": float(op["window_ms"]) / 1000.0 if "window_ms" in op else DEFAULT_WINDOW_S}
 
 
 def free_tokens(http: Http) -> float:
@@ -238,4 +247,4 @@ def free_tokens(http: Http) -> float:
     try:
         return float(http.restriction.limiter.stats().get("tokens", 0.0))
     except Exception:  # noqa: BLE001 - a test double's limiter: plan as if the bucket were full
-        return 50.0
+        return DEFAULT_BURST

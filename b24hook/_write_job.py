@@ -46,7 +46,8 @@ from ._batch import ChunkPlan, Command, _BatchCore, _index, _v2_refs, _v3_refs
 from ._enums import ApiVersion
 from ._errors import AjaxError, BatchMaybeCommittedError, SdkError
 from ._logging import LogLevel, emit
-from ._pacing import BUDGET_MARGIN, BUDGET_REFUSED, MAX_SLEEP, PacedJob, free_tokens, job_limits
+from ._pacing import (BUDGET_MARGIN, BUDGET_REFUSED, DEFAULT_BURST, DEFAULT_DRAIN, DEFAULT_WINDOW_S, MAX_SLEEP,
+                      PacedJob, free_tokens, job_limits)
 from ._pipeline import _Prepared, aresult, astart
 from ._result import AjaxResult, Result
 
@@ -109,8 +110,8 @@ class WriteJob(PacedJob):
 
     def __init__(self, core: _BatchCore, plan: ChunkPlan, bodies: list[Any], *,
                  max_flights: int | None = None,
-                 burst: float = 50, drain: float = 2, budget_limit_s: float = 0.0,
-                 window_s: float = 600.0) -> None:
+                 burst: float = DEFAULT_BURST, drain: float = DEFAULT_DRAIN, budget_limit_s: float = 0.0,
+                 window_s: float = DEFAULT_WINDOW_S) -> None:
         methods = {c.method for chunk in plan.chunks for c in chunk}
         super().__init__(methods.pop() if len(methods) == 1 else "batch", max_flights=max_flights,
                          burst=burst, drain=drain, budget_limit_s=budget_limit_s,
