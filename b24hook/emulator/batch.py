@@ -256,17 +256,15 @@ def batch_v3(call: Call) -> Any:
         return _run_v3(call, body)
     with store.lock:
         store.execute("BEGIN")
-        p._row_buf.pending = []
+        p.hold_rows()
         try:
             out = _run_v3(call, body)
         except BaseException:
             store.execute("ROLLBACK")
-            p._row_buf.pending = None
+            p.release_rows(committed=False)
             raise
         store.execute("COMMIT")
-        rows, p._row_buf.pending = p._row_buf.pending, None
-        for table, n in rows:
-            p.count_row(table, n)
+        p.release_rows(committed=True)
     return out
 
 

@@ -143,10 +143,10 @@ class Dispatcher:
         """§5.4: a free plan refuses every call; a held webhook gets OVERLOAD_LIMIT."""
         p = self.portal
         if p.settings.free_plan:
-            p._note("free_plan_refused")
+            p.note("free_plan_refused")
             raise RestError("ACCESS_DENIED", "REST is available only on commercial plans.", 403)
         if p.settings.overload:
-            p._note("overload_refused")
+            p.note("overload_refused")
             raise RestError("OVERLOAD_LIMIT", "REST API is blocked due to overload.", 503)
 
     def exec_time(self, method: str) -> float:
@@ -167,7 +167,7 @@ class Dispatcher:
         key = (webhook.key, method)
         if check and s.operating_limit is not None and \
                 p.ledger.would_refuse(key, s.operating_limit):
-            p._note("operation_time_limit")
+            p.note("operation_time_limit")
             raise RestError("OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.", 429)
         call = Call(portal=p, dispatcher=self, webhook=webhook, method=method, api=api, params=params,
                     start=start, http_method=http_method,
@@ -233,7 +233,7 @@ class Dispatcher:
         if lim is None:
             return None
         if processing > lim or finish - req.t_start > lim:
-            p._note("cutoffs")
+            p.note("cutoffs")
             return p.cutoff_response()
         return None
 
@@ -319,7 +319,7 @@ class Dispatcher:
                         "Idempotency key was already used with a different request body", 422))
                     resp.headers.update(echo)
                     return resp
-                p._note("idempotent_replays")
+                p.note("idempotent_replays")
                 return Response(stored.status, stored.body, stored.content_type,
                                 headers={**echo, "Idempotent-Replayed": "true"})
         try:

@@ -33,7 +33,7 @@ class FaultHook:
         req.notes["fault"] = f
         if f is None:
             return None
-        portal._note("faults_fired", f.kind)
+        portal.note("faults_fired", f.kind)
         if f.kind in ("hang", "latency"):
             delay = (60.0 if f.kind == "hang" else 1.0) if f.delay is None else float(f.delay)
             cut = portal.settings.request_timeout
@@ -41,7 +41,7 @@ class FaultHook:
                 # the portal's own 60 s cut-off ends the wait
                 if portal._stopping.wait(portal.clock.real_seconds(cut)):
                     return Response(0, b"", close=True)
-                portal._note("cutoffs")
+                portal.note("cutoffs")
                 return portal.cutoff_response()
             if portal._stopping.wait(delay):
                 return Response(0, b"", close=True)
@@ -103,7 +103,7 @@ class RateLimitHook:
         if portal.bucket.hit(client_identity(s, req), cap, rate, portal.clock.now(),
                              s.rate_limit_count_refused):
             return None
-        portal._note("query_limit_exceeded")
+        portal.note("query_limit_exceeded")
         return error_response(portal.settings, req, RestError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503))
 
     def after(self, portal: PortalState, req: Request, resp: Response) -> Response:

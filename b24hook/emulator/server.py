@@ -87,15 +87,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         req.api, req.uid, req.secret, req.method, req.transport = parse_route(parts.path)
         if req.api is None:
-            portal._count("<non-rest>", 404)
+            portal.count_request("<non-rest>", 404)
             self._write(Response(404, b"<html><body><h1>404 Not Found</h1></body></html>",
                                  "text/html; charset=utf-8"))
             return
-        portal._in_flight(+1)
+        portal.in_flight(+1)
         try:
             resp = self.server.pipeline(req)
         finally:
-            portal._in_flight(-1)
+            portal.in_flight(-1)
         if resp.close:
             self.close_connection = True
             if resp.reset:
@@ -104,9 +104,9 @@ class _Handler(BaseHTTPRequestHandler):
                                                struct.pack("ii", 1, 0))
                 except OSError:
                     pass
-            portal._count(req.method or "", 0, req.api)
+            portal.count_request(req.method or "", 0, req.api)
             return
-        portal._count(req.method or "", resp.status, req.api)   # before the answer leaves
+        portal.count_request(req.method or "", resp.status, req.api)   # before the answer leaves
         self._write(resp)
 
     def _write(self, resp: Response) -> None:

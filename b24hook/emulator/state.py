@@ -77,7 +77,7 @@ class PortalState:
             return self._webhooks.get((uid, secret))
 
     # ------------------------------------------------------------ stats
-    def _count(self, method: str, status: int, api: str | None = None) -> None:
+    def count_request(self, method: str, status: int, api: str | None = None) -> None:
         with self._stats_lock:
             per = self._stats.setdefault(method, {})
             per[status] = per.get(status, 0) + 1
@@ -91,7 +91,7 @@ class PortalState:
         with self._stats_lock:
             return [dict(r) for r in self._log]
 
-    def _note(self, name: str, sub: str | None = None, n: int = 1) -> None:
+    def note(self, name: str, sub: str | None = None, n: int = 1) -> None:
         """Named counters (refusals, replays, faults fired...)."""
         with self._stats_lock:
             if sub is None:
@@ -109,6 +109,17 @@ class PortalState:
             return
         with self._stats_lock:
             self._rows[table] = self._rows.get(table, 0) + n
+
+    def hold_rows(self) -> None:
+        """This thread's created rows wait from now on (a v3 batch's transaction)."""
+        self._row_buf.pending = []
+
+    def release_rows(self, committed: bool) -> None:
+        """The transaction ended: count the rows it created if it committed."""
+        rows, self._row_buf.pending = self._row_buf.pending, None
+        if committed:
+            for table, n in rows:
+                self.count_row(table, n)
 
     def stats(self) -> dict[str, Any]:
         """``requests`` {method: {status: n}}, ``total``, ``by_status`` {status: n},
@@ -136,7 +147,7 @@ class PortalState:
             out["in_flight_peak"] = self._busy_peak
             return out
 
-    def _in_flight(self, delta: int) -> None:
+    def in_flight(self, delta: int) -> None:
         with self._stats_lock:
             self._busy += delta
             self._busy_peak = max(self._busy_peak, self._busy)
