@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+from b24hook.emulator import dispatch as D
 from b24hook.emulator import server as S
 
 from . import contestants as C
@@ -40,7 +41,7 @@ def _listen_overflows() -> int:
 
 
 def _instrument() -> None:
-    execute, sleep, encode = S.Dispatcher.execute, S.Dispatcher._sleep, S.Dispatcher.json_response
+    execute, sleep, encode = D.Dispatcher.execute, D.Dispatcher._sleep, D.json_response
     handle, write = S._Handler._handle, S._Handler._write
 
     def add(name: str, v: float) -> None:
@@ -62,9 +63,9 @@ def _instrument() -> None:
         add("slept", time.perf_counter() - w)
         add("asked", wait)
 
-    def w_encode(self: Any, *a: Any, **k: Any) -> Any:
+    def w_encode(*a: Any, **k: Any) -> Any:
         c, w = time.thread_time(), time.perf_counter()
-        resp = encode(self, *a, **k)
+        resp = encode(*a, **k)
         add("enc_cpu", time.thread_time() - c)
         add("enc_wall", time.perf_counter() - w)
         add("size", len(resp.body))
@@ -83,9 +84,9 @@ def _instrument() -> None:
         with _lock:
             _events.append(ev)
 
-    S.Dispatcher.execute = w_execute          # type: ignore[method-assign]
-    S.Dispatcher._sleep = w_sleep             # type: ignore[method-assign]
-    S.Dispatcher.json_response = w_encode     # type: ignore[method-assign]
+    D.Dispatcher.execute = w_execute          # type: ignore[method-assign]
+    D.Dispatcher._sleep = w_sleep             # type: ignore[method-assign]
+    D.json_response = w_encode
     S._Handler._write = w_write               # type: ignore[method-assign]
     for verb in ("do_GET", "do_POST", "_handle"):
         setattr(S._Handler, verb, w_handle)

@@ -172,7 +172,7 @@ def test_listen_backlog_admits_a_burst_of_connections(portal):
 def test_batch_commands_share_one_sleep_debt(monkeypatch):
     """A command that woke late (behind the GIL) is paid back by the next one's sleep."""
     from b24hook.emulator import EmulatorPortal
-    from b24hook.emulator import server as srv
+    from b24hook.emulator import dispatch
 
     p = EmulatorPortal(db=":memory:")       # not started: only its dispatcher
     waits: list[float] = []
@@ -184,7 +184,7 @@ def test_batch_commands_share_one_sleep_debt(monkeypatch):
         return False
 
     monkeypatch.setattr(p._stopping, "wait", wait)
-    monkeypatch.setattr(srv.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(dispatch.time, "perf_counter", lambda: clock[0])
     carry = [0.0]
     for _ in range(3):
         p.dispatcher._sleep(0.1, carry)

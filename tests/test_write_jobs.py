@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any, Iterator
+from urllib.parse import unquote
 
 import pytest
 
-from b24hook import AsyncB24Hook, B24Hook, BatchMaybeCommittedError
+from b24hook import AsyncB24Hook, B24Hook, BatchMaybeCommittedError, _batch
+from b24hook._enums import ApiVersion
+from b24hook._errors import AjaxError
+from b24hook._result import Result
+from b24hook._write_job import WriteJob
 from b24hook.emulator import EmulatorPortal
 
 ET = 2
@@ -70,6 +76,25 @@ def hook(p: EmulatorPortal, budget_s: float | None = None, **kw: Any) -> B24Hook
 
 def statuses(p: EmulatorPortal) -> dict[int, int]:
     return {int(k): v for k, v in p.stats()["by_status"].items()}
+
+
+def _sans_io_job(calls: list[Any], halt: bool = False, budget_limit_s: float = 480) -> WriteJob:
+    """A WriteJob over a core with no transport (the standard bucket; the standard
+    budget unless ``budget_limit_s`` says otherwise, 0 = none); ``job.core`` builds bodies."""
+    plan = _batch.plan_chunks(calls, halt)
+    core = _batch._BatchCore(lambda: SimpleNamespace(logger=None), ApiVersion.V2)
+    return WriteJob(core, plan, [core.body(c, halt) for c in plan.chunks],
+                    burst=50, drain=2, budget_limit_s=budget_limit_s, window_s=600)
+
+
+def _ran_first_refused(job: WriteJob, part: Any, refused: tuple[str, ...]) -> None:
+    """Feed ``job`` the answer to ``part`` in which the portal ran command 0 and
+    refused the commands ``refused`` for the operating budget."""
+    shaped: Result[Any] = Result()
+    for k in refused:
+        shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), k)
+    shaped.set_data({"result": {"0": object()}, "time": None})
+    job._take(part, shaped, 0.0)
 
 
 # deselected under ASan: with the portal's clock 100x faster, a client 3x slower maps the
@@ -211,31 +236,16 @@ def test_v2_list_commands_resent_keep_their_result_references() -> None:
     """List commands (no 'as') refused for the budget are re-sent as a shorter request:
     a re-sent command that references another re-sent one by ``$result[N]`` must still
     name that command, not the one that now sits at position N."""
-    from urllib.parse import unquote
-
-    from b24hook import _batch
-    from b24hook._enums import ApiVersion
-    from b24hook._errors import AjaxError
-    from b24hook._result import Result
-    from b24hook._write_job import WriteJob
-
     calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
              ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "b"}}),
              ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "c"}}),
              ("crm.item.update", {"entityTypeId": ET, "id": "$result[1][item][id]",
                                   "fields": {"title": "b2"}})]
-    plan = _batch.plan_chunks(calls, False)
-    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
-    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
-    part = job.queue.popleft()
-    shaped: Result[Any] = Result()
-    for k in ("1", "2", "3"):   # the portal ran command 0 and refused the rest
-        shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), k)
-    shaped.set_data({"result": {"0": object()}, "time": None})
-    job._take(part, shaped, 0.0)
+    job = _sans_io_job(calls, budget_limit_s=0.0)
+    _ran_first_refused(job, job.queue.popleft(), ("1", "2", "3"))
     again = job.queue[0]
     assert [o.position for o in again.origin] == [1, 2, 3]
-    body = core.body(again.sent, False)
+    body = job.core.body(again.sent, False)
     cmd = body["cmd"]
     keys = list(cmd) if isinstance(cmd, dict) else [str(i) for i in range(len(cmd))]
     rows = list(cmd.values()) if isinstance(cmd, dict) else list(cmd)
@@ -248,27 +258,14 @@ def test_v2_a_refused_command_whose_reference_is_not_resent_is_not_resent_either
     """B references the committed A and cannot go alone (JSSDK_BATCH_NOT_RESENT); C
     references B: it cannot go either -- re-sent without B its request would be refused
     by the body check mid-job (a ValueError with other requests in flight)."""
-    from b24hook import _batch
-    from b24hook._enums import ApiVersion
-    from b24hook._errors import AjaxError
-    from b24hook._result import Result
-    from b24hook._write_job import WriteJob
-
     calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
              ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
                                   "fields": {"title": "a2"}}),
              ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "$result[1][item][title]"}})]
-    plan = _batch.plan_chunks(calls, False)
-    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
-    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
-    part = job.queue.popleft()
-    shaped: Result[Any] = Result()
-    for k in ("1", "2"):   # the portal ran command 0 and refused the rest
-        shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), k)
-    shaped.set_data({"result": {"0": object()}, "time": None})
-    job._take(part, shaped, 0.0)
+    job = _sans_io_job(calls, budget_limit_s=0.0)
+    _ran_first_refused(job, job.queue.popleft(), ("1", "2"))
     for p in job.queue:          # whatever is re-sent must make a valid request
-        core.body(p.sent, False)
+        job.core.body(p.sent, False)
     assert not job.queue
     assert {k: getattr(e, "code", None) for k, e in job.errors[0].items()} == {
         "1": "JSSDK_BATCH_NOT_RESENT", "2": "JSSDK_BATCH_NOT_RESENT"}
@@ -278,25 +275,13 @@ def test_v2_halt_resends_nothing_after_a_command_that_is_not_resent() -> None:
     """With halt, B (referencing the committed A) is not re-sent; C, an independent
     command after it that the portal skipped, must not run either: halt would have
     stopped the batch at B."""
-    from b24hook import _batch
-    from b24hook._enums import ApiVersion
-    from b24hook._errors import AjaxError
-    from b24hook._result import Result
-    from b24hook._write_job import WriteJob
-
     calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
              ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
                                   "fields": {"title": "a2"}}),
              ("crm.item.add", {"entityTypeId": ET, "fields": {"title": "c"}})]
-    plan = _batch.plan_chunks(calls, True)
-    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
-    job = WriteJob(core, plan, [core.body(c, True) for c in plan.chunks])
-    part = job.queue.popleft()
-    shaped: Result[Any] = Result()
+    job = _sans_io_job(calls, halt=True, budget_limit_s=0.0)
     # the portal ran command 0, refused command 1 and, halting, skipped command 2
-    shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), "1")
-    shaped.set_data({"result": {"0": object()}, "time": None})
-    job._take(part, shaped, 0.0)
+    _ran_first_refused(job, job.queue.popleft(), ("1",))
     assert not job.queue
     assert {k: getattr(e, "code", None) for k, e in job.errors[0].items()} == {
         "1": "JSSDK_BATCH_NOT_RESENT", "2": "JSSDK_BATCH_NOT_RESENT"}
@@ -306,19 +291,11 @@ def test_commands_not_resent_are_listed_as_never_sent_when_the_job_stops_uncerta
     """A command refused and not re-sent never ran: when the job then stops with
     BatchMaybeCommittedError, it is among ``unsent_positions`` (a caller recovering from
     the lists alone would otherwise lose it)."""
-    from b24hook import BatchMaybeCommittedError, _batch
-    from b24hook._enums import ApiVersion
-    from b24hook._errors import AjaxError
-    from b24hook._result import Result
-    from b24hook._write_job import WriteJob
-
     calls = [("crm.item.add", {"entityTypeId": ET, "fields": {"title": "a"}}),
              ("crm.item.update", {"entityTypeId": ET, "id": "$result[0][item][id]",
                                   "fields": {"title": "a2"}})]
     calls += [("crm.item.add", {"entityTypeId": ET, "fields": {"title": f"x{i}"}}) for i in range(50)]
-    plan = _batch.plan_chunks(calls, False)
-    core = _batch._BatchCore(lambda: None, ApiVersion.V2)  # type: ignore[arg-type,return-value]
-    job = WriteJob(core, plan, [core.body(c, False) for c in plan.chunks])
+    job = _sans_io_job(calls, budget_limit_s=0.0)
     first, second = job.queue.popleft(), job.queue.popleft()
     shaped: Result[Any] = Result()
     shaped.add_error(AjaxError("OPERATION_TIME_LIMIT", 503, "budget"), "1")
@@ -341,23 +318,7 @@ def test_commands_not_resent_are_listed_as_never_sent_when_the_job_stops_uncerta
     assert info.value.maybe_positions == ["50", "51"]
 
 
-def _sans_io_job(calls: list[Any], halt: bool = False) -> Any:
-    """A WriteJob over a core with no transport (the standard bucket and budget)."""
-    from types import SimpleNamespace
-
-    from b24hook import _batch
-    from b24hook._enums import ApiVersion
-    from b24hook._write_job import WriteJob
-
-    plan = _batch.plan_chunks(calls, halt)
-    core = _batch._BatchCore(lambda: SimpleNamespace(logger=None), ApiVersion.V2)  # type: ignore[arg-type,return-value]
-    return WriteJob(core, plan, [core.body(c, halt) for c in plan.chunks],
-                    burst=50, drain=2, budget_limit_s=480, window_s=600)
-
-
 def _rows(body: dict[str, Any]) -> list[str]:
-    from urllib.parse import unquote
-
     cmd = body["cmd"]
     return [unquote(r) for r in (cmd.values() if isinstance(cmd, dict) else cmd)]
 

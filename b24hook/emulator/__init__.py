@@ -10,8 +10,9 @@ from __future__ import annotations
 
 # importing the method modules registers the methods
 from . import batch, eventlog, m_common, m_crm, m_tasks, v3  # noqa: F401
-from .portal import DEFAULT_SCOPES, PORTAL_SCOPES, EmulatorPortal, Settings, Webhook
+from .portal import EmulatorPortal
 from .registry import REGISTRY
+from .settings import DEFAULT_SCOPES, PORTAL_SCOPES, Settings, Webhook
 
 __all__ = ["EmulatorPortal", "Settings", "Webhook", "REGISTRY", "DEFAULT_SCOPES",
            "PORTAL_SCOPES"]

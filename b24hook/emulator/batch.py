@@ -105,7 +105,6 @@ def _cmd_items(cmd: Any) -> list[tuple[str, Any]]:
 @REGISTRY.method("batch", scope=GLOBAL, style="classic", batch=False)
 def batch_v2(call: Call) -> Any:
     p = call.portal
-    d = p.dispatcher
     params = call.upper_params()
     halt = php_truthy(params.get("HALT", False))
     acc: dict[str, dict[str, Any]] = {a: {} for a in _ACCUMULATORS}
@@ -148,7 +147,7 @@ def _sub_cost(call: Call, extra: dict[str, Any]) -> None:
 
 def _run_v2_command(call: Call, command: str, acc: dict[str, Any], observed: bool) -> dict[str, Any]:
     p = call.portal
-    d = p.dispatcher
+    d = call.dispatcher
     url = urlsplit(command)
     method = url.path.lower()
     query = url.query
@@ -257,23 +256,21 @@ def batch_v3(call: Call) -> Any:
         return _run_v3(call, body)
     with store.lock:
         store.execute("BEGIN")
-        p._row_buf.pending = []
+        p.hold_rows()
         try:
             out = _run_v3(call, body)
         except BaseException:
             store.execute("ROLLBACK")
-            p._row_buf.pending = None
+            p.release_rows(committed=False)
             raise
         store.execute("COMMIT")
-        rows, p._row_buf.pending = p._row_buf.pending, None
-        for table, n in rows:
-            p.count_row(table, n)
+        p.release_rows(committed=True)
     return out
 
 
 def _run_v3(call: Call, body: list[Any]) -> list[Any]:
     p = call.portal
-    d = p.dispatcher
+    d = call.dispatcher
     observed = p.settings.batch_billing == "observed"
     results: dict[str, Any] = {}
     out = []

@@ -7,8 +7,9 @@ from typing import Any
 
 from .errors import V3Error, v3_validation
 from .filters import compile_v3
+from .m_tasks import _V3_FIELDS
 from .registry import REGISTRY, Call, as_int
-from .v3 import MAX_LIMIT, v3_int, v3_order, v3_pagination, v3_select
+from .v3 import MAX_LIMIT, _crm_type, v3_int, v3_order, v3_pagination, v3_select
 
 EVENTLOG_FIELDS = {
     "id": ("id", "integer"), "timestampX": ("timestamp_x", "datetime"),
@@ -170,19 +171,13 @@ def eventlog_field_list(call: Call) -> Any:
 
 # ================================================================ aggregates
 
-def _register_aggregates() -> None:
-    from .m_tasks import _V3_FIELDS
-    from .v3 import _crm_type
-
-    @REGISTRY.method("tasks.task.aggregate", scope="task", api="v3", description="Task aggregates")
-    def task_aggregate(call: Call) -> Any:
-        return run_aggregate(call, "tasks", _V3_FIELDS, "TaskDto")
-
-    @REGISTRY.method("crm.item.aggregate", scope="crm", api="v3", description="CRM item aggregates")
-    def crm_item_aggregate(call: Call) -> Any:
-        et, fields = _crm_type(call)
-        m = {f.camel: (f.col, f.type) for f in fields}
-        return run_aggregate(call, "crm_item", m, "ItemDto", "entity_type_id=?", [et])
+@REGISTRY.method("tasks.task.aggregate", scope="task", api="v3", description="Task aggregates")
+def task_aggregate(call: Call) -> Any:
+    return run_aggregate(call, "tasks", _V3_FIELDS, "TaskDto")
 
 
-_register_aggregates()
+@REGISTRY.method("crm.item.aggregate", scope="crm", api="v3", description="CRM item aggregates")
+def crm_item_aggregate(call: Call) -> Any:
+    et, fields = _crm_type(call)
+    m = {f.camel: (f.col, f.type) for f in fields}
+    return run_aggregate(call, "crm_item", m, "ItemDto", "entity_type_id=?", [et])

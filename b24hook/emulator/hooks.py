@@ -7,38 +7,33 @@ portal) and ``after(portal, req, resp) -> Response`` (rewrite the answer).
 """
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
+from .dispatch import error_response, json_response
 from .errors import RestError
 from .faults import STATUS_ERRORS
-from .server import Request, Response
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .portal import EmulatorPortal
-
-_TITLES = {500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+from .settings import Settings
+from .state import PortalState
+from .wire import Request, Response, html_page
 
 
-def html_page(status: int) -> Response:
-    """An nginx-style HTML error page."""
-    title = f"{status} {_TITLES.get(status, 'Error')}"
-    body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-            "</body>\r\n</html>\r\n").encode()
-    return Response(status, body, "text/html")
+class Hook(Protocol):
+    """Pipeline hook (rate limits, faults...).  ``before`` may answer instead of
+    the portal; ``after`` may rewrite the answer."""
+
+    def before(self, portal: PortalState, req: Request) -> Response | None: ...
+    def after(self, portal: PortalState, req: Request, resp: Response) -> Response: ...
 
 
 class FaultHook:
     """Applies ``portal.faults``; the first fault that fires is consumed."""
 
-    def before(self, portal: "EmulatorPortal", req: Request) -> Response | None:
+    def before(self, portal: PortalState, req: Request) -> Response | None:
         f = portal.faults.take(req.method)
         req.notes["fault"] = f
         if f is None:
             return None
-        portal._note("faults_fired", f.kind)
+        portal.note("faults_fired", f.kind)
         if f.kind in ("hang", "latency"):
             delay = (60.0 if f.kind == "hang" else 1.0) if f.delay is None else float(f.delay)
             cut = portal.settings.request_timeout
@@ -46,7 +41,7 @@ class FaultHook:
                 # the portal's own 60 s cut-off ends the wait
                 if portal._stopping.wait(portal.clock.real_seconds(cut)):
                     return Response(0, b"", close=True)
-                portal._note("cutoffs")
+                portal.note("cutoffs")
                 return portal.cutoff_response()
             if portal._stopping.wait(delay):
                 return Response(0, b"", close=True)
@@ -60,23 +55,23 @@ class FaultHook:
             status = f.status or (503 if f.kind == "status" else 500)
             code, text = STATUS_ERRORS.get(status, ("ERROR_CORE", "Error"))
             body = {"error": f.code or code, "error_description": f.description or text}
-            return portal.dispatcher.json_response(status, body)
+            return json_response(status, body)
         if f.kind == "reset_before":
             return Response(0, b"", close=True, reset=True)
         return None   # after-kinds act in after()
 
-    def after(self, portal: "EmulatorPortal", req: Request, resp: Response) -> Response:
+    def after(self, portal: PortalState, req: Request, resp: Response) -> Response:
         f = req.notes.get("fault")
         if f is None:
             return resp
         if f.kind == "no_time" and 200 <= resp.status < 300 \
                 and isinstance(resp.envelope, dict) and "time" in resp.envelope:
             env = {k: v for k, v in resp.envelope.items() if k != "time"}
-            return portal.dispatcher.json_response(resp.status, env, req.transport)
+            return json_response(resp.status, env, req.transport)
         if f.kind == "null_result" and 200 <= resp.status < 300 \
                 and isinstance(resp.envelope, dict) and "result" in resp.envelope:
             env = {**resp.envelope, "result": None}
-            return portal.dispatcher.json_response(resp.status, env, req.transport)
+            return json_response(resp.status, env, req.transport)
         if f.kind == "reset_after":
             return Response(0, b"", close=True, reset=True)
         if f.kind == "truncate":
@@ -86,41 +81,7 @@ class FaultHook:
         return resp
 
 
-class LeakyBucket:
-    """Per-key counter: +1 per request, drains ``rate`` per second; a request
-    that would lift it above ``capacity`` is refused (so a burst of exactly
-    ``capacity`` requests passes)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[float, float]] = {}
-
-    def hit(self, key: str, capacity: float, rate: float, now: float,
-            count_refused: bool) -> bool:
-        with self._lock:
-            level, last = self._state.get(key, (0.0, now))
-            level = max(0.0, level - max(0.0, now - last) * rate)
-            ok = level + 1 <= capacity + 1e-9
-            if ok or count_refused:
-                level += 1
-            self._state[key] = (level, now)
-            return ok
-
-    def level(self, key: str, rate: float, now: float) -> float:
-        with self._lock:
-            level, last = self._state.get(key, (0.0, now))
-            return max(0.0, level - max(0.0, now - last) * rate)
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {k: round(v[0], 6) for k, v in self._state.items()}
-
-    def clear(self) -> None:
-        with self._lock:
-            self._state.clear()
-
-
-def client_identity(settings: Any, req: Request) -> str:
+def client_identity(settings: Settings, req: Request) -> str:
     """The leaky bucket's key: the source IP (§5.1), or, with
     ``Settings.client_identity`` naming a header, that header's value when a
     request carries it, so tests can model several hosts behind one address."""
@@ -134,7 +95,7 @@ def client_identity(settings: Any, req: Request) -> str:
 class RateLimitHook:
     """§5.1: one HTTP request = one unit, per source IP (``batch`` costs one)."""
 
-    def before(self, portal: "EmulatorPortal", req: Request) -> Response | None:
+    def before(self, portal: PortalState, req: Request) -> Response | None:
         s = portal.settings
         if s.rate_limit is None:
             return None
@@ -142,8 +103,8 @@ class RateLimitHook:
         if portal.bucket.hit(client_identity(s, req), cap, rate, portal.clock.now(),
                              s.rate_limit_count_refused):
             return None
-        portal._note("query_limit_exceeded")
-        return portal.dispatcher.error(req, RestError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503))
+        portal.note("query_limit_exceeded")
+        return error_response(portal.settings, req, RestError("QUERY_LIMIT_EXCEEDED", "Too many requests", 503))
 
-    def after(self, portal: "EmulatorPortal", req: Request, resp: Response) -> Response:
+    def after(self, portal: PortalState, req: Request, resp: Response) -> Response:
         return resp

@@ -11,6 +11,7 @@ from .errors import RestError
 from .filters import compile_v2
 from .listing import list_reply, run_list
 from .registry import GLOBAL, REGISTRY, Call, php_truthy
+from .settings import PORTAL_SCOPES
 
 
 @REGISTRY.method("server.time", scope=GLOBAL)
@@ -88,7 +89,6 @@ def user_get(call: Call) -> Any:
 
 @REGISTRY.method("scope", scope=GLOBAL)
 def scope(call: Call) -> Any:
-    from .portal import PORTAL_SCOPES
     p = call.upper_params()
     if php_truthy(p.get("FULL")) and str(p.get("FULL")).lower() != "false":
         return list(PORTAL_SCOPES)

@@ -9,13 +9,12 @@ never touches HTTP: it gets a :class:`Call` and returns a value or a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
-from .errors import param_invalid, param_missing
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .portal import EmulatorPortal, Webhook
-    from .store import Store
+from .errors import RestError, V3Error, param_invalid, param_missing
+from .settings import Webhook
+from .state import PortalState
+from .store import Store
 
 GLOBAL = None  # scope of methods that need no scope
 
@@ -42,11 +41,26 @@ class MethodSpec:
     batch: bool = True
 
 
+class Dispatch(Protocol):
+    """What a handler may ask of the dispatcher (dispatch.py): the batches run
+    their commands through it."""
+
+    def execute(self, webhook: Webhook, spec: MethodSpec, params: dict[str, Any], start: Any,
+                api: str, http_method: str = "POST", *, charge: bool = True, check: bool = True,
+                extra: dict[str, Any] | None = None) -> tuple[Any, float, float]: ...
+
+    def time_for(self, webhook: Webhook, method: str, start: float, processing: float,
+                 finish: float, *, v3: bool = False) -> dict[str, Any]: ...
+
+    def scope_error(self, api: str | None) -> RestError | V3Error: ...
+
+
 @dataclass
 class Call:
     """What a handler sees."""
-    portal: "EmulatorPortal"
-    webhook: "Webhook"
+    portal: PortalState
+    dispatcher: Dispatch
+    webhook: Webhook
     method: str
     api: str
     params: dict[str, Any]

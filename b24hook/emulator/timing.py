@@ -1,4 +1,5 @@
-"""Request timing: the ``time`` block and the operating-time ledger (§3, §5.3)."""
+"""Request timing and the limits that count it: the ``time`` block, the
+operating-time ledger (§3, §5.3) and the leaky bucket of the request rate (§5.1)."""
 from __future__ import annotations
 
 import threading
@@ -116,6 +117,40 @@ class OperatingLedger:
     def clear(self) -> None:
         with self._lock:
             self._buckets.clear()
+
+
+class LeakyBucket:
+    """Per-key counter: +1 per request, drains ``rate`` per second; a request
+    that would lift it above ``capacity`` is refused (so a burst of exactly
+    ``capacity`` requests passes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[float, float]] = {}
+
+    def hit(self, key: str, capacity: float, rate: float, now: float,
+            count_refused: bool) -> bool:
+        with self._lock:
+            level, last = self._state.get(key, (0.0, now))
+            level = max(0.0, level - max(0.0, now - last) * rate)
+            ok = level + 1 <= capacity + 1e-9
+            if ok or count_refused:
+                level += 1
+            self._state[key] = (level, now)
+            return ok
+
+    def level(self, key: str, rate: float, now: float) -> float:
+        with self._lock:
+            level, last = self._state.get(key, (0.0, now))
+            return max(0.0, level - max(0.0, now - last) * rate)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {k: round(v[0], 6) for k, v in self._state.items()}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._state.clear()
 
 
 def php_date_c(ts: float, tz: timezone) -> str:

@@ -6,8 +6,9 @@ import json
 from typing import TYPE_CHECKING, Any, Callable, Literal, overload
 
 from .catalog import fields_for
-from .errors import V3Error, v3_validation
+from .errors import RestError, V3Error, v3_validation
 from .filters import compile_v3
+from .m_crm import _write, crm_deleted, render_item
 from .registry import GLOBAL, REGISTRY, Call, Reply, as_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -164,7 +165,6 @@ def _crm_type(call: Call) -> tuple[int, list[Field]]:
 
 
 def _crm_render(row: sqlite3.Row, fields: list[Field], et: int, sel: list[str] | None) -> dict[str, Any]:
-    from .m_crm import render_item
     return render_item(row, fields, et, set(sel) if sel is not None else None)
 
 
@@ -199,8 +199,6 @@ def v3_crm_item_list(call: Call) -> Any:
 
 
 def _crm_write(call: Call, update: bool) -> Any:
-    from .m_crm import _write
-    from .errors import RestError
     et, fields = _crm_type(call)
     id_ = v3_int(call, "id") if update else None
     data = call.params.get("fields")
@@ -236,7 +234,6 @@ def v3_crm_item_delete(call: Call) -> Any:
     cur = call.store.execute("DELETE FROM crm_item WHERE entity_type_id=? AND id=?", (et, id_))
     if cur.rowcount == 0:
         raise _crm_nf(id_)
-    from .m_crm import crm_deleted
     crm_deleted(call, et, id_)
     return {"result": True}
 
