@@ -261,20 +261,27 @@ force_auth_status(struct b24_outcome *o)
     return B24_OK;
 }
 
-/* A JSON number at [start, end) of the text: 1 and *out, else 0. */
+/* A JSON number at [start, end) of the text: 1 and *out, else 0 (not a
+ * number, or no memory for a token of 64 bytes or more). */
 static int
 span_number(const char *text, const struct b24_json_span *sp, double *out)
 {
-    char buf[64], *endp;
+    char small[64], *buf = small, *endp;
     size_t n = sp->end - sp->start;
-    if (!sp->found || n == 0 || n >= sizeof(buf))
+    int ok;
+    if (!sp->found || n == 0)
         return 0;
     if (text[sp->start] != '-' && (text[sp->start] < '0' || text[sp->start] > '9'))
+        return 0;
+    if (n >= sizeof(small) && (buf = malloc(n + 1)) == NULL)
         return 0;
     memcpy(buf, text + sp->start, n);
     buf[n] = '\0';
     *out = strtod(buf, &endp);
-    return endp == buf + n;
+    ok = endp == buf + n;
+    if (buf != small)
+        free(buf);
+    return ok;
 }
 
 /* The two limiter numbers of the `time` member (bytes [start, end) of

@@ -492,6 +492,10 @@ test_envelope_time_numbers(void)
     static const char c[] = "{\"result\":1,\"time\":null}";
     static const char d[] =
         "{\"result\":1,\"t\\u0069me\":{\"operating\":1e1,\"operating_reset_at\":-2}}";
+    static const char e[] =
+        "{\"result\":1,\"time\":{\"operating_reset_at\":1"
+        "0000000000000000000000000000000000000000000000000000000000000000000"
+        "000,\"operating\":0.25}}";
     b24_outcome_init(&o);
     CHECK(b24_envelope_classify(&o, 200, a, strlen(a)) == B24_OK);
     CHECK(o.kind == B24_KIND_OK && o.have_time);
@@ -503,6 +507,12 @@ test_envelope_time_numbers(void)
     CHECK(!o.have_time && !o.have_operating);
     CHECK(b24_envelope_classify(&o, 200, d, strlen(d)) == B24_OK);
     CHECK(o.have_time && o.operating == 10.0 && o.reset_at == -2.0);
+    /* a number token of 64 bytes or more (the fuzzer's: it was dropped) */
+    CHECK(b24_envelope_classify(&o, 200, e, strlen(e)) == B24_OK);
+    CHECK(o.have_reset_at && o.reset_at == 1e70);
+    CHECK(o.have_operating && o.operating == 0.25);
+    CHECK(b24_envelope_classify_skim(&o, 200, e, strlen(e)) == B24_OK);
+    CHECK(o.have_reset_at && o.reset_at == 1e70);
     b24_outcome_clear(&o);
 }
 
