@@ -152,6 +152,16 @@ enum b24_status b24_envelope_classify_skim(struct b24_outcome *o,
 int b24_envelope_tail(const char *text, size_t len, size_t *time_start,
                       size_t *time_end);
 
+/* The tail read's scan: 1 when a key spelling `error` or
+ * `error_description` (raw or with \u escapes, any depth) may open at a
+ * quote in text[0, upto) (the text goes on to `n`: a key may end past
+ * `upto`).  A quote inside a string that looks like such a key answers 1
+ * too (the full reading then decides).  `simd`: 2 AVX2 when the CPU has
+ * it, else 1 SSE2 where compiled in, else 0 bytes one by one (the tests
+ * hold every level to the same answer). */
+int b24_envelope_error_key(const char *text, size_t n, size_t upto,
+                           int simd);
+
 /* b24_envelope_classify of a received body: when it is JSON its storage
  * becomes `o->answer` (no copy; the buffer is left empty), else the
  * buffer is untouched.  Returns B24_E_NOMEM only. */

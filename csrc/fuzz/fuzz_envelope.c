@@ -12,7 +12,8 @@
  * the tail read (b24_envelope_classify) gives, once the answer is checked
  * as the decode does, exactly the outcome of the skim alone
  * (b24_envelope_classify_skim): kind, code, message, answer, envelope and
- * the limiter's numbers. */
+ * the limiter's numbers; the tail read's scan answers the same at each
+ * SIMD level. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     tail_agrees(status, (const char *)data, size);
+    /* the scan's levels (AVX2, SSE2, bytes) agree, over all and a prefix */
+    {
+        size_t upto = size > 0 ? size - (data[0] % (size < 64 ? size : 64)) : 0;
+        int r0 = b24_envelope_error_key((const char *)data, size, upto, 0);
+        if (b24_envelope_error_key((const char *)data, size, upto, 1) != r0 ||
+            b24_envelope_error_key((const char *)data, size, upto, 2) != r0)
+            abort();
+    }
     is_json = b24_json_parse((const char *)data, size, &tree, NULL) == B24_OK;
     b24_outcome_init(&o);
     if (b24_envelope_classify(&o, status, (const char *)data, size) != B24_OK)

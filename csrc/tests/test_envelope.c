@@ -712,6 +712,14 @@ test_envelope_tail(void)
         buf[at] = '\0';
         CHECK(!tail_takes(buf));
         tail_same(200, buf, at);
+        /* every scan level finds it, and none finds it before it */
+        for (cut = 0; cut <= 2; cut++) {
+            size_t key = (size_t)(strstr(buf, "rror") - buf) -
+                         (k % 3 == 2 ? 7 : 2);
+            CHECK(b24_envelope_error_key(buf, at, at, (int)cut) == 1);
+            CHECK(b24_envelope_error_key(buf, at, key + 1, (int)cut) == 1);
+            CHECK(b24_envelope_error_key(buf, at, key, (int)cut) == 0);
+        }
         /* the same without the key ("xrror", "\u0045rror" = "Error"):
          * taken */
         if (k % 3 == 2)
@@ -720,6 +728,8 @@ test_envelope_tail(void)
             strstr(buf, "\"error")[1] = 'x';
         CHECK(tail_takes(buf));
         tail_same(200, buf, at);
+        for (cut = 0; cut <= 2; cut++)
+            CHECK(b24_envelope_error_key(buf, at, at, (int)cut) == 0);
     }
     /* a `time` object beyond the window is left to the skim */
     len = (size_t)snprintf(buf, sizeof(buf), "{\"result\":1,\"time\":{\"x\":\"");
