@@ -487,6 +487,13 @@ spells(const unsigned char *p, size_t n, const char *name, size_t *used)
     return 1;
 }
 
+/* 1 when p (n bytes) starts with the escape \u0000. */
+static int
+nul_escape(const unsigned char *p, size_t n)
+{
+    return n >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2) == 0;
+}
+
 /* 1 when the quote at p[j] opens a key `error` or `error_description`
  * (raw or escaped), that is: the name, the closing quote, whitespace and
  * a colon.  Nested keys and a quote inside a string may answer 1 too:
@@ -500,10 +507,16 @@ error_key_at(const unsigned char *p, size_t n, size_t j)
     if (!spells(p + i, n - i, "error", &k))
         return 0;
     i += k;
+    /* a name that goes on with a NUL ("error\u0000...") is taken as one
+     * too: the skim's cJSON envelope reads a key up to its first NUL */
+    if (nul_escape(p + i, n - i))
+        return 1;
     if (i < n && p[i] != '"') {
         if (!spells(p + i, n - i, "_description", &k))
             return 0;
         i += k;
+        if (nul_escape(p + i, n - i))
+            return 1;
     }
     if (i >= n || p[i] != '"')
         return 0;
@@ -516,7 +529,21 @@ error_key_at(const unsigned char *p, size_t n, size_t j)
  * or `error_description` starts with a quote and then `e` or the `\` of
  * an escape: only those byte pairs are looked at, 64 bytes a test with
  * AVX2 or SSE2 (a page has a few hundred such pairs in 87 kB). */
-#if defined(__SSE2__)
+#if defined(__SSE2__) /* every x86-64, so AVX2 too */
+/* The pairs (a quote, then `e` or a backslash) found in the 64-byte block
+ * at p[i], bit k for one at i + k: 1 when one opens an error key. */
+static int
+error_key_in_block(const unsigned char *p, size_t n, size_t i,
+                   unsigned long long bits)
+{
+    while (bits != 0) {
+        if (error_key_at(p, n, i + (size_t)__builtin_ctzll(bits)))
+            return 1;
+        bits &= bits - 1;
+    }
+    return 0;
+}
+
 static inline __m128i
 pair_mask(const unsigned char *p, __m128i q, __m128i e, __m128i bs)
 {
@@ -553,14 +580,12 @@ error_key_blocks_avx2(const unsigned char *p, size_t n, size_t upto,
         __m256i m1 = pair_mask256(p + i + 32, q, e, bs);
         if (!_mm256_testz_si256(_mm256_or_si256(m0, m1),
                                 _mm256_or_si256(m0, m1))) {
-            unsigned long long bits =
-                (unsigned long long)(unsigned)_mm256_movemask_epi8(m0) |
-                (unsigned long long)(unsigned)_mm256_movemask_epi8(m1) << 32;
-            while (bits != 0) {
-                if (error_key_at(p, n, i + (size_t)__builtin_ctzll(bits)))
-                    return 1;
-                bits &= bits - 1;
-            }
+            if (error_key_in_block(
+                    p, n, i,
+                    (unsigned long long)(unsigned)_mm256_movemask_epi8(m0) |
+                        (unsigned long long)(unsigned)_mm256_movemask_epi8(m1)
+                            << 32))
+                return 1;
         }
         i += 64;
     }
@@ -585,16 +610,16 @@ error_key_blocks_sse2(const unsigned char *p, size_t n, size_t upto,
         __m128i m3 = pair_mask(p + i + 48, q, e, bs);
         if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(m0, m1),
                                            _mm_or_si128(m2, m3))) != 0) {
-            unsigned long long bits =
-                (unsigned long long)(unsigned)_mm_movemask_epi8(m0) |
-                (unsigned long long)(unsigned)_mm_movemask_epi8(m1) << 16 |
-                (unsigned long long)(unsigned)_mm_movemask_epi8(m2) << 32 |
-                (unsigned long long)(unsigned)_mm_movemask_epi8(m3) << 48;
-            while (bits != 0) {
-                if (error_key_at(p, n, i + (size_t)__builtin_ctzll(bits)))
-                    return 1;
-                bits &= bits - 1;
-            }
+            if (error_key_in_block(
+                    p, n, i,
+                    (unsigned long long)(unsigned)_mm_movemask_epi8(m0) |
+                        (unsigned long long)(unsigned)_mm_movemask_epi8(m1)
+                            << 16 |
+                        (unsigned long long)(unsigned)_mm_movemask_epi8(m2)
+                            << 32 |
+                        (unsigned long long)(unsigned)_mm_movemask_epi8(m3)
+                            << 48))
+                return 1;
         }
         i += 64;
     }
@@ -618,6 +643,8 @@ b24_envelope_error_key(const char *text, size_t n, size_t upto, int simd)
 #elif defined(__SSE2__)
     if (simd >= 1 && error_key_blocks_sse2(p, n, upto, &i))
         return 1;
+#else
+    (void)simd;
 #endif
     /* the rest (and every byte without SIMD) */
     for (; i < upto; i++) {
