@@ -120,7 +120,7 @@ PY_INC = $(shell $(VPY) -c "import sysconfig;print(sysconfig.get_paths()['includ
 PY_LIBDIR = $(shell $(VPY) -c "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))")
 PY_LDLIB = $(shell $(VPY) -c "import sysconfig;print('python'+sysconfig.get_config_var('LDVERSION'))")
 
-build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard csrc/core/*.h)
+build/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(CORE_SRC) $(wildcard csrc/core/*.h) csrc/tests/outcome_same.h
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -o $@ $< $(CORE_SRC) $(CORE_LIBS)
 

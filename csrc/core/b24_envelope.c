@@ -4,6 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define B24_PAIRS_AVX2 1 /* chosen at run time (__builtin_cpu_supports) */
+#endif
 
 #include "b24_buf.h"
 
@@ -258,36 +265,47 @@ force_auth_status(struct b24_outcome *o)
     return B24_OK;
 }
 
-/* A JSON number at [start, end) of the text: 1 and *out, else 0. */
+/* A JSON number at [start, end) of the text: 1 and *out, else 0 (not a
+ * number, or no memory for a token of 64 bytes or more). */
 static int
 span_number(const char *text, const struct b24_json_span *sp, double *out)
 {
-    char buf[64], *endp;
+    char small[64], *buf = small, *endp;
     size_t n = sp->end - sp->start;
-    if (!sp->found || n == 0 || n >= sizeof(buf))
+    int ok;
+    if (!sp->found || n == 0)
         return 0;
     if (text[sp->start] != '-' && (text[sp->start] < '0' || text[sp->start] > '9'))
+        return 0;
+    if (n >= sizeof(small) && (buf = malloc(n + 1)) == NULL)
         return 0;
     memcpy(buf, text + sp->start, n);
     buf[n] = '\0';
     *out = strtod(buf, &endp);
-    return endp == buf + n;
+    ok = endp == buf + n;
+    if (buf != small)
+        free(buf);
+    return ok;
 }
 
-/* The two limiter numbers of the `time` member (span `sp` of o->answer),
- * read strictly: B24_E_JSON when the member is not JSON (the read_body
- * skim leaves it to this read). */
+/* The two limiter numbers of the `time` member (bytes [start, end) of
+ * `text`, trailing whitespace allowed), read strictly: B24_E_JSON when the
+ * member is not JSON (the read_body skim and the tail read leave it to
+ * this read), the outcome untouched then. */
 static enum b24_status
-time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
+time_numbers(struct b24_outcome *o, const char *text, size_t start,
+             size_t end_)
 {
     static const char *const names[] = {"operating", "operating_reset_at"};
+    const struct b24_json_span span = {start, end_, 1};
+    const struct b24_json_span *sp = &span;
     struct b24_json_top t;
     struct b24_error err;
     memset(&t, 0, sizeof(t));
     memset(&err, 0, sizeof(err));
     t.names = names;
     t.nnames = 2;
-    if (b24_json_read(o->answer + sp->start, sp->end - sp->start, NULL, NULL,
+    if (b24_json_read(text + sp->start, sp->end - sp->start, NULL, NULL,
                       &t, &err) != B24_OK)
         return B24_E_JSON;
     if (!t.is_object)
@@ -295,7 +313,7 @@ time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
     o->have_time = 1;
     if (t.escaped_key) { /* rare: let cJSON decode the names */
         const char *end = NULL;
-        cJSON *tm = cJSON_ParseWithLengthOpts(o->answer + sp->start,
+        cJSON *tm = cJSON_ParseWithLengthOpts(text + sp->start,
                                               sp->end - sp->start, &end, 0);
         const cJSON *op = b24_json_member(tm, "operating");
         const cJSON *ra = b24_json_member(tm, "operating_reset_at");
@@ -307,9 +325,9 @@ time_numbers(struct b24_outcome *o, const struct b24_json_span *sp)
         return B24_OK;
     }
     o->have_operating =
-        span_number(o->answer + sp->start, &t.spans[0], &o->operating);
+        span_number(text + sp->start, &t.spans[0], &o->operating);
     o->have_reset_at =
-        span_number(o->answer + sp->start, &t.spans[1], &o->reset_at);
+        span_number(text + sp->start, &t.spans[1], &o->reset_at);
     return B24_OK;
 }
 
@@ -349,7 +367,8 @@ envelope_members(struct b24_outcome *o, const struct b24_json_top *top,
         if (!sp->found)
             continue;
         if (strcmp(names[k], "time") == 0) {
-            enum b24_status st = time_numbers(o, sp);
+            enum b24_status st =
+                time_numbers(o, o->answer, sp->start, sp->end);
             if (st != B24_OK)
                 return st;
             continue;
@@ -421,6 +440,272 @@ b24_envelope_check(struct b24_outcome *o)
     return B24_OK;
 }
 
+/* ---- the tail read of a 2xx body ------------------------------------- */
+
+static int
+json_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The code point of the four hex digits at p, or -1. */
+static long
+hex4(const unsigned char *p)
+{
+    long v = 0;
+    int k;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = p[k];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            v |= (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* 1 when the string text at p (n bytes available) starts with `name`,
+ * each character written as itself or as a \u escape; *used gets the
+ * bytes it took.  (Only a \u escape can write a letter or '_'.) */
+static int
+spells(const unsigned char *p, size_t n, const char *name, size_t *used)
+{
+    size_t i = 0;
+    for (; *name != '\0'; name++) {
+        if (i < n && p[i] == (unsigned char)*name)
+            i++;
+        else if (n - i >= 6 && p[i] == '\\' && p[i + 1] == 'u' &&
+                 hex4(p + i + 2) == (unsigned char)*name)
+            i += 6;
+        else
+            return 0;
+    }
+    *used = i;
+    return 1;
+}
+
+/* 1 when p (n bytes) starts with the escape \u0000. */
+static int
+nul_escape(const unsigned char *p, size_t n)
+{
+    return n >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2) == 0;
+}
+
+/* 1 when the quote at p[j] opens a key `error` or `error_description`
+ * (raw or escaped), that is: the name, the closing quote, whitespace and
+ * a colon.  Nested keys and a quote inside a string may answer 1 too:
+ * that only sends the body to the full reading. */
+static int
+error_key_at(const unsigned char *p, size_t n, size_t j)
+{
+    size_t i = j + 1, k;
+    if (n - i >= 2 && p[i] == 'e' && p[i + 1] != 'r' && p[i + 1] != '\\')
+        return 0; /* the common miss: "entityTypeId" */
+    if (!spells(p + i, n - i, "error", &k))
+        return 0;
+    i += k;
+    /* a name that goes on with a NUL ("error\u0000...") is taken as one
+     * too: the skim's cJSON envelope reads a key up to its first NUL */
+    if (nul_escape(p + i, n - i))
+        return 1;
+    if (i < n && p[i] != '"') {
+        if (!spells(p + i, n - i, "_description", &k))
+            return 0;
+        i += k;
+        if (nul_escape(p + i, n - i))
+            return 1;
+    }
+    if (i >= n || p[i] != '"')
+        return 0;
+    for (i++; i < n && json_ws(p[i]); i++)
+        ;
+    return i < n && p[i] == ':';
+}
+
+/* b24_envelope_error_key (b24_envelope.h).  Every key spelling `error`
+ * or `error_description` starts with a quote and then `e` or the `\` of
+ * an escape: only those byte pairs are looked at, 64 bytes a test with
+ * AVX2 or SSE2 (a page has a few hundred such pairs in 87 kB). */
+#if defined(__SSE2__) /* every x86-64, so AVX2 too */
+/* The pairs (a quote, then `e` or a backslash) found in the 64-byte block
+ * at p[i], bit k for one at i + k: 1 when one opens an error key. */
+static int
+error_key_in_block(const unsigned char *p, size_t n, size_t i,
+                   unsigned long long bits)
+{
+    while (bits != 0) {
+        if (error_key_at(p, n, i + (size_t)__builtin_ctzll(bits)))
+            return 1;
+        bits &= bits - 1;
+    }
+    return 0;
+}
+
+static inline __m128i
+pair_mask(const unsigned char *p, __m128i q, __m128i e, __m128i bs)
+{
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+    return _mm_and_si128(_mm_cmpeq_epi8(a, q),
+                         _mm_or_si128(_mm_cmpeq_epi8(b, e),
+                                      _mm_cmpeq_epi8(b, bs)));
+}
+#endif
+
+#if defined(B24_PAIRS_AVX2)
+static inline __attribute__((target("avx2"))) __m256i
+pair_mask256(const unsigned char *p, __m256i q, __m256i e, __m256i bs)
+{
+    __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 1));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(a, q),
+                            _mm256_or_si256(_mm256_cmpeq_epi8(b, e),
+                                            _mm256_cmpeq_epi8(b, bs)));
+}
+
+/* b24_envelope_error_key's blocks, 64 bytes a test with AVX2: 1 when a key was
+ * found, else 0 with *at where the blocks stopped. */
+static __attribute__((target("avx2"))) int
+error_key_blocks_avx2(const unsigned char *p, size_t n, size_t upto,
+                      size_t *at)
+{
+    const __m256i q = _mm256_set1_epi8('"'), e = _mm256_set1_epi8('e'),
+                  bs = _mm256_set1_epi8('\\');
+    size_t i = 0;
+    while (upto - i >= 65) {
+        __m256i m0 = pair_mask256(p + i, q, e, bs);
+        __m256i m1 = pair_mask256(p + i + 32, q, e, bs);
+        if (!_mm256_testz_si256(_mm256_or_si256(m0, m1),
+                                _mm256_or_si256(m0, m1))) {
+            if (error_key_in_block(
+                    p, n, i,
+                    (unsigned long long)(unsigned)_mm256_movemask_epi8(m0) |
+                        (unsigned long long)(unsigned)_mm256_movemask_epi8(m1)
+                            << 32))
+                return 1;
+        }
+        i += 64;
+    }
+    *at = i;
+    return 0;
+}
+#endif
+
+#if defined(__SSE2__)
+/* The same 64 bytes a test with SSE2 (every x86-64). */
+static int
+error_key_blocks_sse2(const unsigned char *p, size_t n, size_t upto,
+                      size_t *at)
+{
+    const __m128i q = _mm_set1_epi8('"'), e = _mm_set1_epi8('e'),
+                  bs = _mm_set1_epi8('\\');
+    size_t i = 0;
+    while (upto - i >= 65) {
+        __m128i m0 = pair_mask(p + i, q, e, bs);
+        __m128i m1 = pair_mask(p + i + 16, q, e, bs);
+        __m128i m2 = pair_mask(p + i + 32, q, e, bs);
+        __m128i m3 = pair_mask(p + i + 48, q, e, bs);
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(m0, m1),
+                                           _mm_or_si128(m2, m3))) != 0) {
+            if (error_key_in_block(
+                    p, n, i,
+                    (unsigned long long)(unsigned)_mm_movemask_epi8(m0) |
+                        (unsigned long long)(unsigned)_mm_movemask_epi8(m1)
+                            << 16 |
+                        (unsigned long long)(unsigned)_mm_movemask_epi8(m2)
+                            << 32 |
+                        (unsigned long long)(unsigned)_mm_movemask_epi8(m3)
+                            << 48))
+                return 1;
+        }
+        i += 64;
+    }
+    *at = i;
+    return 0;
+}
+#endif
+
+int
+b24_envelope_error_key(const char *text, size_t n, size_t upto, int simd)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = 0;
+#if defined(B24_PAIRS_AVX2)
+    if (simd >= 2 && __builtin_cpu_supports("avx2")) {
+        if (error_key_blocks_avx2(p, n, upto, &i))
+            return 1;
+    } else if (simd >= 1 && error_key_blocks_sse2(p, n, upto, &i)) {
+        return 1;
+    }
+#elif defined(__SSE2__)
+    if (simd >= 1 && error_key_blocks_sse2(p, n, upto, &i))
+        return 1;
+#else
+    (void)simd;
+#endif
+    /* the rest (and every byte without SIMD) */
+    for (; i < upto; i++) {
+        const unsigned char *at = memchr(p + i, '"', upto - i);
+        if (at == NULL)
+            break;
+        i = (size_t)(at - p);
+        if (i + 1 < n && (p[i + 1] == 'e' || p[i + 1] == '\\') &&
+            error_key_at(p, n, i))
+            return 1;
+    }
+    return 0;
+}
+
+int
+b24_envelope_tail(const char *text, size_t len, size_t *time_start,
+                  size_t *time_end)
+{
+    const unsigned char *p = (const unsigned char *)text;
+    size_t first = 0, close = len, lo, j, k;
+    while (first < len && json_ws(p[first]))
+        first++;
+    while (close > first && json_ws(p[close - 1]))
+        close--;
+    if (first >= close || p[first] != '{' || p[close - 1] != '}' ||
+        close - first < 10) /* {"time":{}} at the least */
+        return 0;
+    close--; /* the last '}' */
+    /* the last "time" in the window before it */
+    lo = close - first > B24_ENVELOPE_TAIL_WINDOW
+             ? close - B24_ENVELOPE_TAIL_WINDOW
+             : first + 1;
+    for (j = close - 6;; j--) {
+        if (p[j] == '"' && memcmp(p + j, "\"time\"", 6) == 0)
+            break;
+        if (j == lo)
+            return 0;
+    }
+    /* preceded by a comma, or the opening brace: the quote is not escaped,
+     * so in valid JSON it opens a string, and "time" then ':' is a key */
+    for (k = j; k > first && json_ws(p[k - 1]); k--)
+        ;
+    if (!(k == first + 1 || p[k - 1] == ','))
+        return 0;
+    /* ':' and the object, whose strict reading (classify's) must end at
+     * the last '}': so the key is the top-level object's last member */
+    for (k = j + 6; k < close && json_ws(p[k]); k++)
+        ;
+    if (k >= close || p[k] != ':')
+        return 0;
+    for (k++; k < close && json_ws(p[k]); k++)
+        ;
+    if (k >= close || p[k] != '{')
+        return 0;
+    if (b24_envelope_error_key(text, len, j, 2))
+        return 0;
+    *time_start = k;
+    *time_end = close;
+    return 1;
+}
+
 /* Read the body (BOM skipped): for a 2xx a skim of the structure (string
  * values unchecked: the decode checks them, b24_envelope_check) with the
  * members the rules read checked in full; any other status, or a
@@ -462,11 +747,31 @@ strict_done:
     return pst;
 }
 
+/* The body (its BOM of `skip` bytes out) kept as o->answer: the storage
+ * of `own` (may be NULL) or a copy. */
+static enum b24_status
+keep_answer(struct b24_outcome *o, const char *body, size_t len, size_t skip,
+            struct b24_buf *own)
+{
+    if (own != NULL) {
+        if (skip > 0) /* the BOM out, the NUL moved along */
+            memmove(own->data, own->data + skip, len - skip + 1);
+        o->answer = b24_buf_steal(own);
+    } else {
+        o->answer = b24_strndup(body + skip, len - skip);
+    }
+    if (o->answer == NULL)
+        return B24_E_NOMEM;
+    o->answer_len = len - skip;
+    return B24_OK;
+}
+
 /* Classify `body`; `own` (may be NULL) is the buffer holding it, whose
- * storage becomes the answer instead of a copy. */
+ * storage becomes the answer instead of a copy.  `tail`: a 2xx body is
+ * first tried with the tail read (b24_envelope_tail). */
 static enum b24_status
 classify(struct b24_outcome *o, long status, const char *body, size_t len,
-         struct b24_buf *own)
+         struct b24_buf *own, int tail)
 {
     static const char *const names[] = {"error", "error_description",
                                         "time"};
@@ -486,20 +791,25 @@ classify(struct b24_outcome *o, long status, const char *body, size_t len,
     top.nnames = 3;
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
         skip = 3; /* a UTF-8 BOM (PHP files saved with one emit it) */
+    if (tail && status >= 200 && status <= 299) {
+        size_t ts, te;
+        if (b24_envelope_tail(body + skip, len - skip, &ts, &te) &&
+            time_numbers(o, body + skip, ts, te) == B24_OK) {
+            /* an object with no key named error or error_description,
+             * and its last member `time` read: what the skim would give
+             * a sound body; the decode checks the rest */
+            if (keep_answer(o, body, len, skip, own) != B24_OK ||
+                (o->envelope = cJSON_CreateObject()) == NULL)
+                return B24_E_NOMEM;
+            return b24_outcome_set(o, B24_KIND_OK, NULL, NULL);
+        }
+    }
     pst = read_body(o, status, body + skip, len - skip, &top, &perr);
     if (pst == B24_E_NOMEM)
         return B24_E_NOMEM;
     if (pst == B24_OK) {
-        if (own != NULL) {
-            if (skip > 0) /* the BOM out, the NUL moved along */
-                memmove(own->data, own->data + skip, len - skip + 1);
-            o->answer = b24_buf_steal(own);
-        } else {
-            o->answer = b24_strndup(body + skip, len - skip);
-        }
-        if (o->answer == NULL)
+        if (keep_answer(o, body, len, skip, own) != B24_OK)
             return B24_E_NOMEM;
-        o->answer_len = len - skip;
         if (top.is_object && (st = envelope_members(o, &top, names))) {
             if (st != B24_E_JSON)
                 return st;
@@ -606,7 +916,14 @@ enum b24_status
 b24_envelope_classify(struct b24_outcome *o, long status, const char *body,
                       size_t len)
 {
-    return classify(o, status, body, len, NULL);
+    return classify(o, status, body, len, NULL, 1);
+}
+
+enum b24_status
+b24_envelope_classify_skim(struct b24_outcome *o, long status,
+                           const char *body, size_t len)
+{
+    return classify(o, status, body, len, NULL, 0);
 }
 
 enum b24_status
@@ -614,7 +931,7 @@ b24_envelope_classify_buf(struct b24_outcome *o, long status,
                           struct b24_buf *body)
 {
     return classify(o, status, b24_buf_cstr(body), body->len,
-                    body->data != NULL ? body : NULL);
+                    body->data != NULL ? body : NULL, 1);
 }
 
 enum b24_status

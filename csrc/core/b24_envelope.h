@@ -10,9 +10,12 @@
  * answer is kept as text: the glue converts it once, straight to Python
  * objects.
  *
- * One strict pass per answer: a 2xx body is only skimmed here (its
- * structure, keys, numbers and literals checked, string values not), and
- * the decode that reads it anyway checks the rest; a body the decode
+ * One strict pass per answer: a 2xx body is read from its end when it
+ * can be (b24_envelope_tail: an object whose last member is `time` and
+ * which has no key named `error` or `error_description`; only `time` is
+ * read), else skimmed (its structure, keys, numbers and literals checked,
+ * string values not), and the decode that reads it anyway checks the
+ * rest; a body the decode
  * rejects becomes ERROR_UNEXPECTED_ANSWER through b24_envelope_reject(),
  * with the code and message classify gives a body its strict reader
  * rejects.  A consumer that does not decode calls b24_envelope_check().
@@ -122,6 +125,42 @@ enum b24_status b24_json_parse(const char *text, size_t len, cJSON **out,
  * Returns B24_E_NOMEM only. */
 enum b24_status b24_envelope_classify(struct b24_outcome *o, long status,
                                       const char *body, size_t len);
+
+/* b24_envelope_classify without the tail read (every 2xx body skimmed):
+ * the reference the tests and the fuzzer hold the tail read to. */
+enum b24_status b24_envelope_classify_skim(struct b24_outcome *o,
+                                           long status, const char *body,
+                                           size_t len);
+
+/* Bytes before a 2xx body's last '}' in which the tail read looks for the
+ * `time` key (a portal's `time` object is ~250 bytes). */
+#define B24_ENVELOPE_TAIL_WINDOW 4096
+
+/* The tail read of a 2xx body (`len` bytes, BOM already skipped): 1 when
+ * the body is, but for what the decode checks, an object answer with no
+ * key named `error` or `error_description` (raw or written with \u
+ * escapes, at any depth) whose last member is the key "time" (its
+ * quote preceded, whitespace aside, by a comma or the opening brace, the
+ * last "time" within B24_ENVELOPE_TAIL_WINDOW bytes of the end) with an
+ * object value: [*time_start, *time_end) is that value up to the body's
+ * last '}' (whitespace allowed after the object), which the caller reads
+ * strictly; the body is then classified from `time` alone.  In valid JSON
+ * such a key is the top-level object's last member, so the last `time`
+ * (duplicates: the last wins, as everywhere).  0: the full reading.
+ * Nothing before the key is validated: a body broken there is found by
+ * the decode (b24_envelope_reject) or b24_envelope_check. */
+int b24_envelope_tail(const char *text, size_t len, size_t *time_start,
+                      size_t *time_end);
+
+/* The tail read's scan: 1 when a key spelling `error` or
+ * `error_description` (raw or with \u escapes, any depth) may open at a
+ * quote in text[0, upto) (the text goes on to `n`: a key may end past
+ * `upto`).  A quote inside a string that looks like such a key answers 1
+ * too (the full reading then decides).  `simd`: 2 AVX2 when the CPU has
+ * it, else 1 SSE2 where compiled in, else 0 bytes one by one (the tests
+ * hold every level to the same answer). */
+int b24_envelope_error_key(const char *text, size_t n, size_t upto,
+                           int simd);
 
 /* b24_envelope_classify of a received body: when it is JSON its storage
  * becomes `o->answer` (no copy; the buffer is left empty), else the

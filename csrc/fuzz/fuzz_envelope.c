@@ -8,18 +8,47 @@
  * strict reader's message; message is bounded;
  * the envelope's members (parsed from their spans only) print like the
  * same members of the full cJSON tree (the last of a repeated name); the
- * limiter's numbers of `time` (read from the text) equal the tree's. */
+ * limiter's numbers of `time` (read from the text) equal the tree's; and
+ * the tail read (b24_envelope_classify) gives, for a JSON body at once and
+ * for any body once the answer is checked as the decode does, exactly the
+ * outcome of the skim alone
+ * (b24_envelope_classify_skim): kind, code, message, answer, envelope and
+ * the limiter's numbers; the tail read's scan answers the same at each
+ * SIMD level. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "b24_envelope.h"
+#include "../tests/outcome_same.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const long statuses[] = {200, 201, 204, 299, 301, 400, 401, 403,
                                 404, 429, 500, 502, 503, 0,   100, 999};
+
+/* The tail read against the skim alone, both checked (as the decode). */
+static void
+tail_agrees(long status, const char *body, size_t len, int is_json)
+{
+    struct b24_outcome a, b;
+    b24_outcome_init(&a);
+    b24_outcome_init(&b);
+    if (b24_envelope_classify(&a, status, body, len) != B24_OK ||
+        b24_envelope_classify_skim(&b, status, body, len) != B24_OK)
+        abort();
+    /* a JSON body: the same already in the transfer (what the engine,
+     * its events and the limiter see before the decode) */
+    if (is_json && !outcome_same(&a, &b))
+        abort();
+    if (b24_envelope_check(&a) != B24_OK || b24_envelope_check(&b) != B24_OK)
+        abort();
+    if (!outcome_same(&a, &b))
+        abort();
+    b24_outcome_clear(&a);
+    b24_outcome_clear(&b);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -34,6 +63,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     is_json = b24_json_parse((const char *)data, size, &tree, NULL) == B24_OK;
+    tail_agrees(status, (const char *)data, size, is_json);
+    /* the scan's levels (AVX2, SSE2, bytes) agree, over all and a prefix */
+    {
+        size_t upto = size > 0 ? size - (data[0] % (size < 64 ? size : 64)) : 0;
+        int r0 = b24_envelope_error_key((const char *)data, size, upto, 0);
+        if (b24_envelope_error_key((const char *)data, size, upto, 1) != r0 ||
+            b24_envelope_error_key((const char *)data, size, upto, 2) != r0)
+            abort();
+    }
     b24_outcome_init(&o);
     if (b24_envelope_classify(&o, status, (const char *)data, size) != B24_OK)
         abort();

@@ -38,6 +38,7 @@ void test_envelope(void);
 void test_envelope_time_numbers(void);
 void test_envelope_skim(void);
 void test_envelope_classify_buf(void);
+void test_envelope_tail(void);
 void test_http(void);
 void test_qs(void);
 void test_list(void);

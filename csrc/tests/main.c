@@ -14,6 +14,7 @@ main(void)
     test_envelope_time_numbers();
     test_envelope_skim();
     test_envelope_classify_buf();
+    test_envelope_tail();
     test_http();
     test_qs();
     test_list();

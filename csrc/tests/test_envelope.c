@@ -1,6 +1,9 @@
 /* test_envelope.c - spec §4.4 A and B. */
+#include <stdlib.h>
+
 #include "b24_envelope.h"
 #include "harness.h"
+#include "outcome_same.h"
 
 /* Callback log of the reader: one token per event. */
 struct ev {
@@ -490,6 +493,10 @@ test_envelope_time_numbers(void)
     static const char c[] = "{\"result\":1,\"time\":null}";
     static const char d[] =
         "{\"result\":1,\"t\\u0069me\":{\"operating\":1e1,\"operating_reset_at\":-2}}";
+    static const char e[] =
+        "{\"result\":1,\"time\":{\"operating_reset_at\":1"
+        "0000000000000000000000000000000000000000000000000000000000000000000"
+        "000,\"operating\":0.25}}";
     b24_outcome_init(&o);
     CHECK(b24_envelope_classify(&o, 200, a, strlen(a)) == B24_OK);
     CHECK(o.kind == B24_KIND_OK && o.have_time);
@@ -501,5 +508,205 @@ test_envelope_time_numbers(void)
     CHECK(!o.have_time && !o.have_operating);
     CHECK(b24_envelope_classify(&o, 200, d, strlen(d)) == B24_OK);
     CHECK(o.have_time && o.operating == 10.0 && o.reset_at == -2.0);
+    /* a number token of 64 bytes or more (the fuzzer's: it was dropped) */
+    CHECK(b24_envelope_classify(&o, 200, e, strlen(e)) == B24_OK);
+    CHECK(o.have_reset_at && o.reset_at == 1e70);
+    CHECK(o.have_operating && o.operating == 0.25);
+    CHECK(b24_envelope_classify_skim(&o, 200, e, strlen(e)) == B24_OK);
+    CHECK(o.have_reset_at && o.reset_at == 1e70);
     b24_outcome_clear(&o);
+}
+
+/* The tail read and the skim agree on `body` (`len` bytes) at `status`:
+ * the same outcome once the answer is checked (what the decode does). */
+static void
+tail_same(long status, const char *body, size_t len)
+{
+    struct b24_outcome a, b;
+    cJSON *tree = NULL;
+    int same;
+    b24_outcome_init(&a);
+    b24_outcome_init(&b);
+    CHECK(b24_envelope_classify(&a, status, body, len) == B24_OK);
+    CHECK(b24_envelope_classify_skim(&b, status, body, len) == B24_OK);
+    /* a JSON body: the same already in the transfer */
+    if (b24_json_parse(body, len, &tree, NULL) == B24_OK)
+        CHECK(outcome_same(&a, &b));
+    cJSON_Delete(tree);
+    CHECK(b24_envelope_check(&a) == B24_OK && b24_envelope_check(&b) == B24_OK);
+    same = outcome_same(&a, &b);
+    CHECK(same);
+    if (!same)
+        fprintf(stderr, "  body %.*s: kind %d/%d code %s/%s\n", (int)len, body,
+                (int)a.kind, (int)b.kind, a.code ? a.code : "-",
+                b.code ? b.code : "-");
+    b24_outcome_clear(&a);
+    b24_outcome_clear(&b);
+}
+
+/* 1 when the tail read takes `body` (and its `time` object reads). */
+static int
+tail_takes(const char *body)
+{
+    size_t ts = 0, te = 0;
+    struct b24_error err;
+    memset(&err, 0, sizeof(err));
+    if (!b24_envelope_tail(body, strlen(body), &ts, &te))
+        return 0;
+    CHECK(ts < te && body[ts] == '{');
+    return b24_json_validate(body + ts, te - ts, &err) == B24_OK;
+}
+
+#define TIME "\"time\":{\"start\":1.5,\"operating_reset_at\":1700000000,\"operating\":0.25}"
+
+/* The tail read of a 2xx body (issue 10: the 50-row page without the
+ * classify skim): what it takes, what it leaves to the full reading, and
+ * that either way the outcome is the skim's. */
+void
+test_envelope_tail(void)
+{
+    static const char *const takes[] = {
+        "{\"result\":1," TIME "}",
+        "{" TIME "}",
+        "{\"result\":{\"items\":[{\"id\":1,\"time\":{\"a\":1}}]},\"next\":50," TIME "}",
+        " \r\n{ \"result\" : 1 ,\n\t\"time\" : { \"operating\" : 2 } }\n ",
+        "{\"result\":\"error\",\"note\":\"\\\"error\\\": x\"," TIME "}",
+        "{\"result\":{\"entityTypeId\":2,\"e\":\"\\u0418\"}," TIME "}",
+        "{\"time\":{\"operating\":9}," TIME "}", /* duplicates: the last */
+        "{\"error_x\":1,\"errors\":[],\"result\":1," TIME "}",
+        "{\"result\":\"a,\\\"time\\\":{}}\"," TIME "}",
+        /* an escaped top-level key that is not error (the skim's envelope
+         * is then the whole answer; its error members are the same) */
+        "{\"result\":1,\"e\\u0777072ror\":\"E\"," TIME "}",
+        /* broken before the tail: the decode finds it */
+        "{\"result\":[1,,2]," TIME "}",
+        "{\"result\":[{\"id\":1," TIME "}",
+        "{\"result\":[\"\\x\"]," TIME "}",
+        NULL};
+    static const char *const leaves[] = {
+        /* a top-level error, before or after result, raw or escaped */
+        "{\"error\":\"QUERY_LIMIT_EXCEEDED\",\"error_description\":\"x\",\"result\":[]," TIME "}",
+        "{\"result\":{\"items\":[]},\"error\":\"NOT_FOUND\"," TIME "}",
+        "{\"result\":1,\"error_description\":\"alone\"," TIME "}",
+        "{\"result\":1,\"error\" : {\"code\":\"X\"}," TIME "}",
+        "{\"result\":1,\"\\u0065rror\":\"E\"," TIME "}",
+        "{\"result\":1,\"e\\u0072ror\":\"E\"," TIME "}",
+        "{\"result\":1,\"error\\u005fdescription\":\"d\"," TIME "}",
+        "{\"result\":1,\"erro\\u0072\":\"E\"," TIME "}",
+        /* a name that goes on with an escape (the fuzzer's: the skim's
+         * cJSON envelope cuts a key at its NUL) */
+        "{\"error\\u0000\":[]," TIME "}",
+        "{\"result\":1,\"error_description\\u0000x\":\"d\"," TIME "}",
+        /* an error key below the top level: left too (the skim says OK) */
+        "{\"result\":{\"result_error\":{\"a\":{\"error\":\"E\"}}}," TIME "}",
+        /* `time` not the top level's last member, or not an object */
+        "{\"result\":{\"x\":1,\"time\":{\"a\":1}}}",
+        "{\"result\":{\"time\":{\"a\":1}},\"x\":2}",
+        "{\"result\":1,\"time\":null}",
+        "{\"result\":1,\"time\":[1]}",
+        "{\"result\":1,\"t\\u0069me\":{\"operating\":1}}",
+        "{\"result\":[\"time\",{\"operating\":1}]}",
+        "{\"result\":\"a,\\\"time\\\":{\\\"operating\\\":1}}\"}",
+        "{\"result\":1," TIME "}}",
+        "{\"result\":1," TIME "} x",
+        "{\"result\":1," TIME,
+        "[{\"result\":1," TIME "}]",
+        "",
+        "   ",
+        NULL};
+    static const char page_head[] = "{\"result\":{\"items\":[";
+    char buf[8192];
+    size_t k, cut, len;
+    struct b24_outcome o;
+
+    for (k = 0; takes[k] != NULL; k++) {
+        CHECK(tail_takes(takes[k]));
+        if (!tail_takes(takes[k]))
+            fprintf(stderr, "  not taken: %s\n", takes[k]);
+        tail_same(200, takes[k], strlen(takes[k]));
+    }
+    for (k = 0; leaves[k] != NULL; k++) {
+        CHECK(!tail_takes(leaves[k]));
+        if (tail_takes(leaves[k]))
+            fprintf(stderr, "  taken: %s\n", leaves[k]);
+        tail_same(200, leaves[k], strlen(leaves[k]));
+        tail_same(404, leaves[k], strlen(leaves[k]));
+    }
+    /* the classification the tail read gives */
+    b24_outcome_init(&o);
+    CHECK(b24_envelope_classify(&o, 200, takes[0], strlen(takes[0])) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.code == NULL && !o.answer_checked);
+    CHECK(o.have_time && o.operating == 0.25 && o.reset_at == 1700000000.0);
+    CHECK(cJSON_IsObject(o.envelope) && o.envelope->child == NULL);
+    CHECK(b24_envelope_classify(&o, 200, takes[6], strlen(takes[6])) == B24_OK);
+    CHECK(o.have_operating && o.operating == 0.25); /* the last `time` */
+    CHECK(b24_envelope_classify(&o, 200, takes[10], strlen(takes[10])) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer != NULL); /* the decode rejects */
+    CHECK(b24_envelope_check(&o) == B24_OK);
+    CHECK(o.kind == B24_KIND_ERROR && o.answer == NULL && !o.have_time);
+    CHECK_STR(o.code, "ERROR_UNEXPECTED_ANSWER");
+    CHECK_STR(o.message, "Unexpected answer: the body is not JSON (HTTP 200)");
+    /* a BOM: skipped before the tail read, as before the skim */
+    len = (size_t)snprintf(buf, sizeof(buf), "\xEF\xBB\xBF%s", takes[0]);
+    CHECK(b24_envelope_classify(&o, 200, buf, len) == B24_OK);
+    CHECK(o.kind == B24_KIND_OK && o.answer_len == len - 3 && o.have_time);
+    tail_same(200, buf, len);
+    b24_outcome_clear(&o);
+
+    /* a body cut anywhere: never taken unless it still ends with a whole
+     * `time` object and '}', and the outcome is the skim's */
+    len = strlen(takes[2]);
+    for (cut = 0; cut < len; cut++) {
+        size_t ts, te;
+        int took = b24_envelope_tail(takes[2], cut, &ts, &te);
+        struct b24_error err;
+        memset(&err, 0, sizeof(err));
+        CHECK(!took || b24_json_validate(takes[2] + ts, te - ts, &err) != B24_OK ||
+              takes[2][cut - 1] == '}');
+        tail_same(200, takes[2], cut);
+    }
+    /* a key named error at every offset of a long body (the 64-byte
+     * blocks of the SSE2 scan and the bytes after them) */
+    for (k = 0; k < 200; k++) {
+        size_t at;
+        memcpy(buf, page_head, sizeof(page_head) - 1);
+        at = sizeof(page_head) - 1;
+        memset(buf + at, ' ', k);
+        at += k;
+        at += (size_t)snprintf(buf + at, sizeof(buf) - at,
+                               "{\"a\":\"entity\",%s:1,\"b\":\"\\u0418\"}],"
+                               "\"x\":\"                                    "
+                               "                            \"}," TIME "}",
+                               k % 3 == 0   ? "\"error\""
+                               : k % 3 == 1 ? "\"error_description\""
+                                            : "\"\\u0065rror\"");
+        buf[at] = '\0';
+        CHECK(!tail_takes(buf));
+        tail_same(200, buf, at);
+        /* every scan level finds it, and none finds it before it */
+        for (cut = 0; cut <= 2; cut++) {
+            size_t key = (size_t)(strstr(buf, "rror") - buf) -
+                         (k % 3 == 2 ? 7 : 2);
+            CHECK(b24_envelope_error_key(buf, at, at, (int)cut) == 1);
+            CHECK(b24_envelope_error_key(buf, at, key + 1, (int)cut) == 1);
+            CHECK(b24_envelope_error_key(buf, at, key, (int)cut) == 0);
+        }
+        /* the same without the key ("xrror", "\u0045rror" = "Error"):
+         * taken */
+        if (k % 3 == 2)
+            strstr(buf, "\\u0065")[4] = '4';
+        else
+            strstr(buf, "\"error")[1] = 'x';
+        CHECK(tail_takes(buf));
+        tail_same(200, buf, at);
+        for (cut = 0; cut <= 2; cut++)
+            CHECK(b24_envelope_error_key(buf, at, at, (int)cut) == 0);
+    }
+    /* a `time` object beyond the window is left to the skim */
+    len = (size_t)snprintf(buf, sizeof(buf), "{\"result\":1,\"time\":{\"x\":\"");
+    memset(buf + len, 'a', B24_ENVELOPE_TAIL_WINDOW);
+    len += B24_ENVELOPE_TAIL_WINDOW;
+    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "\",\"operating\":1}}");
+    CHECK(!b24_envelope_tail(buf, len, &cut, &k));
+    tail_same(200, buf, len);
 }
