@@ -63,7 +63,8 @@ const char *b24_http_base_url(const struct b24_http *h);
 struct b24_request {
     struct b24_buf url;           /* owned: full URL */
     struct b24_buf body;          /* owned: JSON body */
-    struct curl_slist *headers;   /* owned */
+    struct curl_slist *headers;   /* owned: one block, free() (not
+                                     curl_slist_free_all) */
     long timeout_ms;              /* total budget of the exchange, > 0 */
     int fresh_connect;            /* 1: never reuse a pooled connection */
     /* Polled during the exchange (libcurl progress callback, several times
