@@ -85,6 +85,13 @@ struct b24_http {
     CURLU *url_tpl;                /* owned or NULL */
     char *url_key;                 /* owned: the text url_tpl was parsed from */
     size_t url_key_len;
+    /* Copies of url_tpl that finished exchanges gave back (libcurl reads a
+     * CURLOPT_CURLU and works on its own copy): the next call only sets
+     * its query on one, no curl_url_dup/cleanup per call.  Emptied when
+     * url_tpl changes (tpl_gen counts the changes).  Guarded by pool_mu. */
+    CURLU **spare_u;
+    size_t nspare_u;
+    unsigned tpl_gen;
     struct b24_http *prev, *next;  /* the live list; guarded by reg_mu */
     int registered;                /* in the list; guarded by reg_mu */
 };
@@ -218,6 +225,9 @@ http_free(struct b24_http *h)
     free(h->idle);
     curl_url_cleanup(h->url_tpl);
     free(h->url_key);
+    for (i = 0; i < h->nspare_u; i++)
+        curl_url_cleanup(h->spare_u[i]);
+    free(h->spare_u);
     if (h->share != NULL)
         curl_share_cleanup(h->share);
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -886,8 +896,19 @@ setup_constant(struct b24_http *h, CURL *c)
  * for the part before the query (parsed again only when the base or the
  * method changes) with this call's query set; NULL (then CURLOPT_URL, as
  * libcurl would parse it) for a URL without a query or on any failure. */
+/* Spare copies of the template kept at most (a pool serves this many
+ * calls at once without a dup; more are made and freed as before). */
+#define B24_SPARE_URLS 8
+
+static void
+spares_clear(struct b24_http *h)
+{
+    while (h->nspare_u > 0)
+        curl_url_cleanup(h->spare_u[--h->nspare_u]);
+}
+
 static CURLU *
-call_curlu(struct b24_http *h, const char *url)
+call_curlu(struct b24_http *h, const char *url, unsigned *gen)
 {
     const char *q = strchr(url, '?');
     size_t pl;
@@ -916,14 +937,38 @@ call_curlu(struct b24_http *h, const char *url)
         h->url_tpl = t;
         h->url_key = k;
         h->url_key_len = pl;
+        h->tpl_gen++;
+        spares_clear(h);
     }
-    u = curl_url_dup(h->url_tpl);
+    *gen = h->tpl_gen;
+    u = h->nspare_u > 0 ? h->spare_u[--h->nspare_u]
+                        : curl_url_dup(h->url_tpl);
     pthread_mutex_unlock(&h->pool_mu);
     if (u != NULL && curl_url_set(u, CURLUPART_QUERY, q + 1, 0) != CURLUE_OK) {
         curl_url_cleanup(u);
         u = NULL;
     }
     return u;
+}
+
+/* Give back a call's URL (after CURLOPT_CURLU was unset): kept as a spare
+ * when it is a copy of the current template and there is room. */
+static void
+call_curlu_release(struct b24_http *h, CURLU *u, unsigned gen)
+{
+    if (u == NULL)
+        return;
+    pthread_mutex_lock(&h->pool_mu);
+    if (gen == h->tpl_gen && !atomic_load(&h->closed)) {
+        if (h->spare_u == NULL)
+            h->spare_u = malloc(B24_SPARE_URLS * sizeof(*h->spare_u));
+        if (h->spare_u != NULL && h->nspare_u < B24_SPARE_URLS) {
+            h->spare_u[h->nspare_u++] = u;
+            u = NULL;
+        }
+    }
+    pthread_mutex_unlock(&h->pool_mu);
+    curl_url_cleanup(u); /* NULL when kept */
 }
 
 static void
@@ -1016,7 +1061,7 @@ b24_xfer_begin(struct b24_http *h, const struct b24_request *req,
         xf->finished = 1;
         return B24_OK;
     }
-    xf->u = call_curlu(h, b24_buf_cstr(&xf->url));
+    xf->u = call_curlu(h, b24_buf_cstr(&xf->url), &xf->u_gen);
     xfer_setup_hop(xf, &done);
     xf->finished = done;
     return B24_OK;
@@ -1137,7 +1182,7 @@ b24_xfer_end(struct b24_xfer *xf)
     b24_buf_free(&xf->x.body);
     b24_buf_free(&xf->url);
     unset_call_pointers(xf->c);
-    curl_url_cleanup(xf->u);
+    call_curlu_release(xf->h, xf->u, xf->u_gen);
     xf->u = NULL;
     pool_release(xf->h, xf->c, xf->gen);
     xf->c = NULL;

@@ -127,6 +127,7 @@ struct b24_xfer {
     struct b24_buf url;             /* the current hop's URL */
     CURLU *u;                       /* owned: the first hop's parsed URL
                                        (CURLOPT_CURLU) or NULL */
+    unsigned u_gen;                 /* the template generation of `u` */
     char errbuf[CURL_ERROR_SIZE];
     double t0;
     int hops;
