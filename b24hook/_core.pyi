@@ -4,9 +4,8 @@ This file is the contract between the C glue (csrc/ext) and the Python layer
 (b24hook/*.py). The Python layer never reaches past it.
 """
 import asyncio
-from typing import Any, Callable, Final, Literal, Mapping, Sequence, final
+from typing import Any, Callable, ClassVar, Final, Literal, Mapping, Sequence, final
 
-from _typeshed import structseq
 from typing_extensions import Self
 
 from ._errors import AjaxError
@@ -54,13 +53,21 @@ class CancelToken:
     def cancelled(self) -> bool: ...
 
 @final
-class Outcome(  # a PyStructSequence in C: a tuple with named fields, built from a 9-tuple
-    structseq[Any],
-    tuple[int, int, Any, str | None, str | None, bool, float, str | None, dict[str, str]],
-):
+class Outcome:
+    """Result of ``Transport.perform`` / ``Transport.call`` (read-only fields;
+    == compares every field). ``headers`` is made a dict on first read."""
+
     __match_args__: Final = (
         "kind", "status", "answer", "code", "message", "maybe_sent", "elapsed_ms", "detail", "headers",
     )
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(
+        cls,
+        fields: tuple[int, int, Any, str | None, str | None, bool, float, str | None, dict[str, str]],
+        /,
+    ) -> Outcome: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
     @property
     def kind(self) -> int:
         """OK, FAILED or ERROR."""

@@ -24,6 +24,7 @@ from ._errors import SdkError
 from ._http import Http, HttpRegistry
 from ._logging import DefaultLogger, LoggerInterface, LogLevel, adapt_logger, emit
 from ._params import RestrictionManager, fill_restriction_params, limiter_scope
+from ._pipeline import run_call
 from ._result import AjaxResult, Result
 from ._version import __version__
 
@@ -157,8 +158,8 @@ class CallAction(_Action):
 
     def make(self, method: str, params: Any = None, request_id: str | None = None) -> AjaxResult:
         """Call one REST method; a soft error gives a failed result, others raise."""
-        # _Action._call inline: the hot path of every call (issue 10 profile)
-        return self._https.live(self._version).call(method, params or {}, request_id)
+        # _Action._call and Http.call inline: the hot path of every call (issue 10 profile)
+        return run_call(self._https.live(self._version), method, params or {}, request_id)
 
 
 class ActionsV2:

@@ -68,25 +68,114 @@ def _text(value: Any, secret: str) -> str:
 _DECIDED_TITLES = {"rate": "rateLimiter ", "operating": "operatingLimiter "}
 
 
-class _EventSink:
-    """Turns the C pipeline's events into the log lines of §11.3.
+# ---------------------------------------------------------------- face
+def _client_side_warning(http: "Http") -> None:
+    """The JS SDK's warning against webhooks on the client side (emscripten only)."""
+    emit(http.logger, LogLevel.WARNING, http._client_side_warning_message,
+         {"code": "JSSDK_CLIENT_SIDE_WARNING"}, event="client side warning", area="http")
 
-    Called by the core with the GIL briefly taken, only when a logger is
-    installed; the logger is read at each event (loggers are dynamic).
-    Anything it raises is swallowed by the core (fire-and-forget), except a
-    KeyboardInterrupt, which stops the call.
+
+def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
+    if http.restriction.is_soft(err.code):
+        return AjaxResult._failed(err, query)
+    _raise(err)
+
+
+def _raise(err: BaseException) -> NoReturn:
+    raise err from None
+
+
+# ---------------------------------------------------------------- driver
+class _Prepared:
+    """One call made ready for a driver: checked, its request id, query,
+    write class and Idempotency-Key; also the call's event sink.
+
+    As the sink (``on_event``: :meth:`sink`) it turns the C pipeline's
+    events into the log lines of §11.3. The core calls it with the GIL
+    briefly taken, only when a logger is installed; the logger is read at
+    each event (loggers are dynamic). Anything it raises is swallowed by
+    the core (fire-and-forget), except a KeyboardInterrupt, which stops the
+    call.
     """
 
-    __slots__ = ("http", "method", "rid", "params")
+    __slots__ = ("http", "method", "params", "rid", "query", "is_write", "idem", "events", "verbose",
+                 "batch")
 
-    def __init__(self, http: "Http", method: str, rid: str, params: Any) -> None:
+    def __init__(self, http: "Http", method: str, params: Any, request_id: str | None) -> None:
+        if http._closed:
+            raise closed_error()
+        check_method(method)
+        if request_id is not None:
+            check_request_id(request_id)
+        # the generator is stateless: its id straight from the core (one frame less per call)
+        rid = request_id or _core.uuid7()
+        if params is None:
+            params = {}
+        query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
+        logger = http._logger
+        events, verbose = log_wants(logger)
+        # serialisability check (the transport repeats it before any I/O)
+        if verbose:
+            try:
+                _core.encode_json(params, list_as_object=True)
+            except _core.ParamsError as exc:
+                raise invalid_params_error(query, exc) from None
+            emit(logger, LogLevel.DEBUG, "http request starting", {
+                "request_id": rid, "method": method, "params": redact_sensitive_params(params),
+                "api": str(http.api_version), "timestamp": int(time.time() * 1000),
+            }, area="http")
+        is_write = is_write_call(method, params, http.write_verbs)
         self.http = http
         self.method = method
-        self.rid = rid
         self.params = params
+        self.rid = rid
+        self.query = query
+        self.is_write = is_write
+        # The core builds and delivers an event only for a logger that records it:
+        # none at all for a quiet one, no per-attempt details unless INFO is on.
+        self.events = events
+        self.verbose = verbose
+        # an Idempotency-Key makes a v3 write safe to re-send; the portal
+        # honours it on create/update/delete methods, never on `batch`
+        # (portal.md §8.6): a v3 batch of writes goes without one, under the
+        # safe-write rule like a v2 write (docs/decisions.md)
+        self.idem = _core.uuid7() if (
+            is_write and http.api_version is ApiVersion.V3 and method != "batch") else None
+        self.batch = batch_method_names(method, params) if method == "batch" else None
+        if http._client_side_warning and sys.platform == "emscripten":
+            _client_side_warning(http)  # the check inline: no frame on other platforms
+
+    def sink(self) -> "_Prepared | None":
+        """The ``on_event`` of this call: itself, or None for a logger that records no event."""
+        return self if self.events else None
+
+    def kwargs(self, http: "Http") -> dict[str, Any]:
+        """The keywords of ``Transport.call`` for this call, without the limiter
+        (the C page walk passes them on for each page)."""
+        return {"idempotency_key": self.idem, "is_write": self.is_write,
+                "batch_methods": self.batch, "on_event": self.sink(), "event_details": self.verbose}
+
+    def finish(self, http: "Http", outcome: _core.Outcome) -> AjaxResult:
+        """The final Outcome as the face gives it: an AjaxResult (success, a
+        2xx error answer, a soft code) or the raised AjaxError."""
+        if outcome.kind != _core.ERROR:
+            return AjaxResult._from_outcome(outcome, self.query)
+        err = _core.outcome_error(outcome, self.query, is_write=self.is_write)
+        assert err is not None
+        if err.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
+            _raise(err)  # never soft: no attempt was made
+        return _fail(http, err, self.query)
+
+    def refused(self, exc: BaseException) -> NoReturn:
+        """A transport's refusal before any I/O, as the face raises it."""
+        if isinstance(exc, _core.ParamsError):
+            raise invalid_params_error(self.query, exc) from None
+        if isinstance(exc, _core.ClosedError):
+            raise closed_error() from None
+        raise exc
 
     def __call__(self, kind: str, ev: dict[str, Any]) -> None:
-        logger = self.http.logger
+        logger = self.http._logger
         m = self.method
         if kind == "blocked":
             limiter = ev["limiter"]
@@ -182,106 +271,14 @@ class _EventSink:
                  {"request_id": self.rid, "method": m}, area="http")
 
 
-# ---------------------------------------------------------------- face
-def _client_side_warning(http: "Http") -> None:
-    """The JS SDK's warning against webhooks on the client side (emscripten only)."""
-    emit(http.logger, LogLevel.WARNING, http._client_side_warning_message,
-         {"code": "JSSDK_CLIENT_SIDE_WARNING"}, event="client side warning", area="http")
-
-
-def _fail(http: "Http", err: AjaxError, query: dict[str, Any]) -> AjaxResult:
-    if http.restriction.is_soft(err.code):
-        return AjaxResult._failed(err, query)
-    _raise(err)
-
-
-def _raise(err: BaseException) -> NoReturn:
-    raise err from None
-
-
-# ---------------------------------------------------------------- driver
-class _Prepared:
-    """One call made ready for a driver: checked, its request id, query,
-    write class, Idempotency-Key and event sink."""
-
-    __slots__ = ("method", "params", "rid", "query", "is_write", "idem", "sink", "verbose", "batch")
-
-    def __init__(self, http: "Http", method: str, params: Any, request_id: str | None) -> None:
-        if http.closed:
-            raise closed_error()
-        check_method(method)
-        if request_id is not None:
-            check_request_id(request_id)
-        # the generator is stateless: its id straight from the core (one frame less per call)
-        rid = request_id or _core.uuid7()
-        if params is None:
-            params = {}
-        query: dict[str, Any] = {"method": method, "params": params, "request_id": rid}
-        logger = http.logger
-        events, verbose = log_wants(logger)
-        # serialisability check (the transport repeats it before any I/O)
-        if verbose:
-            try:
-                _core.encode_json(params, list_as_object=True)
-            except _core.ParamsError as exc:
-                raise invalid_params_error(query, exc) from None
-            emit(logger, LogLevel.DEBUG, "http request starting", {
-                "request_id": rid, "method": method, "params": redact_sensitive_params(params),
-                "api": str(http.api_version), "timestamp": int(time.time() * 1000),
-            }, area="http")
-        is_write = is_write_call(method, params, http.write_verbs)
-        self.method = method
-        self.params = params
-        self.rid = rid
-        self.query = query
-        self.is_write = is_write
-        self.verbose = verbose
-        # an Idempotency-Key makes a v3 write safe to re-send; the portal
-        # honours it on create/update/delete methods, never on `batch`
-        # (portal.md §8.6): a v3 batch of writes goes without one, under the
-        # safe-write rule like a v2 write (docs/decisions.md)
-        self.idem = _core.uuid7() if (
-            is_write and http.api_version is ApiVersion.V3 and method != "batch") else None
-        self.batch = batch_method_names(method, params) if method == "batch" else None
-        if http._client_side_warning and sys.platform == "emscripten":
-            _client_side_warning(http)  # the check inline: no frame on other platforms
-        # The core builds and delivers an event only for a logger that records it:
-        # none at all for a quiet one, no per-attempt details unless INFO is on.
-        self.sink = _EventSink(http, method, rid, params) if events else None
-
-    def kwargs(self, http: "Http") -> dict[str, Any]:
-        """The keywords of ``Transport.call`` for this call, without the limiter
-        (the C page walk passes them on for each page)."""
-        return {"idempotency_key": self.idem, "is_write": self.is_write,
-                "batch_methods": self.batch, "on_event": self.sink, "event_details": self.verbose}
-
-    def finish(self, http: "Http", outcome: _core.Outcome) -> AjaxResult:
-        """The final Outcome as the face gives it: an AjaxResult (success, a
-        2xx error answer, a soft code) or the raised AjaxError."""
-        if outcome.kind != _core.ERROR:
-            return AjaxResult._from_outcome(outcome, self.query)
-        err = _core.outcome_error(outcome, self.query, is_write=self.is_write)
-        assert err is not None
-        if err.code == "JSSDK_CALL_ALL_ATTEMPTS_EXHAUSTED":
-            _raise(err)  # never soft: no attempt was made
-        return _fail(http, err, self.query)
-
-    def refused(self, exc: BaseException) -> NoReturn:
-        """A transport's refusal before any I/O, as the face raises it."""
-        if isinstance(exc, _core.ParamsError):
-            raise invalid_params_error(self.query, exc) from None
-        if isinstance(exc, _core.ClosedError):
-            raise closed_error() from None
-        raise exc
-
-
 def run_call(http: "Http", method: str, params: Any, request_id: str | None = None) -> AjaxResult:
     """Run one REST call through the engine (blocking driver); see the module docstring."""
     p = _Prepared(http, method, params, request_id)
     try:
         outcome = http._transport.call(
-            p.method, p.params, p.rid, limiter=http.restriction.limiter, idempotency_key=p.idem,
-            is_write=p.is_write, batch_methods=p.batch, on_event=p.sink, event_details=p.verbose)
+            p.method, p.params, p.rid, limiter=http.restriction._limiter, idempotency_key=p.idem,
+            is_write=p.is_write, batch_methods=p.batch, on_event=p if p.events else None,
+            event_details=p.verbose)
     except (_core.ParamsError, _core.ClosedError) as exc:
         p.refused(exc)
     return p.finish(http, outcome)
@@ -349,7 +346,7 @@ class Flights:
     __slots__ = ("_http", "_multi", "_prepared")
 
     def __init__(self, http: "Http") -> None:
-        if http.closed:
+        if http._closed:
             raise closed_error()
         self._http = http
         self._multi = _core.Multi(http._transport, http.restriction.limiter)
@@ -376,7 +373,7 @@ class Flights:
         self._prepared[key] = p
         try:
             self._multi.add(key, p.method, p.params, p.rid, idempotency_key=p.idem,
-                            is_write=p.is_write, batch_methods=p.batch, on_event=p.sink,
+                            is_write=p.is_write, batch_methods=p.batch, on_event=p.sink(),
                             event_details=p.verbose)
         except (_core.ParamsError, _core.ClosedError) as exc:
             del self._prepared[key]  # refused before it started

@@ -55,6 +55,14 @@ class PipelineHttp(Protocol):
     @property
     def _auth(self) -> WebhookAuth: ...
 
+    # the plain attributes behind ``closed`` and ``logger``: read on every
+    # call without a property's frame (issue 10 profile)
+    @property
+    def _closed(self) -> bool: ...
+
+    @property
+    def _logger(self) -> LoggerInterface: ...
+
     @property
     def _transport(self) -> _core.Transport: ...
 

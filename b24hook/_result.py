@@ -134,6 +134,9 @@ def _message_of(err: BaseException) -> str:
     return msg if isinstance(msg, str) else str(err)
 
 
+_new = object.__new__
+
+
 class Result(Generic[T]):
     """Data plus an ordered ``key → exception`` store; successful when empty."""
 
@@ -281,13 +284,21 @@ class AjaxResult(Result[Payload[T]]):
         self._status = int(status)
 
     @classmethod
-    def _from_outcome(cls, outcome: _core.Outcome, query: Mapping[str, Any]) -> "AjaxResult[Any]":
+    def _from_outcome(cls, outcome: _core.Outcome, query: dict[str, Any]) -> "AjaxResult[Any]":
         """The result of a 2xx Outcome: code, message and status as the core
-        classified them (``_core.outcome_error``); the answer is not re-read."""
-        self = cls.__new__(cls)
-        self._setup(outcome.answer, query, outcome.status)
+        classified them (``_core.outcome_error``); the answer is not re-read.
+        ``query`` is the call's own ``{"method", "params", "request_id"}``,
+        which the result takes over (its params frozen in place): no second
+        dict per call."""
+        self = _new(cls)
+        self._data = None  # _setup inline: the hot path of every call
+        self._errors = {}
+        self._answer = outcome.answer
+        query["params"] = _freeze(query["params"])
+        self._query = query
+        self._status = outcome.status
         if outcome.kind != _core.OK:
-            err = _core.outcome_error(outcome, self._query)
+            err = _core.outcome_error(outcome, query)
             if err is not None:
                 self._errors["base-error"] = err
         return self

@@ -429,15 +429,44 @@ def test_keywords_in_any_order(http_server):
     t.close()
 
 
-def test_header_names_reused_across_answers(http_server):
-    """Header names met before come from the module's cache (issue 10): the
-    same dict, key for key, on every answer, with names of any length."""
+def test_outcome_headers_made_on_first_read(http_server):
+    """An Outcome keeps the response headers as the core's C strings and makes
+    the dict when ``headers`` is first read (issue 10): the same dict on every
+    later read, the same answer key for key on every exchange."""
     _, base = http_server
     t = transport(base)
-    first = t.perform("a.b", None, "r").headers
+    first = t.perform("a.b", None, "r")
+    hd = first.headers
+    assert first.headers is hd
+    assert hd["content-type"] == "application/json" and hd["x-trace"] == "B"
+    assert hd["content-length"].isdigit()
     for _ in range(3):
-        again = t.perform("a.b", None, "r").headers
-        assert list(again) == list(first)
-        assert again["content-type"] == "application/json" and again["x-trace"] == "B"
-        assert again["content-length"].isdigit()
+        again = t.perform("a.b", None, "r")
+        assert "x-trace" in repr(again)  # repr makes the dict too
+        assert list(again.headers) == list(hd)
     t.close()
+
+
+def test_outcome_is_a_value_with_named_fields() -> None:
+    """Outcome((9 fields)): read-only fields, == field by field, positional
+    patterns; no tuple behaviour and no hash (a dict field)."""
+    fields = (_core.OK, 200, {"result": 1}, None, None, False, 1.5, None, {"x": "1"})
+    o = _core.Outcome(fields)
+    assert (o.kind, o.status, o.answer, o.code, o.message, o.maybe_sent, o.elapsed_ms, o.detail,
+            o.headers) == fields
+    assert o == _core.Outcome(list(fields))  # type: ignore[arg-type]
+    assert o != _core.Outcome((*fields[:8], {"x": "2"}))
+    assert o != fields
+    match o:
+        case _core.Outcome(kind, status, answer):
+            assert (kind, status, answer) == (_core.OK, 200, {"result": 1})
+        case _:
+            pytest.fail("no positional pattern")
+    with pytest.raises(AttributeError):
+        o.status = 500  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        hash(o)
+    with pytest.raises(TypeError):
+        _core.Outcome(fields[:8])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        o[0]  # type: ignore[index]

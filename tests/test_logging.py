@@ -197,13 +197,13 @@ def test_quiet_default_builds_no_detail_records(portal: Any, caplog: pytest.LogC
     import b24hook._pipeline as pipeline
 
     seen: list[str] = []
-    orig = pipeline._EventSink.__call__
+    orig = pipeline._Prepared.__call__
 
     def spy(self: Any, kind: str, ev: dict[str, Any]) -> None:
         seen.append(kind)
         orig(self, kind, ev)
 
-    monkeypatch.setattr(pipeline._EventSink, "__call__", spy)
+    monkeypatch.setattr(pipeline._Prepared, "__call__", spy)
     with _portal_hook(portal) as hook:
         with caplog.at_level(logging.WARNING, logger="b24hook"):
             assert hook.actions.v2.call.make(method="server.time").is_success

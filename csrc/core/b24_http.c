@@ -85,6 +85,13 @@ struct b24_http {
     CURLU *url_tpl;                /* owned or NULL */
     char *url_key;                 /* owned: the text url_tpl was parsed from */
     size_t url_key_len;
+    /* Copies of url_tpl that finished exchanges gave back (libcurl reads a
+     * CURLOPT_CURLU and works on its own copy): the next call only sets
+     * its query on one, no curl_url_dup/cleanup per call.  Emptied when
+     * url_tpl changes (tpl_gen counts the changes).  Guarded by pool_mu. */
+    CURLU **spare_u;
+    size_t nspare_u;
+    unsigned tpl_gen;
     struct b24_http *prev, *next;  /* the live list; guarded by reg_mu */
     int registered;                /* in the list; guarded by reg_mu */
 };
@@ -218,6 +225,9 @@ http_free(struct b24_http *h)
     free(h->idle);
     curl_url_cleanup(h->url_tpl);
     free(h->url_key);
+    for (i = 0; i < h->nspare_u; i++)
+        curl_url_cleanup(h->spare_u[i]);
+    free(h->spare_u);
     if (h->share != NULL)
         curl_share_cleanup(h->share);
     for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -506,7 +516,7 @@ b24_request_clear(struct b24_request *r)
 {
     b24_buf_free(&r->url);
     b24_buf_free(&r->body);
-    curl_slist_free_all(r->headers);
+    free(r->headers); /* one block: b24_request_set_headers */
     r->headers = NULL;
 }
 
@@ -544,25 +554,49 @@ has_crlf(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
-static enum b24_status
-slist_add(struct curl_slist **list, const char *name, const char *value)
+/* One line of a request's header list: "name: value", "name;" for an
+ * empty value (curl sends an empty header; "name:" would remove it), or
+ * "name:" when value is NULL (removes a header curl would add). */
+struct hline {
+    const char *name;
+    const char *value;
+};
+
+/* The list as ONE block: the nodes, then their text (libcurl only reads a
+ * curl_slist; freed with free(), not curl_slist_free_all: one allocation
+ * per request instead of three per line). */
+static struct curl_slist *
+slist_block(const struct hline *v, size_t n)
 {
-    struct b24_buf line;
-    struct curl_slist *n;
-    b24_buf_init(&line, 0);
-    /* "Name;" sends an empty header; "Name:" would remove it in curl. */
-    if (b24_buf_appends(&line, name) ||
-        b24_buf_appends(&line, value[0] ? ": " : ";") ||
-        b24_buf_appends(&line, value)) {
-        b24_buf_free(&line);
-        return B24_E_NOMEM;
+    size_t i, text = 0;
+    struct curl_slist *nodes;
+    char *p;
+    for (i = 0; i < n; i++)
+        text += strlen(v[i].name) + (v[i].value ? strlen(v[i].value) : 0) + 3;
+    nodes = malloc(n * sizeof(*nodes) + text);
+    if (nodes == NULL)
+        return NULL;
+    p = (char *)(nodes + n);
+    for (i = 0; i < n; i++) {
+        size_t nl = strlen(v[i].name);
+        nodes[i].data = p;
+        nodes[i].next = i + 1 < n ? &nodes[i + 1] : NULL;
+        memcpy(p, v[i].name, nl);
+        p += nl;
+        if (v[i].value == NULL) {
+            *p++ = ':';
+        } else if (v[i].value[0] == '\0') {
+            *p++ = ';';
+        } else {
+            size_t vl = strlen(v[i].value);
+            *p++ = ':';
+            *p++ = ' ';
+            memcpy(p, v[i].value, vl);
+            p += vl;
+        }
+        *p++ = '\0';
     }
-    n = curl_slist_append(*list, b24_buf_cstr(&line));
-    b24_buf_free(&line);
-    if (n == NULL)
-        return B24_E_NOMEM;
-    *list = n;
-    return B24_OK;
+    return nodes;
 }
 
 enum b24_status
@@ -573,9 +607,9 @@ b24_request_set_headers(struct b24_request *r, const char *user_agent,
     static const char *const def_names[] = {"Content-Type", "Accept",
                                             "User-Agent"};
     const char *def_values[3];
-    struct curl_slist *list = NULL;
-    size_t i, j, k;
-    enum b24_status st;
+    struct hline *lines;
+    struct curl_slist *list;
+    size_t i, j, k, n = 0;
 
     def_values[0] = "application/json";
     def_values[1] = "application/json, text/plain, */*";
@@ -593,14 +627,19 @@ b24_request_set_headers(struct b24_request *r, const char *user_agent,
         (idempotency_key && has_crlf(idempotency_key)))
         return b24_error_set(err, B24_E_USAGE,
                              "HTTP header values must not contain CR or LF");
+    /* at most: 3 defaults, the extras, Idempotency-Key, Expect */
+    lines = malloc((nextra + 5) * sizeof(*lines));
+    if (lines == NULL)
+        return b24_error_set(err, B24_E_NOMEM, "out of memory");
     for (k = 0; k < 3; k++) {
         int overridden = 0;
         for (j = 0; j < nextra; j++)
             if (ieq_str(extra[j].name, def_names[k]))
                 overridden = 1;
-        if (!overridden && (st = slist_add(&list, def_names[k],
-                                           def_values[k])))
-            goto fail;
+        if (!overridden) {
+            lines[n].name = def_names[k];
+            lines[n++].value = def_values[k];
+        }
     }
     for (i = 0; i < nextra; i++) {
         int later = 0;
@@ -609,27 +648,25 @@ b24_request_set_headers(struct b24_request *r, const char *user_agent,
                 later = 1;
         if (idempotency_key && ieq_str(extra[i].name, "Idempotency-Key"))
             later = 1;
-        if (!later && (st = slist_add(&list, extra[i].name, extra[i].value)))
-            goto fail;
-    }
-    if (idempotency_key &&
-        (st = slist_add(&list, "Idempotency-Key", idempotency_key)))
-        goto fail;
-    /* No "Expect: 100-continue" round trip for large bodies. */
-    {
-        struct curl_slist *n = curl_slist_append(list, "Expect:");
-        if (n == NULL) {
-            st = B24_E_NOMEM;
-            goto fail;
+        if (!later) {
+            lines[n].name = extra[i].name;
+            lines[n++].value = extra[i].value;
         }
-        list = n;
     }
-    curl_slist_free_all(r->headers);
+    if (idempotency_key) {
+        lines[n].name = "Idempotency-Key";
+        lines[n++].value = idempotency_key;
+    }
+    /* No "Expect: 100-continue" round trip for large bodies. */
+    lines[n].name = "Expect";
+    lines[n++].value = NULL;
+    list = slist_block(lines, n);
+    free(lines);
+    if (list == NULL)
+        return b24_error_set(err, B24_E_NOMEM, "out of memory");
+    free(r->headers);
     r->headers = list;
     return B24_OK;
-fail:
-    curl_slist_free_all(list);
-    return b24_error_set(err, st, "out of memory");
 }
 
 /* ---- the exchange ------------------------------------------------------ */
@@ -859,8 +896,19 @@ setup_constant(struct b24_http *h, CURL *c)
  * for the part before the query (parsed again only when the base or the
  * method changes) with this call's query set; NULL (then CURLOPT_URL, as
  * libcurl would parse it) for a URL without a query or on any failure. */
+/* Spare copies of the template kept at most (a pool serves this many
+ * calls at once without a dup; more are made and freed as before). */
+#define B24_SPARE_URLS 8
+
+static void
+spares_clear(struct b24_http *h)
+{
+    while (h->nspare_u > 0)
+        curl_url_cleanup(h->spare_u[--h->nspare_u]);
+}
+
 static CURLU *
-call_curlu(struct b24_http *h, const char *url)
+call_curlu(struct b24_http *h, const char *url, unsigned *gen)
 {
     const char *q = strchr(url, '?');
     size_t pl;
@@ -889,14 +937,38 @@ call_curlu(struct b24_http *h, const char *url)
         h->url_tpl = t;
         h->url_key = k;
         h->url_key_len = pl;
+        h->tpl_gen++;
+        spares_clear(h);
     }
-    u = curl_url_dup(h->url_tpl);
+    *gen = h->tpl_gen;
+    u = h->nspare_u > 0 ? h->spare_u[--h->nspare_u]
+                        : curl_url_dup(h->url_tpl);
     pthread_mutex_unlock(&h->pool_mu);
     if (u != NULL && curl_url_set(u, CURLUPART_QUERY, q + 1, 0) != CURLUE_OK) {
         curl_url_cleanup(u);
         u = NULL;
     }
     return u;
+}
+
+/* Give back a call's URL (after CURLOPT_CURLU was unset): kept as a spare
+ * when it is a copy of the current template and there is room. */
+static void
+call_curlu_release(struct b24_http *h, CURLU *u, unsigned gen)
+{
+    if (u == NULL)
+        return;
+    pthread_mutex_lock(&h->pool_mu);
+    if (gen == h->tpl_gen && !atomic_load(&h->closed)) {
+        if (h->spare_u == NULL)
+            h->spare_u = malloc(B24_SPARE_URLS * sizeof(*h->spare_u));
+        if (h->spare_u != NULL && h->nspare_u < B24_SPARE_URLS) {
+            h->spare_u[h->nspare_u++] = u;
+            u = NULL;
+        }
+    }
+    pthread_mutex_unlock(&h->pool_mu);
+    curl_url_cleanup(u); /* NULL when kept */
 }
 
 static void
@@ -989,7 +1061,7 @@ b24_xfer_begin(struct b24_http *h, const struct b24_request *req,
         xf->finished = 1;
         return B24_OK;
     }
-    xf->u = call_curlu(h, b24_buf_cstr(&xf->url));
+    xf->u = call_curlu(h, b24_buf_cstr(&xf->url), &xf->u_gen);
     xfer_setup_hop(xf, &done);
     xf->finished = done;
     return B24_OK;
@@ -1110,7 +1182,7 @@ b24_xfer_end(struct b24_xfer *xf)
     b24_buf_free(&xf->x.body);
     b24_buf_free(&xf->url);
     unset_call_pointers(xf->c);
-    curl_url_cleanup(xf->u);
+    call_curlu_release(xf->h, xf->u, xf->u_gen);
     xf->u = NULL;
     pool_release(xf->h, xf->c, xf->gen);
     xf->c = NULL;

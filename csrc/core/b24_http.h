@@ -63,7 +63,8 @@ const char *b24_http_base_url(const struct b24_http *h);
 struct b24_request {
     struct b24_buf url;           /* owned: full URL */
     struct b24_buf body;          /* owned: JSON body */
-    struct curl_slist *headers;   /* owned */
+    struct curl_slist *headers;   /* owned: one block, free() (not
+                                     curl_slist_free_all) */
     long timeout_ms;              /* total budget of the exchange, > 0 */
     int fresh_connect;            /* 1: never reuse a pooled connection */
     /* Polled during the exchange (libcurl progress callback, several times
@@ -126,6 +127,7 @@ struct b24_xfer {
     struct b24_buf url;             /* the current hop's URL */
     CURLU *u;                       /* owned: the first hop's parsed URL
                                        (CURLOPT_CURLU) or NULL */
+    unsigned u_gen;                 /* the template generation of `u` */
     char errbuf[CURL_ERROR_SIZE];
     double t0;
     int hops;

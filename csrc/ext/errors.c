@@ -174,7 +174,7 @@ err_outcome_error(PyObject *module, PyObject *args, PyObject *kwargs)
                                      kwlist, st->outcome_type, &outcome,
                                      &query, &is_write))
         return NULL;
-#define FIELD(f_) PyStructSequence_GetItem(outcome, (f_)) /* borrowed */
+#define FIELD(f_) ext_outcome_field(outcome, (f_)) /* borrowed */
     kind = PyLong_AsLong(FIELD(OUTCOME_KIND));
     if (kind == -1 && PyErr_Occurred())
         return NULL;

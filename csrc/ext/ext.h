@@ -12,7 +12,6 @@
 #include "b24_json.h"
 
 /* Per-module state (m_size = sizeof).  Every PyObject* is owned. */
-#define EXT_HEADER_NAME_SLOTS 32
 
 struct mod_state {
     PyTypeObject *transport_type;
@@ -28,10 +27,6 @@ struct mod_state {
     PyObject *str_strip;
     PyObject *ajax_error_create; /* b24hook._errors.AjaxError.create, or
                                     NULL until first needed */
-    /* response header names met before (outcome.c): a server sends the
-     * same few on every answer; one str each instead of a new one (and
-     * its hash) per answer.  A slot per name hash, last one wins. */
-    PyObject *header_names[EXT_HEADER_NAME_SLOTS];
 };
 
 /* convert.c */
@@ -88,7 +83,7 @@ PyObject *ext_ajax_error(struct mod_state *st, PyObject *code,
                          int maybe_committed, PyObject *query);
 int errors_register(PyObject *module);
 
-/* outcome.c: the Outcome structseq and b24_outcome -> Outcome. */
+/* outcome.c: the Outcome type and b24_outcome -> Outcome. */
 enum outcome_field {
     OUTCOME_KIND,
     OUTCOME_STATUS,
@@ -107,6 +102,11 @@ struct b24_outcome;
  * into ERROR_UNEXPECTED_ANSWER first, b24_envelope_reject); NULL with
  * an exception set. */
 PyObject *ext_outcome_new(struct mod_state *st, struct b24_outcome *o);
+/* Borrowed: field `field` (< OUTCOME_HEADERS) of an Outcome (never NULL). */
+PyObject *ext_outcome_field(PyObject *outcome, int field);
+/* Borrowed: the headers of an Outcome (the dict is made on first use);
+ * NULL with an exception set. */
+PyObject *ext_outcome_headers(PyObject *outcome);
 int outcome_register(PyObject *module, struct mod_state *st);
 
 /* redis.c: the limiter's Redis backend from Python, installed once at

@@ -552,7 +552,6 @@ static int
 mod_traverse(PyObject *module, visitproc visit, void *arg)
 {
     struct mod_state *st = get_state(module);
-    int i;
     Py_VISIT(st->transport_type);
     Py_VISIT(st->outcome_type);
     Py_VISIT(st->params_error);
@@ -562,8 +561,6 @@ mod_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->decimal_type);
     Py_VISIT(st->enum_type);
     Py_VISIT(st->ajax_error_create);
-    for (i = 0; i < EXT_HEADER_NAME_SLOTS; i++)
-        Py_VISIT(st->header_names[i]);
     return 0;
 }
 
@@ -571,7 +568,6 @@ static int
 mod_clear(PyObject *module)
 {
     struct mod_state *st = get_state(module);
-    int i;
     Py_CLEAR(st->transport_type);
     Py_CLEAR(st->outcome_type);
     Py_CLEAR(st->params_error);
@@ -584,8 +580,6 @@ mod_clear(PyObject *module)
     Py_CLEAR(st->str_value);
     Py_CLEAR(st->str_strip);
     Py_CLEAR(st->ajax_error_create);
-    for (i = 0; i < EXT_HEADER_NAME_SLOTS; i++)
-        Py_CLEAR(st->header_names[i]);
     return 0;
 }
 

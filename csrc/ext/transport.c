@@ -543,8 +543,10 @@ scripted_fill(struct mod_state *st, PyObject *o, struct b24_outcome *out)
     PyObject *k, *v;
     int ret = -1;
 
-    for (i = 0; i < OUTCOME_NFIELDS; i++)
-        f[i] = PyStructSequence_GetItem(o, i);
+    for (i = 0; i < OUTCOME_HEADERS; i++)
+        f[i] = ext_outcome_field(o, (int)i);
+    if ((f[OUTCOME_HEADERS] = ext_outcome_headers(o)) == NULL)
+        return -1;
     kind = PyLong_AsLong(f[OUTCOME_KIND]);
     status = PyLong_AsLong(f[OUTCOME_STATUS]);
     if (PyErr_Occurred())

@@ -397,14 +397,14 @@ walk_answer(WalkObject *self, PyObject *outcome)
         PyErr_SetString(PyExc_TypeError, "feed() takes the page call's Outcome");
         return NULL;
     }
-    kind = PyLong_AsLong(PyStructSequence_GetItem(outcome, OUTCOME_KIND));
+    kind = PyLong_AsLong(ext_outcome_field(outcome, OUTCOME_KIND));
     if (kind == -1 && PyErr_Occurred())
         return NULL;
     if (kind != B24_KIND_OK) {
         b24_walk_fail(&self->w);
         return Py_BuildValue("(sO)", "answer", outcome);
     }
-    answer = PyStructSequence_GetItem(outcome, OUTCOME_ANSWER);
+    answer = ext_outcome_field(outcome, OUTCOME_ANSWER);
     if (read_page(self, answer, &page, &rows, &next) < 0)
         return NULL;
     verdict = b24_walk_page(&self->w, &page);
