@@ -455,6 +455,7 @@ struct dec {
     struct memo_entry *memo; /* open addressing, power-of-two size */
     size_t memo_size, memo_used;
     struct memo_entry *last; /* the entry of the previous key, or NULL */
+    size_t memo_first;       /* the memo's first size (a power of two) */
     /* stack base of open containers; last, and not zeroed: frames[i] is
      * written by dec_open before dec_end_* reads it (8 KB a call saved) */
     size_t frames[B24_JSON_MAX_DEPTH + 1];
@@ -587,9 +588,7 @@ dec_string(void *priv, const struct b24_json_str *s)
 static int
 memo_grow(struct dec *d)
 {
-    /* 256 to start: a list page has ~70 distinct keys (58 per row), and
-     * a table outgrown in the first row costs a rehash */
-    size_t ns = d->memo_size ? d->memo_size * 2 : 256, i;
+    size_t ns = d->memo_size ? d->memo_size * 2 : d->memo_first, i;
     struct memo_entry *nm = PyMem_Calloc(ns, sizeof(*nm));
     size_t *moved = NULL; /* old index -> new index */
     if (nm == NULL ||
@@ -782,6 +781,11 @@ conv_decode_answer(const char *text, size_t len, enum b24_status *rc,
     if (d == NULL)
         return PyErr_NoMemory();
     memset(d, 0, offsetof(struct dec, frames));
+    /* 256 for a page (~70 distinct keys, 58 per row: a table outgrown in
+     * the first row costs a rehash); 32 for a short answer (server.time has
+     * 10 keys), whose 256-entry table cost more to zero and walk than the
+     * whole rest of its decode.  Either grows, predictions kept. */
+    d->memo_first = len < 4096 ? 32 : 256;
     memset(err, 0, sizeof(*err));
     *rc = b24_json_sax_parse(text, len, &dec_cb, d, err);
     if (*rc == B24_OK && d->n == 1) {
