@@ -160,6 +160,43 @@ def test_decode_matches_json_loads(value):
     assert _core.decode_json(text.encode()) == json.loads(text)
 
 
+def _as_decoded(x):
+    """json.loads's number under the decoder's rule: an integral double below 2**53 is an int."""
+    return int(x) if isinstance(x, float) and math.isfinite(x) and x == int(x) and abs(x) < 2**53 else x
+
+
+# decimal tokens as a portal writes them (money, `time` members), in and around the bounds of
+# the decoder's one-operation path (<= 19 digits, a mantissa <= 2**53, |exponent| <= 22)
+_decimal_tokens = st.builds(
+    lambda sign, whole, frac, exp: f"{sign}{whole}.{frac}{exp}",
+    st.sampled_from(["", "-"]),
+    st.integers(min_value=0, max_value=10**20),
+    st.integers(min_value=0, max_value=10**20).map(str) | st.sampled_from(["0", "5", "05", "000123"]),
+    st.sampled_from([""]) | st.integers(min_value=-330, max_value=330).map(lambda e: f"e{e}")
+    | st.integers(min_value=-25, max_value=25).map(lambda e: f"E{e:+d}"),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_decimal_tokens)
+def test_decimal_numbers_are_the_nearest_double(token):
+    """The decoder's double for a decimal token is exactly json.loads's (the correctly rounded
+    one): the same bits, whichever path it took."""
+    got, want = _core.decode_json(token.encode()), _as_decoded(json.loads(token))
+    assert type(got) is type(want) and got == want, (token, got, want)
+    if isinstance(want, float):
+        assert math.copysign(1.0, got) == math.copysign(1.0, want) and got.hex() == want.hex()
+
+
+@pytest.mark.parametrize("token", [
+    "0.1", "-0.0", "2.0", "1e22", "1e23", "1e-22", "1e-23", "9007199254740993.0", "9007199254740992.5",
+    "1733404800.123456", "0.0001230239868164", "1234567890123456789.5", "12345678901234567890.5",
+    "5e-324", "1.7976931348623157e308", "1e400", "-1e400", "4.35", "0.30000000000000004"])
+def test_decimal_numbers_at_the_edges(token):
+    got, want = _core.decode_json(token.encode()), _as_decoded(json.loads(token))
+    assert type(got) is type(want) and got == want, (token, got, want)
+
+
 @settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_encode_roundtrip(value):

@@ -707,6 +707,51 @@ dec_key_guess(void *priv, const char *at, size_t avail, size_t *len)
     return dec_push(d, Py_NewRef(e->key));
 }
 
+/* A JSON number token (already checked by the reader) as the double
+ * nearest to it, when that takes one exact IEEE operation (Clinger's fast
+ * path): its digits form an integer w <= 2**53 and its decimal exponent q
+ * has |q| <= 22, so w and 10**|q| are both exact doubles and w * 10**q or
+ * w / 10**-q is rounded once, correctly.  0 when the token is outside that
+ * (more digits, a larger exponent): the caller takes the general path. */
+static int
+fast_double(const char *tok, size_t n, double *out)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                 1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                                 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = tok[0] == '-', digits = 0;
+    uint64_t w = 0;
+    long q = 0, e = 0;
+    int eneg = 0;
+    double v;
+    for (; i < n && tok[i] >= '0' && tok[i] <= '9'; i++, digits++)
+        w = w * 10 + (uint64_t)(tok[i] - '0');
+    if (i < n && tok[i] == '.')
+        for (i++; i < n && tok[i] >= '0' && tok[i] <= '9'; i++, digits++) {
+            w = w * 10 + (uint64_t)(tok[i] - '0');
+            q--;
+        }
+    if (digits > 19) /* w may have wrapped */
+        return 0;
+    if (i < n) { /* e or E, a sign, digits */
+        i++;
+        if (tok[i] == '-' || tok[i] == '+')
+            eneg = tok[i++] == '-';
+        for (; i < n; i++) {
+            e = e * 10 + (tok[i] - '0');
+            if (e > 1000)
+                return 0;
+        }
+        q += eneg ? -e : e;
+    }
+    if (w > ((uint64_t)1 << 53) || q < -22 || q > 22)
+        return 0;
+    v = q >= 0 ? (double)w * p10[q] : (double)w / p10[-q];
+    *out = tok[0] == '-' ? -v : v;
+    return 1;
+}
+
 /* The number rule: an integer token is an exact int; any other token is
  * a double, and an integral double below 2**53 becomes an int (so "2.0"
  * gives 2); beyond the double range +-inf, like float("1e400"). */
@@ -726,26 +771,30 @@ dec_number(void *priv, const char *tok, size_t n, int is_int)
                             PyLong_FromLongLong(tok[0] == '-' ? -x : x));
         }
     }
-    if (n >= sizeof(small)) {
-        buf = PyMem_Malloc(n + 1);
-        if (buf == NULL) {
-            PyErr_NoMemory();
-            return -1;
+    if (is_int || !fast_double(tok, n, &v)) {
+        if (n >= sizeof(small)) {
+            buf = PyMem_Malloc(n + 1);
+            if (buf == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        memcpy(buf, tok, n);
+        buf[n] = '\0';
+        if (is_int) {
+            o = PyLong_FromString(buf, NULL, 10);
+            if (o != NULL || !PyErr_ExceptionMatches(PyExc_ValueError))
+                goto done;
+            /* more digits than int's max_str_digits: the double (+-inf) */
+            PyErr_Clear();
+        }
+        v = PyOS_string_to_double(buf, NULL, NULL);
+        if (v == -1.0 && PyErr_Occurred()) {
+            o = NULL;
+            goto done;
         }
     }
-    memcpy(buf, tok, n);
-    buf[n] = '\0';
-    if (is_int) {
-        o = PyLong_FromString(buf, NULL, 10);
-        if (o != NULL || !PyErr_ExceptionMatches(PyExc_ValueError))
-            goto done;
-        /* more digits than int's max_str_digits: the double (+-inf) */
-        PyErr_Clear();
-    }
-    v = PyOS_string_to_double(buf, NULL, NULL);
-    if (v == -1.0 && PyErr_Occurred())
-        o = NULL;
-    else if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)
+    if (isfinite(v) && v == floor(v) && fabs(v) < 9007199254740992.0)
         o = PyLong_FromLongLong((long long)v);
     else
         o = PyFloat_FromDouble(v);
